@@ -1,0 +1,2 @@
+/** @file rehomectl.c (not yet written) */
+int main(void) { return 2; }

@@ -1,0 +1,3 @@
+/**
+ * @file cluster.c  (not yet written)
+ */

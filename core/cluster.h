@@ -1,0 +1,3 @@
+/**
+ * @file cluster.h  (not yet written)
+ */

@@ -1,0 +1,3 @@
+/**
+ * @file ctl.c  (not yet written)
+ */

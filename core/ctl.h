@@ -1,0 +1,3 @@
+/**
+ * @file ctl.h  (not yet written)
+ */

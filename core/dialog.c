@@ -1,0 +1,289 @@
+/**
+ * @file dialog.c  Dialogs: the complete state of one call, as data
+ *
+ * A dialog is plain data plus a little node-local runtime state, so that
+ * it can be serialized (dialog_codec.c), replicated and continued on
+ * another node. The table is a libre hash keyed by the 64-bit did; the
+ * did is random, so its low bits are already a good hash. The table holds
+ * one reference to each dialog; transactions in flight hold their own.
+ *
+ * Change notification is a single observer (the replication layer, when
+ * there is a cluster; metrics otherwise), called synchronously: every
+ * place that changes a dialog calls dialog_changed(), which bumps the
+ * version and the activity time first.
+ */
+#include <string.h>
+#include <sys/time.h>
+#include <re.h>
+#include "cseq.h"
+#include "dialog.h"
+
+static struct hash *dialogs;
+static uint32_t ndialogs;
+static dialog_change_h *observer;
+
+static const char *state_names[] = {"early", "confirmed", "ended"};
+
+
+static void leg_reset(struct dialog_leg *leg)
+{
+	leg->target   = mem_deref(leg->target);
+	leg->route    = mem_deref(leg->route);
+	leg->sdp_in   = mem_deref(leg->sdp_in);
+	leg->sdp_out  = mem_deref(leg->sdp_out);
+	leg->lsnr_tag = mem_deref(leg->lsnr_tag);
+}
+
+
+static void destructor(void *arg)
+{
+	struct dialog *dlg = arg;
+
+	hash_unlink(&dlg->he);
+	mem_deref(dlg->callid);
+	mem_deref(dlg->from);
+	mem_deref(dlg->to);
+	mem_deref(dlg->to_tag);
+	mem_deref(dlg->shtag);
+	mem_deref(dlg->owner);
+	leg_reset(&dlg->leg[LEG_CALLER]);
+	leg_reset(&dlg->leg[LEG_CALLEE]);
+	mem_deref(dlg->inv_req);
+}
+
+
+uint64_t dialog_now(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (uint64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+
+int dialog_alloc(struct dialog **dlgp, uint64_t did)
+{
+	struct dialog *dlg;
+
+	if (!dlgp || !did)
+		return EINVAL;
+
+	dlg = mem_zalloc(sizeof(*dlg), destructor);
+	if (!dlg)
+		return ENOMEM;
+
+	dlg->did = did;
+	dlg->created = dlg->updated = dialog_now();
+	dlg->leg[LEG_CALLER].tp = SIP_TRANSP_UDP;
+	dlg->leg[LEG_CALLEE].tp = SIP_TRANSP_UDP;
+
+	*dlgp = dlg;
+	return 0;
+}
+
+
+int dialog_table_init(uint32_t bucket_bits)
+{
+	if (dialogs)
+		return EALREADY;
+
+	ndialogs = 0;
+	return hash_alloc(&dialogs, 1u << bucket_bits);
+}
+
+
+static bool flush_handler(struct le *le, void *arg)
+{
+	struct dialog *dlg = le->data;
+	(void)arg;
+
+	hash_unlink(&dlg->he);
+	mem_deref(dlg);
+	return false;
+}
+
+
+void dialog_table_close(void)
+{
+	if (!dialogs)
+		return;
+
+	hash_apply(dialogs, flush_handler, NULL);
+	dialogs = mem_deref(dialogs);
+	ndialogs = 0;
+	observer = NULL;
+}
+
+
+/** Add a dialog to the table, which takes a reference. */
+void dialog_insert(struct dialog *dlg)
+{
+	if (!dlg || !dialogs || dlg->he.list)
+		return;
+
+	hash_append(dialogs, (uint32_t)dlg->did, &dlg->he, mem_ref(dlg));
+	++ndialogs;
+}
+
+
+/** Drop a dialog from the table (and the table's reference). */
+void dialog_remove(struct dialog *dlg)
+{
+	if (!dlg || !dlg->he.list)
+		return;
+
+	hash_unlink(&dlg->he);
+	--ndialogs;
+	mem_deref(dlg);
+}
+
+
+static bool did_cmp(struct le *le, void *arg)
+{
+	const struct dialog *dlg = le->data;
+
+	return dlg->did == *(uint64_t *)arg;
+}
+
+
+struct dialog *dialog_lookup(uint64_t did)
+{
+	if (!dialogs)
+		return NULL;
+
+	return list_ledata(hash_lookup(dialogs, (uint32_t)did, did_cmp, &did));
+}
+
+
+uint32_t dialog_count(void)
+{
+	return ndialogs;
+}
+
+
+struct apply_ctx {
+	dialog_apply_h *h;
+	void *arg;
+};
+
+
+static bool apply_handler(struct le *le, void *arg)
+{
+	struct apply_ctx *ctx = arg;
+
+	return ctx->h(le->data, ctx->arg);
+}
+
+
+/** Call h for each dialog until it returns true; returns that dialog. */
+struct dialog *dialog_apply(dialog_apply_h *h, void *arg)
+{
+	struct apply_ctx ctx = {h, arg};
+
+	if (!dialogs || !h)
+		return NULL;
+
+	return list_ledata(hash_apply(dialogs, apply_handler, &ctx));
+}
+
+
+void dialog_set_observer(dialog_change_h *h)
+{
+	observer = h;
+}
+
+
+/** Record a change: new version, fresh activity time, tell the observer. */
+void dialog_changed(struct dialog *dlg, enum dialog_event ev)
+{
+	if (!dlg)
+		return;
+
+	dlg->version++;
+	dlg->updated = dialog_now();
+
+	if (observer && !dlg->replica)
+		observer(dlg, ev);
+}
+
+
+/** The dialog is over: mark it ended, announce it, leave the table. */
+void dialog_end(struct dialog *dlg)
+{
+	if (!dlg || dlg->state == DIALOG_ENDED)
+		return;
+
+	dlg->state = DIALOG_ENDED;
+	mem_ref(dlg);
+	dialog_changed(dlg, DIALOG_EV_ENDED);
+	dialog_remove(dlg);
+	mem_deref(dlg);
+}
+
+
+int dialog_set_str(char **dst, const struct pl *pl)
+{
+	char *s = NULL;
+	int err;
+
+	if (!dst)
+		return EINVAL;
+
+	if (pl && pl_isset(pl)) {
+		err = pl_strdup(&s, pl);
+		if (err)
+			return err;
+	}
+
+	mem_deref(*dst);
+	*dst = s;
+	return 0;
+}
+
+
+/** The callee leg's Call-ID: derived from the did, so never stored. */
+int dialog_callee_callid(char *buf, size_t sz, const struct dialog *dlg)
+{
+	if (!buf || !dlg)
+		return EINVAL;
+
+	return re_snprintf(buf, sz, "rh-%016llx", (unsigned long long)dlg->did)
+		> 0 ? 0 : ENOMEM;
+}
+
+
+int dialog_from_tag(const struct dialog *dlg, struct pl *tag)
+{
+	struct pl from;
+
+	if (!dlg || !dlg->from || !tag)
+		return EINVAL;
+
+	pl_set_str(&from, dlg->from);
+	return msg_param_decode(&from, "tag", tag);
+}
+
+
+const char *dialog_state_name(enum dialog_state st)
+{
+	return (unsigned)st < ARRAY_SIZE(state_names) ? state_names[st] : "?";
+}
+
+
+int dialog_state_decode(enum dialog_state *stp, const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(state_names); i++) {
+		if (0 == str_cmp(name, state_names[i])) {
+			*stp = (enum dialog_state)i;
+			return 0;
+		}
+	}
+
+	return EINVAL;
+}
+
+
+const char *dialog_leg_name(enum dialog_leg_id leg)
+{
+	return leg == LEG_CALLER ? "caller" : "callee";
+}

@@ -1,0 +1,90 @@
+/**
+ * @file dialog.h  Dialogs: the complete state of one call, as data
+ */
+
+enum dialog_state {
+	DIALOG_EARLY = 0,      /* INVITE relayed, no 2xx yet */
+	DIALOG_CONFIRMED,      /* 2xx relayed; the call is up */
+	DIALOG_ENDED,
+};
+
+enum dialog_leg_id {
+	LEG_CALLER = 0,        /* the endpoint that sent the initial INVITE */
+	LEG_CALLEE = 1,
+};
+
+enum dialog_event {
+	DIALOG_EV_CREATED = 0, /* early dialog exists (INVITE relayed) */
+	DIALOG_EV_CONFIRMED,   /* 2xx seen */
+	DIALOG_EV_UPDATED,     /* CSeq, target, SDP or owner changed */
+	DIALOG_EV_ENDED,       /* about to leave the table */
+};
+
+/** One side of the call: how to reach that endpoint and what it has seen */
+struct dialog_leg {
+	char *target;          /* the endpoint's remote target (Contact URI) */
+	char *route;           /* route set toward it: "<uri>,<uri>" or NULL */
+	char *sdp_in;          /* last SDP received from it (shared ref) */
+	char *sdp_out;         /* last SDP sent to it (shared ref) */
+	char *lsnr_tag;        /* tag of the listener this leg uses */
+	struct cseq_leg cseq;
+	enum sip_transp tp;
+};
+
+/**
+ * Everything another node needs to continue the call lives in the
+ * replicated part; the tail is node-local runtime state.
+ */
+struct dialog {
+	struct le he;          /* dialog table, keyed by did */
+	uint64_t did;
+	char *callid;          /* caller leg's Call-ID (callee's is derived) */
+	char *from;            /* From value as the caller sent it, with tag */
+	char *to;              /* To value as the caller sent it, no tag */
+	char *to_tag;          /* the callee's tag, NULL while early */
+	char *shtag;           /* sharing tag */
+	char *owner;           /* node id of the node serving the dialog */
+	struct dialog_leg leg[2];
+	enum dialog_state state;
+	uint64_t created;      /* unix ms */
+	uint64_t updated;      /* unix ms of the last change or activity */
+	uint64_t version;      /* bumped on each change; replicas keep newest */
+
+	/* node-local, never serialized */
+	bool replica;          /* held for another node, not served here */
+	bool acked;            /* caller's ACK for the 2xx relayed */
+	struct sip_request *inv_req;   /* initial INVITE toward the callee */
+	struct sip_strans *inv_st;     /* initial INVITE from the caller */
+	void *busy;            /* in-flight engine-originated transaction */
+};
+
+typedef void (dialog_change_h)(struct dialog *dlg, enum dialog_event ev);
+typedef bool (dialog_apply_h)(struct dialog *dlg, void *arg);
+
+int  dialog_alloc(struct dialog **dlgp, uint64_t did);
+int  dialog_table_init(uint32_t bucket_bits);
+void dialog_table_close(void);
+void dialog_insert(struct dialog *dlg);
+void dialog_remove(struct dialog *dlg);
+struct dialog *dialog_lookup(uint64_t did);
+uint32_t dialog_count(void);
+struct dialog *dialog_apply(dialog_apply_h *h, void *arg);
+
+void dialog_set_observer(dialog_change_h *h);
+void dialog_changed(struct dialog *dlg, enum dialog_event ev);
+void dialog_end(struct dialog *dlg);
+
+int  dialog_set_str(char **dst, const struct pl *pl);
+int  dialog_callee_callid(char *buf, size_t sz, const struct dialog *dlg);
+int  dialog_from_tag(const struct dialog *dlg, struct pl *tag);
+const char *dialog_state_name(enum dialog_state st);
+int  dialog_state_decode(enum dialog_state *stp, const char *name);
+const char *dialog_leg_name(enum dialog_leg_id leg);
+uint64_t dialog_now(void);
+
+/* dialog_codec.c: versioned serialization (JSON) */
+enum { DIALOG_CODEC_VERSION = 1 };
+int dialog_encode(struct re_printf *pf, const struct dialog *dlg);
+int dialog_encode_mb(struct mbuf **mbp, const struct dialog *dlg);
+int dialog_decode(struct dialog **dlgp, const char *str, size_t len);
+bool dialog_equal(const struct dialog *a, const struct dialog *b);

@@ -1,0 +1,3 @@
+/**
+ * @file dialog_codec.c  (not yet written)
+ */

@@ -1,0 +1,8 @@
+/**
+ * @file engine.h  The running node: modules started in order, stopped in reverse
+ */
+
+int  engine_init(const struct rh_conf *cfg);
+void engine_close(void);
+struct sip *engine_sip(void);
+const struct rh_conf *engine_conf(void);

@@ -1,0 +1,3 @@
+/**
+ * @file metrics.c  (not yet written)
+ */

@@ -1,0 +1,3 @@
+/**
+ * @file policy.c  (not yet written)
+ */

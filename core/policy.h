@@ -1,0 +1,3 @@
+/**
+ * @file policy.h  (not yet written)
+ */

@@ -1,0 +1,3 @@
+/**
+ * @file redis.c  (not yet written)
+ */

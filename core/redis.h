@@ -1,0 +1,3 @@
+/**
+ * @file redis.h  (not yet written)
+ */

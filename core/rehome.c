@@ -1,0 +1,3 @@
+/**
+ * @file rehome.c  (not yet written)
+ */

@@ -1,0 +1,3 @@
+/**
+ * @file rehome.h  (not yet written)
+ */

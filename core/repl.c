@@ -1,0 +1,3 @@
+/**
+ * @file repl.c  (not yet written)
+ */

@@ -1,0 +1,3 @@
+/**
+ * @file repl.h  (not yet written)
+ */

@@ -1,0 +1,3 @@
+/**
+ * @file shtag.c  (not yet written)
+ */

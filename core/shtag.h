@@ -1,0 +1,3 @@
+/**
+ * @file shtag.h  (not yet written)
+ */

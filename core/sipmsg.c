@@ -1,0 +1,3 @@
+/**
+ * @file sipmsg.c  (not yet written)
+ */
