@@ -48,7 +48,7 @@ static void destructor(void *arg)
 	mem_deref(dlg->owner);
 	leg_reset(&dlg->leg[LEG_CALLER]);
 	leg_reset(&dlg->leg[LEG_CALLEE]);
-	mem_deref(dlg->inv_req);
+	mem_deref(dlg->ok_mb);
 }
 
 
@@ -115,14 +115,25 @@ void dialog_table_close(void)
 }
 
 
-/** Add a dialog to the table, which takes a reference. */
-void dialog_insert(struct dialog *dlg)
+/**
+ * Add a dialog to the table, which takes a reference.
+ *
+ * @return 0, or EEXIST if another dialog holds the same did (draw again)
+ */
+int dialog_insert(struct dialog *dlg)
 {
-	if (!dlg || !dialogs || dlg->he.list)
-		return;
+	if (!dlg || !dialogs)
+		return EINVAL;
+
+	if (dlg->he.list)
+		return 0;
+
+	if (dialog_lookup(dlg->did))
+		return EEXIST;
 
 	hash_append(dialogs, (uint32_t)dlg->did, &dlg->he, mem_ref(dlg));
 	++ndialogs;
+	return 0;
 }
 
 

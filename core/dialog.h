@@ -53,8 +53,8 @@ struct dialog {
 	/* node-local, never serialized */
 	bool replica;          /* held for another node, not served here */
 	bool acked;            /* caller's ACK for the 2xx relayed */
-	struct sip_request *inv_req;   /* initial INVITE toward the callee */
-	struct sip_strans *inv_st;     /* initial INVITE from the caller */
+	struct mbuf *ok_mb;    /* our 2xx to the caller, until its ACK */
+	struct sa ok_dst;      /* where that 2xx went */
 	void *busy;            /* in-flight engine-originated transaction */
 };
 
@@ -64,7 +64,7 @@ typedef bool (dialog_apply_h)(struct dialog *dlg, void *arg);
 int  dialog_alloc(struct dialog **dlgp, uint64_t did);
 int  dialog_table_init(uint32_t bucket_bits);
 void dialog_table_close(void);
-void dialog_insert(struct dialog *dlg);
+int  dialog_insert(struct dialog *dlg);
 void dialog_remove(struct dialog *dlg);
 struct dialog *dialog_lookup(uint64_t did);
 uint32_t dialog_count(void);

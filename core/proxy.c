@@ -1,15 +1,1072 @@
 /**
- * @file proxy.c  (being written)
+ * @file proxy.c  The SIP path: requests and responses between the legs
+ *
+ * rehomed is a topology-hiding, dialog-stateful proxy that behaves toward
+ * each leg as the endpoint itself: every request from one leg is received
+ * by a libre server transaction and sent to the other leg as a new request
+ * through a libre client transaction (a "relay"); its responses come back
+ * through the client transaction and are answered on the server one. Only
+ * ACK for a 2xx crosses statelessly, as in any UA. Because every message is
+ * rebuilt, nothing that describes the other side's path (Via, Record-Route,
+ * Route, Contact, the callee leg's Call-ID) ever leaks; everything else
+ * crosses verbatim (sipmsg.c).
+ *
+ * Each leg gets the engine's own Contact, "rh-<did>-<a|b>" at the listener
+ * of that leg's tag, so in-dialog requests arrive with the dialog id in the
+ * Request-URI: no Call-ID table is needed, and any node with a listener of
+ * the same tag can serve them after the call moved.
+ *
+ * The dialog (dialog.c) holds only data another node can continue from;
+ * the transactions in flight are node-local and die with the node, which
+ * is why engine-originated requests (proxy_request) build everything from
+ * the dialog alone.
+ *
+ * Retransmissions: libre's server transactions absorb requests and resend
+ * responses; a 2xx to INVITE is retransmitted by the callee until our ACK,
+ * and its stray copies are relayed again (or re-ACKed) here, exactly as a
+ * stateless proxy would, so the caller never waits on a lost 200.
  */
+#include <string.h>
 #include <re.h>
 #include "log.h"
 #include "conf.h"
+#include "did.h"
+#include "cseq.h"
+#include "dialog.h"
+#include "listener.h"
+#include "sipmsg.h"
+#include "metrics.h"
 #include "proxy.h"
 
-int proxy_init(struct sip *sip, const struct rh_conf *cfg)
+enum { SWEEP_MS = 1000, CALLID_SZ = 24 };
+
+/** One request crossing from leg `from` to the other leg */
+struct relay {
+	struct proxy_dest dest;     /* must stay first: see proxy_dest */
+	const struct sip_msg *msg;  /* the request as received */
+	struct sip_strans *st;      /* toward the sender */
+	struct sip_request *req;    /* toward the other leg */
+	enum dialog_leg_id from;
+	bool initial;               /* the dialog-creating INVITE */
+	bool canceled;
+};
+
+static struct {
+	struct sip *sip;
+	const struct rh_conf *cfg;
+	struct sip_lsnr *lsnr_req;
+	struct sip_lsnr *lsnr_resp;
+	struct tmr sweep;
+	proxy_route_h *routeh;
+	void *route_arg;
+	proxy_serve_h *serveh;
+	void *serve_arg;
+} proxy;
+
+
+static void relay_destructor(void *arg)
 {
-	(void)sip; (void)cfg;
+	struct relay *r = arg;
+
+	mem_deref(r->req);
+	mem_deref((void *)r->msg);
+	mem_deref(r->dest.dlg);
+}
+
+
+static inline enum dialog_leg_id other_leg(enum dialog_leg_id leg)
+{
+	return leg == LEG_CALLER ? LEG_CALLEE : LEG_CALLER;
+}
+
+
+const char *proxy_leg_callid(const struct dialog *dlg, enum dialog_leg_id leg,
+			     char *buf, size_t sz)
+{
+	if (leg == LEG_CALLER)
+		return dlg->callid;
+
+	(void)dialog_callee_callid(buf, sz, dlg);
+	return buf;
+}
+
+
+/** Our address toward a leg: the listener of its tag, else any of tp */
+static const struct sa *leg_laddr(const struct dialog *dlg,
+				  enum dialog_leg_id leg, enum sip_transp tp)
+{
+	const struct listener *l;
+
+	l = listener_by_tag(dlg->leg[leg].lsnr_tag, tp);
+	if (!l)
+		l = listener_by_tag(dlg->leg[leg].lsnr_tag, SIP_TRANSP_UDP);
+	if (!l)
+		l = listener_first();
+
+	return l ? &l->addr : NULL;
+}
+
+
+static int set_sdp(struct dialog *dlg, enum dialog_leg_id from,
+		   const struct sip_msg *msg)
+{
+	char *sdp = NULL;
+	int err;
+
+	if (!sipmsg_has_sdp(msg))
+		return 0;
+
+	err = sipmsg_body_str(&sdp, msg);
+	if (err)
+		return err;
+
+	mem_deref(dlg->leg[from].sdp_in);
+	mem_deref(dlg->leg[other_leg(from)].sdp_out);
+	dlg->leg[from].sdp_in = sdp;
+	dlg->leg[other_leg(from)].sdp_out = mem_ref(sdp);
+
 	return 0;
 }
 
-void proxy_close(void) {}
+
+static int set_target(struct dialog *dlg, enum dialog_leg_id leg,
+		      const struct sip_msg *msg)
+{
+	struct pl uri;
+
+	if (sipmsg_contact_uri(&uri, msg))
+		return 0;
+
+	if (dlg->leg[leg].target && !pl_strcmp(&uri, dlg->leg[leg].target))
+		return 0;
+
+	return dialog_set_str(&dlg->leg[leg].target, &uri);
+}
+
+
+/*
+ * libre calls this once it has chosen the local address: the right moment
+ * to write our Contact, and to learn which listener the leg uses.
+ */
+static int send_handler(enum sip_transp tp, const struct sa *src,
+			const struct sa *dst, struct mbuf *mb, void *arg)
+{
+	struct proxy_dest *dest = arg;
+	struct dialog_leg *leg = &dest->dlg->leg[dest->to];
+	const struct listener *l;
+	(void)dst;
+
+	leg->tp = tp;
+	if (!leg->lsnr_tag) {
+		l = listener_by_addr(src, tp);
+		if (l)
+			(void)str_dup(&leg->lsnr_tag, l->tag);
+	}
+
+	if (!dest->contact)
+		return 0;
+
+	return sipmsg_print_contact(mb, dest->dlg->did, dest->to, src, tp);
+}
+
+
+/** The next hop toward a leg: its first route, else its target. */
+static int leg_hop(struct pl *hop, const struct dialog_leg *leg)
+{
+	if (leg->route)
+		return sipmsg_route_first(hop, leg->route);
+
+	if (!leg->target)
+		return EINVAL;
+
+	pl_set_str(hop, leg->target);
+	return 0;
+}
+
+
+/** Send a request; stateful when there is a response handler. */
+static int send_request(struct sip_request **reqp, const struct pl *met,
+			const char *ruri, const struct pl *hop,
+			struct mbuf *mb, sip_resp_h *resph, void *arg)
+{
+	struct uri uri;
+	int err;
+
+	err = uri_decode(&uri, hop);
+	if (err)
+		return err;
+
+	mb->pos = 0;
+	return sip_request(reqp, proxy.sip, resph != NULL, met->p,
+			   (int)met->l, ruri, (int)str_len(ruri), &uri, mb, 0,
+			   send_handler, resph, arg);
+}
+
+
+static int print_route(struct mbuf *mb, const char *route)
+{
+	return route ? mbuf_printf(mb, "Route: %s\r\n", route) : 0;
+}
+
+
+static void reply_error(struct relay *r, uint16_t scode, const char *reason)
+{
+	metrics_sip_response(scode);
+	(void)sip_treply(&r->st, proxy.sip, r->msg, scode, reason);
+}
+
+
+/** Answer the sender of r with the other leg's response, rebuilt. */
+static int reply_relay(struct relay *r, const struct sip_msg *resp)
+{
+	const struct sip_msg *msg = r->msg;
+	struct dialog *dlg = r->dest.dlg;
+	const struct sa *laddr;
+	struct mbuf *mb;
+	struct sa dst;
+	struct pl body;
+	int err;
+
+	mb = mbuf_alloc(1024);
+	if (!mb)
+		return ENOMEM;
+
+	err  = mbuf_printf(mb, "SIP/2.0 %u %r\r\n", resp->scode,
+			   &resp->reason);
+	err |= sipmsg_copy_hdr(mb, msg, SIP_HDR_VIA);
+	if (r->initial)
+		err |= sipmsg_copy_hdr(mb, msg, SIP_HDR_RECORD_ROUTE);
+	err |= mbuf_printf(mb, "From: %r\r\n", &msg->from.val);
+	err |= mbuf_printf(mb, "To: %r", &msg->to.val);
+	if (!pl_isset(&msg->to.tag) && pl_isset(&resp->to.tag))
+		err |= mbuf_printf(mb, ";tag=%r", &resp->to.tag);
+	err |= mbuf_printf(mb, "\r\nCall-ID: %r\r\n", &msg->callid);
+	err |= mbuf_printf(mb, "CSeq: %u %r\r\n", msg->cseq.num,
+			   &msg->cseq.met);
+	if (sip_msg_hdr(resp, SIP_HDR_CONTACT)) {
+		laddr = leg_laddr(dlg, r->from, msg->tp);
+		if (laddr)
+			err |= sipmsg_print_contact(mb, dlg->did, r->from,
+						    laddr, msg->tp);
+	}
+	err |= sipmsg_copy_hdrs(mb, resp);
+
+	body.p = (const char *)mbuf_buf(resp->mb);
+	body.l = mbuf_get_left(resp->mb);
+	err |= mbuf_printf(mb, "Content-Length: %zu\r\n\r\n%r", body.l,
+			   &body);
+	if (err)
+		goto out;
+
+	mb->pos = 0;
+	sip_reply_addr(&dst, msg, true);
+	metrics_sip_response(resp->scode);
+	err = sip_strans_reply(&r->st, proxy.sip, msg, &dst, resp->scode, mb);
+
+	if (!err && r->initial && resp->scode >= 200 && resp->scode < 300) {
+		mem_deref(dlg->ok_mb);
+		dlg->ok_mb = mem_ref(mb);
+		dlg->ok_dst = dst;
+	}
+
+ out:
+	mem_deref(mb);
+	return err;
+}
+
+
+static bool is_target_refresh(const struct pl *met)
+{
+	return !pl_strcmp(met, "INVITE") || !pl_strcmp(met, "UPDATE");
+}
+
+
+/** Learn from the other leg's response what it changed in the dialog. */
+static bool absorb_response(struct relay *r, const struct sip_msg *resp)
+{
+	struct dialog *dlg = r->dest.dlg;
+	enum dialog_leg_id to = r->dest.to;
+	bool changed = false;
+
+	if (resp->scode >= 300)
+		return false;
+
+	if (r->initial && pl_isset(&resp->to.tag) &&
+	    (resp->scode >= 200 || !dlg->to_tag)) {
+		(void)dialog_set_str(&dlg->to_tag, &resp->to.tag);
+		(void)sipmsg_route_set(&dlg->leg[to].route, resp, true);
+		changed = true;
+	}
+
+	if (is_target_refresh(&r->msg->met) &&
+	    sip_msg_hdr(resp, SIP_HDR_CONTACT)) {
+		(void)set_target(dlg, to, resp);
+		changed = true;
+	}
+
+	if (sipmsg_has_sdp(resp)) {
+		(void)set_sdp(dlg, to, resp);
+		changed = true;
+	}
+
+	return changed;
+}
+
+
+static void relay_failed(struct relay *r, int err)
+{
+	struct dialog *dlg = r->dest.dlg;
+
+	if (r->canceled)
+		reply_error(r, 487, "Request Terminated");
+	else if (err == ETIMEDOUT)
+		reply_error(r, 408, "Request Timeout");
+	else
+		reply_error(r, 503, "Service Unavailable");
+
+	log_debug("proxy", "%016llx: %r toward %s failed: %m",
+		  (unsigned long long)dlg->did, &r->msg->met,
+		  dialog_leg_name(r->dest.to), err);
+
+	if (r->initial || !pl_strcmp(&r->msg->met, "BYE"))
+		dialog_end(dlg);
+}
+
+
+static void relay_response(int err, const struct sip_msg *msg, void *arg)
+{
+	struct relay *r = arg;
+	struct dialog *dlg = r->dest.dlg;
+	bool changed;
+
+	if (err || !msg) {
+		relay_failed(r, err ? err : EPROTO);
+		mem_deref(r);
+		return;
+	}
+
+	metrics_sip_response(msg->scode);
+	if (msg->scode == 100)
+		return;
+
+	changed = absorb_response(r, msg);
+	(void)reply_relay(r, msg);
+
+	if (msg->scode < 200) {
+		if (changed)
+			dialog_changed(dlg, DIALOG_EV_UPDATED);
+		return;
+	}
+
+	if (r->initial) {
+		if (msg->scode < 300 && dlg->state == DIALOG_EARLY) {
+			dlg->state = DIALOG_CONFIRMED;
+			dialog_changed(dlg, DIALOG_EV_CONFIRMED);
+		}
+		else if (msg->scode >= 300) {
+			dialog_end(dlg);
+		}
+	}
+	else if (!pl_strcmp(&r->msg->met, "BYE")) {
+		dialog_end(dlg);
+	}
+	else if (changed) {
+		dialog_changed(dlg, DIALOG_EV_UPDATED);
+	}
+
+	mem_deref(r);
+}
+
+
+static void cancel_handler(void *arg)
+{
+	struct relay *r = arg;
+
+	r->canceled = true;
+	if (r->req)
+		sip_request_cancel(r->req);
+}
+
+
+/** Build r's request for the other leg and send it to `hop`. */
+static int relay_send(struct relay *r, const char *ruri, const struct pl *hop)
+{
+	const struct sip_msg *msg = r->msg;
+	struct dialog *dlg = r->dest.dlg;
+	struct dialog_leg *to = &dlg->leg[r->dest.to];
+	bool ack = !pl_strcmp(&msg->met, "ACK");
+	uint32_t maxfwd = sipmsg_max_forwards(msg);
+	char callid[CALLID_SZ];
+	uint32_t cseq;
+	struct mbuf *mb;
+	struct pl body;
+	int err;
+
+	mb = mbuf_alloc(1024);
+	if (!mb)
+		return ENOMEM;
+
+	cseq = ack ? cseq_relay_ack(&to->cseq)
+		   : cseq_relay(&to->cseq, msg->cseq.num,
+				!pl_strcmp(&msg->met, "INVITE"));
+
+	err  = print_route(mb, to->route);
+	err |= mbuf_printf(mb, "Max-Forwards: %u\r\n", maxfwd ? maxfwd - 1 : 0);
+	err |= mbuf_printf(mb, "From: %r\r\nTo: %r\r\n", &msg->from.val,
+			   &msg->to.val);
+	err |= mbuf_printf(mb, "Call-ID: %s\r\n",
+			   proxy_leg_callid(dlg, r->dest.to, callid,
+					    sizeof(callid)));
+	err |= mbuf_printf(mb, "CSeq: %u %r\r\n", cseq, &msg->met);
+	err |= sipmsg_copy_hdrs(mb, msg);
+
+	body.p = (const char *)mbuf_buf(msg->mb);
+	body.l = mbuf_get_left(msg->mb);
+	err |= mbuf_printf(mb, "Content-Length: %zu\r\n\r\n%r", body.l,
+			   &body);
+	if (err)
+		goto out;
+
+	r->dest.contact = sip_msg_hdr(msg, SIP_HDR_CONTACT) != NULL;
+	err = send_request(ack ? NULL : &r->req, &msg->met, ruri, hop, mb,
+			   ack ? NULL : relay_response, r);
+ out:
+	mem_deref(mb);
+	return err;
+}
+
+
+static int relay_alloc(struct relay **rp, struct dialog *dlg,
+		       const struct sip_msg *msg, enum dialog_leg_id from)
+{
+	struct relay *r;
+	int err;
+
+	r = mem_zalloc(sizeof(*r), relay_destructor);
+	if (!r)
+		return ENOMEM;
+
+	r->dest.dlg = mem_ref(dlg);
+	r->dest.to = other_leg(from);
+	r->from = from;
+	r->msg = mem_ref((void *)msg);
+
+	err = sip_strans_alloc(&r->st, proxy.sip, msg, cancel_handler, r);
+	if (err) {
+		mem_deref(r);
+		return err;
+	}
+
+	*rp = r;
+	return 0;
+}
+
+
+/* ---- initial INVITE ------------------------------------------------ */
+
+
+static bool is_own_address(const struct uri *uri, enum sip_transp tp)
+{
+	struct sa sa;
+
+	if (sa_set(&sa, &uri->host, uri->port ? uri->port : 5060))
+		return false;
+
+	return listener_by_addr(&sa, tp) != NULL;
+}
+
+
+static int dialog_from_invite(struct dialog **dlgp, const struct sip_msg *msg,
+			      const char *lsnr_tag, const char *shtag)
+{
+	struct dialog *dlg = NULL;
+	struct dialog_leg *caller;
+	struct pl contact;
+	uint64_t did;
+	int err;
+
+	do {
+		did = did_new();
+	} while (dialog_lookup(did));
+
+	err = dialog_alloc(&dlg, did);
+	if (err)
+		return err;
+
+	caller = &dlg->leg[LEG_CALLER];
+	err  = dialog_set_str(&dlg->callid, &msg->callid);
+	err |= dialog_set_str(&dlg->from, &msg->from.val);
+	err |= dialog_set_str(&dlg->to, &msg->to.val);
+	err |= str_dup(&dlg->shtag, shtag);
+	err |= str_dup(&dlg->owner, proxy.cfg->node_id);
+	err |= str_dup(&caller->lsnr_tag, lsnr_tag);
+	err |= sipmsg_route_set(&caller->route, msg, false);
+	err |= sipmsg_contact_uri(&contact, msg) ? EBADMSG : 0;
+	if (!err)
+		err = dialog_set_str(&caller->target, &contact);
+	err |= set_sdp(dlg, LEG_CALLER, msg);
+	if (err)
+		goto out;
+
+	caller->tp = msg->tp;
+	caller->cseq.rseq = msg->cseq.num;
+	dlg->state = DIALOG_EARLY;
+
+ out:
+	if (err)
+		mem_deref(dlg);
+	else
+		*dlgp = dlg;
+
+	return err;
+}
+
+
+static void reply_route_reject(const struct sip_msg *msg,
+			       const struct proxy_route *rt)
+{
+	const char *reason = rt->reason[0] ? rt->reason : "Rejected";
+
+	metrics_sip_response(rt->reject);
+	if (rt->retry_after)
+		(void)sip_replyf(proxy.sip, msg, rt->reject, reason,
+				 "Retry-After: %u\r\nContent-Length: 0\r\n\r\n",
+				 rt->retry_after);
+	else
+		(void)sip_reply(proxy.sip, msg, rt->reject, reason);
+}
+
+
+static void initial_invite(const struct sip_msg *msg)
+{
+	const struct listener *lsnr;
+	struct proxy_route rt;
+	struct dialog *dlg = NULL;
+	struct relay *r = NULL;
+	char ruri[512];
+	struct uri uri;
+	struct pl hop;
+	int err;
+
+	if (!sip_msg_hdr(msg, SIP_HDR_CONTACT)) {
+		(void)sip_reply(proxy.sip, msg, 400, "Missing Contact");
+		return;
+	}
+
+	lsnr = listener_by_addr(&msg->dst, msg->tp);
+	if (!lsnr)
+		lsnr = listener_first();
+
+	memset(&rt, 0, sizeof(rt));
+	if (proxy.routeh)
+		proxy.routeh(msg, lsnr->tag, &rt, proxy.route_arg);
+	if (rt.reject) {
+		reply_route_reject(msg, &rt);
+		return;
+	}
+
+	if (!rt.target[0] && proxy.cfg->has_upstream)
+		(void)re_snprintf(rt.target, sizeof(rt.target), "sip:%J%s",
+				  &proxy.cfg->upstream,
+				  proxy.cfg->upstream_tp == SIP_TRANSP_TCP ?
+				  ";transport=tcp" : "");
+
+	(void)re_snprintf(ruri, sizeof(ruri), "%r", &msg->ruri);
+	pl_set_str(&hop, rt.target[0] ? rt.target : ruri);
+	if (uri_decode(&uri, &hop) || pl_strcasecmp(&uri.scheme, "sip")) {
+		(void)sip_reply(proxy.sip, msg, 416, "Unsupported URI Scheme");
+		return;
+	}
+	if (is_own_address(&uri, msg->tp)) {
+		(void)sip_reply(proxy.sip, msg, 482, "Loop Detected");
+		return;
+	}
+
+	err = dialog_from_invite(&dlg, msg, lsnr->tag,
+				 rt.shtag[0] ? rt.shtag :
+				 proxy.cfg->default_shtag);
+	if (err) {
+		(void)sip_reply(proxy.sip, msg, 400, "Bad Request");
+		return;
+	}
+
+	err = relay_alloc(&r, dlg, msg, LEG_CALLER);
+	if (err) {
+		(void)sip_reply(proxy.sip, msg, 500, "Server Internal Error");
+		goto out;
+	}
+
+	r->initial = true;
+	(void)sip_treply(&r->st, proxy.sip, msg, 100, "Trying");
+
+	dialog_insert(dlg);
+	dialog_changed(dlg, DIALOG_EV_CREATED);
+
+	err = relay_send(r, ruri, &hop);
+	if (err) {
+		log_warn("proxy", "INVITE %r: cannot relay to %r: %m",
+			 &msg->callid, &hop, err);
+		relay_failed(r, err);
+		mem_deref(r);
+	}
+	/* on success r lives until its final response */
+
+ out:
+	mem_deref(dlg);
+}
+
+
+/* ---- in-dialog requests ------------------------------------------- */
+
+
+/** The dialog and leg an in-dialog request belongs to, from its R-URI. */
+static struct dialog *dialog_of_request(const struct sip_msg *msg,
+					enum dialog_leg_id *fromp)
+{
+	char callid[CALLID_SZ];
+	struct dialog *dlg;
+	uint64_t did;
+	unsigned leg;
+
+	if (did_contact_user_decode(&did, &leg, &msg->uri.user))
+		return NULL;
+
+	dlg = dialog_lookup(did);
+	if (!dlg)
+		return NULL;
+
+	if (pl_strcmp(&msg->callid, proxy_leg_callid(dlg, leg, callid,
+						      sizeof(callid))))
+		return NULL;
+
+	*fromp = leg;
+	return dlg;
+}
+
+
+static void relay_ack(struct dialog *dlg, const struct sip_msg *msg,
+		      enum dialog_leg_id from)
+{
+	struct relay r;
+	struct pl hop;
+	bool changed;
+
+	changed = sipmsg_has_sdp(msg);
+	if (changed)
+		(void)set_sdp(dlg, from, msg);
+
+	if (!dlg->acked && from == LEG_CALLER) {
+		dlg->acked = true;
+		dlg->ok_mb = mem_deref(dlg->ok_mb);
+		changed = true;
+	}
+
+	/* ACK is stateless: a relay on the stack only carries the context */
+	memset(&r, 0, sizeof(r));
+	r.dest.dlg = dlg;
+	r.dest.to = other_leg(from);
+	r.msg = msg;
+	r.from = from;
+
+	if (!leg_hop(&hop, &dlg->leg[r.dest.to]))
+		(void)relay_send(&r, dlg->leg[r.dest.to].target, &hop);
+
+	if (changed)
+		dialog_changed(dlg, DIALOG_EV_UPDATED);
+}
+
+
+static void in_dialog(const struct sip_msg *msg)
+{
+	enum dialog_leg_id from = LEG_CALLER;
+	bool ack = !pl_strcmp(&msg->met, "ACK");
+	struct dialog *dlg;
+	struct relay *r = NULL;
+	struct dialog_leg *to;
+	struct pl hop;
+	int err;
+
+	dlg = dialog_of_request(msg, &from);
+	if (!dlg || dlg->state == DIALOG_ENDED) {
+		if (!ack)
+			(void)sip_reply(proxy.sip, msg, 481,
+					"Call/Transaction Does Not Exist");
+		return;
+	}
+
+	if (proxy.serveh && !proxy.serveh(dlg, proxy.serve_arg)) {
+		/* a replica whose owner still serves it: not ours to touch */
+		if (!ack)
+			(void)sip_replyf(proxy.sip, msg, 503,
+					 "Service Unavailable",
+					 "Retry-After: 1\r\n"
+					 "Content-Length: 0\r\n\r\n");
+		return;
+	}
+
+	if (cseq_recv(&dlg->leg[from].cseq, msg->cseq.num, ack)) {
+		(void)sip_reply(proxy.sip, msg, 500, "CSeq Out of Order");
+		return;
+	}
+
+	if (ack) {
+		relay_ack(dlg, msg, from);
+		return;
+	}
+
+	if (!pl_strcmp(&msg->met, "CANCEL")) {
+		(void)sip_reply(proxy.sip, msg, 481,
+				"Call/Transaction Does Not Exist");
+		return;
+	}
+
+	err = relay_alloc(&r, dlg, msg, from);
+	if (err) {
+		(void)sip_reply(proxy.sip, msg, 500, "Server Internal Error");
+		return;
+	}
+
+	if (!pl_strcmp(&msg->met, "INVITE"))
+		(void)sip_treply(&r->st, proxy.sip, msg, 100, "Trying");
+
+	if (is_target_refresh(&msg->met))
+		(void)set_target(dlg, from, msg);
+	(void)set_sdp(dlg, from, msg);
+
+	to = &dlg->leg[r->dest.to];
+	err = leg_hop(&hop, to);
+	if (!err)
+		err = relay_send(r, to->target, &hop);
+	if (err) {
+		relay_failed(r, err);
+		mem_deref(r);
+		return;
+	}
+
+	dialog_changed(dlg, DIALOG_EV_UPDATED);
+}
+
+
+/* ---- entry points --------------------------------------------------- */
+
+
+static void reply_options(const struct sip_msg *msg)
+{
+	metrics_sip_response(200);
+	(void)sip_treplyf(NULL, NULL, proxy.sip, msg, false, 200, "OK",
+			  "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, "
+			  "INFO, PRACK, REFER, NOTIFY\r\n"
+			  "Accept: application/sdp\r\n"
+			  "Content-Length: 0\r\n\r\n");
+}
+
+
+static bool request_handler(const struct sip_msg *msg, void *arg)
+{
+	(void)arg;
+
+	metrics_sip_request(&msg->met);
+
+	if (pl_isset(&msg->maxfwd) && pl_u32(&msg->maxfwd) == 0 &&
+	    pl_strcmp(&msg->met, "ACK")) {
+		metrics_sip_response(483);
+		(void)sip_reply(proxy.sip, msg, 483, "Too Many Hops");
+		return true;
+	}
+
+	if (pl_isset(&msg->to.tag)) {
+		in_dialog(msg);
+		return true;
+	}
+
+	if (!pl_strcmp(&msg->met, "INVITE")) {
+		initial_invite(msg);
+	}
+	else if (!pl_strcmp(&msg->met, "OPTIONS")) {
+		reply_options(msg);
+	}
+	else if (!pl_strcmp(&msg->met, "ACK")) {
+		/* stray ACK: nothing to answer */
+	}
+	else if (!pl_strcmp(&msg->met, "CANCEL")) {
+		(void)sip_reply(proxy.sip, msg, 481,
+				"Call/Transaction Does Not Exist");
+	}
+	else {
+		(void)sip_replyf(proxy.sip, msg, 405, "Method Not Allowed",
+				 "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS\r\n"
+				 "Content-Length: 0\r\n\r\n");
+	}
+
+	return true;
+}
+
+
+/*
+ * A response no client transaction wanted: a retransmitted 2xx to the
+ * initial INVITE (its client transaction ended with the first one). The
+ * callee repeats it until it sees our ACK. If the caller has acknowledged,
+ * our ACK got lost: ACK again. If not, our 200 to the caller may have been
+ * lost (a server transaction does not retransmit 2xx): send it again.
+ */
+static bool response_handler(const struct sip_msg *msg, void *arg)
+{
+	struct dialog *dlg;
+	uint64_t did;
+	struct pl hex;
+	(void)arg;
+
+	if (msg->scode < 200 || msg->scode >= 300 ||
+	    pl_strcmp(&msg->cseq.met, "INVITE"))
+		return true;
+
+	if (re_regex(msg->callid.p, msg->callid.l, "rh-[0-9a-f]+", &hex) ||
+	    did_decode(&did, &hex))
+		return true;
+
+	dlg = dialog_lookup(did);
+	if (!dlg || dlg->replica)
+		return true;
+
+	if (dlg->acked)
+		(void)proxy_ack(dlg, LEG_CALLEE, NULL, NULL);
+	else if (dlg->ok_mb)
+		(void)sip_send(proxy.sip, NULL, dlg->leg[LEG_CALLER].tp,
+			       &dlg->ok_dst, dlg->ok_mb);
+
+	return true;
+}
+
+
+/* ---- requests of the engine's own ----------------------------------- */
+
+
+/**
+ * Send a request of the engine's own into a dialog, built from the
+ * dialog alone (so it works on any node holding it): the leg's target and
+ * route set, From/To as that leg knows them, the leg's Call-ID, the next
+ * CSeq toward it and our Contact. `dest` is the first member of the
+ * caller's context, which resph gets as its argument.
+ */
+int proxy_request(struct sip_request **reqp, struct proxy_dest *dest,
+		  const char *met, const char *ctype, const char *body,
+		  sip_resp_h *resph)
+{
+	struct dialog *dlg = dest->dlg;
+	struct dialog_leg *to = &dlg->leg[dest->to];
+	char callid[CALLID_SZ];
+	struct mbuf *mb;
+	struct pl hop, mpl;
+	int err;
+
+	err = leg_hop(&hop, to);
+	if (err)
+		return err;
+
+	mb = mbuf_alloc(1024);
+	if (!mb)
+		return ENOMEM;
+
+	err  = print_route(mb, to->route);
+	err |= mbuf_write_str(mb, "Max-Forwards: 70\r\n");
+	if (dest->to == LEG_CALLEE)
+		err |= mbuf_printf(mb, "From: %s\r\nTo: %s;tag=%s\r\n",
+				   dlg->from, dlg->to, dlg->to_tag);
+	else
+		err |= mbuf_printf(mb, "From: %s;tag=%s\r\nTo: %s\r\n",
+				   dlg->to, dlg->to_tag, dlg->from);
+	err |= mbuf_printf(mb, "Call-ID: %s\r\n",
+			   proxy_leg_callid(dlg, dest->to, callid,
+					    sizeof(callid)));
+	err |= mbuf_printf(mb, "CSeq: %u %s\r\n",
+			   cseq_originate(&to->cseq, !str_cmp(met, "INVITE")),
+			   met);
+	err |= sipmsg_print_body(mb, ctype, body);
+	if (err)
+		goto out;
+
+	dest->contact = !str_cmp(met, "INVITE") || !str_cmp(met, "UPDATE");
+	pl_set_str(&mpl, met);
+	err = send_request(reqp, &mpl, to->target, &hop, mb, resph, dest);
+	if (!err)
+		dialog_changed(dlg, DIALOG_EV_UPDATED);
+
+ out:
+	mem_deref(mb);
+	return err;
+}
+
+
+/** ACK the engine's own (or the relayed) INVITE on a leg, statelessly. */
+int proxy_ack(struct dialog *dlg, enum dialog_leg_id to, const char *ctype,
+	      const char *body)
+{
+	struct dialog_leg *leg = &dlg->leg[to];
+	struct proxy_dest dest = {dlg, to, false};
+	char callid[CALLID_SZ];
+	struct mbuf *mb;
+	struct pl hop, met = PL("ACK");
+	int err;
+
+	err = leg_hop(&hop, leg);
+	if (err)
+		return err;
+
+	mb = mbuf_alloc(512);
+	if (!mb)
+		return ENOMEM;
+
+	err  = print_route(mb, leg->route);
+	err |= mbuf_write_str(mb, "Max-Forwards: 70\r\n");
+	if (to == LEG_CALLEE)
+		err |= mbuf_printf(mb, "From: %s\r\nTo: %s;tag=%s\r\n",
+				   dlg->from, dlg->to, dlg->to_tag);
+	else
+		err |= mbuf_printf(mb, "From: %s;tag=%s\r\nTo: %s\r\n",
+				   dlg->to, dlg->to_tag, dlg->from);
+	err |= mbuf_printf(mb, "Call-ID: %s\r\nCSeq: %u ACK\r\n",
+			   proxy_leg_callid(dlg, to, callid, sizeof(callid)),
+			   cseq_relay_ack(&leg->cseq));
+	err |= sipmsg_print_body(mb, ctype, body);
+	if (!err)
+		err = send_request(NULL, &met, leg->target, &hop, mb, NULL,
+				   &dest);
+
+	mem_deref(mb);
+	return err;
+}
+
+
+struct hangup {
+	struct proxy_dest dest;    /* first: see proxy_dest */
+	struct sip_request *req;
+};
+
+
+static void hangup_destructor(void *arg)
+{
+	struct hangup *h = arg;
+
+	mem_deref(h->req);
+	mem_deref(h->dest.dlg);
+}
+
+
+static void hangup_response(int err, const struct sip_msg *msg, void *arg)
+{
+	(void)err;
+	(void)msg;
+	mem_deref(arg);
+}
+
+
+/** End a confirmed call from the engine's side: BYE to both legs. */
+int proxy_hangup(struct dialog *dlg, const char *why)
+{
+	int err = 0;
+
+	if (!dlg || dlg->state == DIALOG_ENDED)
+		return EINVAL;
+
+	log_info("proxy", "%016llx: hanging up (%s)",
+		 (unsigned long long)dlg->did, why);
+
+	for (int leg = LEG_CALLER; dlg->state == DIALOG_CONFIRMED &&
+		     leg <= LEG_CALLEE; leg++) {
+		struct hangup *h = mem_zalloc(sizeof(*h), hangup_destructor);
+		int e;
+
+		if (!h)
+			return ENOMEM;
+
+		h->dest.dlg = mem_ref(dlg);
+		h->dest.to = (enum dialog_leg_id)leg;
+		e = proxy_request(&h->req, &h->dest, "BYE", NULL, NULL,
+				  hangup_response);
+		if (e) {
+			mem_deref(h);
+			err = e;
+		}
+	}
+
+	dialog_end(dlg);
+	return err;
+}
+
+
+/* ---- dialog timeout --------------------------------------------------- */
+
+
+static bool expired(struct dialog *dlg, void *arg)
+{
+	const uint64_t *deadline = arg;
+
+	return !dlg->replica && dlg->updated < *deadline;
+}
+
+
+static void sweep_handler(void *arg)
+{
+	uint64_t deadline;
+	struct dialog *dlg;
+	(void)arg;
+
+	tmr_start(&proxy.sweep, SWEEP_MS, sweep_handler, NULL);
+
+	deadline = dialog_now() - (uint64_t)proxy.cfg->dialog_timeout * 1000;
+
+	/* one at a time: ending a dialog changes the table under the walk */
+	while ((dlg = dialog_apply(expired, &deadline)) != NULL) {
+		if (dlg->state == DIALOG_CONFIRMED)
+			(void)proxy_hangup(dlg, "dialog timeout");
+		else
+			dialog_end(dlg);
+	}
+}
+
+
+/* ---- set-up ----------------------------------------------------------- */
+
+
+int proxy_init(struct sip *sip, const struct rh_conf *cfg)
+{
+	int err;
+
+	proxy.sip = sip;
+	proxy.cfg = cfg;
+
+	err = sip_listen(&proxy.lsnr_req, sip, true, request_handler, NULL);
+	if (err)
+		return err;
+
+	err = sip_listen(&proxy.lsnr_resp, sip, false, response_handler, NULL);
+	if (err)
+		return err;
+
+	tmr_start(&proxy.sweep, SWEEP_MS, sweep_handler, NULL);
+	return 0;
+}
+
+
+void proxy_close(void)
+{
+	tmr_cancel(&proxy.sweep);
+	proxy.lsnr_req = mem_deref(proxy.lsnr_req);
+	proxy.lsnr_resp = mem_deref(proxy.lsnr_resp);
+	proxy.routeh = NULL;
+	proxy.serveh = NULL;
+}
+
+
+void proxy_set_route_handler(proxy_route_h *h, void *arg)
+{
+	proxy.routeh = h;
+	proxy.route_arg = arg;
+}
+
+
+void proxy_set_serve_handler(proxy_serve_h *h, void *arg)
+{
+	proxy.serveh = h;
+	proxy.serve_arg = arg;
+}

@@ -2,5 +2,39 @@
  * @file proxy.h  The SIP path: requests and responses between the legs
  */
 
+/** What the engine decides for a new call before it is relayed */
+struct proxy_route {
+	char shtag[64];       /* sharing tag; empty = default_shtag */
+	char target[256];     /* next hop URI; empty = upstream or R-URI */
+	uint16_t reject;      /* non-zero: answer the INVITE with this code */
+	char reason[64];
+	uint32_t retry_after; /* seconds, with 503 */
+};
+
+typedef void (proxy_route_h)(const struct sip_msg *msg, const char *lsnr_tag,
+			     struct proxy_route *rt, void *arg);
+typedef bool (proxy_serve_h)(const struct dialog *dlg, void *arg);
+
+/**
+ * Destination of a request sent into a dialog. Every context passed as
+ * `arg` to proxy_request() starts with one, so that the Contact can be
+ * written once libre has chosen the local address.
+ */
+struct proxy_dest {
+	struct dialog *dlg;
+	enum dialog_leg_id to;
+	bool contact;
+};
+
 int  proxy_init(struct sip *sip, const struct rh_conf *cfg);
 void proxy_close(void);
+void proxy_set_route_handler(proxy_route_h *h, void *arg);
+void proxy_set_serve_handler(proxy_serve_h *h, void *arg);
+int  proxy_request(struct sip_request **reqp, struct proxy_dest *dest,
+		   const char *met, const char *ctype, const char *body,
+		   sip_resp_h *resph);
+int  proxy_ack(struct dialog *dlg, enum dialog_leg_id to, const char *ctype,
+	       const char *body);
+int  proxy_hangup(struct dialog *dlg, const char *why);
+const char *proxy_leg_callid(const struct dialog *dlg, enum dialog_leg_id leg,
+			     char *buf, size_t sz);

@@ -1,3 +1,223 @@
 /**
- * @file sipmsg.c  (not yet written)
+ * @file sipmsg.c  Header rewriting: what crosses from one leg to the other
+ *
+ * Topology hiding is a whitelist turned inside out: every header of a
+ * message crosses to the other leg verbatim, except the few that describe
+ * the path or the dialog's addressing. Those the engine always writes
+ * itself: Via (libre adds its own), Route and Record-Route (each leg has
+ * its own route set, never shown to the other), Contact (the engine's own,
+ * carrying the did), Call-ID (the callee leg has its own), CSeq (mapped per
+ * leg), Max-Forwards (decremented), Content-Length (recomputed), From and
+ * To (printed by the caller of these helpers, tags included).
+ *
+ * libre's parser already splits comma-separated Route/Record-Route values
+ * into one sip_hdr each, so a route set is kept as the list of values
+ * joined by ", " and printed back as one Route header.
  */
+#include <string.h>
+#include <re.h>
+#include "did.h"
+#include "sipmsg.h"
+
+
+bool sipmsg_is_rewritten(enum sip_hdrid id)
+{
+	switch (id) {
+
+	case SIP_HDR_VIA:
+	case SIP_HDR_ROUTE:
+	case SIP_HDR_RECORD_ROUTE:
+	case SIP_HDR_CONTACT:
+	case SIP_HDR_CALL_ID:
+	case SIP_HDR_CSEQ:
+	case SIP_HDR_MAX_FORWARDS:
+	case SIP_HDR_CONTENT_LENGTH:
+	case SIP_HDR_FROM:
+	case SIP_HDR_TO:
+		return true;
+
+	default:
+		return false;
+	}
+}
+
+
+/** Copy every header the engine does not rewrite, in order. */
+int sipmsg_copy_hdrs(struct mbuf *mb, const struct sip_msg *msg)
+{
+	struct le *le;
+	int err = 0;
+
+	LIST_FOREACH(&msg->hdrl, le) {
+		const struct sip_hdr *hdr = le->data;
+
+		if (sipmsg_is_rewritten(hdr->id))
+			continue;
+
+		err |= mbuf_printf(mb, "%r: %r\r\n", &hdr->name, &hdr->val);
+	}
+
+	return err;
+}
+
+
+static bool copy_handler(const struct sip_hdr *hdr, const struct sip_msg *msg,
+			 void *arg)
+{
+	(void)msg;
+	return 0 != mbuf_printf(arg, "%r: %r\r\n", &hdr->name, &hdr->val);
+}
+
+
+/** Copy every instance of one header, in order. */
+int sipmsg_copy_hdr(struct mbuf *mb, const struct sip_msg *msg,
+		    enum sip_hdrid id)
+{
+	return sip_msg_hdr_apply(msg, true, id, copy_handler, mb) ? ENOMEM : 0;
+}
+
+
+struct route_ctx {
+	struct mbuf *mb;
+	int err;
+};
+
+
+static bool route_handler(const struct sip_hdr *hdr, const struct sip_msg *msg,
+			  void *arg)
+{
+	struct route_ctx *ctx = arg;
+	(void)msg;
+
+	ctx->err |= mbuf_printf(ctx->mb, "%s%r", ctx->mb->end ? ", " : "",
+				&hdr->val);
+	return ctx->err != 0;
+}
+
+
+/**
+ * The route set toward the sender of msg, from its Record-Route headers:
+ * in order for a request (we are its UAS), reversed for a response.
+ * Sets *routep to NULL when there is none.
+ */
+int sipmsg_route_set(char **routep, const struct sip_msg *msg, bool reverse)
+{
+	struct route_ctx ctx = {NULL, 0};
+	int err;
+
+	if (!routep || !msg)
+		return EINVAL;
+
+	*routep = mem_deref(*routep);
+	if (!sip_msg_hdr(msg, SIP_HDR_RECORD_ROUTE))
+		return 0;
+
+	ctx.mb = mbuf_alloc(128);
+	if (!ctx.mb)
+		return ENOMEM;
+
+	(void)sip_msg_hdr_apply(msg, !reverse, SIP_HDR_RECORD_ROUTE,
+				route_handler, &ctx);
+	err = ctx.err;
+	if (err)
+		goto out;
+
+	ctx.mb->pos = 0;
+	err = mbuf_strdup(ctx.mb, routep, ctx.mb->end);
+
+ out:
+	mem_deref(ctx.mb);
+	return err;
+}
+
+
+/** The URI of the first entry of a stored route set. */
+int sipmsg_route_first(struct pl *uri, const char *route)
+{
+	struct pl r;
+
+	if (!uri || !route)
+		return EINVAL;
+
+	pl_set_str(&r, route);
+	if (re_regex(r.p, r.l, "<[^>]+>", uri))
+		return EBADMSG;
+
+	return 0;
+}
+
+
+/** The URI of the (first) Contact of msg. */
+int sipmsg_contact_uri(struct pl *uri, const struct sip_msg *msg)
+{
+	const struct sip_hdr *hdr = sip_msg_hdr(msg, SIP_HDR_CONTACT);
+	struct sip_addr addr;
+
+	if (!hdr)
+		return ENOENT;
+
+	if (sip_addr_decode(&addr, &hdr->val))
+		return EBADMSG;
+
+	*uri = addr.auri;
+	return 0;
+}
+
+
+bool sipmsg_has_sdp(const struct sip_msg *msg)
+{
+	return mbuf_get_left(msg->mb) > 0 &&
+		msg_ctype_cmp(&msg->ctyp, "application", "sdp");
+}
+
+
+/** The body as a new string (the message's read position is kept) */
+int sipmsg_body_str(char **strp, const struct sip_msg *msg)
+{
+	struct pl body;
+
+	body.p = (const char *)mbuf_buf(msg->mb);
+	body.l = mbuf_get_left(msg->mb);
+
+	return pl_strdup(strp, &body);
+}
+
+
+/** The engine's Contact toward one leg: its listener plus the did. */
+int sipmsg_print_contact(struct mbuf *mb, uint64_t did, unsigned leg,
+			 const struct sa *laddr, enum sip_transp tp)
+{
+	char user[32];
+	int err;
+
+	err = did_contact_user(user, sizeof(user), did, leg);
+	if (err)
+		return err;
+
+	return mbuf_printf(mb, "Contact: <sip:%s@%J%s>\r\n", user, laddr,
+			   tp == SIP_TRANSP_TCP ? ";transport=tcp" : "");
+}
+
+
+/** Content-Type (if a body), Content-Length, the blank line and the body */
+int sipmsg_print_body(struct mbuf *mb, const char *ctype, const char *body)
+{
+	size_t len = str_len(body);
+	int err = 0;
+
+	if (len && ctype)
+		err |= mbuf_printf(mb, "Content-Type: %s\r\n", ctype);
+
+	err |= mbuf_printf(mb, "Content-Length: %zu\r\n\r\n", len);
+	if (len)
+		err |= mbuf_write_mem(mb, (const uint8_t *)body, len);
+
+	return err;
+}
+
+
+/** Max-Forwards of msg, 70 when absent */
+uint32_t sipmsg_max_forwards(const struct sip_msg *msg)
+{
+	return pl_isset(&msg->maxfwd) ? pl_u32(&msg->maxfwd) : 70;
+}

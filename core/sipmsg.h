@@ -1,0 +1,17 @@
+/**
+ * @file sipmsg.h  Header rewriting: what crosses from one leg to the other
+ */
+
+bool sipmsg_is_rewritten(enum sip_hdrid id);
+int  sipmsg_copy_hdrs(struct mbuf *mb, const struct sip_msg *msg);
+int  sipmsg_copy_hdr(struct mbuf *mb, const struct sip_msg *msg,
+		     enum sip_hdrid id);
+int  sipmsg_route_set(char **routep, const struct sip_msg *msg, bool reverse);
+int  sipmsg_route_first(struct pl *uri, const char *route);
+int  sipmsg_contact_uri(struct pl *uri, const struct sip_msg *msg);
+bool sipmsg_has_sdp(const struct sip_msg *msg);
+int  sipmsg_body_str(char **strp, const struct sip_msg *msg);
+int  sipmsg_print_contact(struct mbuf *mb, uint64_t did, unsigned leg,
+			  const struct sa *laddr, enum sip_transp tp);
+int  sipmsg_print_body(struct mbuf *mb, const char *ctype, const char *body);
+uint32_t sipmsg_max_forwards(const struct sip_msg *msg);
