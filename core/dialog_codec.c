@@ -1,3 +1,520 @@
 /**
- * @file dialog_codec.c  (not yet written)
+ * @file dialog_codec.c  Dialog serialization: one versioned JSON object
+ *
+ * A dialog travels between nodes (replication messages, the Redis
+ * snapshot) as a single JSON object, built as a libre odict and written by
+ * json_encode_odict(), so escaping (SDP bodies hold CR LF, display names
+ * hold quotes and UTF-8) is libre's and not ours. Building the odict copies
+ * every string once more than printing straight to the re_printf would;
+ * that is the price of a single, tested JSON writer, and encoding happens
+ * only when a dialog changes.
+ *
+ * The fields are listed once, in tables of (key, offset, type), and the
+ * same tables drive encoding, decoding and comparison, so a new field
+ * cannot be written but forgotten by the reader. The did, the state and
+ * the transports need a conversion and are handled by hand. Only the
+ * replicated part of struct dialog is written; the node-local tail
+ * (replica, acked, transactions) starts empty on the node that decodes.
+ *
+ * Layout, with NULL strings left out:
+ *   {"v":1,"did":"<16 hex>","state":"confirmed","callid":..,"from":..,
+ *    "to":..,"to_tag":..,"shtag":..,"owner":..,"created":ms,"updated":ms,
+ *    "version":n,
+ *    "caller":{"target":..,"route":..,"sdp_in":..,"sdp_out":..,
+ *              "lsnr_tag":..,"tp":"UDP",
+ *              "cseq":{"rseq":n,"lseq":n,"off":n,"ack":n}},
+ *    "callee":{..}}
+ * The did is a string because odict integers are signed 64-bit and a did
+ * uses all 64 bits. "v" changes only when an old reader would misread the
+ * object; added fields keep "v" (readers ignore unknown keys), and a
+ * missing optional field decodes to what dialog_alloc() gives.
+ *
+ * The engine relays SDP unchanged, so a leg's sdp_out is usually the other
+ * leg's sdp_in; the decoder then keeps one string with two references
+ * instead of two copies (SDP bodies are most of a dialog's memory).
  */
+#include <stddef.h>
+#include <string.h>
+#include <re.h>
+#include "did.h"
+#include "cseq.h"
+#include "dialog.h"
+
+enum {
+	ODICT_BUCKETS = 8,
+	JSON_MAXDEPTH = 4,     /* dialog -> leg -> cseq, plus one spare */
+};
+
+enum field_type {
+	FIELD_STR,
+	FIELD_U32,
+	FIELD_U64,
+};
+
+struct field {
+	const char *key;
+	size_t off;
+	enum field_type type;
+};
+
+static const struct field dialog_fields[] = {
+	{"callid",  offsetof(struct dialog, callid),  FIELD_STR},
+	{"from",    offsetof(struct dialog, from),    FIELD_STR},
+	{"to",      offsetof(struct dialog, to),      FIELD_STR},
+	{"to_tag",  offsetof(struct dialog, to_tag),  FIELD_STR},
+	{"shtag",   offsetof(struct dialog, shtag),   FIELD_STR},
+	{"owner",   offsetof(struct dialog, owner),   FIELD_STR},
+	{"created", offsetof(struct dialog, created), FIELD_U64},
+	{"updated", offsetof(struct dialog, updated), FIELD_U64},
+	{"version", offsetof(struct dialog, version), FIELD_U64},
+};
+
+static const struct field leg_fields[] = {
+	{"target",   offsetof(struct dialog_leg, target),   FIELD_STR},
+	{"route",    offsetof(struct dialog_leg, route),    FIELD_STR},
+	{"sdp_in",   offsetof(struct dialog_leg, sdp_in),   FIELD_STR},
+	{"sdp_out",  offsetof(struct dialog_leg, sdp_out),  FIELD_STR},
+	{"lsnr_tag", offsetof(struct dialog_leg, lsnr_tag), FIELD_STR},
+};
+
+static const struct field cseq_fields[] = {
+	{"rseq", offsetof(struct cseq_leg, rseq), FIELD_U32},
+	{"lseq", offsetof(struct cseq_leg, lseq), FIELD_U32},
+	{"off",  offsetof(struct cseq_leg, off),  FIELD_U32},
+	{"ack",  offsetof(struct cseq_leg, ack),  FIELD_U32},
+};
+
+
+static bool str_equal(const char *a, const char *b)
+{
+	if (!a || !b)
+		return a == b;
+
+	return 0 == strcmp(a, b);
+}
+
+
+static uint64_t field_uint(const void *p, enum field_type type)
+{
+	return type == FIELD_U32 ? *(const uint32_t *)p : *(const uint64_t *)p;
+}
+
+
+static int fields_encode(struct odict *o, const void *base,
+			 const struct field *fv, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const void *p = (const uint8_t *)base + fv[i].off;
+		const char *s;
+		int err;
+
+		if (fv[i].type != FIELD_STR) {
+			err = odict_entry_add(o, fv[i].key, ODICT_INT,
+					      (int64_t)field_uint(p, fv[i].type));
+		}
+		else {
+			s = *(char * const *)p;
+			err = s ? odict_entry_add(o, fv[i].key, ODICT_STRING,
+						  s) : 0;
+		}
+		if (err)
+			return err;
+	}
+
+	return 0;
+}
+
+
+/** An entry of the expected type, NULL if absent or null; EBADMSG if not */
+static int entry_lookup(const struct odict_entry **ep, const struct odict *o,
+			const char *key, enum odict_type type)
+{
+	const struct odict_entry *e = odict_lookup(o, key);
+
+	if (e && e->type == ODICT_NULL)
+		e = NULL;
+
+	if (e && e->type != type)
+		return EBADMSG;
+
+	*ep = e;
+	return 0;
+}
+
+
+static int field_decode(void *p, const struct field *f,
+			const struct odict *o)
+{
+	const struct odict_entry *e;
+	int64_t v;
+	int err;
+
+	err = entry_lookup(&e, o, f->key,
+			   f->type == FIELD_STR ? ODICT_STRING : ODICT_INT);
+	if (err || !e)
+		return err;
+
+	if (f->type == FIELD_STR)
+		return str_dup(p, e->u.str);
+
+	v = e->u.integer;
+	if (v < 0 || (f->type == FIELD_U32 && v > (int64_t)UINT32_MAX))
+		return EBADMSG;
+
+	if (f->type == FIELD_U32)
+		*(uint32_t *)p = (uint32_t)v;
+	else
+		*(uint64_t *)p = (uint64_t)v;
+
+	return 0;
+}
+
+
+static int fields_decode(void *base, const struct odict *o,
+			 const struct field *fv, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int err = field_decode((uint8_t *)base + fv[i].off, &fv[i], o);
+		if (err)
+			return err;
+	}
+
+	return 0;
+}
+
+
+static bool fields_equal(const void *a, const void *b,
+			 const struct field *fv, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const void *pa = (const uint8_t *)a + fv[i].off;
+		const void *pb = (const uint8_t *)b + fv[i].off;
+
+		if (fv[i].type == FIELD_STR) {
+			if (!str_equal(*(char * const *)pa,
+				       *(char * const *)pb))
+				return false;
+		}
+		else if (field_uint(pa, fv[i].type) !=
+			 field_uint(pb, fv[i].type)) {
+			return false;
+		}
+	}
+
+	return true;
+}
+
+
+static int leg_encode(struct odict *o, const char *key,
+		      const struct dialog_leg *leg)
+{
+	struct odict *lo = NULL, *co = NULL;
+	int err;
+
+	err = odict_alloc(&lo, ODICT_BUCKETS);
+	if (err)
+		goto out;
+
+	err = fields_encode(lo, leg, leg_fields, ARRAY_SIZE(leg_fields));
+	if (err)
+		goto out;
+
+	err = odict_entry_add(lo, "tp", ODICT_STRING,
+			      sip_transp_name(leg->tp));
+	if (err)
+		goto out;
+
+	err = odict_alloc(&co, ODICT_BUCKETS);
+	if (err)
+		goto out;
+
+	err = fields_encode(co, &leg->cseq, cseq_fields,
+			    ARRAY_SIZE(cseq_fields));
+	if (err)
+		goto out;
+
+	err = odict_entry_add(lo, "cseq", ODICT_OBJECT, co);
+	if (err)
+		goto out;
+
+	err = odict_entry_add(o, key, ODICT_OBJECT, lo);
+
+ out:
+	mem_deref(co);
+	mem_deref(lo);
+	return err;
+}
+
+
+static int dialog_odict(struct odict **op, const struct dialog *dlg)
+{
+	struct odict *o = NULL;
+	char did[DID_STRSZ];
+	int err;
+
+	err = did_encode(did, sizeof(did), dlg->did);
+	if (err)
+		return err;
+
+	err = odict_alloc(&o, ODICT_BUCKETS);
+	if (err)
+		return err;
+
+	err = odict_entry_add(o, "v", ODICT_INT,
+			      (int64_t)DIALOG_CODEC_VERSION);
+	if (err)
+		goto out;
+
+	err = odict_entry_add(o, "did", ODICT_STRING, did);
+	if (err)
+		goto out;
+
+	err = odict_entry_add(o, "state", ODICT_STRING,
+			      dialog_state_name(dlg->state));
+	if (err)
+		goto out;
+
+	err = fields_encode(o, dlg, dialog_fields, ARRAY_SIZE(dialog_fields));
+	if (err)
+		goto out;
+
+	for (unsigned i = LEG_CALLER; i <= LEG_CALLEE; i++) {
+		err = leg_encode(o, dialog_leg_name(i), &dlg->leg[i]);
+		if (err)
+			goto out;
+	}
+
+ out:
+	if (err)
+		mem_deref(o);
+	else
+		*op = o;
+
+	return err;
+}
+
+
+/**
+ * Print a dialog's replicated state as one JSON object.
+ *
+ * @param pf   Where to print
+ * @param dlg  The dialog
+ *
+ * @return 0 if success, otherwise errorcode
+ */
+int dialog_encode(struct re_printf *pf, const struct dialog *dlg)
+{
+	struct odict *o;
+	int err;
+
+	if (!pf || !dlg)
+		return EINVAL;
+
+	err = dialog_odict(&o, dlg);
+	if (err)
+		return err;
+
+	err = json_encode_odict(pf, o);
+	mem_deref(o);
+
+	return err;
+}
+
+
+/** Encode a dialog into a new mbuf, positioned at its start */
+int dialog_encode_mb(struct mbuf **mbp, const struct dialog *dlg)
+{
+	struct mbuf *mb;
+	int err;
+
+	if (!mbp || !dlg)
+		return EINVAL;
+
+	mb = mbuf_alloc(512);
+	if (!mb)
+		return ENOMEM;
+
+	err = mbuf_printf(mb, "%H", dialog_encode, dlg);
+	if (err) {
+		mem_deref(mb);
+		return err;
+	}
+
+	mb->pos = 0;
+	*mbp = mb;
+	return 0;
+}
+
+
+static int transp_decode(enum sip_transp *tpp, const char *name)
+{
+	for (int tp = SIP_TRANSP_UDP; tp < SIP_TRANSPC; tp++) {
+		if (0 == str_casecmp(name, sip_transp_name(tp))) {
+			*tpp = (enum sip_transp)tp;
+			return 0;
+		}
+	}
+
+	return EBADMSG;
+}
+
+
+static int leg_decode(struct dialog_leg *leg, const struct odict *o,
+		      const char *key)
+{
+	const struct odict_entry *le, *e;
+	int err;
+
+	err = entry_lookup(&le, o, key, ODICT_OBJECT);
+	if (err || !le)
+		return err;
+
+	err = fields_decode(leg, le->u.odict, leg_fields,
+			    ARRAY_SIZE(leg_fields));
+	if (err)
+		return err;
+
+	err = entry_lookup(&e, le->u.odict, "tp", ODICT_STRING);
+	if (!err && e)
+		err = transp_decode(&leg->tp, e->u.str);
+	if (err)
+		return err;
+
+	err = entry_lookup(&e, le->u.odict, "cseq", ODICT_OBJECT);
+	if (err || !e)
+		return err;
+
+	return fields_decode(&leg->cseq, e->u.odict, cseq_fields,
+			     ARRAY_SIZE(cseq_fields));
+}
+
+
+static int did_field_decode(uint64_t *didp, const struct odict *o)
+{
+	const struct odict_entry *e;
+	struct pl pl;
+	int err;
+
+	err = entry_lookup(&e, o, "did", ODICT_STRING);
+	if (err || !e)
+		return EBADMSG;
+
+	pl_set_str(&pl, e->u.str);
+	return did_decode(didp, &pl) ? EBADMSG : 0;
+}
+
+
+static int state_field_decode(enum dialog_state *stp, const struct odict *o)
+{
+	const struct odict_entry *e;
+	int err;
+
+	err = entry_lookup(&e, o, "state", ODICT_STRING);
+	if (err || !e)
+		return err;
+
+	return dialog_state_decode(stp, e->u.str) ? EBADMSG : 0;
+}
+
+
+/** Keep one copy of an SDP that one leg received and the other was sent */
+static void sdp_share(struct dialog_leg *to, const struct dialog_leg *from)
+{
+	if (!to->sdp_out || !str_equal(to->sdp_out, from->sdp_in))
+		return;
+
+	mem_deref(to->sdp_out);
+	to->sdp_out = mem_ref(from->sdp_in);
+}
+
+
+/**
+ * Rebuild a dialog from its JSON form. The dialog is not inserted in the
+ * table, and its node-local state is empty.
+ *
+ * @param dlgp  Where the new dialog goes
+ * @param str   JSON text (not NUL-terminated)
+ * @param len   Length of str
+ *
+ * @return 0 if success, EPROTO for another format version, EBADMSG for
+ *         malformed input, otherwise errorcode
+ */
+int dialog_decode(struct dialog **dlgp, const char *str, size_t len)
+{
+	struct dialog *dlg = NULL;
+	struct odict *o = NULL;
+	const struct odict_entry *v;
+	uint64_t did;
+	int err;
+
+	if (!dlgp || !str)
+		return EINVAL;
+
+	err = json_decode_odict(&o, ODICT_BUCKETS, str, len, JSON_MAXDEPTH);
+	if (err)
+		goto out;
+
+	v = odict_lookup(o, "v");
+	if (!v || v->type != ODICT_INT ||
+	    v->u.integer != DIALOG_CODEC_VERSION) {
+		err = EPROTO;
+		goto out;
+	}
+
+	err = did_field_decode(&did, o);
+	if (err)
+		goto out;
+
+	err = dialog_alloc(&dlg, did);
+	if (err)
+		goto out;
+
+	err = state_field_decode(&dlg->state, o);
+	if (err)
+		goto out;
+
+	err = fields_decode(dlg, o, dialog_fields, ARRAY_SIZE(dialog_fields));
+	if (err)
+		goto out;
+
+	for (unsigned i = LEG_CALLER; i <= LEG_CALLEE; i++) {
+		err = leg_decode(&dlg->leg[i], o, dialog_leg_name(i));
+		if (err)
+			goto out;
+	}
+
+	sdp_share(&dlg->leg[LEG_CALLER], &dlg->leg[LEG_CALLEE]);
+	sdp_share(&dlg->leg[LEG_CALLEE], &dlg->leg[LEG_CALLER]);
+
+ out:
+	mem_deref(o);
+	if (err)
+		mem_deref(dlg);
+	else
+		*dlgp = dlg;
+
+	return err;
+}
+
+
+static bool leg_equal(const struct dialog_leg *a, const struct dialog_leg *b)
+{
+	return a->tp == b->tp &&
+		fields_equal(a, b, leg_fields, ARRAY_SIZE(leg_fields)) &&
+		fields_equal(&a->cseq, &b->cseq, cseq_fields,
+			     ARRAY_SIZE(cseq_fields));
+}
+
+
+/** True if every replicated field of a and b is equal */
+bool dialog_equal(const struct dialog *a, const struct dialog *b)
+{
+	if (!a || !b)
+		return a == b;
+
+	return a->did == b->did &&
+		a->state == b->state &&
+		fields_equal(a, b, dialog_fields, ARRAY_SIZE(dialog_fields)) &&
+		leg_equal(&a->leg[LEG_CALLER], &b->leg[LEG_CALLER]) &&
+		leg_equal(&a->leg[LEG_CALLEE], &b->leg[LEG_CALLEE]);
+}
