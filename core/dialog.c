@@ -7,6 +7,12 @@
  * did is random, so its low bits are already a good hash. The table holds
  * one reference to each dialog; transactions in flight hold their own.
  *
+ * Names that thousands of dialogs share (sharing tag, owner node,
+ * listener tags) are interned "atoms": one reference-counted string per
+ * distinct value instead of one allocation per dialog, which is most of
+ * what keeps a dialog small. There are only a handful of distinct values,
+ * so the atom list is walked, and atoms live as long as the table.
+ *
  * Change notification is a single observer (the replication layer, when
  * there is a cluster; metrics otherwise), called synchronously: every
  * place that changes a dialog calls dialog_changed(), which bumps the
@@ -19,6 +25,7 @@
 #include "dialog.h"
 
 static struct hash *dialogs;
+static struct list atoms;      /* interned names: tags, node ids */
 static uint32_t ndialogs;
 static dialog_change_h *observer;
 
@@ -35,6 +42,17 @@ static void leg_reset(struct dialog_leg *leg)
 }
 
 
+/** Forget the 2xx kept for the caller (its ACK came, or the call ended) */
+void dialog_resend_clear(struct dialog *dlg)
+{
+	if (!dlg->ok)
+		return;
+
+	mem_deref(dlg->ok->mb);
+	dlg->ok = mem_deref(dlg->ok);
+}
+
+
 static void destructor(void *arg)
 {
 	struct dialog *dlg = arg;
@@ -48,7 +66,7 @@ static void destructor(void *arg)
 	mem_deref(dlg->owner);
 	leg_reset(&dlg->leg[LEG_CALLER]);
 	leg_reset(&dlg->leg[LEG_CALLEE]);
-	mem_deref(dlg->ok_mb);
+	dialog_resend_clear(dlg);
 }
 
 
@@ -110,6 +128,7 @@ void dialog_table_close(void)
 
 	hash_apply(dialogs, flush_handler, NULL);
 	dialogs = mem_deref(dialogs);
+	list_flush(&atoms);
 	ndialogs = 0;
 	observer = NULL;
 }
@@ -229,6 +248,74 @@ void dialog_end(struct dialog *dlg)
 	dialog_changed(dlg, DIALOG_EV_ENDED);
 	dialog_remove(dlg);
 	mem_deref(dlg);
+}
+
+
+struct atom {
+	struct le le;
+	char *name;
+};
+
+
+static void atom_destructor(void *arg)
+{
+	struct atom *a = arg;
+
+	list_unlink(&a->le);
+	mem_deref(a->name);
+}
+
+
+/** Set *dst to the shared copy of a name (NULL clears it). */
+int dialog_atom(char **dst, const struct pl *pl)
+{
+	struct atom *a = NULL;
+	struct le *le;
+	int err;
+
+	if (!dst)
+		return EINVAL;
+
+	if (!pl || !pl->p) {
+		*dst = mem_deref(*dst);
+		return 0;
+	}
+
+	LIST_FOREACH(&atoms, le) {
+		struct atom *x = le->data;
+
+		if (!pl_strcmp(pl, x->name)) {
+			a = x;
+			break;
+		}
+	}
+
+	if (!a) {
+		a = mem_zalloc(sizeof(*a), atom_destructor);
+		if (!a)
+			return ENOMEM;
+
+		err = pl_strdup(&a->name, pl);
+		if (err) {
+			mem_deref(a);
+			return err;
+		}
+
+		list_append(&atoms, &a->le, a);
+	}
+
+	mem_deref(*dst);
+	*dst = mem_ref(a->name);
+	return 0;
+}
+
+
+int dialog_atom_str(char **dst, const char *name)
+{
+	struct pl pl;
+
+	pl_set_str(&pl, name);
+	return dialog_atom(dst, name ? &pl : NULL);
 }
 
 

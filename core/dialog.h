@@ -26,7 +26,7 @@ struct dialog_leg {
 	char *route;           /* route set toward it: "<uri>,<uri>" or NULL */
 	char *sdp_in;          /* last SDP received from it (shared ref) */
 	char *sdp_out;         /* last SDP sent to it (shared ref) */
-	char *lsnr_tag;        /* tag of the listener this leg uses */
+	char *lsnr_tag;        /* tag of the listener this leg uses (atom) */
 	struct cseq_leg cseq;
 	enum sip_transp tp;
 };
@@ -42,8 +42,8 @@ struct dialog {
 	char *from;            /* From value as the caller sent it, with tag */
 	char *to;              /* To value as the caller sent it, no tag */
 	char *to_tag;          /* the callee's tag, NULL while early */
-	char *shtag;           /* sharing tag */
-	char *owner;           /* node id of the node serving the dialog */
+	char *shtag;           /* sharing tag (atom) */
+	char *owner;           /* node id serving the dialog (atom) */
 	struct dialog_leg leg[2];
 	enum dialog_state state;
 	uint64_t created;      /* unix ms */
@@ -53,9 +53,14 @@ struct dialog {
 	/* node-local, never serialized */
 	bool replica;          /* held for another node, not served here */
 	bool acked;            /* caller's ACK for the 2xx relayed */
-	struct mbuf *ok_mb;    /* our 2xx to the caller, until its ACK */
-	struct sa ok_dst;      /* where that 2xx went */
+	struct dialog_resend *ok;  /* our 2xx to the caller, until its ACK */
 	void *busy;            /* in-flight engine-originated transaction */
+};
+
+/** A message kept for resending until the peer acknowledges it */
+struct dialog_resend {
+	struct mbuf *mb;
+	struct sa dst;
 };
 
 typedef void (dialog_change_h)(struct dialog *dlg, enum dialog_event ev);
@@ -75,6 +80,9 @@ void dialog_changed(struct dialog *dlg, enum dialog_event ev);
 void dialog_end(struct dialog *dlg);
 
 int  dialog_set_str(char **dst, const struct pl *pl);
+int  dialog_atom(char **dst, const struct pl *pl);
+int  dialog_atom_str(char **dst, const char *name);
+void dialog_resend_clear(struct dialog *dlg);
 int  dialog_callee_callid(char *buf, size_t sz, const struct dialog *dlg);
 int  dialog_from_tag(const struct dialog *dlg, struct pl *tag);
 const char *dialog_state_name(enum dialog_state st);

@@ -47,6 +47,7 @@ enum {
 
 enum field_type {
 	FIELD_STR,
+	FIELD_ATOM,            /* a string interned with dialog_atom() */
 	FIELD_U32,
 	FIELD_U64,
 };
@@ -62,8 +63,8 @@ static const struct field dialog_fields[] = {
 	{"from",    offsetof(struct dialog, from),    FIELD_STR},
 	{"to",      offsetof(struct dialog, to),      FIELD_STR},
 	{"to_tag",  offsetof(struct dialog, to_tag),  FIELD_STR},
-	{"shtag",   offsetof(struct dialog, shtag),   FIELD_STR},
-	{"owner",   offsetof(struct dialog, owner),   FIELD_STR},
+	{"shtag",   offsetof(struct dialog, shtag),   FIELD_ATOM},
+	{"owner",   offsetof(struct dialog, owner),   FIELD_ATOM},
 	{"created", offsetof(struct dialog, created), FIELD_U64},
 	{"updated", offsetof(struct dialog, updated), FIELD_U64},
 	{"version", offsetof(struct dialog, version), FIELD_U64},
@@ -74,7 +75,7 @@ static const struct field leg_fields[] = {
 	{"route",    offsetof(struct dialog_leg, route),    FIELD_STR},
 	{"sdp_in",   offsetof(struct dialog_leg, sdp_in),   FIELD_STR},
 	{"sdp_out",  offsetof(struct dialog_leg, sdp_out),  FIELD_STR},
-	{"lsnr_tag", offsetof(struct dialog_leg, lsnr_tag), FIELD_STR},
+	{"lsnr_tag", offsetof(struct dialog_leg, lsnr_tag), FIELD_ATOM},
 };
 
 static const struct field cseq_fields[] = {
@@ -94,6 +95,12 @@ static bool str_equal(const char *a, const char *b)
 }
 
 
+static bool is_str(enum field_type type)
+{
+	return type == FIELD_STR || type == FIELD_ATOM;
+}
+
+
 static uint64_t field_uint(const void *p, enum field_type type)
 {
 	return type == FIELD_U32 ? *(const uint32_t *)p : *(const uint64_t *)p;
@@ -108,7 +115,7 @@ static int fields_encode(struct odict *o, const void *base,
 		const char *s;
 		int err;
 
-		if (fv[i].type != FIELD_STR) {
+		if (!is_str(fv[i].type)) {
 			err = odict_entry_add(o, fv[i].key, ODICT_INT,
 					      (int64_t)field_uint(p, fv[i].type));
 		}
@@ -150,12 +157,14 @@ static int field_decode(void *p, const struct field *f,
 	int err;
 
 	err = entry_lookup(&e, o, f->key,
-			   f->type == FIELD_STR ? ODICT_STRING : ODICT_INT);
+			   is_str(f->type) ? ODICT_STRING : ODICT_INT);
 	if (err || !e)
 		return err;
 
 	if (f->type == FIELD_STR)
 		return str_dup(p, e->u.str);
+	if (f->type == FIELD_ATOM)
+		return dialog_atom_str(p, e->u.str);
 
 	v = e->u.integer;
 	if (v < 0 || (f->type == FIELD_U32 && v > (int64_t)UINT32_MAX))
@@ -190,7 +199,7 @@ static bool fields_equal(const void *a, const void *b,
 		const void *pa = (const uint8_t *)a + fv[i].off;
 		const void *pb = (const uint8_t *)b + fv[i].off;
 
-		if (fv[i].type == FIELD_STR) {
+		if (is_str(fv[i].type)) {
 			if (!str_equal(*(char * const *)pa,
 				       *(char * const *)pb))
 				return false;

@@ -160,7 +160,7 @@ static int send_handler(enum sip_transp tp, const struct sa *src,
 	if (!leg->lsnr_tag) {
 		l = listener_by_addr(src, tp);
 		if (l)
-			(void)str_dup(&leg->lsnr_tag, l->tag);
+			(void)dialog_atom_str(&leg->lsnr_tag, l->tag);
 	}
 
 	if (!dest->contact)
@@ -216,6 +216,20 @@ static void reply_error(struct relay *r, uint16_t scode, const char *reason)
 }
 
 
+/** Keep our 2xx to the caller until its ACK, to resend it if lost */
+static void keep_ok(struct dialog *dlg, struct mbuf *mb, const struct sa *dst)
+{
+	dialog_resend_clear(dlg);
+
+	dlg->ok = mem_zalloc(sizeof(*dlg->ok), NULL);
+	if (!dlg->ok)
+		return;
+
+	dlg->ok->mb = mem_ref(mb);
+	dlg->ok->dst = *dst;
+}
+
+
 /** Answer the sender of r with the other leg's response, rebuilt. */
 static int reply_relay(struct relay *r, const struct sip_msg *resp)
 {
@@ -263,11 +277,8 @@ static int reply_relay(struct relay *r, const struct sip_msg *resp)
 	metrics_sip_response(resp->scode);
 	err = sip_strans_reply(&r->st, proxy.sip, msg, &dst, resp->scode, mb);
 
-	if (!err && r->initial && resp->scode >= 200 && resp->scode < 300) {
-		mem_deref(dlg->ok_mb);
-		dlg->ok_mb = mem_ref(mb);
-		dlg->ok_dst = dst;
-	}
+	if (!err && r->initial && resp->scode >= 200 && resp->scode < 300)
+		keep_ok(dlg, mb, &dst);
 
  out:
 	mem_deref(mb);
@@ -497,9 +508,9 @@ static int dialog_from_invite(struct dialog **dlgp, const struct sip_msg *msg,
 	err  = dialog_set_str(&dlg->callid, &msg->callid);
 	err |= dialog_set_str(&dlg->from, &msg->from.val);
 	err |= dialog_set_str(&dlg->to, &msg->to.val);
-	err |= str_dup(&dlg->shtag, shtag);
-	err |= str_dup(&dlg->owner, proxy.cfg->node_id);
-	err |= str_dup(&caller->lsnr_tag, lsnr_tag);
+	err |= dialog_atom_str(&dlg->shtag, shtag);
+	err |= dialog_atom_str(&dlg->owner, proxy.cfg->node_id);
+	err |= dialog_atom_str(&caller->lsnr_tag, lsnr_tag);
 	err |= sipmsg_route_set(&caller->route, msg, false);
 	err |= sipmsg_contact_uri(&contact, msg) ? EBADMSG : 0;
 	if (!err)
@@ -657,7 +668,7 @@ static void relay_ack(struct dialog *dlg, const struct sip_msg *msg,
 
 	if (!dlg->acked && from == LEG_CALLER) {
 		dlg->acked = true;
-		dlg->ok_mb = mem_deref(dlg->ok_mb);
+		dialog_resend_clear(dlg);
 		changed = true;
 	}
 
@@ -830,9 +841,9 @@ static bool response_handler(const struct sip_msg *msg, void *arg)
 
 	if (dlg->acked)
 		(void)proxy_ack(dlg, LEG_CALLEE, NULL, NULL);
-	else if (dlg->ok_mb)
+	else if (dlg->ok)
 		(void)sip_send(proxy.sip, NULL, dlg->leg[LEG_CALLER].tp,
-			       &dlg->ok_dst, dlg->ok_mb);
+			       &dlg->ok->dst, dlg->ok->mb);
 
 	return true;
 }
