@@ -16,6 +16,8 @@
 #include "dialog.h"
 #include "listener.h"
 #include "proxy.h"
+#include "rehome.h"
+#include "ctl.h"
 #include "engine.h"
 
 static struct {
@@ -59,6 +61,14 @@ int engine_init(const struct rh_conf *cfg)
 	if (err)
 		goto out;
 
+	err = rehome_init(cfg);
+	if (err)
+		goto out;
+
+	err = ctl_init(cfg);
+	if (err)
+		goto out;
+
  out:
 	return err;
 }
@@ -66,6 +76,8 @@ int engine_init(const struct rh_conf *cfg)
 
 void engine_close(void)
 {
+	ctl_close();
+	rehome_close();
 	proxy_close();
 	dialog_table_close();
 	listener_close();

@@ -1,3 +1,469 @@
 /**
- * @file metrics.c  (not yet written)
+ * @file metrics.c  Counters and gauges, exported in Prometheus text format
+ *
+ * Everything is a plain static array: the SIP path only increments an
+ * integer, with no allocation and no lock (the whole engine runs in
+ * libre's main loop thread). Counters keyed by a free-form string
+ * (drop reasons, re-home outcomes, policy events) live in small fixed
+ * tables searched linearly; the few distinct values make that cheaper than
+ * hashing, and a table that fills up folds new values into "other" so a
+ * buggy caller cannot grow memory. Dialog gauges are not kept up to date
+ * on every change: they are counted from the dialog table when scraped,
+ * which costs one walk per scrape instead of work on every call.
  */
+#include <string.h>
+#include <re.h>
+#include "cseq.h"
+#include "dialog.h"
+#include "metrics.h"
+
+enum {
+	SCODE_MIN  = 100,
+	SCODE_MAX  = 699,
+	LABEL_SIZE = 48,
+	LSET_SIZE  = 32,
+	SHTAG_MAX  = 128,
+};
+
+_Static_assert(DIALOG_ENDED + 1 == METRICS_DIALOG_STATES,
+	       "metrics: dialog states changed");
+
+static const char *methods[] = {
+	"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "UPDATE", "INFO",
+	"PRACK", "REFER", "NOTIFY", "SUBSCRIBE", "MESSAGE", "REGISTER",
+	"PUBLISH", "other",
+};
+
+static const char overflow_label[] = "other";
+
+/** A counter with up to two string labels */
+struct lcount {
+	char a[LABEL_SIZE];
+	char b[LABEL_SIZE];
+	uint64_t n;
+};
+
+struct lset {
+	struct lcount v[LSET_SIZE];
+	size_t c;
+};
+
+struct shtag_gauge {
+	char name[LABEL_SIZE];
+	uint64_t epoch;
+	bool active;
+};
+
+static struct {
+	uint64_t req[ARRAY_SIZE(methods)];
+	uint64_t resp_sent[SCODE_MAX - SCODE_MIN + 1];
+	uint64_t resp_recv[SCODE_MAX - SCODE_MIN + 1];
+	uint64_t repl_sent;
+	uint64_t repl_recv;
+	struct lset repl_dropped;
+	bool redis_up;
+	struct shtag_gauge shtag[SHTAG_MAX];
+	size_t shtagc;
+	struct lset rehome;
+	struct lset policy;
+} m;
+
+
+static void shtag_dialogs_destructor(void *arg)
+{
+	struct metrics_shtag_dialogs *sd = arg;
+
+	list_unlink(&sd->le);
+	mem_deref(sd->shtag);
+}
+
+
+static bool label_eq(const char *stored, const char *s)
+{
+	return 0 == strncmp(stored, s, LABEL_SIZE - 1);
+}
+
+
+/** The counter for (a, b); a full table answers with its "other" slot. */
+static struct lcount *lset_slot(struct lset *set, const char *a,
+				const char *b)
+{
+	struct lcount *lc;
+	size_t i;
+
+	a = a ? a : "";
+	b = b ? b : "";
+
+	for (i = 0; i < set->c; i++) {
+		lc = &set->v[i];
+		if (label_eq(lc->a, a) && label_eq(lc->b, b))
+			return lc;
+	}
+
+	if (set->c >= LSET_SIZE - 1 && a != overflow_label)
+		return lset_slot(set, overflow_label, overflow_label);
+
+	lc = &set->v[set->c++];
+	str_ncpy(lc->a, a, sizeof(lc->a));
+	str_ncpy(lc->b, b, sizeof(lc->b));
+	return lc;
+}
+
+
+void metrics_sip_request(const struct pl *method)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(methods) - 1; i++) {
+		if (0 == pl_strcmp(method, methods[i]))
+			break;
+	}
+
+	m.req[i]++;
+}
+
+
+static void scode_inc(uint64_t *v, uint16_t scode)
+{
+	if (scode >= SCODE_MIN && scode <= SCODE_MAX)
+		v[scode - SCODE_MIN]++;
+}
+
+
+void metrics_sip_response(uint16_t scode)
+{
+	scode_inc(m.resp_sent, scode);
+}
+
+
+void metrics_sip_response_received(uint16_t scode)
+{
+	scode_inc(m.resp_recv, scode);
+}
+
+
+void metrics_repl_sent(void)
+{
+	m.repl_sent++;
+}
+
+
+void metrics_repl_received(void)
+{
+	m.repl_recv++;
+}
+
+
+void metrics_repl_dropped(const char *reason)
+{
+	lset_slot(&m.repl_dropped, reason, NULL)->n++;
+}
+
+
+void metrics_redis_up(bool up)
+{
+	m.redis_up = up;
+}
+
+
+void metrics_shtag_set(const char *tag, uint64_t epoch, bool active)
+{
+	struct shtag_gauge *g = NULL;
+	size_t i;
+
+	if (!str_isset(tag))
+		return;
+
+	for (i = 0; i < m.shtagc && !g; i++) {
+		if (label_eq(m.shtag[i].name, tag))
+			g = &m.shtag[i];
+	}
+
+	if (!g) {
+		if (m.shtagc == SHTAG_MAX)
+			return;
+		g = &m.shtag[m.shtagc++];
+		str_ncpy(g->name, tag, sizeof(g->name));
+	}
+
+	g->epoch  = epoch;
+	g->active = active;
+}
+
+
+void metrics_rehome_result(const char *outcome, const char *reason)
+{
+	lset_slot(&m.rehome, outcome, reason)->n++;
+}
+
+
+void metrics_policy_event(const char *what)
+{
+	lset_slot(&m.policy, what, NULL)->n++;
+}
+
+
+static bool shtag_dialogs_cmp(struct le *le, void *arg)
+{
+	const struct metrics_shtag_dialogs *sd = le->data;
+
+	return 0 == str_cmp(sd->shtag, arg);
+}
+
+
+static bool shtag_dialogs_sort(struct le *le1, struct le *le2, void *arg)
+{
+	const struct metrics_shtag_dialogs *a = le1->data, *b = le2->data;
+	(void)arg;
+
+	return str_cmp(a->shtag, b->shtag) <= 0;
+}
+
+
+struct count_ctx {
+	struct list *shtags;
+	int err;
+};
+
+
+static bool count_handler(struct dialog *dlg, void *arg)
+{
+	struct count_ctx *ctx = arg;
+	struct metrics_shtag_dialogs *sd;
+	const char *tag = dlg->shtag ? dlg->shtag : "";
+
+	sd = list_ledata(list_apply(ctx->shtags, true, shtag_dialogs_cmp,
+				    (void *)tag));
+	if (!sd) {
+		sd = mem_zalloc(sizeof(*sd), shtag_dialogs_destructor);
+		if (!sd || str_dup(&sd->shtag, tag)) {
+			mem_deref(sd);
+			ctx->err = ENOMEM;
+			return true;
+		}
+		list_append(ctx->shtags, &sd->le, sd);
+	}
+
+	if (dlg->replica)
+		sd->replicas++;
+	else if ((unsigned)dlg->state < METRICS_DIALOG_STATES)
+		sd->state[dlg->state]++;
+
+	return false;
+}
+
+
+/**
+ * Count the dialogs in the table by sharing tag and state. Appends one
+ * struct metrics_shtag_dialogs per tag, sorted by tag; the caller owns
+ * them (list_flush).
+ */
+int metrics_dialogs_by_shtag(struct list *shtags)
+{
+	struct count_ctx ctx = {shtags, 0};
+
+	if (!shtags)
+		return EINVAL;
+
+	(void)dialog_apply(count_handler, &ctx);
+	if (ctx.err) {
+		list_flush(shtags);
+		return ctx.err;
+	}
+
+	list_sort(shtags, shtag_dialogs_sort, NULL);
+	return 0;
+}
+
+
+/** %H: a label value, escaped as the exposition format asks */
+static int label_print(struct re_printf *pf, void *arg)
+{
+	const char *s = arg;
+	int err = 0;
+
+	for (; s && *s && !err; s++) {
+		switch (*s) {
+
+		case '\\': err = re_hprintf(pf, "\\\\"); break;
+		case '"':  err = re_hprintf(pf, "\\\""); break;
+		case '\n': err = re_hprintf(pf, "\\n");  break;
+		default:   err = pf->vph(s, 1, pf->arg); break;
+		}
+	}
+
+	return err;
+}
+
+
+static int family_print(struct re_printf *pf, const char *name,
+			const char *type, const char *help)
+{
+	return re_hprintf(pf, "# HELP %s %s\n# TYPE %s %s\n",
+			  name, help, name, type);
+}
+
+
+static int requests_print(struct re_printf *pf)
+{
+	const char *name = "rehome_sip_requests_received_total";
+	int err;
+
+	err = family_print(pf, name, "counter",
+			   "SIP requests received, by method");
+	for (size_t i = 0; i < ARRAY_SIZE(methods) && !err; i++) {
+		err = re_hprintf(pf, "%s{method=\"%s\"} %llu\n", name,
+				 methods[i], (unsigned long long)m.req[i]);
+	}
+
+	return err;
+}
+
+
+static int scodes_print(struct re_printf *pf, const char *name,
+			const char *help, const uint64_t *v)
+{
+	int err;
+
+	err = family_print(pf, name, "counter", help);
+	for (size_t i = 0; i <= SCODE_MAX - SCODE_MIN && !err; i++) {
+		if (!v[i])
+			continue;
+		err = re_hprintf(pf, "%s{code=\"%zu\"} %llu\n", name,
+				 i + SCODE_MIN, (unsigned long long)v[i]);
+	}
+
+	return err;
+}
+
+
+static int value_print(struct re_printf *pf, const char *name,
+		       const char *type, const char *help, uint64_t v)
+{
+	return family_print(pf, name, type, help) |
+		re_hprintf(pf, "%s %llu\n", name, (unsigned long long)v);
+}
+
+
+/** One family from an lset; `lb` names the second label, or NULL */
+static int lset_print(struct re_printf *pf, const char *name,
+		      const char *help, const struct lset *set,
+		      const char *la, const char *lb)
+{
+	int err;
+
+	err = family_print(pf, name, "counter", help);
+	for (size_t i = 0; i < set->c && !err; i++) {
+		const struct lcount *lc = &set->v[i];
+
+		err = re_hprintf(pf, "%s{%s=\"%H\"", name,
+				 la, label_print, lc->a);
+		if (lb)
+			err |= re_hprintf(pf, ",%s=\"%H\"",
+					  lb, label_print, lc->b);
+		err |= re_hprintf(pf, "} %llu\n", (unsigned long long)lc->n);
+	}
+
+	return err;
+}
+
+
+static int shtags_print(struct re_printf *pf)
+{
+	int err;
+
+	err = family_print(pf, "rehome_shtag_epoch", "gauge",
+			   "Epoch of each sharing tag as last seen");
+	for (size_t i = 0; i < m.shtagc && !err; i++) {
+		err = re_hprintf(pf, "rehome_shtag_epoch{shtag=\"%H\"} %llu\n",
+				 label_print, m.shtag[i].name,
+				 (unsigned long long)m.shtag[i].epoch);
+	}
+
+	err |= family_print(pf, "rehome_shtag_active", "gauge",
+			    "1 when this node is active for the sharing tag");
+	for (size_t i = 0; i < m.shtagc && !err; i++) {
+		err = re_hprintf(pf, "rehome_shtag_active{shtag=\"%H\"} %d\n",
+				 label_print, m.shtag[i].name,
+				 m.shtag[i].active);
+	}
+
+	return err;
+}
+
+
+static int dialogs_print(struct re_printf *pf)
+{
+	struct list shtags = LIST_INIT;
+	struct le *le;
+	int err;
+
+	err = metrics_dialogs_by_shtag(&shtags);
+	if (err)
+		return err;
+
+	err = family_print(pf, "rehome_dialogs", "gauge",
+			   "Dialogs served by this node, by tag and state");
+	for (le = shtags.head; le && !err; le = le->next) {
+		const struct metrics_shtag_dialogs *sd = le->data;
+
+		for (int st = 0; st < METRICS_DIALOG_STATES && !err; st++) {
+			err = re_hprintf(pf, "rehome_dialogs{shtag=\"%H\","
+					 "state=\"%s\"} %u\n",
+					 label_print, sd->shtag,
+					 dialog_state_name(st), sd->state[st]);
+		}
+	}
+
+	err |= family_print(pf, "rehome_dialog_replicas", "gauge",
+			    "Dialogs held as replicas for other nodes");
+	for (le = shtags.head; le && !err; le = le->next) {
+		const struct metrics_shtag_dialogs *sd = le->data;
+
+		err = re_hprintf(pf,
+				 "rehome_dialog_replicas{shtag=\"%H\"} %u\n",
+				 label_print, sd->shtag, sd->replicas);
+	}
+
+	list_flush(&shtags);
+	return err;
+}
+
+
+/** The whole exposition, in Prometheus text format 0.0.4 */
+int metrics_print(struct re_printf *pf)
+{
+	int err;
+
+	err  = family_print(pf, "rehome_build_info", "gauge",
+			    "Always 1; the version is a label");
+	err |= re_hprintf(pf, "rehome_build_info{version=\"%s\"} 1\n",
+			  REHOME_VERSION);
+	err |= requests_print(pf);
+	err |= scodes_print(pf, "rehome_sip_responses_sent_total",
+			    "SIP responses sent, by status code",
+			    m.resp_sent);
+	err |= scodes_print(pf, "rehome_sip_responses_received_total",
+			    "SIP responses received, by status code",
+			    m.resp_recv);
+	err |= dialogs_print(pf);
+	err |= value_print(pf, "rehome_repl_messages_sent_total", "counter",
+			   "Replication messages published", m.repl_sent);
+	err |= value_print(pf, "rehome_repl_messages_received_total",
+			   "counter", "Replication messages accepted",
+			   m.repl_recv);
+	err |= lset_print(pf, "rehome_repl_messages_dropped_total",
+			  "Replication messages dropped, by reason",
+			  &m.repl_dropped, "reason", NULL);
+	err |= value_print(pf, "rehome_redis_up", "gauge",
+			   "1 when the Redis connection is up", m.redis_up);
+	err |= shtags_print(pf);
+	err |= lset_print(pf, "rehome_rehome_results_total",
+			  "Re-homed dialogs, by outcome and reason",
+			  &m.rehome, "outcome", "reason");
+	err |= lset_print(pf, "rehome_policy_events_total",
+			  "Policy events (reload, error, overrun...)",
+			  &m.policy, "event", NULL);
+
+	return err;
+}

@@ -209,6 +209,15 @@ static int print_route(struct mbuf *mb, const char *route)
 }
 
 
+/** A stateless answer of the engine's own */
+static void reply(const struct sip_msg *msg, uint16_t scode,
+		  const char *reason)
+{
+	metrics_sip_response(scode);
+	(void)sip_reply(proxy.sip, msg, scode, reason);
+}
+
+
 static void reply_error(struct relay *r, uint16_t scode, const char *reason)
 {
 	metrics_sip_response(scode);
@@ -356,7 +365,7 @@ static void relay_response(int err, const struct sip_msg *msg, void *arg)
 		return;
 	}
 
-	metrics_sip_response(msg->scode);
+	metrics_sip_response_received(msg->scode);
 	if (msg->scode == 100)
 		return;
 
@@ -544,7 +553,7 @@ static void reply_route_reject(const struct sip_msg *msg,
 				 "Retry-After: %u\r\nContent-Length: 0\r\n\r\n",
 				 rt->retry_after);
 	else
-		(void)sip_reply(proxy.sip, msg, rt->reject, reason);
+		reply(msg, rt->reject, reason);
 }
 
 
@@ -560,7 +569,7 @@ static void initial_invite(const struct sip_msg *msg)
 	int err;
 
 	if (!sip_msg_hdr(msg, SIP_HDR_CONTACT)) {
-		(void)sip_reply(proxy.sip, msg, 400, "Missing Contact");
+		reply(msg, 400, "Missing Contact");
 		return;
 	}
 
@@ -585,11 +594,11 @@ static void initial_invite(const struct sip_msg *msg)
 	(void)re_snprintf(ruri, sizeof(ruri), "%r", &msg->ruri);
 	pl_set_str(&hop, rt.target[0] ? rt.target : ruri);
 	if (uri_decode(&uri, &hop) || pl_strcasecmp(&uri.scheme, "sip")) {
-		(void)sip_reply(proxy.sip, msg, 416, "Unsupported URI Scheme");
+		reply(msg, 416, "Unsupported URI Scheme");
 		return;
 	}
 	if (is_own_address(&uri, msg->tp)) {
-		(void)sip_reply(proxy.sip, msg, 482, "Loop Detected");
+		reply(msg, 482, "Loop Detected");
 		return;
 	}
 
@@ -597,13 +606,13 @@ static void initial_invite(const struct sip_msg *msg)
 				 rt.shtag[0] ? rt.shtag :
 				 proxy.cfg->default_shtag);
 	if (err) {
-		(void)sip_reply(proxy.sip, msg, 400, "Bad Request");
+		reply(msg, 400, "Bad Request");
 		return;
 	}
 
 	err = relay_alloc(&r, dlg, msg, LEG_CALLER);
 	if (err) {
-		(void)sip_reply(proxy.sip, msg, 500, "Server Internal Error");
+		reply(msg, 500, "Server Internal Error");
 		goto out;
 	}
 
@@ -700,7 +709,7 @@ static void in_dialog(const struct sip_msg *msg)
 	dlg = dialog_of_request(msg, &from);
 	if (!dlg || dlg->state == DIALOG_ENDED) {
 		if (!ack)
-			(void)sip_reply(proxy.sip, msg, 481,
+			reply(msg, 481,
 					"Call/Transaction Does Not Exist");
 		return;
 	}
@@ -716,7 +725,7 @@ static void in_dialog(const struct sip_msg *msg)
 	}
 
 	if (cseq_recv(&dlg->leg[from].cseq, msg->cseq.num, ack)) {
-		(void)sip_reply(proxy.sip, msg, 500, "CSeq Out of Order");
+		reply(msg, 500, "CSeq Out of Order");
 		return;
 	}
 
@@ -726,14 +735,26 @@ static void in_dialog(const struct sip_msg *msg)
 	}
 
 	if (!pl_strcmp(&msg->met, "CANCEL")) {
-		(void)sip_reply(proxy.sip, msg, 481,
+		reply(msg, 481,
 				"Call/Transaction Does Not Exist");
 		return;
 	}
 
+	/* rehome.c: while the engine's own re-INVITE is pending (busy), an
+	 * endpoint's INVITE/UPDATE is glare (RFC 3261 14.1), and a BYE is
+	 * relayed and aborts the re-home, which notices busy cleared */
+	if (dlg->busy && is_target_refresh(&msg->met)) {
+		metrics_sip_response(491);
+		/* stateful, so that libre absorbs the ACK of the 491 */
+		(void)sip_treply(NULL, proxy.sip, msg, 491, "Request Pending");
+		return;
+	}
+	if (dlg->busy && !pl_strcmp(&msg->met, "BYE"))
+		dlg->busy = NULL;
+
 	err = relay_alloc(&r, dlg, msg, from);
 	if (err) {
-		(void)sip_reply(proxy.sip, msg, 500, "Server Internal Error");
+		reply(msg, 500, "Server Internal Error");
 		return;
 	}
 
@@ -780,8 +801,7 @@ static bool request_handler(const struct sip_msg *msg, void *arg)
 
 	if (pl_isset(&msg->maxfwd) && pl_u32(&msg->maxfwd) == 0 &&
 	    pl_strcmp(&msg->met, "ACK")) {
-		metrics_sip_response(483);
-		(void)sip_reply(proxy.sip, msg, 483, "Too Many Hops");
+		reply(msg, 483, "Too Many Hops");
 		return true;
 	}
 
@@ -800,7 +820,7 @@ static bool request_handler(const struct sip_msg *msg, void *arg)
 		/* stray ACK: nothing to answer */
 	}
 	else if (!pl_strcmp(&msg->met, "CANCEL")) {
-		(void)sip_reply(proxy.sip, msg, 481,
+		reply(msg, 481,
 				"Call/Transaction Does Not Exist");
 	}
 	else {
@@ -836,7 +856,7 @@ static bool response_handler(const struct sip_msg *msg, void *arg)
 		return true;
 
 	dlg = dialog_lookup(did);
-	if (!dlg || dlg->replica)
+	if (!dlg || dlg->replica || dlg->busy)   /* busy: rehome.c ACKs */
 		return true;
 
 	if (dlg->acked)
