@@ -1,3 +1,93 @@
 /**
- * @file policy.h  (not yet written)
+ * @file policy.h  Lua policy host: hooks, sandbox, hot reload
+ *
+ * The engine fills in struct policy_ops (what the Lua module `rehome` can
+ * see and do) and calls the policy_* hooks; the policy module itself knows
+ * nothing about the cluster or re-homing code. See docs/policies.md.
  */
+
+enum {
+	POLICY_MEM_LIMIT   = 64 * 1024 * 1024, /* bytes per Lua state          */
+	POLICY_INSN_BUDGET = 1000000,          /* VM instructions per hook call */
+	POLICY_TICK_MS     = 1000,             /* on_tick period                */
+	POLICY_DEBOUNCE_MS = 100,              /* file events -> one reload     */
+	POLICY_MAX_TIMERS  = 1024,             /* pending rehome.after() calls  */
+};
+
+enum policy_node_state {
+	POLICY_NODE_UP,
+	POLICY_NODE_DOWN,
+	POLICY_NODE_DRAINING,
+};
+
+/** What on_initial_invite decided; all empty/zero = default behaviour */
+struct policy_decision {
+	char shtag[64];          /* sharing tag; empty: default_shtag       */
+	char target[256];        /* next-hop URI; empty: upstream/R-URI     */
+	uint16_t scode;          /* non-zero: reject the INVITE (400..699)  */
+	char reason[64];         /* reason phrase when scode is set         */
+};
+
+/** rehome{tag=, mode=, body=, rate=}; NULL/0 fields = engine default */
+struct policy_rehome {
+	const char *tag;
+	const char *mode;        /* challenge|challenge-callee|caller|...   */
+	const char *body;        /* outbound|inbound|none                   */
+	uint32_t rate;           /* dialogs per second                      */
+};
+
+/** move{tag=, to=, count= | percent=}; exactly one of count/percent */
+struct policy_move {
+	const char *tag;
+	const char *to;
+	uint32_t count;
+	uint32_t percent;
+};
+
+/**
+ * End of an asynchronous action. Call it exactly once, and only if the
+ * action returned 0; `result` (may be NULL) is only read during the call.
+ * `arg` is a token, not a pointer: calling after a reload or after
+ * policy_close() is safe, the token is then ignored.
+ */
+typedef void (policy_done_h)(int err, const struct odict *result, void *arg);
+
+/**
+ * What the engine lends to policies. Every member may be NULL (the Lua call
+ * then fails with "not supported"). Strings passed in are only valid during
+ * the call. Odicts returned through odp are owned (and freed) by the policy.
+ * Shapes of the odicts: see docs/policies.md.
+ */
+struct policy_ops {
+	const char *(*node_id)(void *arg);
+	int (*nodes)(struct odict **odp, void *arg);
+	int (*shtags)(struct odict **odp, void *arg);
+	int (*dialogs)(struct odict **odp, const char *tag, uint32_t limit,
+		       void *arg);
+	int (*stats)(struct odict **odp, void *arg);
+	int (*take)(const char *tag, policy_done_h *doneh, void *done_arg,
+		    void *arg);
+	int (*release)(const char *tag, void *arg);
+	int (*rehome)(const struct policy_rehome *req, policy_done_h *doneh,
+		      void *done_arg, void *arg);
+	int (*move)(const struct policy_move *req, policy_done_h *doneh,
+		    void *done_arg, void *arg);
+	void *arg;
+};
+
+/*
+ * path: policy file, NULL or "" = no policy (every hook is a no-op).
+ * libdir: directory of the Lua library for require(); NULL = REHOME_LUADIR.
+ * Needs uvre_init() first for file watching and SIGHUP.
+ */
+int  policy_init(const char *path, const char *libdir,
+		 const struct policy_ops *ops);
+void policy_close(void);
+int  policy_reload(char *errbuf, size_t errsz);
+const char *policy_last_error(void);
+
+/* Hooks. On error the reason is logged and `out` is left at default. */
+int  policy_initial_invite(const struct sip_msg *msg, const char *lsnr_tag,
+			   struct policy_decision *out);
+int  policy_node_event(const char *node, enum policy_node_state state);
+int  policy_rehome_done(const struct odict *result);
