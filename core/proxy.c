@@ -795,9 +795,23 @@ static void reply_options(const struct sip_msg *msg)
 
 static bool request_handler(const struct sip_msg *msg, void *arg)
 {
+	const char *problem;
 	(void)arg;
 
 	metrics_sip_request(&msg->met);
+
+	/* without a Via there is nowhere to answer: drop */
+	if (!pl_isset(&msg->via.branch) || !pl_isset(&msg->via.sentby))
+		return true;
+
+	problem = sipmsg_request_problem(msg);
+	if (problem) {
+		log_debug("proxy", "%J: %r rejected: %s", &msg->src, &msg->met,
+			  problem);
+		if (pl_strcmp(&msg->met, "ACK"))
+			reply(msg, 400, problem);
+		return true;
+	}
 
 	if (pl_isset(&msg->maxfwd) && pl_u32(&msg->maxfwd) == 0 &&
 	    pl_strcmp(&msg->met, "ACK")) {

@@ -221,3 +221,36 @@ uint32_t sipmsg_max_forwards(const struct sip_msg *msg)
 {
 	return pl_isset(&msg->maxfwd) ? pl_u32(&msg->maxfwd) : 70;
 }
+
+
+/**
+ * Check what libre's parser lets through but a dialog cannot live with.
+ * @return NULL if the request is usable, else the reason for a 400
+ */
+const char *sipmsg_request_problem(const struct sip_msg *msg)
+{
+	const struct sip_hdr *cseq = sip_msg_hdr(msg, SIP_HDR_CSEQ);
+	struct pl num, met;
+
+	if (!pl_isset(&msg->callid))
+		return "Missing Call-ID";
+	if (!pl_isset(&msg->from.val) || !sip_msg_hdr(msg, SIP_HDR_FROM))
+		return "Missing From";
+	if (!pl_isset(&msg->to.val) || !sip_msg_hdr(msg, SIP_HDR_TO))
+		return "Missing To";
+	if (!cseq || re_regex(cseq->val.p, cseq->val.l,
+			      "[0-9]+[ \t\r\n]+[^ \t\r\n]+", &num, NULL,
+			      &met))
+		return "Bad CSeq";
+	/* RFC 3261 8.1.1.5: the number must fit in 31 bits */
+	if (num.l > 10 || pl_u64(&num) >= (1ULL << 31))
+		return "Bad CSeq";
+	if (pl_cmp(&met, &msg->met) &&
+	    !(pl_strcmp(&msg->met, "ACK") == 0 && !pl_strcmp(&met, "INVITE")))
+		return "CSeq Method Mismatch";
+	if (pl_isset(&msg->clen) &&
+	    pl_u32(&msg->clen) != mbuf_get_left(msg->mb))
+		return "Bad Content-Length";
+
+	return NULL;
+}
