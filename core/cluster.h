@@ -1,3 +1,67 @@
 /**
- * @file cluster.h  (not yet written)
+ * @file cluster.h  Cluster membership: heartbeats, node states, signed messages
  */
+
+struct rh_conf;
+struct odict;
+
+enum cluster_node_state {
+	CLUSTER_NODE_DOWN = 0,   /* no heartbeat for node_timeout, or left */
+	CLUSTER_NODE_UP,
+	CLUSTER_NODE_DRAINING,   /* alive, moving its calls away */
+};
+
+/** A listener a node announces: same tag = same purpose on every node */
+struct cluster_lsnr {
+	struct le le;
+	char *tag;
+	enum sip_transp tp;
+	struct sa addr;
+};
+
+/** A node of the cluster, this one included (self) */
+struct cluster_node {
+	struct le le;
+	char *id;
+	enum cluster_node_state state;
+	bool self;
+	bool synced;             /* has loaded every replicated dialog */
+	uint64_t last_seen;      /* jiffies of its last heartbeat */
+	struct list lsnrl;       /* struct cluster_lsnr */
+};
+
+typedef void (cluster_node_h)(const struct cluster_node *node,
+			      enum cluster_node_state prev, void *arg);
+typedef bool (cluster_node_apply_h)(const struct cluster_node *node,
+				    void *arg);
+/** End of one step of the (re)connect sequence */
+typedef void (cluster_done_h)(int err);
+
+/* life cycle; without `redis` in the config these do nothing */
+int  cluster_init(const struct rh_conf *cfg);
+void cluster_close(void);
+bool cluster_enabled(void);
+const char *cluster_node_id(void);
+const char *cluster_name(void);
+
+/* nodes */
+void cluster_set_node_handler(cluster_node_h *h, void *arg);
+const struct cluster_node *cluster_node_apply(cluster_node_apply_h *h,
+					      void *arg);
+const struct cluster_node *cluster_node_find(const char *id);
+bool cluster_node_alive(const char *id);
+int  cluster_node_lsnr(struct sa *addr, const char *id, const char *tag,
+		       enum sip_transp tp);
+const struct cluster_node *cluster_node_by_addr(const struct sa *addr);
+int  cluster_set_draining(bool draining);
+const char *cluster_node_state_name(enum cluster_node_state st);
+int  cluster_status(struct odict *od, void *arg);
+
+/*
+ * Signed messages: "<HMAC-SHA256 hex> <body>" under repl_secret
+ * ("- <body>" when no secret is configured). Build the body after the
+ * reserved space of cluster_msg_alloc(), then seal it.
+ */
+int  cluster_msg_alloc(struct mbuf **mbp);
+int  cluster_msg_seal(struct mbuf *mb);
+int  cluster_msg_open(struct pl *body, const struct pl *msg);

@@ -7,6 +7,9 @@
  * nodes, sharing tags, replication), the policy, and last the control API,
  * so that nothing is reachable from outside before it can be answered.
  */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <uv.h>
 #include <re.h>
 #include "log.h"
@@ -16,6 +19,8 @@
 #include "dialog.h"
 #include "listener.h"
 #include "proxy.h"
+#include "cluster.h"
+#include "repl.h"
 #include "rehome.h"
 #include "ctl.h"
 #include "engine.h"
@@ -32,8 +37,34 @@ static void sip_exit_handler(void *arg)
 }
 
 
+/*
+ * Where require() finds the Lua library: $REHOME_LUADIR, else lua/ beside
+ * the policy's own folder (the shipped layout, both in the source tree and
+ * installed under <datadir>/rehome/), else the compiled-in default.
+ */
+static const char *lua_libdir(const struct rh_conf *cfg, char *buf, size_t sz)
+{
+	const char *env = getenv("REHOME_LUADIR");
+	const char *slash;
+	struct stat st;
+
+	if (env && env[0])
+		return env;
+
+	slash = strrchr(cfg->policy, '/');
+	if (!slash)
+		return NULL;
+
+	(void)re_snprintf(buf, sz, "%b/../lua", cfg->policy,
+			  (size_t)(slash - cfg->policy));
+
+	return stat(buf, &st) == 0 && S_ISDIR(st.st_mode) ? buf : NULL;
+}
+
+
 int engine_init(const struct rh_conf *cfg)
 {
+	char libdir[512];
 	int err;
 
 	eng.cfg = cfg;
@@ -61,7 +92,17 @@ int engine_init(const struct rh_conf *cfg)
 	if (err)
 		goto out;
 
+	err = cluster_init(cfg);
+	if (err)
+		goto out;
+	if (cfg->has_redis)
+		proxy_set_serve_handler(repl_may_serve, NULL);
+
 	err = rehome_init(cfg);
+	if (err)
+		goto out;
+
+	err = engine_policy_init(cfg, lua_libdir(cfg, libdir, sizeof(libdir)));
 	if (err)
 		goto out;
 
@@ -77,7 +118,9 @@ int engine_init(const struct rh_conf *cfg)
 void engine_close(void)
 {
 	ctl_close();
+	engine_policy_close();
 	rehome_close();
+	cluster_close();
 	proxy_close();
 	dialog_table_close();
 	listener_close();

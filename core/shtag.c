@@ -1,3 +1,931 @@
 /**
- * @file shtag.c  (not yet written)
+ * @file shtag.c  Sharing tags: one active node per tag, epochs, compare-and-set
+ *
+ * All tags of a cluster live in one Redis hash, `<cluster>:shtags`, field
+ * = tag, value = "EPOCH HOLDER" (holder empty when nobody holds it). One
+ * Lua script changes it, so every change is an atomic compare-and-set on
+ * the epoch the node last saw, and every successful change raises the
+ * epoch by one: there is never more than one holder per epoch, and a
+ * stale holder is recognisable by its lower epoch. The operations:
+ *   take     the API/policy "activate": wins if the epoch is unchanged;
+ *   claim    the start-up wish: a take that also loses when the current
+ *            holder is alive (its heartbeat key exists), so a starting
+ *            node never steals a tag from a working one;
+ *   release  give it up (holder becomes empty);
+ *   assert   after Redis lost its data, restore what we hold.
+ * The script publishes the change on `<cluster>:shtag` in the same atomic
+ * step. The message is signed by the node that asked for the change (it
+ * knows the outcome in advance: its epoch + 1), so receivers verify it
+ * like any other cluster message.
+ *
+ * A node applies tag states only forward (a higher epoch), from the
+ * channel, from the replies of its own failed attempts and from a full
+ * read after each (re)connect. It becomes active only through the channel
+ * message (or that full read), never straight from its script's reply:
+ * the channel is the same connection, in the same order, that carries
+ * replication, so every dialog change the previous holder got accepted
+ * before the epoch moved has been applied here before this node adopts
+ * the tag's dialogs. A node that learns of a higher epoch held by another
+ * node steps down at once.
+ *
+ * At start, a tag whose hash entry names this node belongs to a previous
+ * run of it: it counts as not held until shtag_claim() either claims it
+ * again (config wish "active") or releases it.
  */
+#include <string.h>
+#include <re.h>
+#include <hiredis/hiredis.h>
+#include "log.h"
+#include "conf.h"
+#include "metrics.h"
+#include "ctl.h"
+#include "redis.h"
+#include "cluster.h"
+#include "shtag.h"
+#include "repl.h"
+
+enum {
+	KEY_SIZE   = 256,
+	JSON_DEPTH = 2,
+	CLAIM_TRIES = 3,
+};
+
+enum op { OP_TAKE = 0, OP_CLAIM, OP_RELEASE, OP_ASSERT };
+
+static const char *op_names[] = {"take", "claim", "release", "assert"};
+
+/*
+ * KEYS[1] the tags hash; ARGV: 1 tag, 2 op, 3 node, 4 epoch seen,
+ * 5 signed message announcing the result, 6 channel, 7 node key prefix.
+ * Returns {1|0, epoch, holder}: success, and the tag's state afterwards.
+ */
+static const char cas_lua[] =
+	"local cur = redis.call('HGET', KEYS[1], ARGV[1])\n"
+	"local epoch, holder = 0, ''\n"
+	"if cur then\n"
+	"  local e, h = string.match(cur, '^(%d+) (.*)$')\n"
+	"  epoch, holder = tonumber(e), h\n"
+	"end\n"
+	"local op, me, want = ARGV[2], ARGV[3], tonumber(ARGV[4])\n"
+	"local function set(e, h)\n"
+	"  redis.call('HSET', KEYS[1], ARGV[1], string.format('%d %s', e, h))\n"
+	"  redis.call('PUBLISH', ARGV[6], ARGV[5])\n"
+	"  return {1, e, h}\n"
+	"end\n"
+	"if op == 'assert' then\n"
+	"  if not cur or epoch < want then return set(want, me) end\n"
+	"  if epoch == want and holder == me then return {1, epoch, holder} end\n"
+	"  return {0, epoch, holder}\n"
+	"end\n"
+	"if epoch ~= want then return {0, epoch, holder} end\n"
+	"if op == 'release' then\n"
+	"  if holder ~= me then return {0, epoch, holder} end\n"
+	"  return set(want + 1, '')\n"
+	"end\n"
+	"if op == 'claim' and holder ~= '' and holder ~= me and\n"
+	"   redis.call('EXISTS', ARGV[7] .. holder) == 1 then\n"
+	"  return {0, epoch, holder}\n"
+	"end\n"
+	"return set(want + 1, me)\n";
+
+struct shtag {
+	struct le le;
+	char *name;
+	char *holder;          /* as last known; "" = nobody */
+	uint64_t epoch;        /* as last known */
+	uint64_t seen;         /* epoch in Redis at the last sync, 0 absent */
+	bool wish;             /* config: active at start */
+	bool active;
+	unsigned claims;
+};
+
+/** One take/claim/release/assert, from the request until its outcome */
+struct req {
+	struct le le;          /* st.reqs */
+	struct shtag *tag;     /* tags live until shtag_close() */
+	enum op op;
+	uint64_t want;         /* the epoch it expects to find */
+	uint64_t epoch;        /* the state that completes it */
+	bool sent_ok;          /* the script succeeded; wait for the apply */
+	shtag_result_h *h;     /* NULL once completed */
+	void *arg;
+};
+
+static struct {
+	const struct rh_conf *cfg;
+	struct list tags;
+	struct list reqs;
+	struct redis_script *cas;
+	char key[KEY_SIZE];
+	char chan[KEY_SIZE];
+	char node_prefix[KEY_SIZE];
+	shtag_change_h *changeh;
+	void *arg;
+	cluster_done_h *synch;
+	bool started;          /* claim done: "holder = me" is really us */
+	bool up;
+} st;
+
+
+static void tag_destructor(void *arg)
+{
+	struct shtag *tag = arg;
+
+	list_unlink(&tag->le);
+	mem_deref(tag->name);
+	mem_deref(tag->holder);
+}
+
+
+static void req_destructor(void *arg)
+{
+	struct req *req = arg;
+
+	list_unlink(&req->le);
+}
+
+
+static bool name_cmp(struct le *le, void *arg)
+{
+	const struct shtag *tag = le->data;
+
+	return 0 == str_cmp(tag->name, arg);
+}
+
+
+static struct shtag *tag_find(const char *name)
+{
+	if (!name)
+		return NULL;
+
+	return list_ledata(list_apply(&st.tags, true, name_cmp, (void *)name));
+}
+
+
+static int tag_get(struct shtag **tagp, const char *name)
+{
+	struct shtag *tag;
+	int err;
+
+	tag = tag_find(name);
+	if (tag) {
+		*tagp = tag;
+		return 0;
+	}
+
+	if (!str_isset(name))
+		return EINVAL;
+
+	tag = mem_zalloc(sizeof(*tag), tag_destructor);
+	if (!tag)
+		return ENOMEM;
+
+	err  = str_dup(&tag->name, name);
+	err |= str_dup(&tag->holder, "");
+	if (err) {
+		mem_deref(tag);
+		return err;
+	}
+
+	list_append(&st.tags, &tag->le, tag);
+	*tagp = tag;
+	return 0;
+}
+
+
+static bool is_me(const char *node)
+{
+	return 0 == str_cmp(node, cluster_node_id());
+}
+
+
+/* ---- requests ------------------------------------------------------- */
+
+
+/**
+ * Tell the requester: on success the state its operation produced (the
+ * tag may have moved on since: status shows that), else the state found.
+ */
+static void req_complete(struct req *req, int err)
+{
+	shtag_result_h *h = req->h;
+	const struct shtag *tag = req->tag;
+	bool release = req->op == OP_RELEASE;
+
+	if (!h)
+		return;
+
+	req->h = NULL;
+	list_unlink(&req->le);
+	if (err)
+		h(err, tag->name, tag->active, tag->epoch, tag->holder,
+		  req->arg);
+	else
+		h(0, tag->name, !release, req->epoch,
+		  release ? "" : cluster_node_id(), req->arg);
+	mem_deref(req);   /* the list's reference */
+}
+
+
+static void reqs_complete(const struct shtag *tag, int err, bool all)
+{
+	struct le *le = st.reqs.head;
+
+	while (le) {
+		struct req *req = le->data;
+
+		le = le->next;
+		if (tag && req->tag != tag)
+			continue;
+		if (all || (req->sent_ok && req->epoch <= tag->epoch))
+			req_complete(req, err);
+	}
+}
+
+
+/* ---- state ---------------------------------------------------------- */
+
+
+static void tag_set_active(struct shtag *tag, bool active)
+{
+	if (tag->active == active)
+		return;
+
+	tag->active = active;
+	if (active)
+		log_info("shtag", "%s: active here at epoch %llu", tag->name,
+			 (unsigned long long)tag->epoch);
+	else if (str_isset(tag->holder))
+		log_info("shtag", "%s: stepped down to backup, %s holds it at "
+			 "epoch %llu", tag->name, tag->holder,
+			 (unsigned long long)tag->epoch);
+	else
+		log_info("shtag", "%s: released at epoch %llu", tag->name,
+			 (unsigned long long)tag->epoch);
+
+	/* dialogs first (adopt or hand over), then whoever re-homes them */
+	repl_shtag_changed(tag->name, tag->holder);
+
+	if (st.changeh)
+		st.changeh(tag->name, active, tag->epoch, st.arg);
+}
+
+
+/** Learn a tag's state; only ever forward, to a higher epoch. */
+static void tag_learn(struct shtag *tag, uint64_t epoch, const char *holder)
+{
+	char *h = NULL;
+
+	if (epoch <= tag->epoch)
+		return;
+
+	if (str_dup(&h, holder ? holder : ""))
+		return;
+
+	mem_deref(tag->holder);
+	tag->holder = h;
+	tag->epoch = epoch;
+
+	tag_set_active(tag, st.started && is_me(h));
+	metrics_shtag_set(tag->name, tag->epoch, tag->active);
+	reqs_complete(tag, 0, false);
+}
+
+
+static int state_decode(uint64_t *epochp, struct pl *holder,
+			const struct pl *val)
+{
+	struct pl e;
+
+	if (re_regex(val->p, val->l, "[0-9]+ [^ ]*", &e, holder) ||
+	    e.p != val->p)
+		return EBADMSG;
+
+	*epochp = pl_u64(&e);
+	return 0;
+}
+
+
+static void msg_handler(const struct pl *chan, const struct pl *msg,
+			void *arg)
+{
+	struct odict *od = NULL;
+	struct shtag *tag;
+	const char *name, *holder;
+	struct pl body;
+	uint64_t epoch;
+	int err;
+	(void)chan;
+	(void)arg;
+
+	err = cluster_msg_open(&body, msg);
+	if (err) {
+		metrics_repl_dropped(err == EACCES ? "bad_signature"
+				     : "unsigned");
+		return;
+	}
+
+	if (json_decode_odict(&od, 4, body.p, body.l, JSON_DEPTH))
+		goto bad;
+
+	name = odict_string(od, "tag");
+	holder = odict_string(od, "holder");
+	if (!name || !holder || !odict_get_number(od, &epoch, "epoch"))
+		goto bad;
+
+	if (!tag_get(&tag, name))
+		tag_learn(tag, epoch, holder);
+	goto out;
+
+ bad:
+	metrics_repl_dropped("malformed");
+ out:
+	mem_deref(od);
+}
+
+
+/* ---- the script ----------------------------------------------------- */
+
+
+static int announce(struct mbuf **mbp, const struct shtag *tag,
+		    uint64_t epoch, const char *holder)
+{
+	struct odict *od = NULL;
+	struct mbuf *mb = NULL;
+	int err;
+
+	err  = odict_alloc(&od, 4);
+	err |= cluster_msg_alloc(&mb);
+	if (err)
+		goto out;
+
+	err  = odict_entry_add(od, "tag", ODICT_STRING, tag->name);
+	err |= odict_entry_add(od, "epoch", ODICT_INT, (int64_t)epoch);
+	err |= odict_entry_add(od, "holder", ODICT_STRING, holder);
+	if (!err)
+		err = mbuf_printf(mb, "%H", json_encode_odict, od);
+	if (!err)
+		err = cluster_msg_seal(mb);
+
+ out:
+	mem_deref(od);
+	if (err)
+		mem_deref(mb);
+	else
+		*mbp = mb;
+	return err;
+}
+
+
+static int reply_decode(bool *okp, uint64_t *epochp, const char **holderp,
+			const struct redisReply *r)
+{
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+	    r->element[0]->type != REDIS_REPLY_INTEGER ||
+	    r->element[1]->type != REDIS_REPLY_INTEGER ||
+	    r->element[2]->type != REDIS_REPLY_STRING)
+		return EBADMSG;
+
+	*okp = r->element[0]->integer == 1;
+	*epochp = (uint64_t)r->element[1]->integer;
+	*holderp = r->element[2]->str;
+	return 0;
+}
+
+
+static void cas_reply(int err, const struct redisReply *reply, void *arg)
+{
+	struct req *req = arg;
+	const char *holder;
+	uint64_t epoch;
+	bool ok;
+
+	if (!req->h || !st.up)
+		goto out;
+
+	if (!err)
+		err = reply_decode(&ok, &epoch, &holder, reply);
+	if (err) {
+		if (err == EPROTO)
+			log_warn("shtag", "%s %s: %s", op_names[req->op],
+				 req->tag->name, reply->str);
+		req_complete(req, err == ECONNRESET ? ENOTCONN : err);
+		goto out;
+	}
+
+	if (!ok) {
+		tag_learn(req->tag, epoch, holder);
+		req_complete(req, epoch != req->want ? ESTALE : EBUSY);
+		goto out;
+	}
+
+	/* wait for the channel, unless that already came (or never comes) */
+	req->sent_ok = true;
+	req->epoch = epoch;
+	if (req->tag->epoch >= epoch)
+		req_complete(req, 0);
+
+ out:
+	mem_deref(req);   /* the reply's reference */
+}
+
+
+static int cas_send(struct shtag *tag, enum op op, shtag_result_h *h,
+		    void *arg)
+{
+	uint64_t want = tag->epoch;
+	uint64_t next = op == OP_ASSERT ? want : want + 1;
+	struct mbuf *mb = NULL;
+	struct req *req;
+	int err;
+
+	if (!redis_is_up())
+		return ENOTCONN;
+
+	req = mem_zalloc(sizeof(*req), req_destructor);
+	if (!req)
+		return ENOMEM;
+
+	req->tag = tag;
+	req->op = op;
+	req->want = want;
+	req->epoch = next;
+	req->h = h;
+	req->arg = arg;
+
+	err = announce(&mb, tag, next, op == OP_RELEASE ? "" :
+		       cluster_node_id());
+	if (err)
+		goto out;
+
+	err = redis_eval(st.cas, cas_reply, mem_ref(req),
+			 "1 %s %s %s %s %llu %b %s %s", st.key, tag->name,
+			 op_names[op], cluster_node_id(),
+			 (unsigned long long)want, mb->buf, mb->end, st.chan,
+			 st.node_prefix);
+	if (err) {
+		mem_deref(req);   /* the reply's reference, never taken */
+		goto out;
+	}
+
+	list_append(&st.reqs, &req->le, req);
+
+ out:
+	mem_deref(mb);
+	if (err)
+		mem_deref(req);
+	return err;
+}
+
+
+/* ---- API ------------------------------------------------------------ */
+
+
+static int request(const char *name, enum op op, shtag_result_h *h,
+		   void *arg)
+{
+	struct shtag *tag;
+	int err;
+
+	if (!name || !h)
+		return EINVAL;
+	if (!st.up)
+		return ENOTSUP;
+	if (!repl_synced())
+		return EAGAIN;
+
+	err = tag_get(&tag, name);
+	if (err)
+		return err;
+
+	return cas_send(tag, op, h, arg);
+}
+
+
+/**
+ * Take tag `name` (compare-and-set on the epoch this node knows). The
+ * handler is called once the outcome is applied here. ENOTSUP without a
+ * cluster, EAGAIN before the node is synced, ENOTCONN while Redis is down.
+ */
+int shtag_activate(const char *name, shtag_result_h *h, void *arg)
+{
+	return request(name, OP_TAKE, h, arg);
+}
+
+
+/** Give tag `name` up; EBUSY (in h) when this node does not hold it. */
+int shtag_release(const char *name, shtag_result_h *h, void *arg)
+{
+	return request(name, OP_RELEASE, h, arg);
+}
+
+
+/** Without a cluster a single node serves every tag. */
+bool shtag_is_active(const char *name)
+{
+	const struct shtag *tag;
+
+	if (!st.up)
+		return true;
+
+	tag = tag_find(name);
+	return tag && tag->active;
+}
+
+
+uint64_t shtag_epoch(const char *name)
+{
+	const struct shtag *tag = tag_find(name);
+
+	return tag ? tag->epoch : 0;
+}
+
+
+/** The tag's holder as last known, "" for nobody; NULL if never seen. */
+const char *shtag_holder(const char *name)
+{
+	const struct shtag *tag = tag_find(name);
+
+	return tag ? tag->holder : NULL;
+}
+
+
+/** One handler, told when this node becomes active or stops being so. */
+void shtag_set_handler(shtag_change_h *h, void *arg)
+{
+	st.changeh = h;
+	st.arg = arg;
+}
+
+
+void shtag_apply(shtag_apply_h *h, void *arg)
+{
+	struct le *le;
+
+	if (!h)
+		return;
+
+	LIST_FOREACH(&st.tags, le) {
+		const struct shtag *tag = le->data;
+
+		if (h(tag->name, tag->active, tag->epoch, tag->holder, arg))
+			break;
+	}
+}
+
+
+/** Add "shtags": [{name, active, epoch, holder, wish}] to od. */
+int shtag_status(struct odict *od)
+{
+	struct odict *arr;
+	struct le *le;
+	unsigned i = 0;
+	int err;
+
+	err = odict_alloc(&arr, 8);
+	if (err)
+		return err;
+
+	LIST_FOREACH(&st.tags, le) {
+		const struct shtag *tag = le->data;
+		struct odict *o;
+		char key[16];
+
+		err = odict_alloc(&o, 8);
+		if (err)
+			break;
+
+		re_snprintf(key, sizeof(key), "%u", i++);
+		err  = odict_entry_add(o, "name", ODICT_STRING, tag->name);
+		err |= odict_entry_add(o, "active", ODICT_BOOL, tag->active);
+		err |= odict_entry_add(o, "epoch", ODICT_INT,
+				       (int64_t)tag->epoch);
+		err |= odict_entry_add(o, "holder", ODICT_STRING,
+				       tag->holder);
+		err |= odict_entry_add(o, "wish", ODICT_STRING,
+				       tag->wish ? "active" : "backup");
+		if (!err)
+			err = odict_entry_add(arr, key, ODICT_OBJECT, o);
+		mem_deref(o);
+		if (err)
+			break;
+	}
+
+	if (!err)
+		err = odict_entry_add(od, "shtags", ODICT_ARRAY, arr);
+
+	mem_deref(arr);
+	return err;
+}
+
+
+/* ---- control API: POST /v1/shtags/T/activate|release ---------------- */
+
+
+static int result_reply(struct http_conn *conn, int err, const char *name,
+			bool active, uint64_t epoch, const char *holder)
+{
+	struct odict *od;
+
+	switch (err) {
+
+	case 0:
+		break;
+	case ESTALE:
+	case EBUSY:
+		return ctl_reply_error(conn, 409, "%s: %s holds it at epoch "
+				       "%llu", name, str_isset(holder) ?
+				       holder : "nobody",
+				       (unsigned long long)epoch);
+	case ENOTSUP:
+		return ctl_reply_error(conn, 409, "no cluster configured");
+	case EAGAIN:
+		return ctl_reply_error(conn, 503, "not synced yet");
+	case ENOTCONN:
+		return ctl_reply_error(conn, 503, "redis is down");
+	default:
+		return ctl_reply_error(conn, 500, "%s: %m", name, err);
+	}
+
+	err = odict_alloc(&od, 8);
+	if (err)
+		return err;
+
+	err  = odict_entry_add(od, "tag", ODICT_STRING, name);
+	err |= odict_entry_add(od, "active", ODICT_BOOL, active);
+	err |= odict_entry_add(od, "epoch", ODICT_INT, (int64_t)epoch);
+	err |= odict_entry_add(od, "holder", ODICT_STRING, holder);
+	err |= odict_entry_add(od, "node", ODICT_STRING, cluster_node_id());
+	if (!err)
+		err = ctl_reply_json(conn, 200, od);
+
+	mem_deref(od);
+	return err;
+}
+
+
+static void ctl_result(int err, const char *name, bool active, uint64_t epoch,
+		       const char *holder, void *arg)
+{
+	struct http_conn *conn = arg;
+
+	(void)result_reply(conn, err, name, active, epoch, holder);
+	mem_deref(conn);
+}
+
+
+static void ctl_handler(struct http_conn *conn, const struct ctl_req *req,
+			void *arg)
+{
+	struct pl name, verb;
+	char tag[64];
+	int err;
+	(void)arg;
+
+	if (re_regex(req->rest.p, req->rest.l, "[^/]+/[^/]+", &name, &verb) ||
+	    name.p != req->rest.p || name.l + 1 + verb.l != req->rest.l ||
+	    name.l >= sizeof(tag)) {
+		(void)ctl_reply_error(conn, 404, "use /v1/shtags/TAG/activate "
+				      "or /v1/shtags/TAG/release");
+		return;
+	}
+
+	pl_strcpy(&name, tag, sizeof(tag));
+
+	if (!pl_strcmp(&verb, "activate"))
+		err = shtag_activate(tag, ctl_result, mem_ref(conn));
+	else if (!pl_strcmp(&verb, "release"))
+		err = shtag_release(tag, ctl_result, mem_ref(conn));
+	else {
+		(void)ctl_reply_error(conn, 404, "unknown action: %r", &verb);
+		return;
+	}
+
+	if (err) {
+		(void)result_reply(conn, err, tag, false, shtag_epoch(tag),
+				   shtag_holder(tag));
+		mem_deref(conn);   /* the reference the handler would own */
+	}
+}
+
+
+/* ---- the (re)connect sequence --------------------------------------- */
+
+
+static void claim_result(int err, const char *name, bool active,
+			 uint64_t epoch, const char *holder, void *arg);
+
+
+static int claim(struct shtag *tag)
+{
+	enum op op = tag->wish ? OP_CLAIM : OP_RELEASE;
+	int err;
+
+	++tag->claims;
+	err = cas_send(tag, op, claim_result, tag);
+	if (err)
+		log_warn("shtag", "%s: %s: %m", tag->name, op_names[op], err);
+
+	return err;
+}
+
+
+static void claim_result(int err, const char *name, bool active,
+			 uint64_t epoch, const char *holder, void *arg)
+{
+	struct shtag *tag = arg;
+	(void)active;
+
+	if (err == ESTALE && tag->claims < CLAIM_TRIES) {
+		(void)claim(tag);
+		return;
+	}
+
+	if (err == EBUSY && tag->wish)
+		log_info("shtag", "%s: held by live node %s at epoch %llu, "
+			 "staying backup", name, holder,
+			 (unsigned long long)epoch);
+	else if (err && err != ECANCELED)
+		log_warn("shtag", "%s: start-up %s failed: %m", name,
+			 tag->wish ? "claim" : "release", err);
+}
+
+
+/**
+ * First sync done: claim the tags the config wants active (unless a live
+ * node holds them) and release the ones a previous run of this node held.
+ */
+void shtag_claim(void)
+{
+	struct le *le;
+
+	st.started = true;
+
+	LIST_FOREACH(&st.tags, le) {
+		struct shtag *tag = le->data;
+
+		if (tag->wish || is_me(tag->holder))
+			(void)claim(tag);
+	}
+}
+
+
+static void assert_result(int err, const char *name, bool active,
+			  uint64_t epoch, const char *holder, void *arg)
+{
+	(void)active;
+	(void)arg;
+
+	if (err && err != ECANCELED)
+		log_warn("shtag", "%s: restoring failed (%m), %s holds it at "
+			 "epoch %llu", name, err, holder,
+			 (unsigned long long)epoch);
+}
+
+
+static void assert_held(void)
+{
+	struct le *le;
+
+	LIST_FOREACH(&st.tags, le) {
+		struct shtag *tag = le->data;
+
+		if (tag->active && tag->seen < tag->epoch) {
+			log_warn("shtag", "%s: missing in redis, restoring "
+				 "epoch %llu", tag->name,
+				 (unsigned long long)tag->epoch);
+			(void)cas_send(tag, OP_ASSERT, assert_result, tag);
+		}
+	}
+}
+
+
+static void sync_reply(int err, const struct redisReply *reply, void *arg)
+{
+	cluster_done_h *h = st.synch;
+	struct le *le;
+	(void)arg;
+
+	if (!st.up || !h)
+		return;
+	if (err || reply->type != REDIS_REPLY_ARRAY) {
+		h(err ? err : EBADMSG);
+		return;
+	}
+
+	LIST_FOREACH(&st.tags, le) {
+		struct shtag *tag = le->data;
+
+		tag->seen = 0;
+	}
+
+	for (size_t i = 0; i + 1 < reply->elements; i += 2) {
+		const redisReply *k = reply->element[i];
+		const redisReply *v = reply->element[i + 1];
+		struct shtag *tag;
+		struct pl val, holder;
+		uint64_t epoch;
+		char *hs = NULL;
+
+		val.p = v->str;
+		val.l = v->len;
+		if (k->type != REDIS_REPLY_STRING ||
+		    v->type != REDIS_REPLY_STRING ||
+		    state_decode(&epoch, &holder, &val) ||
+		    tag_get(&tag, k->str) || pl_strdup(&hs, &holder))
+			continue;
+
+		tag->seen = epoch;
+		tag_learn(tag, epoch, hs);
+		mem_deref(hs);
+	}
+
+	assert_held();
+	h(0);
+}
+
+
+/** After (re)connect: read every tag's state; h when done. */
+int shtag_sync(cluster_done_h *h)
+{
+	if (!h)
+		return EINVAL;
+
+	st.synch = h;
+	return redis_command(sync_reply, NULL, "HGETALL %s", st.key);
+}
+
+
+void shtag_redis_down(void)
+{
+	reqs_complete(NULL, ENOTCONN, true);
+}
+
+
+/* ---- life cycle ----------------------------------------------------- */
+
+
+static int wishes_init(const struct rh_conf *cfg)
+{
+	for (size_t i = 0; i < cfg->shtagc; i++) {
+		struct shtag *tag;
+		int err;
+
+		err = tag_get(&tag, cfg->shtag[i].name);
+		if (err)
+			return err;
+
+		tag->wish = cfg->shtag[i].active;
+	}
+
+	return 0;
+}
+
+
+int shtag_init(const struct rh_conf *cfg)
+{
+	int err;
+
+	if (!cfg)
+		return EINVAL;
+	if (st.up)
+		return EALREADY;
+
+	memset(&st, 0, sizeof(st));
+	st.cfg = cfg;
+	re_snprintf(st.key, sizeof(st.key), "%s:shtags", cfg->cluster);
+	re_snprintf(st.chan, sizeof(st.chan), "%s:shtag", cfg->cluster);
+	re_snprintf(st.node_prefix, sizeof(st.node_prefix), "%s:node:",
+		    cfg->cluster);
+
+	err = wishes_init(cfg);
+	if (err)
+		goto out;
+
+	err = redis_script_add(&st.cas, cas_lua);
+	if (err)
+		goto out;
+
+	err = redis_subscribe(st.chan, msg_handler, NULL);
+	if (err)
+		goto out;
+
+	err = ctl_route_add("POST", "/v1/shtags/", ctl_handler, NULL);
+	if (err)
+		goto out;
+
+	st.up = true;
+
+ out:
+	if (err)
+		shtag_close();
+	return err;
+}
+
+
+void shtag_close(void)
+{
+	reqs_complete(NULL, ECANCELED, true);
+	list_flush(&st.tags);
+	memset(&st, 0, sizeof(st));
+}
