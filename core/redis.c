@@ -300,8 +300,7 @@ static void connect_start(void)
 {
 	int err;
 
-	rds.state = REDIS_ST_CONNECTING;
-	rds.since = tmr_jiffies();
+	set_state(REDIS_ST_CONNECTING);
 
 	err = ctx_open(&rds.cmd);
 	if (!err)
@@ -522,6 +521,10 @@ void redis_close(void)
 	tmr_cancel(&rds.reset);
 	tmr_cancel(&rds.retry);
 	tmr_cancel(&rds.watchdog);
+
+	/* a last word (a node's goodbye) may still sit in the buffer */
+	if (rds.cmd && rds.state == REDIS_ST_UP)
+		redisAsyncHandleWrite(rds.cmd);
 
 	rds.state = REDIS_ST_DOWN;
 	metrics_redis_up(false);

@@ -1057,7 +1057,7 @@ int repl_status(struct odict *od)
 	err |= odict_entry_add(o, "fenced", ODICT_INT, (int64_t)rp.n.fenced);
 	err |= odict_entry_add(o, "conflicts", ODICT_INT,
 			       (int64_t)rp.n.conflicts);
-	err |= odict_entry_add(o, "not_served_here", ODICT_INT,
+	err |= odict_entry_add(o, "not_replicated", ODICT_INT,
 			       (int64_t)rp.n.skipped);
 	err |= odict_entry_add(o, "pending_resnapshot", ODICT_INT,
 			       (int64_t)rp.n.dirty);

@@ -263,9 +263,6 @@ static void tag_set_active(struct shtag *tag, bool active)
 		log_info("shtag", "%s: released at epoch %llu", tag->name,
 			 (unsigned long long)tag->epoch);
 
-	/* dialogs first (adopt or hand over), then whoever re-homes them */
-	repl_shtag_changed(tag->name, tag->holder);
-
 	if (st.changeh)
 		st.changeh(tag->name, active, tag->epoch, st.arg);
 }
@@ -275,6 +272,7 @@ static void tag_set_active(struct shtag *tag, bool active)
 static void tag_learn(struct shtag *tag, uint64_t epoch, const char *holder)
 {
 	char *h = NULL;
+	bool moved;
 
 	if (epoch <= tag->epoch)
 		return;
@@ -282,10 +280,14 @@ static void tag_learn(struct shtag *tag, uint64_t epoch, const char *holder)
 	if (str_dup(&h, holder ? holder : ""))
 		return;
 
+	moved = 0 != str_cmp(h, tag->holder);
 	mem_deref(tag->holder);
 	tag->holder = h;
 	tag->epoch = epoch;
 
+	/* dialogs first (adopt or hand over), then whoever re-homes them */
+	if (moved)
+		repl_shtag_changed(tag->name, tag->holder);
 	tag_set_active(tag, st.started && is_me(h));
 	metrics_shtag_set(tag->name, tag->epoch, tag->active);
 	reqs_complete(tag, 0, false);

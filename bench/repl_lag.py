@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""@file repl_lag.py  Replication lag and Redis memory per dialog, two nodes
+
+Run by hand (it is not a test):
+    python3 bench/repl_lag.py [--calls 1000] [--rate 200] [--rehomed PATH]
+
+A redis-server, node1 (active for the tag) and node2 (backup), all on
+127.0.0.1, and a sipp caller/callee pair that sets up --calls calls through
+node1 and holds them all up at once, then hangs them up. It prints:
+
+- replication lag: for every replication message node2 applied, the time
+  from node1's change (the `ts` node1 puts in the message, microseconds,
+  same host so same clock) to node2 having it in its dialog table; p50,
+  p99 and max, from node2's status (`repl.lag_us`, the last 8192 samples,
+  so keep --calls * 4 below that). It includes node1 encoding and signing,
+  the Redis script (fence, version, snapshot write, publish), node2's
+  verification, decoding and table update.
+- Redis memory per dialog: used_memory (INFO memory) with every call up
+  minus the idle figure, divided by the number of snapshot keys; plus
+  MEMORY USAGE of one snapshot key (the key alone, no allocator slack).
+
+Every process is a child of this script (tests/integration/harness.py
+starts them in a temporary directory) and is stopped by its PID at the
+end. Ports: REHOME_TEST_PORTS, default 27100-27299.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+REPO_DIR = os.path.dirname(BENCH_DIR)
+os.environ.setdefault('REHOME_TEST_PORTS', '27100-27299')
+sys.path.insert(0, os.path.join(REPO_DIR, 'tests', 'integration'))
+
+import harness as h  # noqa: E402
+
+CLUSTER = 'bench'
+TAG = 'service'
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--calls', type=int, default=1000)
+    ap.add_argument('--rate', type=int, default=200,
+                    help='calls per second (default 200)')
+    ap.add_argument('--rehomed', default=h.REHOMED,
+                    help='rehomed binary (default %(default)s)')
+    return ap.parse_args()
+
+
+def info_memory(redis):
+    text = redis.cmd('INFO', 'memory')
+    fields = dict(line.split(':', 1) for line in text.splitlines()
+                  if ':' in line)
+    return int(fields['used_memory'])
+
+
+def snapshot_keys(redis):
+    return redis.cmd('KEYS', '%s:dlg:*' % CLUSTER)
+
+
+def status(rh):
+    code, data = rh.ctl.get('/v1/status')
+    if code != 200:
+        raise h.TestFailure('status %s: %s' % (code, data))
+    return data
+
+
+def node(ctx, redis, node_id, wish, upstream):
+    return ctx.rehomed(name=node_id, node_id=node_id, redis=redis.addr,
+                       cluster=CLUSTER, repl_secret='bench-secret',
+                       shtags={TAG: wish}, default_shtag=TAG,
+                       upstream=upstream, log_level='info')
+
+
+def run(ctx, args):
+    hold_ms = int(args.calls / args.rate * 1000) + 8000
+    redis = ctx.redis()
+    uas = ctx.sipp('uas.xml', ip=h.CALLEE_IP, calls=args.calls,
+                   timeout=hold_ms // 1000 + 60)
+    n1 = node(ctx, redis, 'node1', 'active', uas.target)
+    n2 = node(ctx, redis, 'node2', 'backup', uas.target)
+    if not h.wait_until(lambda: status(n1)['synced'] and
+                        status(n2)['synced'], 10):
+        raise h.TestFailure('nodes not synced')
+
+    idle = info_memory(redis)
+    uac = ctx.sipp('uac.xml', ip=h.CALLER_IP, remote=n1.sip_addr,
+                   calls=args.calls, rate=args.rate, duration=hold_ms,
+                   timeout=hold_ms // 1000 + 60)
+    uas.start()
+    uac.start()
+
+    started = time.monotonic()
+    all_up = h.wait_until(
+        lambda: status(n2)['dialogs']['replicas'] >= args.calls and
+        len(snapshot_keys(redis)) >= args.calls,
+        args.calls / args.rate + 20)
+    if not all_up:
+        raise h.TestFailure('only %d replicas on node2' %
+                            status(n2)['dialogs']['replicas'])
+    setup_s = time.monotonic() - started
+
+    keys = snapshot_keys(redis)
+    used = info_memory(redis)
+    one_key = redis.cmd('MEMORY', 'USAGE', keys[0])
+    msg_len = len(redis.cmd('HGET', keys[0], 'm'))
+
+    caller = uac.result()
+    if not caller.ok:
+        raise h.TestFailure(caller.why())
+    h.wait_until(lambda: status(n2)['dialogs']['replicas'] == 0, 10)
+    repl = status(n2)['repl']
+    lag = repl['lag_us']
+
+    print('calls: %d at %d/s (all up after %.1f s), hung up: %d ok' % (
+        args.calls, args.rate, setup_s, caller.successful))
+    print('replication lag node1 -> node2 over %d messages: '
+          'p50 %.2f ms, p99 %.2f ms, max %.2f ms' % (
+              lag['samples'], lag.get('p50', 0) / 1000.0,
+              lag.get('p99', 0) / 1000.0, lag.get('max', 0) / 1000.0))
+    print('node2 received %d, dropped %d; node1 sent %d' % (
+        repl['received'], repl['dropped'], status(n1)['repl']['sent']))
+    print('redis memory: %d dialogs, %d bytes more than idle = %.0f '
+          'bytes per dialog (one snapshot key: MEMORY USAGE %d bytes, '
+          'message %d bytes)' % (len(keys), used - idle,
+                                 (used - idle) / float(len(keys)),
+                                 one_key, msg_len))
+
+
+def main():
+    args = parse_args()
+    h.REHOMED = args.rehomed
+    if not os.access(h.REHOMED, os.X_OK):
+        sys.exit('no rehomed at %s (use --rehomed)' % h.REHOMED)
+
+    ctx = h.Ctx('repl-lag')
+    failed = None
+    try:
+        run(ctx, args)
+    except (AssertionError, h.TestFailure) as e:
+        failed = str(e)
+    finally:
+        problems = ctx.close()
+    if failed or problems:
+        print('FAILED: %s %s\n%s' % (failed or '', '; '.join(problems),
+                                     ctx.report()))
+        sys.exit(1)
+
+
+if __name__ == '__main__':
+    main()
