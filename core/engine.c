@@ -38,6 +38,38 @@ static void sip_exit_handler(void *arg)
 
 
 /*
+ * Who handles an in-dialog request for a dialog held here (docs/cluster.md):
+ * its owner only. A live owner elsewhere gets the request forwarded to its
+ * listener of the same tag, unless the request already comes from a node
+ * of the cluster (no forwarding loops between nodes that disagree).
+ */
+static enum proxy_serve serve_rule(const struct dialog *dlg,
+				   const struct sip_msg *msg,
+				   enum dialog_leg_id from, struct sa *owner,
+				   void *arg)
+{
+	const char *node = NULL;
+	(void)arg;
+
+	switch (repl_serve_rule(dlg, &node)) {
+
+	case REPL_SERVE:
+		return PROXY_SERVE;
+
+	case REPL_RELAY:
+		if (!node || cluster_node_by_addr(&msg->src) ||
+		    cluster_node_lsnr(owner, node, dlg->leg[from].lsnr_tag,
+				      msg->tp))
+			return PROXY_HOLD;
+		return PROXY_FORWARD;
+
+	default:
+		return PROXY_HOLD;
+	}
+}
+
+
+/*
  * Where require() finds the Lua library: $REHOME_LUADIR, else lua/ beside
  * the policy's own folder (the shipped layout, both in the source tree and
  * installed under <datadir>/rehome/), else the compiled-in default.
@@ -96,7 +128,7 @@ int engine_init(const struct rh_conf *cfg)
 	if (err)
 		goto out;
 	if (cfg->has_redis)
-		proxy_set_serve_handler(repl_may_serve, NULL);
+		proxy_set_serve_handler(serve_rule, NULL);
 
 	err = rehome_init(cfg);
 	if (err)

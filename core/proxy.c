@@ -156,6 +156,9 @@ static int send_handler(enum sip_transp tp, const struct sa *src,
 	const struct listener *l;
 	(void)dst;
 
+	if (dest->forward)
+		return 0;
+
 	leg->tp = tp;
 	if (!leg->lsnr_tag) {
 		l = listener_by_addr(src, tp);
@@ -272,7 +275,7 @@ static int reply_relay(struct relay *r, const struct sip_msg *resp)
 			err |= sipmsg_print_contact(mb, dlg->did, r->from,
 						    laddr, msg->tp);
 	}
-	err |= sipmsg_copy_hdrs(mb, resp);
+	err |= sipmsg_copy_hdrs(mb, resp, sipmsg_is_rewritten);
 
 	body.p = (const char *)mbuf_buf(resp->mb);
 	body.l = mbuf_get_left(resp->mb);
@@ -348,7 +351,7 @@ static void relay_failed(struct relay *r, int err)
 		  (unsigned long long)dlg->did, &r->msg->met,
 		  dialog_leg_name(r->dest.to), err);
 
-	if (r->initial || !pl_strcmp(&r->msg->met, "BYE"))
+	if (!r->dest.forward && (r->initial || !pl_strcmp(&r->msg->met, "BYE")))
 		dialog_end(dlg);
 }
 
@@ -368,6 +371,14 @@ static void relay_response(int err, const struct sip_msg *msg, void *arg)
 	metrics_sip_response_received(msg->scode);
 	if (msg->scode == 100)
 		return;
+
+	/* forwarded to the owner: its replication tells us what changed */
+	if (r->dest.forward) {
+		(void)reply_relay(r, msg);
+		if (msg->scode >= 200)
+			mem_deref(r);
+		return;
+	}
 
 	changed = absorb_response(r, msg);
 	(void)reply_relay(r, msg);
@@ -438,7 +449,7 @@ static int relay_send(struct relay *r, const char *ruri, const struct pl *hop)
 			   proxy_leg_callid(dlg, r->dest.to, callid,
 					    sizeof(callid)));
 	err |= mbuf_printf(mb, "CSeq: %u %r\r\n", cseq, &msg->met);
-	err |= sipmsg_copy_hdrs(mb, msg);
+	err |= sipmsg_copy_hdrs(mb, msg, sipmsg_is_rewritten);
 
 	body.p = (const char *)mbuf_buf(msg->mb);
 	body.l = mbuf_get_left(msg->mb);
@@ -696,9 +707,71 @@ static void relay_ack(struct dialog *dlg, const struct sip_msg *msg,
 }
 
 
+/*
+ * The dialog is served by another live node (we hold a replica): pass the
+ * request on to it unchanged but for the hop headers, and its responses
+ * back. The owner renumbers, rewrites and replicates; we change nothing.
+ */
+static void forward_to_owner(struct dialog *dlg, const struct sip_msg *msg,
+			     enum dialog_leg_id from, const struct sa *owner)
+{
+	bool ack = !pl_strcmp(&msg->met, "ACK");
+	uint32_t maxfwd = sipmsg_max_forwards(msg);
+	struct relay *r = NULL;
+	char ruri[512], hopstr[96];
+	struct mbuf *mb;
+	struct pl hop, body;
+	int err;
+
+	if (maxfwd <= 1) {
+		if (!ack)
+			reply(msg, 483, "Too Many Hops");
+		return;
+	}
+
+	mb = mbuf_alloc(1024);
+	if (!mb)
+		return;
+
+	body.p = (const char *)mbuf_buf(msg->mb);
+	body.l = mbuf_get_left(msg->mb);
+	err  = mbuf_printf(mb, "Max-Forwards: %u\r\n", maxfwd - 1);
+	err |= sipmsg_copy_hdrs(mb, msg, sipmsg_is_hop);
+	err |= mbuf_printf(mb, "Content-Length: %zu\r\n\r\n%r", body.l,
+			   &body);
+	if (err)
+		goto out;
+
+	(void)re_snprintf(ruri, sizeof(ruri), "%r", &msg->ruri);
+	(void)re_snprintf(hopstr, sizeof(hopstr), "sip:%J%s", owner,
+			  msg->tp == SIP_TRANSP_TCP ? ";transport=tcp" : "");
+	pl_set_str(&hop, hopstr);
+
+	if (!ack) {
+		err = relay_alloc(&r, dlg, msg, from);
+		if (err)
+			goto out;
+		r->dest.forward = true;
+	}
+
+	err = send_request(ack ? NULL : &r->req, &msg->met, ruri, &hop, mb,
+			   ack ? NULL : relay_response,
+			   ack ? (void *)&(struct proxy_dest){dlg, from, false,
+					       true} : (void *)r);
+	if (err && r) {
+		relay_failed(r, err);
+		mem_deref(r);
+	}
+
+ out:
+	mem_deref(mb);
+}
+
+
 static void in_dialog(const struct sip_msg *msg)
 {
 	enum dialog_leg_id from = LEG_CALLER;
+	struct sa owner;
 	bool ack = !pl_strcmp(&msg->met, "ACK");
 	struct dialog *dlg;
 	struct relay *r = NULL;
@@ -714,13 +787,25 @@ static void in_dialog(const struct sip_msg *msg)
 		return;
 	}
 
-	if (proxy.serveh && !proxy.serveh(dlg, proxy.serve_arg)) {
-		/* a replica whose owner still serves it: not ours to touch */
-		if (!ack)
+	switch (proxy.serveh ? proxy.serveh(dlg, msg, from, &owner,
+					     proxy.serve_arg) : PROXY_SERVE) {
+
+	case PROXY_SERVE:
+		break;
+
+	case PROXY_FORWARD:
+		forward_to_owner(dlg, msg, from, &owner);
+		return;
+
+	case PROXY_HOLD:
+		/* nobody may change the dialog now (its tag is moving) */
+		if (!ack) {
+			metrics_sip_response(503);
 			(void)sip_replyf(proxy.sip, msg, 503,
 					 "Service Unavailable",
 					 "Retry-After: 1\r\n"
 					 "Content-Length: 0\r\n\r\n");
+		}
 		return;
 	}
 
@@ -947,7 +1032,7 @@ int proxy_ack(struct dialog *dlg, enum dialog_leg_id to, const char *ctype,
 	      const char *body)
 {
 	struct dialog_leg *leg = &dlg->leg[to];
-	struct proxy_dest dest = {dlg, to, false};
+	struct proxy_dest dest = {dlg, to, false, false};
 	char callid[CALLID_SZ];
 	struct mbuf *mb;
 	struct pl hop, met = PL("ACK");

@@ -13,7 +13,17 @@ struct proxy_route {
 
 typedef void (proxy_route_h)(const struct sip_msg *msg, const char *lsnr_tag,
 			     struct proxy_route *rt, void *arg);
-typedef bool (proxy_serve_h)(const struct dialog *dlg, void *arg);
+/** Who handles an in-dialog request for a dialog this node holds */
+enum proxy_serve {
+	PROXY_SERVE = 0,   /* this node serves the dialog */
+	PROXY_FORWARD,     /* its live owner does: forward it there */
+	PROXY_HOLD,        /* nobody may change it now: 503 Retry-After */
+};
+
+typedef enum proxy_serve (proxy_serve_h)(const struct dialog *dlg,
+					 const struct sip_msg *msg,
+					 enum dialog_leg_id from,
+					 struct sa *owner, void *arg);
 
 /**
  * Destination of a request sent into a dialog. Every context passed as
@@ -23,7 +33,8 @@ typedef bool (proxy_serve_h)(const struct dialog *dlg, void *arg);
 struct proxy_dest {
 	struct dialog *dlg;
 	enum dialog_leg_id to;
-	bool contact;
+	bool contact;     /* write our Contact */
+	bool forward;     /* passed on to the owner node: change nothing */
 };
 
 int  proxy_init(struct sip *sip, const struct rh_conf *cfg);

@@ -91,7 +91,7 @@
 enum {
 	TICK_MS         = 10,     /* pacing timer */
 	BURST_MS        = 20,     /* credit a paused job may save up */
-	INFLIGHT_MAX    = 200,    /* dialogs being moved at once, all jobs */
+	INFLIGHT_MAX    = 500,    /* dialogs being moved at once, all jobs */
 	GLARE_TRIES     = 3,      /* requests per leg when the endpoint 491s */
 	ACK_WAIT_MS     = 16000,  /* a 2xx waits this long for its answer */
 	JOBS_KEPT       = 32,     /* finished jobs kept for GET /v1/jobs */
@@ -201,6 +201,7 @@ struct call {
 	unsigned step;                /* index in legv of the current leg */
 	unsigned tries;               /* requests sent to the current leg */
 	bool offerless;               /* current INVITE went without SDP */
+	bool dirty;                   /* changed since last replicated */
 	bool ack_wait;                /* first leg's 2xx awaits the answer */
 	char *sdp;                    /* SDP of the first leg's 2xx */
 	char reason[REASON_SZ];       /* first failure */
@@ -557,8 +558,10 @@ static void ack_leg(struct call *c, enum dialog_leg_id leg, bool offer,
 	struct dialog *dlg = c->dest.dlg;
 	int err;
 
-	if (offer && answer)
+	if (offer && answer && str_cmp(answer, dlg->leg[leg].sdp_out)) {
 		set_sdp(&dlg->leg[leg].sdp_out, answer);
+		c->dirty = true;
+	}
 
 	err = proxy_ack(dlg, leg, "application/sdp",
 			offer ? dlg->leg[leg].sdp_out : NULL);
@@ -602,10 +605,13 @@ static void call_finish(struct call *c, enum rehome_outcome outcome,
 			const char *reason)
 {
 	struct rehome_job *job = c->job;
+	struct dialog *dlg = c->dest.dlg;
 
 	flush_ack(c, NULL);
+	if (c->dirty && dlg->state != DIALOG_ENDED && !call_aborted(c))
+		dialog_changed(dlg, DIALOG_EV_UPDATED);
 	if (outcome == REHOME_MOVED)
-		homed_add(c->dest.dlg);
+		homed_add(dlg);
 	item_done(job, c->idx, outcome, reason);
 
 	--rh.inflight;
@@ -685,6 +691,8 @@ static void call_send(struct call *c)
 			    "application/sdp", body, call_response);
 	if (err)
 		leg_failed(c, "unreachable");
+	else
+		c->dirty = false;   /* proxy_request replicated the dialog */
 }
 
 
@@ -714,15 +722,26 @@ static void glare_handler(void *arg)
 static void leg_answered(struct call *c, const struct sip_msg *msg)
 {
 	struct dialog *dlg = c->dest.dlg;
+	struct dialog_leg *dl = &dlg->leg[cur_leg(c)];
 	enum dialog_leg_id leg = cur_leg(c);
 	char *sdp = NULL;
 	struct pl uri;
 
-	if (!sipmsg_contact_uri(&uri, msg))
-		(void)dialog_set_str(&dlg->leg[leg].target, &uri);
+	if (!sipmsg_contact_uri(&uri, msg) && pl_strcmp(&uri, dl->target)) {
+		(void)dialog_set_str(&dl->target, &uri);
+		c->dirty = true;
+	}
 
-	if (sipmsg_has_sdp(msg) && !sipmsg_body_str(&sdp, msg))
-		set_sdp(&dlg->leg[leg].sdp_in, sdp);
+	if (sipmsg_has_sdp(msg) && !sipmsg_body_str(&sdp, msg)) {
+		if (str_cmp(sdp, dl->sdp_in)) {
+			set_sdp(&dl->sdp_in, sdp);
+			c->dirty = true;
+		}
+		else {   /* unchanged: keep sharing the one copy */
+			mem_deref(sdp);
+			sdp = mem_ref(dl->sdp_in);
+		}
+	}
 
 	if (!is_update(c)) {
 		if (c->step == 0 && c->legc > 1 && c->offerless && sdp) {
@@ -739,8 +758,8 @@ static void leg_answered(struct call *c, const struct sip_msg *msg)
 		set_sdp(&c->sdp, sdp);
 
 	mem_deref(sdp);
-	dialog_changed(dlg, DIALOG_EV_UPDATED);
-	call_next(c);
+	call_next(c);   /* a change is replicated by the next request or at
+			 * the end (call_finish), once */
 }
 
 

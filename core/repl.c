@@ -946,15 +946,6 @@ enum repl_serve repl_serve_rule(const struct dialog *dlg, const char **nodep)
 }
 
 
-/** proxy_serve_h: true when this node may change dlg now. */
-bool repl_may_serve(const struct dialog *dlg, void *arg)
-{
-	(void)arg;
-
-	return repl_serve_rule(dlg, NULL) == REPL_SERVE;
-}
-
-
 bool repl_synced(void)
 {
 	return rp.synced;

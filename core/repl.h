@@ -17,7 +17,6 @@ int  repl_init(const struct rh_conf *cfg);
 void repl_close(void);
 bool repl_synced(void);
 enum repl_serve repl_serve_rule(const struct dialog *dlg, const char **nodep);
-bool repl_may_serve(const struct dialog *dlg, void *arg);
 int  repl_status(struct odict *od);
 
 /* the cluster layer (cluster.c, shtag.c) */

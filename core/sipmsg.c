@@ -42,8 +42,30 @@ bool sipmsg_is_rewritten(enum sip_hdrid id)
 }
 
 
-/** Copy every header the engine does not rewrite, in order. */
-int sipmsg_copy_hdrs(struct mbuf *mb, const struct sip_msg *msg)
+/**
+ * Headers a hop owns, when a request is only forwarded to the node that
+ * serves its dialog: everything else, Contact and Call-ID included, is
+ * the endpoint's and must reach that node unchanged.
+ */
+bool sipmsg_is_hop(enum sip_hdrid id)
+{
+	switch (id) {
+
+	case SIP_HDR_VIA:
+	case SIP_HDR_ROUTE:
+	case SIP_HDR_MAX_FORWARDS:
+	case SIP_HDR_CONTENT_LENGTH:
+		return true;
+
+	default:
+		return false;
+	}
+}
+
+
+/** Copy every header for which skip() is false, in order. */
+int sipmsg_copy_hdrs(struct mbuf *mb, const struct sip_msg *msg,
+		     sipmsg_skip_h *skip)
 {
 	struct le *le;
 	int err = 0;
@@ -51,7 +73,7 @@ int sipmsg_copy_hdrs(struct mbuf *mb, const struct sip_msg *msg)
 	LIST_FOREACH(&msg->hdrl, le) {
 		const struct sip_hdr *hdr = le->data;
 
-		if (sipmsg_is_rewritten(hdr->id))
+		if (skip(hdr->id))
 			continue;
 
 		err |= mbuf_printf(mb, "%r: %r\r\n", &hdr->name, &hdr->val);

@@ -2,8 +2,12 @@
  * @file sipmsg.h  Header rewriting: what crosses from one leg to the other
  */
 
+typedef bool (sipmsg_skip_h)(enum sip_hdrid id);
+
 bool sipmsg_is_rewritten(enum sip_hdrid id);
-int  sipmsg_copy_hdrs(struct mbuf *mb, const struct sip_msg *msg);
+bool sipmsg_is_hop(enum sip_hdrid id);
+int  sipmsg_copy_hdrs(struct mbuf *mb, const struct sip_msg *msg,
+		      sipmsg_skip_h *skip);
 int  sipmsg_copy_hdr(struct mbuf *mb, const struct sip_msg *msg,
 		     enum sip_hdrid id);
 int  sipmsg_route_set(char **routep, const struct sip_msg *msg, bool reverse);

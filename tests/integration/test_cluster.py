@@ -217,12 +217,9 @@ def held(responses):
             responses[0].header('Retry-After'))
 
 
-@t.test
-def replica_request_held(ctx):
-    """An in-dialog request that reaches the replica node is not served
-    there while the owner is alive, nor while the owner is down and no
-    node took the tag (503 + Retry-After, dialog untouched); once the
-    replica node takes the tag it serves it."""
+def call_on_two_nodes(ctx):
+    """node1 (active) and node2 (backup) with one call through node1:
+    (n1, n2, uas, did, the dialog as node2 holds it)."""
     redis = ctx.redis()
     uas = ctx.sipp('uas.xml', ip=h.CALLEE_IP, calls=1)
     n1 = node(ctx, redis, 'node1', 'active', uas.target)
@@ -235,16 +232,37 @@ def replica_request_held(ctx):
     uac.start()
     assert h.wait_until(lambda: len(confirmed_here(n1)) == 1 and
                         len(dialogs(n2)) == 1, 10)
-    did, before = next(iter(dialogs(n2).items()))
+    did, held_dlg = next(iter(dialogs(n2).items()))
+    return n1, n2, uas, did, held_dlg
+
+
+@t.test
+def replica_request_forwarded(ctx):
+    """An in-dialog request that reaches the replica node while the owner
+    is alive is forwarded to the owner, which serves it: the BYE ends the
+    call at the callee, and on both nodes."""
+    n1, n2, uas, did, before = call_on_two_nodes(ctx)
     peer = ctx.udp()
 
-    # owner alive: not ours to touch
-    resp = bye_to(peer, n2, before)
-    assert held(resp), resp
-    assert dialogs(n2)[did] == before
-    assert confirmed_here(n1)[did]['version'] == before['version']
+    resp = bye_to(peer, n2, before, wait=3.0)
+    assert [r.status for r in resp] == [200], resp
+    called = uas.result(timeout=5)
+    byes = called.select('received', 'BYE')
+    assert len(byes) == 1, called.why()
+    assert byes[0].call_id == 'rh-' + did, byes[0].call_id
+    assert n1.sip_addr in byes[0].header('Via'), byes[0].header('Via')
+    assert h.wait_until(lambda: not dialogs(n1) and not dialogs(n2), 5)
 
-    # owner down, tag not taken yet: still nobody's to touch
+
+@t.test
+def replica_request_held(ctx):
+    """While the owner is down and no node took the tag, an in-dialog
+    request is not served (503 + Retry-After, dialog untouched); once the
+    replica node takes the tag it serves it."""
+    n1, n2, uas, did, before = call_on_two_nodes(ctx)
+    peer = ctx.udp()
+
+    # owner down, tag not taken yet: nobody's to touch
     assert n1.stop() == 0
     assert h.wait_until(lambda: [n for n in status(n2)['nodes']
                                  if n['id'] == 'node1' and

@@ -690,7 +690,6 @@ START_TEST(t_steps_down_and_serve_rule)
 	the_did = local->did;
 	ck_assert(run_until(key_exists, 2000));
 	ck_assert_int_eq(repl_serve_rule(local, NULL), REPL_SERVE);
-	ck_assert(repl_may_serve(local, NULL));
 
 	ck_assert(run_until(n2_alive, 2000));
 	ck_assert_int_eq(cluster_node_lsnr(&sa, "n2", "pub", SIP_TRANSP_UDP),
@@ -705,7 +704,6 @@ START_TEST(t_steps_down_and_serve_rule)
 	ck_assert(local->replica);
 	/* owned by n1 still, but n1 no longer serves it: nobody does yet */
 	ck_assert_int_eq(repl_serve_rule(local, NULL), REPL_HOLD);
-	ck_assert(!repl_may_serve(local, NULL));
 
 	/* n2 adopts it: served by n2, so relayed there while n2 lives */
 	peer = make_dialog(local->did, "a", "n2");
