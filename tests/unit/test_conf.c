@@ -450,14 +450,9 @@ static Suite *conf_suite(void)
 }
 
 
+#include "check_main.h"
+
 int main(void)
 {
-	SRunner *sr = srunner_create(conf_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_main(conf_suite());
 }

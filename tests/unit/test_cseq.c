@@ -187,14 +187,9 @@ static Suite *cseq_suite(void)
 }
 
 
+#include "check_main.h"
+
 int main(void)
 {
-	SRunner *sr = srunner_create(cseq_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_main(cseq_suite());
 }

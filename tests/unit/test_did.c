@@ -207,19 +207,9 @@ static Suite *did_suite(void)
 }
 
 
+#include "check_main.h"
+
 int main(void)
 {
-	SRunner *sr;
-	int failed;
-
-	if (libre_init())
-		return EXIT_FAILURE;
-
-	sr = srunner_create(did_suite());
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-
-	libre_close();
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_main(did_suite());
 }
