@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""@file rehome_speed.py  How fast node 2 re-homes N calls after a fail-over
+
+Run by hand (it is not a test): `python3 bench/rehome_speed.py
+[--calls 1000,10000] [--cps 500] [--rate 100000]`, after `meson compile`
+(REHOMED / REHOMECTL point at the binaries, default build/).
+
+For each N: a Redis and two rehomed nodes (tests/integration harness,
+loopback, ports in REHOME_TEST_PORTS, default 30000-30999); sipp places N
+calls through node 1 (tests/sipp/uac.xml -> uas.xml, held up for the
+whole run); once node 2 holds the N replicas, node 1 is killed with
+SIGKILL, node 2 sees it down, and ONE API call, POST /v1/rehome
+{"tag":"service","rate":R}, moves every call: a re-INVITE with node 2's
+Contact to each caller, then to each callee (mode challenge).
+
+Printed per N: the job's own time (from the POST to the last outcome,
+the tag's compare-and-set included), the wall time the client saw, the
+dialogs per second, moved / failed, and the SIP retransmissions of the
+re-home, between a snapshot taken before the kill and one taken after
+the job: every `Retrans` counter of both sipps (requests received again,
+responses sent again, from -trace_counts), plus the datagrams the kernel
+dropped on the three SIP sockets (a dropped message is retransmitted, and
+sipp takes that copy for the first). Target: 10 000 in
+<= 3 s, 0 failures, 0 retransmissions.
+
+Trade-offs: everything shares this machine's cores (two sipps, two
+nodes, Redis), so the figures are a floor; the calls are held, never
+hung up, because only the move is measured.
+"""
+
+import argparse
+import csv
+import glob
+import json
+import os
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(SRC, 'tests', 'integration'))
+os.environ.setdefault('REHOME_TEST_PORTS', '30000-30999')
+os.environ.setdefault('REHOMED', os.path.join(SRC, 'build', 'rehomed'))
+os.environ.setdefault('REHOMECTL', os.path.join(SRC, 'build', 'rehomectl'))
+
+import harness as h              # noqa: E402
+import test_rehome_lib as lib    # noqa: E402
+
+HOLD_MS = 600000                 # calls stay up for the whole run
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def retrans(sipp):
+    """Sum of every *_Retrans column of sipp's latest counts row."""
+    paths = glob.glob(os.path.join(os.path.dirname(sipp.trace_path),
+                                   '*_%d_counts.csv' % sipp.popen.pid))
+    if not paths:
+        return 0
+    with open(paths[0]) as f:
+        rows = list(csv.reader(f, delimiter=';'))
+    if len(rows) < 2:
+        return 0
+    head, last = rows[0], rows[-1]
+    return sum(int(v) for k, v in zip(head, last)
+               if k.endswith('_Retrans') and v.isdigit())
+
+
+def udp_drops(ports):
+    """Datagrams the kernel dropped (full receive buffer) on these local
+    UDP ports: each one is a message its sender has to retransmit, which
+    sipp cannot see (the copy it gets first is the retransmission)."""
+    total = 0
+    with open('/proc/net/udp') as f:
+        for line in f.read().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rpartition(':')[2], 16) in ports:
+                total += int(fields[-1])
+    return total
+
+
+def untraced(sipp):
+    """No per-message trace: at thousands of calls, writing it would be
+    what is measured."""
+    i = sipp.argv.index('-trace_msg')
+    del sipp.argv[i:i + 3]
+    return sipp
+
+
+def cpu_s(proc):
+    """utime + stime of a child, in seconds."""
+    with open('/proc/%d/stat' % proc.pid) as f:
+        fields = f.read().rpartition(')')[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
+def wait_counts():
+    """Let both sipps write a fresh counts row (-fd 1)."""
+    time.sleep(1.2)
+
+
+def run(calls, cps, rate):
+    ctx = h.Ctx('bench-%d' % calls)
+    try:
+        return measure(ctx, calls, cps, rate)
+    finally:
+        ctx.close()
+        if not os.environ.get('REHOME_KEEP'):
+            import shutil
+            shutil.rmtree(ctx.dir, ignore_errors=True)
+
+
+def measure(ctx, calls, cps, rate):
+    extra = ['-trace_counts', '-l', str(calls + 100), '-max_socket',
+             '65000', '-buff_size', str(4 << 20)]
+    uas = untraced(ctx.sipp('uas.xml', ip=h.CALLEE_IP, calls=calls,
+                            timeout=900, args=extra))
+    node1, node2 = lib.cluster(ctx, uas.target, log_level='info')
+    uac = untraced(ctx.sipp('uac.xml', ip=h.CALLER_IP,
+                            remote=node1.sip_addr, calls=calls, rate=cps,
+                            duration=HOLD_MS, timeout=900, args=extra))
+    uas.start()
+    uac.start()
+
+    log('%d calls: placing at %d/s' % (calls, cps))
+    up = h.wait_until(lambda: node1.dialog_counts()['confirmed'] >= calls,
+                      calls / cps * 3 + 20, 0.5)
+    assert up, 'only %s calls up on node1' % node1.dialog_counts()
+    ok = h.wait_until(lambda: lib.replicas(node2) >= calls, 30, 0.5)
+    assert ok, 'node2 holds %d replicas' % lib.replicas(node2)
+
+    wait_counts()
+    lost = [s.name for s in (uac, uas)
+            if int(h._last_stat_row(s.stat_path).get('FailedCall(C)', 0))]
+    assert not lost, '%s lost calls while they were set up: lower --cps' % (
+        ' and '.join(lost))
+    ports = {node2.sip_port, uac.port, uas.port}
+    before = retrans(uac) + retrans(uas) + udp_drops(ports)
+    procs = {'node2': node2, 'caller': uac, 'callee': uas}
+
+    lib.kill(ctx, node1)
+    down = h.wait_until(lambda: lib.node_state(node2, 'node1') == 'down',
+                        10, 0.02)
+    assert down, 'node2 does not see node1 down'
+
+    log('%d calls: node1 killed and seen down; re-homing' % calls)
+    cpu0 = {k: cpu_s(p) for k, p in procs.items()}
+    t0 = time.monotonic()
+    status, job = node2.ctl.post('/v1/rehome', {'tag': 'service',
+                                                'rate': rate})
+    assert status == 202, (status, job)
+    job = lib.wait_job(node2, job, timeout=120)
+    wall = time.monotonic() - t0
+    cpu = {k: round(cpu_s(p) - cpu0[k], 2) for k, p in procs.items()}
+    log('%d calls: CPU seconds during the move: %s' % (calls, cpu))
+
+    wait_counts()
+    after = retrans(uac) + retrans(uas) + udp_drops(ports)
+    return {'calls': calls, 'job_ms': job['elapsed_ms'],
+            'wall_ms': int(wall * 1000),
+            'per_s': int(job['moved'] / max(job['elapsed_ms'], 1) * 1000),
+            'moved': job['moved'], 'failed': job['failed'],
+            'reasons': job['reasons'], 'retrans': after - before,
+            'cpu_s': cpu}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--calls', default='1000,10000',
+                    help='comma-separated call counts (default 1000,10000)')
+    ap.add_argument('--cps', type=int, default=500,
+                    help='call set-up rate through node 1 (default 500)')
+    ap.add_argument('--rate', type=int, default=100000,
+                    help='re-home rate asked of node 2 (default 100000)')
+    ap.add_argument('--json', action='store_true', help='JSON output')
+    a = ap.parse_args()
+
+    results = [run(int(n), a.cps, a.rate) for n in a.calls.split(',')]
+    if a.json:
+        print(json.dumps(results, indent=2))
+        return
+
+    print('%8s %8s %8s %9s %7s %7s %8s' % ('calls', 'job_ms', 'wall_ms',
+                                          'dialog/s', 'moved', 'failed',
+                                          'retrans'))
+    for r in results:
+        print('%8d %8d %8d %9d %7d %7d %8d%s' % (
+            r['calls'], r['job_ms'], r['wall_ms'], r['per_s'], r['moved'],
+            r['failed'], r['retrans'],
+            '  ' + json.dumps(r['reasons']) if r['reasons'] else ''))
+
+
+if __name__ == '__main__':
+    main()
