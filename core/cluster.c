@@ -50,6 +50,7 @@ static struct {
 	struct list nodes;          /* struct cluster_node, self first */
 	struct cluster_node *self;
 	struct tmr hb;
+	struct tmr expire;    /* at the earliest heartbeat deadline */
 	uint32_t hb_ms;
 	char hb_key[KEY_SIZE];
 	char hb_chan[KEY_SIZE];
@@ -492,21 +493,50 @@ static void heartbeat_recv(const struct pl *chan, const struct pl *msg,
 }
 
 
+static void expire_handler(void *arg);
+
+
+/*
+ * Nodes whose heartbeats stopped for node_timeout are down. The check runs
+ * again at the earliest deadline of the live nodes, so a dead node is seen
+ * within a millisecond of node_timeout, not up to a heartbeat later.
+ */
 static void expire_nodes(void)
 {
 	uint64_t now = tmr_jiffies();
+	uint64_t next = 0;
 	struct le *le;
 
 	LIST_FOREACH(&cl.nodes, le) {
 		struct cluster_node *node = le->data;
+		uint64_t deadline = node->last_seen + cl.cfg->node_timeout + 1;
 
 		if (node->self || node->state == CLUSTER_NODE_DOWN)
 			continue;
 
-		if (now - node->last_seen > cl.cfg->node_timeout)
+		if (now >= deadline) {
 			node_set_state(node, CLUSTER_NODE_DOWN,
 				       "heartbeat timeout");
+			continue;
+		}
+
+		if (!next || deadline < next)
+			next = deadline;
 	}
+
+	if (next)
+		tmr_start(&cl.expire, next - now, expire_handler, NULL);
+	else
+		tmr_cancel(&cl.expire);
+}
+
+
+static void expire_handler(void *arg)
+{
+	(void)arg;
+
+	if (redis_is_up())
+		expire_nodes();
 }
 
 
@@ -704,6 +734,7 @@ void cluster_close(void)
 		return;
 
 	tmr_cancel(&cl.hb);
+	tmr_cancel(&cl.expire);
 	if (redis_is_up())
 		(void)heartbeat_send(CLUSTER_NODE_DOWN);
 

@@ -654,6 +654,9 @@ int engine_policy_init(const struct rh_conf *cfg, const char *libdir)
 	rehome_set_done_handler(rehome_finished, NULL);
 	proxy_set_route_handler(route_invite, NULL);
 
+	/* this node starts up: no state change of the cluster's will say so */
+	(void)policy_node_event(cfg->node_id, POLICY_NODE_UP);
+
 	return 0;
 }
 

@@ -18,6 +18,14 @@
  * point can only fail that call: the hook's error is logged with its
  * file:line, counted, and the caller applies the default behaviour.
  *
+ * An overrun (budget or memory) costs the SIP loop milliseconds, and a
+ * hook that overran once will likely do it on every call: at 50 calls per
+ * second a memory bomb alone would stall the loop for good. So a hook that
+ * overran is held back, the default applying without running it, for a
+ * second, twice as long after each overrun in a row, up to a minute; the
+ * next run that ends well clears the back-off. A plain error() is cheap
+ * and may concern only some calls, so it holds nothing back.
+ *
  * Reload builds a complete new state and runs its load-time code; only if
  * that succeeds is the old state dropped, with its timers and the callbacks
  * of its pending actions. Actions (take, rehome, move) are asynchronous:
@@ -52,6 +60,9 @@
 
 enum {
 	BUDGET_STEP = 1000,      /* instructions between two budget checks */
+	HOLD_MIN_MS = 1000,      /* a hook that overran is held back ...    */
+	HOLD_MAX_MS = 60000,     /* ... doubling per overrun, up to this    */
+	HOLD_SHIFT_MAX = 6,      /* 1000 << 6 > HOLD_MAX_MS                 */
 };
 
 enum hook {
@@ -76,10 +87,17 @@ static const char *const hook_names[HOOK_COUNT] = {
 static const char *const ODICT_BOX = "rehome.odict";
 static const char *const SANDBOX   = "rehome.sandbox";
 
+/** Back-off of a hook that overran its budget or memory */
+struct hold {
+	uint64_t until;          /* jiffies: not run before then */
+	unsigned overruns;       /* in a row                      */
+};
+
 /** One loaded policy: its Lua state and what hangs off it */
 struct pstate {
 	lua_State *L;
 	int hook[HOOK_COUNT];    /* registry refs, LUA_NOREF when absent   */
+	struct hold hold[HOOK_COUNT];
 	struct list timers;      /* rehome.after() still to fire           */
 	struct list ops;         /* actions waiting for their done handler */
 	size_t mem;              /* bytes held by L                        */
@@ -256,12 +274,25 @@ static int pstate_run(struct pstate *ps, lua_CFunction fn, void *ctx)
 }
 
 
+static int reload(char *errbuf, size_t errsz, bool refresh);
+
+
 static void reload_handler(void *arg)
 {
 	char msg[256];
 	(void)arg;
 
 	(void)policy_reload(msg, sizeof(msg));
+}
+
+
+/** The same file again, for memory (see memory_check) */
+static void refresh_handler(void *arg)
+{
+	char msg[256];
+	(void)arg;
+
+	(void)reload(msg, sizeof(msg), true);
 }
 
 
@@ -275,7 +306,7 @@ static void memory_check(struct pstate *ps)
 
 	log_warn("policy", "state still holds %zu KiB after a memory error:"
 		 " loading %s afresh", ps->mem / 1024, pol.path);
-	tmr_start(&pol.refresh, 0, reload_handler, NULL);
+	tmr_start(&pol.refresh, 0, refresh_handler, NULL);
 }
 
 
@@ -296,6 +327,37 @@ static int hook_run(struct pstate *ps, const char *what, lua_CFunction fn,
 					      : "hook_error");
 	if (err == ENOMEM)
 		memory_check(ps);
+
+	return err;
+}
+
+
+/** hook_run for a hook, with the back-off after overruns; EAGAIN: held */
+static int hook_call(struct pstate *ps, enum hook hook, lua_CFunction fn,
+		     void *ctx)
+{
+	struct hold *hold = &ps->hold[hook];
+	uint64_t ms;
+	int err;
+
+	if (tmr_jiffies() < hold->until) {
+		metrics_policy_event("hook_held");
+		return EAGAIN;
+	}
+
+	err = hook_run(ps, hook_names[hook], fn, ctx);
+	if (err != ETIMEDOUT && err != ENOMEM) {
+		hold->overruns = 0;
+		return err;
+	}
+
+	ms = min((uint64_t)HOLD_MIN_MS << min(hold->overruns,
+					      (unsigned)HOLD_SHIFT_MAX),
+		 (uint64_t)HOLD_MAX_MS);
+	hold->overruns++;
+	hold->until = tmr_jiffies() + ms;
+	log_warn("policy", "%s held back for %llu ms after %u overrun(s)",
+		 hook_names[hook], (unsigned long long)ms, hold->overruns);
 
 	return err;
 }
@@ -1056,10 +1118,12 @@ static int pstate_load(struct pstate **psp, const char *path,
 
 
 /**
- * Load the policy file again into a fresh state; the running one is only
- * replaced if that works. On failure errbuf holds the reason.
+ * Load the policy file into a fresh state; the running one is only
+ * replaced if that works. A refresh (a state full of the policy's own
+ * data, not a new file) keeps the hooks' back-off and the error that
+ * caused it; any other reload starts clean, the file may have been fixed.
  */
-int policy_reload(char *errbuf, size_t errsz)
+static int reload(char *errbuf, size_t errsz, bool refresh)
 {
 	struct pstate *ps;
 	int err;
@@ -1086,13 +1150,24 @@ int policy_reload(char *errbuf, size_t errsz)
 		return err;
 	}
 
+	if (refresh && pol.ps)
+		memcpy(ps->hold, pol.ps->hold, sizeof(ps->hold));
+	else
+		pol.last_err[0] = '\0';
+
 	mem_deref(pol.ps);
 	pol.ps = ps;
-	pol.last_err[0] = '\0';
 	log_info("policy", "loaded %s", pol.path);
 	metrics_policy_event("reload_ok");
 
 	return 0;
+}
+
+
+/** Load the policy file again; on failure errbuf holds the reason */
+int policy_reload(char *errbuf, size_t errsz)
+{
+	return reload(errbuf, errsz, false);
 }
 
 
@@ -1316,8 +1391,7 @@ int policy_initial_invite(const struct sip_msg *msg, const char *lsnr_tag,
 	if (!pol.ps || pol.ps->hook[HOOK_INITIAL_INVITE] == LUA_NOREF)
 		return 0;
 
-	err = hook_run(pol.ps, hook_names[HOOK_INITIAL_INVITE], invite_call,
-		       &ctx);
+	err = hook_call(pol.ps, HOOK_INITIAL_INVITE, invite_call, &ctx);
 	if (err)
 		memset(out, 0, sizeof(*out));  /* nothing half-decided */
 
@@ -1356,7 +1430,7 @@ static int hook_arg_run(enum hook hook, const char *str,
 	if (!pol.ps || pol.ps->hook[hook] == LUA_NOREF)
 		return 0;
 
-	return hook_run(pol.ps, hook_names[hook], hook_arg_call, &ha);
+	return hook_call(pol.ps, hook, hook_arg_call, &ha);
 }
 
 

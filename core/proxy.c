@@ -558,13 +558,15 @@ static void reply_route_reject(const struct sip_msg *msg,
 {
 	const char *reason = rt->reason[0] ? rt->reason : "Rejected";
 
-	metrics_sip_response(rt->reject);
-	if (rt->retry_after)
-		(void)sip_replyf(proxy.sip, msg, rt->reject, reason,
-				 "Retry-After: %u\r\nContent-Length: 0\r\n\r\n",
-				 rt->retry_after);
-	else
+	if (!rt->retry_after) {
 		reply(msg, rt->reject, reason);
+		return;
+	}
+
+	metrics_sip_response(rt->reject);
+	(void)sip_replyf(proxy.sip, msg, rt->reject, reason,
+			 "Retry-After: %u\r\nContent-Length: 0\r\n\r\n",
+			 rt->retry_after);
 }
 
 

@@ -882,6 +882,49 @@ START_TEST(test_memory_held_reloads)
 }
 END_TEST
 
+
+static bool never(void);
+
+
+START_TEST(test_overrun_held_back)
+{
+	struct policy_decision d;
+	char src[1024], msg[256];
+
+	re_snprintf(src, sizeof(src), "%s"
+		"return {\n"
+		"  on_initial_invite = function()\n"
+		"    spy('run', 'invite')\n"
+		"    while true do end\n"
+		"  end,\n"
+		"  on_node_down = function() error('boom') end,\n"
+		"}\n", SPY);
+	ck_assert_int_eq(start(src), 0);
+
+	/* an overrun holds the hook back: the default, without running it */
+	ck_assert_int_eq(invite_decide(&d), ETIMEDOUT);
+	ck_assert_int_eq(invite_decide(&d), EAGAIN);
+	ck_assert_str_eq(d.shtag, "");
+	ck_assert_uint_eq(spy_count("run=invite"), 1);
+
+	/* for a second; then it runs again, and the next hold is longer */
+	ck_assert(!run_until(never, 1100));
+	ck_assert_int_eq(invite_decide(&d), ETIMEDOUT);
+	ck_assert(!run_until(never, 1100));
+	ck_assert_int_eq(invite_decide(&d), EAGAIN);
+	ck_assert_uint_eq(spy_count("run=invite"), 2);
+
+	/* a plain error holds nothing back */
+	ck_assert_int_eq(policy_node_event("n2", POLICY_NODE_DOWN), EINVAL);
+	ck_assert_int_eq(policy_node_event("n2", POLICY_NODE_DOWN), EINVAL);
+
+	/* a reload may bring a fixed file: the hook runs at once */
+	ck_assert_int_eq(policy_reload(msg, sizeof(msg)), 0);
+	ck_assert_int_eq(invite_decide(&d), ETIMEDOUT);
+	ck_assert_uint_eq(spy_count("run=invite"), 3);
+}
+END_TEST
+
 /* ---- sandbox ---- */
 
 START_TEST(test_sandbox)
@@ -1186,6 +1229,7 @@ static Suite *policy_suite(void)
 	tcase_add_test(safety, test_error_file_line);
 	tcase_add_test(safety, test_memory_bomb);
 	tcase_add_test(safety, test_memory_held_reloads);
+	tcase_add_test(safety, test_overrun_held_back);
 	tcase_add_test(safety, test_sandbox);
 	tcase_add_test(safety, test_binary_refused);
 	suite_add_tcase(s, safety);
