@@ -38,11 +38,16 @@
 #include "metrics.h"
 #include "proxy.h"
 
-enum { SWEEP_MS = 1000, CALLID_SZ = 24 };
+enum {
+	SWEEP_MS = 1000,
+	CALLID_SZ = 24,
+	LINGER_S = 8,          /* answered transactions absorb retransmits */
+};
 
 /** One request crossing from leg `from` to the other leg */
 struct relay {
 	struct proxy_dest dest;     /* must stay first: see proxy_dest */
+	struct le le_linger;        /* in a linger bucket once answered */
 	const struct sip_msg *msg;  /* the request as received */
 	struct sip_strans *st;      /* toward the sender */
 	struct sip_request *req;    /* toward the other leg */
@@ -61,6 +66,8 @@ static struct {
 	void *route_arg;
 	proxy_serve_h *serveh;
 	void *serve_arg;
+	struct list linger[LINGER_S + 1];  /* answered relays, by second */
+	unsigned linger_pos;
 } proxy;
 
 
@@ -68,6 +75,8 @@ static void relay_destructor(void *arg)
 {
 	struct relay *r = arg;
 
+	list_unlink(&r->le_linger);
+	mem_deref(r->st);
 	mem_deref(r->req);
 	mem_deref((void *)r->msg);
 	mem_deref(r->dest.dlg);
@@ -242,6 +251,51 @@ static void keep_ok(struct dialog *dlg, struct mbuf *mb, const struct sa *dst)
 }
 
 
+/*
+ * A final answer without a libre timer. libre keeps an answered server
+ * transaction alive for 32 s on a timer of its own, and libre 1.1.0's
+ * timers are one sorted list: at a few hundred calls per second every
+ * new timer then walks tens of thousands of entries (67 % of our CPU,
+ * measured). So the answer goes out as if provisional, which leaves the
+ * transaction absorbing retransmissions (it resends the last message it
+ * sent, our final answer) with no timer, and the relay keeps it in one of
+ * LINGER_S one-second buckets: one timer for all of them. INVITE errors
+ * keep libre's own path: their retransmission until ACK needs its timer.
+ * Over TCP nothing is retransmitted, so nothing lingers.
+ */
+static int strans_answer(struct relay *r, const struct sa *dst,
+			 uint16_t scode, struct mbuf *mb)
+{
+	const struct sip_msg *msg = r->msg;
+	int err;
+
+	if (scode < 200 || (scode >= 300 && !pl_strcmp(&msg->met, "INVITE")))
+		return sip_strans_reply(&r->st, proxy.sip, msg, dst, scode, mb);
+
+	err = sip_strans_reply(&r->st, proxy.sip, msg, dst, 199, mb);
+	if (err || msg->tp != SIP_TRANSP_UDP) {
+		r->st = mem_deref(r->st);
+		return err;
+	}
+
+	list_unlink(&r->le_linger);
+	list_append(&proxy.linger[(proxy.linger_pos + LINGER_S) %
+				  (LINGER_S + 1)], &r->le_linger, mem_ref(r));
+	return 0;
+}
+
+
+static void linger_flush(struct list *bucket)
+{
+	struct le *le;
+
+	while ((le = list_head(bucket)) != NULL) {
+		list_unlink(le);
+		mem_deref(le->data);
+	}
+}
+
+
 /** Answer the sender of r with the other leg's response, rebuilt. */
 static int reply_relay(struct relay *r, const struct sip_msg *resp)
 {
@@ -287,7 +341,7 @@ static int reply_relay(struct relay *r, const struct sip_msg *resp)
 	mb->pos = 0;
 	sip_reply_addr(&dst, msg, true);
 	metrics_sip_response(resp->scode);
-	err = sip_strans_reply(&r->st, proxy.sip, msg, &dst, resp->scode, mb);
+	err = strans_answer(r, &dst, resp->scode, mb);
 
 	if (!err && r->initial && resp->scode >= 200 && resp->scode < 300)
 		keep_ok(dlg, mb, &dst);
@@ -1145,6 +1199,9 @@ static void sweep_handler(void *arg)
 
 	tmr_start(&proxy.sweep, SWEEP_MS, sweep_handler, NULL);
 
+	proxy.linger_pos = (proxy.linger_pos + 1) % (LINGER_S + 1);
+	linger_flush(&proxy.linger[proxy.linger_pos]);
+
 	deadline = dialog_now() - (uint64_t)proxy.cfg->dialog_timeout * 1000;
 
 	/* one at a time: ending a dialog changes the table under the walk */
@@ -1183,6 +1240,8 @@ int proxy_init(struct sip *sip, const struct rh_conf *cfg)
 void proxy_close(void)
 {
 	tmr_cancel(&proxy.sweep);
+	for (size_t i = 0; i < ARRAY_SIZE(proxy.linger); i++)
+		linger_flush(&proxy.linger[i]);
 	proxy.lsnr_req = mem_deref(proxy.lsnr_req);
 	proxy.lsnr_resp = mem_deref(proxy.lsnr_resp);
 	proxy.routeh = NULL;
