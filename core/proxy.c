@@ -35,6 +35,7 @@
 #include "dialog.h"
 #include "listener.h"
 #include "sipmsg.h"
+#include "nict.h"
 #include "metrics.h"
 #include "proxy.h"
 
@@ -50,7 +51,8 @@ struct relay {
 	struct le le_linger;        /* in a linger bucket once answered */
 	const struct sip_msg *msg;  /* the request as received */
 	struct sip_strans *st;      /* toward the sender */
-	struct sip_request *req;    /* toward the other leg */
+	struct sip_request *req;    /* toward the other leg: INVITE, */
+	struct nict *nict;          /* or any other method */
 	enum dialog_leg_id from;
 	bool initial;               /* the dialog-creating INVITE */
 	bool canceled;
@@ -78,6 +80,7 @@ static void relay_destructor(void *arg)
 	list_unlink(&r->le_linger);
 	mem_deref(r->st);
 	mem_deref(r->req);
+	mem_deref(r->nict);
 	mem_deref((void *)r->msg);
 	mem_deref(r->dest.dlg);
 }
@@ -463,6 +466,34 @@ static void relay_response(int err, const struct sip_msg *msg, void *arg)
 }
 
 
+/**
+ * Send r's request, built in mb, statefully: an INVITE through libre (it
+ * can be cancelled), any other method through our own transaction where
+ * it can (nict.c explains why).
+ */
+static int relay_request(struct relay *r, const char *ruri,
+			 const struct pl *hop, struct mbuf *mb)
+{
+	const struct pl *met = &r->msg->met;
+	struct uri uri;
+	int err;
+
+	if (pl_strcmp(met, "INVITE")) {
+		err = uri_decode(&uri, hop);
+		if (err)
+			return err;
+
+		mb->pos = 0;
+		err = nict_request(&r->nict, met, ruri, &uri, mb, send_handler,
+				   relay_response, r);
+		if (err != ENOTSUP)
+			return err;
+	}
+
+	return send_request(&r->req, met, ruri, hop, mb, relay_response, r);
+}
+
+
 static void cancel_handler(void *arg)
 {
 	struct relay *r = arg;
@@ -513,8 +544,8 @@ static int relay_send(struct relay *r, const char *ruri, const struct pl *hop)
 		goto out;
 
 	r->dest.contact = sip_msg_hdr(msg, SIP_HDR_CONTACT) != NULL;
-	err = send_request(ack ? NULL : &r->req, &msg->met, ruri, hop, mb,
-			   ack ? NULL : relay_response, r);
+	err = ack ? send_request(NULL, &msg->met, ruri, hop, mb, NULL, r)
+		  : relay_request(r, ruri, hop, mb);
  out:
 	mem_deref(mb);
 	return err;
@@ -810,10 +841,9 @@ static void forward_to_owner(struct dialog *dlg, const struct sip_msg *msg,
 		r->dest.forward = true;
 	}
 
-	err = send_request(ack ? NULL : &r->req, &msg->met, ruri, &hop, mb,
-			   ack ? NULL : relay_response,
-			   ack ? (void *)&(struct proxy_dest){dlg, from, false,
-					       true} : (void *)r);
+	err = ack ? send_request(NULL, &msg->met, ruri, &hop, mb, NULL,
+				 &(struct proxy_dest){dlg, from, false, true})
+		  : relay_request(r, ruri, &hop, mb);
 	if (err && r) {
 		relay_failed(r, err);
 		mem_deref(r);
@@ -1001,6 +1031,9 @@ static bool response_handler(const struct sip_msg *msg, void *arg)
 	uint64_t did;
 	struct pl hex;
 	(void)arg;
+
+	if (nict_response(msg))
+		return true;
 
 	if (msg->scode < 200 || msg->scode >= 300 ||
 	    pl_strcmp(&msg->cseq.met, "INVITE"))
@@ -1224,6 +1257,10 @@ int proxy_init(struct sip *sip, const struct rh_conf *cfg)
 	proxy.sip = sip;
 	proxy.cfg = cfg;
 
+	err = nict_init(sip);
+	if (err)
+		return err;
+
 	err = sip_listen(&proxy.lsnr_req, sip, true, request_handler, NULL);
 	if (err)
 		return err;
@@ -1244,6 +1281,7 @@ void proxy_close(void)
 		linger_flush(&proxy.linger[i]);
 	proxy.lsnr_req = mem_deref(proxy.lsnr_req);
 	proxy.lsnr_resp = mem_deref(proxy.lsnr_resp);
+	nict_close();
 	proxy.routeh = NULL;
 	proxy.serveh = NULL;
 }
