@@ -245,14 +245,31 @@ uint32_t sipmsg_max_forwards(const struct sip_msg *msg)
 }
 
 
+/** RFC 3261 8.1.1.5: a CSeq number is at most 31 bits (libre wraps) */
+static bool cseq_num_valid(const struct pl *val)
+{
+	uint64_t v = 0;
+	size_t n = 0;
+
+	while (n < val->l && val->p[n] >= '0' && val->p[n] <= '9') {
+		v = v * 10 + (uint64_t)(val->p[n] - '0');
+		if (++n > 10)
+			return false;
+	}
+
+	return n > 0 && v < (1ULL << 31);
+}
+
+
 /**
  * Check what libre's parser lets through but a dialog cannot live with.
+ * Runs on every request, so it reads what libre already parsed.
+ *
  * @return NULL if the request is usable, else the reason for a 400
  */
 const char *sipmsg_request_problem(const struct sip_msg *msg)
 {
 	const struct sip_hdr *cseq = sip_msg_hdr(msg, SIP_HDR_CSEQ);
-	struct pl num, met;
 
 	if (!pl_isset(&msg->callid))
 		return "Missing Call-ID";
@@ -260,15 +277,12 @@ const char *sipmsg_request_problem(const struct sip_msg *msg)
 		return "Missing From";
 	if (!pl_isset(&msg->to.val) || !sip_msg_hdr(msg, SIP_HDR_TO))
 		return "Missing To";
-	if (!cseq || re_regex(cseq->val.p, cseq->val.l,
-			      "[0-9]+[ \t\r\n]+[^ \t\r\n]+", &num, NULL,
-			      &met))
+	if (!cseq || !pl_isset(&msg->cseq.met) ||
+	    !cseq_num_valid(&cseq->val))
 		return "Bad CSeq";
-	/* RFC 3261 8.1.1.5: the number must fit in 31 bits */
-	if (num.l > 10 || pl_u64(&num) >= (1ULL << 31))
-		return "Bad CSeq";
-	if (pl_cmp(&met, &msg->met) &&
-	    !(pl_strcmp(&msg->met, "ACK") == 0 && !pl_strcmp(&met, "INVITE")))
+	if (pl_cmp(&msg->cseq.met, &msg->met) &&
+	    !(!pl_strcmp(&msg->met, "ACK") &&
+	      !pl_strcmp(&msg->cseq.met, "INVITE")))
 		return "CSeq Method Mismatch";
 	if (pl_isset(&msg->clen) &&
 	    pl_u32(&msg->clen) != mbuf_get_left(msg->mb))
