@@ -220,14 +220,9 @@ int nict_request(struct nict **ntp, const struct pl *met, const char *ruri,
 
 static bool flush_handler(struct le *le, void *arg)
 {
-	struct nict *t = le->data;
 	(void)arg;
 
-	hash_unlink(&t->he);
-	if (t->ntp)
-		*t->ntp = NULL;
-	t->ntp = NULL;
-	mem_deref(t);
+	finish(le->data, ECONNABORTED, NULL);
 	return false;
 }
 
@@ -239,7 +234,7 @@ int nict_init(struct sip *sip)
 }
 
 
-/** Drop every pending transaction without calling its handler. */
+/** End every pending transaction, telling its owner (as libre does). */
 void nict_close(void)
 {
 	if (nt.pending)
