@@ -2,7 +2,7 @@
 """@file rehome_speed.py  How fast node 2 re-homes N calls after a fail-over
 
 Run by hand (it is not a test): `python3 bench/rehome_speed.py
-[--calls 1000,10000] [--cps 500] [--rate 100000]`, after `meson compile`
+[--calls 1000,10000] [--cps 400] [--rate 100000]`, after `meson compile`
 (REHOMED / REHOMECTL point at the binaries, default build/).
 
 For each N: a Redis and two rehomed nodes (tests/integration harness,
@@ -33,6 +33,7 @@ import csv
 import glob
 import json
 import os
+import shutil
 import sys
 import time
 
@@ -106,9 +107,9 @@ def run(calls, cps, rate):
     try:
         return measure(ctx, calls, cps, rate)
     finally:
-        ctx.close()
+        for problem in ctx.close():
+            log('problem: ' + problem)
         if not os.environ.get('REHOME_KEEP'):
-            import shutil
             shutil.rmtree(ctx.dir, ignore_errors=True)
 
 
@@ -170,8 +171,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--calls', default='1000,10000',
                     help='comma-separated call counts (default 1000,10000)')
-    ap.add_argument('--cps', type=int, default=500,
-                    help='call set-up rate through node 1 (default 500)')
+    ap.add_argument('--cps', type=int, default=400,
+                    help='call set-up rate through node 1 (default 400)')
     ap.add_argument('--rate', type=int, default=100000,
                     help='re-home rate asked of node 2 (default 100000)')
     ap.add_argument('--json', action='store_true', help='JSON output')

@@ -35,9 +35,14 @@
  * Jobs group the dialogs of one request. A single pacing timer starts
  * dialogs at each job's rate, and never more than INFLIGHT_MAX at once
  * over all jobs, so ten thousand calls move as a steady stream instead of
- * a storm. Every dialog's outcome is kept in its job and counted in the
- * metrics; a dialog that ended on its own meanwhile leaves the job's total
- * and is counted as "ended", since nothing was left to move.
+ * a storm; a finished dialog frees its slot at once. The bound is small on
+ * purpose: the answers to the requests in flight all come back to one
+ * UDP socket, and a default 212 KB receive buffer holds only about 90
+ * datagrams (the kernel counts ~2 KB per datagram), so a larger bound
+ * only queues, then drops, and a dropped answer costs a 500 ms
+ * retransmission. Every dialog's outcome is kept in its job and counted
+ * in the metrics; a dialog that ended on its own meanwhile leaves the
+ * job's total and is counted as "ended", since nothing was left to move.
  *
  * rehome(tag) takes the tag first (shtag.c: compare-and-set, new epoch),
  * then moves every dialog of it not homed here yet. Which dialogs are
@@ -91,7 +96,7 @@
 enum {
 	TICK_MS         = 10,     /* pacing timer */
 	BURST_MS        = 20,     /* credit a paused job may save up */
-	INFLIGHT_MAX    = 500,    /* dialogs being moved at once, all jobs */
+	INFLIGHT_MAX    = 64,     /* dialogs being moved at once, all jobs */
 	GLARE_TRIES     = 3,      /* requests per leg when the endpoint 491s */
 	ACK_WAIT_MS     = 16000,  /* a 2xx waits this long for its answer */
 	JOBS_KEPT       = 32,     /* finished jobs kept for GET /v1/jobs */
@@ -173,6 +178,7 @@ struct rehome_job {
 	struct list tags;             /* struct take_tag, still to take */
 	double credit;                /* dialogs the pacing allows now */
 	uint64_t last;                /* jiffies of the last pacing step */
+	uint64_t reaped;              /* jiffies of the last calls_reap() */
 	uint64_t started;
 	uint64_t finished;
 	uint64_t heard;               /* move, drain: last results */
@@ -229,6 +235,7 @@ static struct {
 
 static void call_send(struct call *c);
 static void call_response(int err, const struct sip_msg *msg, void *arg);
+static void tick_soon(void);
 static void results_flush(struct rehome_job *job);
 static void conn_answer(struct rehome_job *job);
 static void reply_job(struct http_conn *conn, uint16_t scode,
@@ -329,6 +336,13 @@ static void set_sdp(char **dst, char *sdp)
 
 	*dst = mem_ref(sdp);
 	mem_deref(old);
+}
+
+
+/** ms from `then` to `now`; 0 when `then` was stamped after `now` */
+static uint64_t since(uint64_t now, uint64_t then)
+{
+	return now > then ? now - then : 0;
 }
 
 
@@ -450,6 +464,7 @@ static void job_finish(struct rehome_job *job)
 {
 	job->phase = PHASE_DONE;
 	job->finished = tmr_jiffies();
+	homed_prune();
 
 	if (job->kind == JOB_TAKE)
 		results_flush(job);
@@ -468,7 +483,11 @@ static void job_finish(struct rehome_job *job)
 }
 
 
-static void job_check_done(struct rehome_job *job)
+/**
+ * Every dialog has an outcome. Jobs finish in the pacing timer only, so
+ * that a done handler never runs inside the call that started the job.
+ */
+static void job_finish_if_done(struct rehome_job *job)
 {
 	if (job->phase != PHASE_RUNNING || job_done_count(job) < job->itemc ||
 	    !list_isempty(&job->calls))
@@ -534,7 +553,8 @@ static void items_fail(struct rehome_job *job, const char *reason)
 
 /**
  * Why the call cannot go on, or NULL: the dialog ended (or a BYE is on its
- * way: proxy.c cleared busy), or another node's copy replaced it.
+ * way: proxy.c cleared busy), or another node's copy replaced it (a write
+ * of that node won in Redis: the dialog stays with it).
  */
 static const char *call_aborted(const struct call *c)
 {
@@ -544,6 +564,12 @@ static const char *call_aborted(const struct call *c)
 		return "bye";
 
 	return dialog_lookup(dlg->did) != dlg ? "replaced" : NULL;
+}
+
+
+static enum rehome_outcome abort_outcome(const char *why)
+{
+	return str_cmp(why, "bye") ? REHOME_FAILED : REHOME_ENDED;
 }
 
 
@@ -616,7 +642,7 @@ static void call_finish(struct call *c, enum rehome_outcome outcome,
 
 	--rh.inflight;
 	mem_deref(c);
-	job_check_done(job);
+	tick_soon();   /* the slot is free: start the next dialog now */
 }
 
 
@@ -708,11 +734,10 @@ static uint32_t glare_delay(const struct call *c)
 static void glare_handler(void *arg)
 {
 	struct call *c = arg;
-
 	const char *why = call_aborted(c);
 
 	if (why)
-		call_finish(c, REHOME_ENDED, why);
+		call_finish(c, abort_outcome(why), why);
 	else
 		call_send(c);
 }
@@ -721,9 +746,8 @@ static void glare_handler(void *arg)
 /** A 2xx from the current leg: take its target and SDP, then ACK. */
 static void leg_answered(struct call *c, const struct sip_msg *msg)
 {
-	struct dialog *dlg = c->dest.dlg;
-	struct dialog_leg *dl = &dlg->leg[cur_leg(c)];
 	enum dialog_leg_id leg = cur_leg(c);
+	struct dialog_leg *dl = &c->dest.dlg->leg[leg];
 	char *sdp = NULL;
 	struct pl uri;
 
@@ -778,7 +802,7 @@ static void call_response(int err, const struct sip_msg *msg, void *arg)
 		if (!err && msg->scode < 300 && !is_update(c))
 			ack_leg(c, cur_leg(c),
 				c->offerless && sipmsg_has_sdp(msg), NULL);
-		call_finish(c, REHOME_ENDED, why);
+		call_finish(c, abort_outcome(why), why);
 		return;
 	}
 
@@ -905,12 +929,11 @@ static void calls_reap(struct rehome_job *job)
 
 	for (le = job->calls.head; le; ) {
 		struct call *c = le->data;
-
 		const char *why = call_aborted(c);
 
 		le = le->next;
 		if (why)
-			call_finish(c, REHOME_ENDED, why);
+			call_finish(c, abort_outcome(why), why);
 	}
 }
 
@@ -919,9 +942,12 @@ static void job_pace(struct rehome_job *job, uint64_t now)
 {
 	const double burst = MAX(1.0, job->opts.rate * BURST_MS / 1000.0);
 
-	calls_reap(job);
+	if (since(now, job->reaped) >= TICK_MS) {
+		job->reaped = now;
+		calls_reap(job);
+	}
 
-	job->credit += job->opts.rate * (double)(now - job->last) / 1000.0;
+	job->credit += job->opts.rate * (double)since(now, job->last) / 1000.0;
 	job->credit = MIN(job->credit, burst);
 	job->last = now;
 
@@ -931,10 +957,8 @@ static void job_pace(struct rehome_job *job, uint64_t now)
 		call_start(job, job->next++);
 	}
 
-	if (job->kind == JOB_TAKE && now - job->flushed >= RESULTS_MS)
+	if (job->kind == JOB_TAKE && since(now, job->flushed) >= RESULTS_MS)
 		results_flush(job);
-
-	job_check_done(job);
 }
 
 
@@ -947,19 +971,20 @@ static void job_step(struct rehome_job *job, uint64_t now)
 	switch (job->kind) {
 
 	case JOB_DRAIN:
-		if (now - job->scanned >= DRAIN_SCAN_MS)
+		if (since(now, job->scanned) >= DRAIN_SCAN_MS)
 			drain_scan(job);
 		/*@fallthrough@*/
 
 	case JOB_MOVE:
 		remote_check(job, now);
-		job_check_done(job);
 		break;
 
 	default:
 		job_pace(job, now);
 		break;
 	}
+
+	job_finish_if_done(job);
 }
 
 
@@ -986,6 +1011,14 @@ static void tick_handler(void *arg)
 }
 
 
+/** Pace at once, from the main loop (not from inside the caller). */
+static void tick_soon(void)
+{
+	if (!tmr_isrunning(&rh.tick) || tmr_get_expire(&rh.tick) > 0)
+		tmr_start(&rh.tick, 0, tick_handler, NULL);
+}
+
+
 /** Start pacing a job whose items are known. */
 static void job_run(struct rehome_job *job)
 {
@@ -999,9 +1032,7 @@ static void job_run(struct rehome_job *job)
 
 	job->phase = PHASE_RUNNING;
 	job->last = tmr_jiffies();
-	job_check_done(job);
-	if (job->phase == PHASE_RUNNING && !tmr_isrunning(&rh.tick))
-		tmr_start(&rh.tick, 0, tick_handler, NULL);
+	tick_soon();
 }
 
 
@@ -1075,11 +1106,11 @@ static void job_abort(struct rehome_job *job, int err, const char *reason)
 	items_fail(job, reason);
 	job->phase = PHASE_RUNNING;
 	conn_answer(job);
-	job_check_done(job);
+	tick_soon();
 }
 
 
-/* ---- taking tags ---------------------------------------------------------- */
+/* ---- taking tags ---------------------------------------------------- */
 
 
 static void job_ready(struct rehome_job *job);
@@ -1096,10 +1127,12 @@ static void tag_result(int err, const char *name, bool active,
 		goto out;
 
 	if (err) {
-		(void)re_sdprintf(&job->error, "cannot take tag %s: %s%s%m",
-				  name, err == EBUSY ? "held by " : "",
-				  err == EBUSY ? holder : "", err == EBUSY ?
-				  0 : err);
+		if (err == EBUSY)
+			(void)re_sdprintf(&job->error, "cannot take tag %s: "
+					  "held by %s", name, holder);
+		else
+			(void)re_sdprintf(&job->error, "cannot take tag %s: "
+					  "%m", name, err);
 		log_warn("rehome", "job %u: %s", job->id, job->error);
 		job_abort(job, err, "tag");
 		goto out;
@@ -1163,7 +1196,8 @@ static void job_take_tags(struct rehome_job *job)
 		}
 	}
 
-	if (list_isempty(&job->tags))
+	/* (a tag taken at once may have readied the job already) */
+	if (job->phase == PHASE_TAKING && list_isempty(&job->tags))
 		job_ready(job);
 }
 
@@ -1359,7 +1393,7 @@ static void remote_check(struct rehome_job *job, uint64_t now)
 
 	if (!cluster_node_alive(job->node))
 		why = "node_down";
-	else if (now - job->heard > QUIET_MS)
+	else if (since(now, job->heard) > QUIET_MS)
 		why = "no_answer";
 	else
 		return;
@@ -1463,7 +1497,7 @@ static void results_recv(const struct odict *od, const char *from)
 			  (enum rehome_outcome)outcome, v[2]->u.str);
 	}
 
-	job_check_done(job);
+	tick_soon();
 }
 
 
@@ -2079,13 +2113,9 @@ static int opts_decode(struct rehome_opts *opts, const struct odict *body,
 /** Answer a job just started: now, or once its tags are taken */
 static void reply_started(struct http_conn *conn, struct rehome_job *job)
 {
-	if (job->phase == PHASE_TAKING) {
-		job->conn = mem_ref(conn);
-		return;
-	}
-
 	job->conn = mem_ref(conn);
-	conn_answer(job);
+	if (job->phase != PHASE_TAKING)
+		conn_answer(job);
 }
 
 
@@ -2110,6 +2140,11 @@ static void post_rehome(struct http_conn *conn, const struct ctl_req *req,
 		return;
 	}
 
+	if (rh.chan[0] && !shtag_holder(tag)) {
+		(void)ctl_reply_error(conn, 404, "no such tag: %s", tag);
+		return;
+	}
+
 	err = rehome_tag(&job, tag, &opts, NULL, NULL);
 	if (err) {
 		(void)ctl_reply_error(conn, 500, "rehome %s: %m", tag, err);
@@ -2126,6 +2161,8 @@ static void reply_peer_error(struct http_conn *conn, int err, const char *to)
 
 	if (err == EINVAL)
 		(void)ctl_reply_error(conn, 400, "bad request");
+	else if (rh.chan[0] && to && !cluster_node_find(to))
+		(void)ctl_reply_error(conn, 404, "no such node: %s", to);
 	else if (why)
 		(void)ctl_reply_error(conn, 409, "%s%s%s", to ? to : "",
 				      to ? ": " : "", why);
