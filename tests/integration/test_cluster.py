@@ -22,6 +22,9 @@ import time
 
 os.environ.setdefault('REHOME_TEST_PORTS', '27100-27299')
 
+import json
+import subprocess
+
 import harness as h  # noqa: E402
 
 t = h.Test(__file__)
@@ -401,6 +404,48 @@ def forged_message_dropped(ctx):
 
     caller = uac.result()
     assert caller.ok, caller.why()
+
+
+def ctl(rh, *args, token=None):
+    """Run rehomectl against rh: (exit status, stdout, stderr)."""
+    cmd = [h.REHOMECTL, '-s', rh.ctl_addr, '-t', token or rh.token]
+    res = subprocess.run(cmd + list(args), capture_output=True, text=True,
+                         timeout=15)
+    return res.returncode, res.stdout, res.stderr
+
+
+@t.test
+def rehomectl_both_nodes(ctx):
+    """rehomectl talks to each node of the cluster: each reports itself and
+    sees the other; a tag released on node1 is taken through node2; a wrong
+    token is refused with exit status 1."""
+    redis = ctx.redis()
+    n1 = node(ctx, redis, 'node1', 'active', callee(ctx).target)
+    n2 = node(ctx, redis, 'node2', 'backup', callee(ctx).target)
+    assert h.wait_until(lambda: synced(n1) and synced(n2), 10)
+
+    for rh, me, other in ((n1, 'node1', 'node2'), (n2, 'node2', 'node1')):
+        assert h.wait_until(lambda: len(status(rh)['nodes']) == 2, 5)
+        rc, out, err = ctl(rh, '--json', 'status')
+        assert rc == 0, err
+        st = json.loads(out)
+        assert st['node_id'] == me, st['node_id']
+        assert {n['id'] for n in st['nodes']} == {me, other}, st['nodes']
+        rc, out, err = ctl(rh, 'status')
+        assert rc == 0 and me in out and other in out, (rc, out, err)
+
+    rc, out, err = ctl(n1, 'shtag', 'release', TAG)
+    assert rc == 0, (rc, out, err)
+    rc, out, err = ctl(n2, 'shtag', 'activate', TAG)
+    assert rc == 0, (rc, out, err)
+    assert h.wait_until(lambda: tag_view(n1, TAG)['holder'] == 'node2' and
+                        tag_view(n2, TAG)['active'] and
+                        not tag_view(n1, TAG)['active'], 5), \
+        (tag_view(n1, TAG), tag_view(n2, TAG))
+
+    for rh in (n1, n2):
+        rc, out, err = ctl(rh, 'status', token='not-the-token')
+        assert rc == 1 and 'token' in err, (rc, out, err)
 
 
 t.main()
