@@ -3,13 +3,17 @@
  *
  * rehomed is a topology-hiding, dialog-stateful proxy that behaves toward
  * each leg as the endpoint itself: every request from one leg is received
- * by a libre server transaction and sent to the other leg as a new request
- * through a libre client transaction (a "relay"); its responses come back
- * through the client transaction and are answered on the server one. Only
- * ACK for a 2xx crosses statelessly, as in any UA. Because every message is
- * rebuilt, nothing that describes the other side's path (Via, Record-Route,
- * Route, Contact, the callee leg's Call-ID) ever leaks; everything else
- * crosses verbatim (sipmsg.c).
+ * by a server transaction and sent to the other leg as a new request
+ * (relay.c, over leg.c); its responses come back and are answered on the
+ * server transaction. Only ACK for a 2xx crosses statelessly, as in any
+ * UA. Because every message is rebuilt, nothing that describes the other
+ * side's path (Via, Record-Route, Route, Contact, the callee leg's
+ * Call-ID) ever leaks; everything else crosses verbatim (sipmsg.c).
+ *
+ * This file decides: what a request is (initial INVITE, in-dialog, for the
+ * engine itself, malformed), who serves it (this node, the dialog's owner
+ * node, nobody for now), and what the engine sends on its own (BYE on
+ * dialog timeout, the requests re-homing needs).
  *
  * Each leg gets the engine's own Contact, "rh-<did>-<a|b>" at the listener
  * of that leg's tag, so in-dialog requests arrive with the dialog id in the
@@ -38,25 +42,10 @@
 #include "nict.h"
 #include "metrics.h"
 #include "proxy.h"
+#include "leg.h"
+#include "relay.h"
 
-enum {
-	SWEEP_MS = 1000,
-	CALLID_SZ = 24,
-	LINGER_S = 8,          /* answered transactions absorb retransmits */
-};
-
-/** One request crossing from leg `from` to the other leg */
-struct relay {
-	struct proxy_dest dest;     /* must stay first: see proxy_dest */
-	struct le le_linger;        /* in a linger bucket once answered */
-	const struct sip_msg *msg;  /* the request as received */
-	struct sip_strans *st;      /* toward the sender */
-	struct sip_request *req;    /* toward the other leg: INVITE, */
-	struct nict *nict;          /* or any other method */
-	enum dialog_leg_id from;
-	bool initial;               /* the dialog-creating INVITE */
-	bool canceled;
-};
+enum { SWEEP_MS = 1000 };
 
 static struct {
 	struct sip *sip;
@@ -68,160 +57,7 @@ static struct {
 	void *route_arg;
 	proxy_serve_h *serveh;
 	void *serve_arg;
-	struct list linger[LINGER_S + 1];  /* answered relays, by second */
-	unsigned linger_pos;
 } proxy;
-
-
-static void relay_destructor(void *arg)
-{
-	struct relay *r = arg;
-
-	list_unlink(&r->le_linger);
-	mem_deref(r->st);
-	mem_deref(r->req);
-	mem_deref(r->nict);
-	mem_deref((void *)r->msg);
-	mem_deref(r->dest.dlg);
-}
-
-
-static inline enum dialog_leg_id other_leg(enum dialog_leg_id leg)
-{
-	return leg == LEG_CALLER ? LEG_CALLEE : LEG_CALLER;
-}
-
-
-const char *proxy_leg_callid(const struct dialog *dlg, enum dialog_leg_id leg,
-			     char *buf, size_t sz)
-{
-	if (leg == LEG_CALLER)
-		return dlg->callid;
-
-	(void)dialog_callee_callid(buf, sz, dlg);
-	return buf;
-}
-
-
-/** Our address toward a leg: the listener of its tag, else any of tp */
-static const struct sa *leg_laddr(const struct dialog *dlg,
-				  enum dialog_leg_id leg, enum sip_transp tp)
-{
-	const struct listener *l;
-
-	l = listener_by_tag(dlg->leg[leg].lsnr_tag, tp);
-	if (!l)
-		l = listener_by_tag(dlg->leg[leg].lsnr_tag, SIP_TRANSP_UDP);
-	if (!l)
-		l = listener_first();
-
-	return l ? &l->addr : NULL;
-}
-
-
-static int set_sdp(struct dialog *dlg, enum dialog_leg_id from,
-		   const struct sip_msg *msg)
-{
-	char *sdp = NULL;
-	int err;
-
-	if (!sipmsg_has_sdp(msg))
-		return 0;
-
-	err = sipmsg_body_str(&sdp, msg);
-	if (err)
-		return err;
-
-	mem_deref(dlg->leg[from].sdp_in);
-	mem_deref(dlg->leg[other_leg(from)].sdp_out);
-	dlg->leg[from].sdp_in = sdp;
-	dlg->leg[other_leg(from)].sdp_out = mem_ref(sdp);
-
-	return 0;
-}
-
-
-static int set_target(struct dialog *dlg, enum dialog_leg_id leg,
-		      const struct sip_msg *msg)
-{
-	struct pl uri;
-
-	if (sipmsg_contact_uri(&uri, msg))
-		return 0;
-
-	if (dlg->leg[leg].target && !pl_strcmp(&uri, dlg->leg[leg].target))
-		return 0;
-
-	return dialog_set_str(&dlg->leg[leg].target, &uri);
-}
-
-
-/*
- * libre calls this once it has chosen the local address: the right moment
- * to write our Contact, and to learn which listener the leg uses.
- */
-static int send_handler(enum sip_transp tp, const struct sa *src,
-			const struct sa *dst, struct mbuf *mb, void *arg)
-{
-	struct proxy_dest *dest = arg;
-	struct dialog_leg *leg = &dest->dlg->leg[dest->to];
-	const struct listener *l;
-	(void)dst;
-
-	if (dest->forward)
-		return 0;
-
-	leg->tp = tp;
-	if (!leg->lsnr_tag) {
-		l = listener_by_addr(src, tp);
-		if (l)
-			(void)dialog_atom_str(&leg->lsnr_tag, l->tag);
-	}
-
-	if (!dest->contact)
-		return 0;
-
-	return sipmsg_print_contact(mb, dest->dlg->did, dest->to, src, tp);
-}
-
-
-/** The next hop toward a leg: its first route, else its target. */
-static int leg_hop(struct pl *hop, const struct dialog_leg *leg)
-{
-	if (leg->route)
-		return sipmsg_route_first(hop, leg->route);
-
-	if (!leg->target)
-		return EINVAL;
-
-	pl_set_str(hop, leg->target);
-	return 0;
-}
-
-
-/** Send a request; stateful when there is a response handler. */
-static int send_request(struct sip_request **reqp, const struct pl *met,
-			const char *ruri, const struct pl *hop,
-			struct mbuf *mb, sip_resp_h *resph, void *arg)
-{
-	struct uri uri;
-	int err;
-
-	err = uri_decode(&uri, hop);
-	if (err)
-		return err;
-
-	mb->pos = 0;
-	return sip_request(reqp, proxy.sip, resph != NULL, met->p,
-			   (int)met->l, ruri, (int)str_len(ruri), &uri, mb, 0,
-			   send_handler, resph, arg);
-}
-
-
-static int print_route(struct mbuf *mb, const char *route)
-{
-	return route ? mbuf_printf(mb, "Route: %s\r\n", route) : 0;
-}
 
 
 /** A stateless answer of the engine's own */
@@ -230,351 +66,6 @@ static void reply(const struct sip_msg *msg, uint16_t scode,
 {
 	metrics_sip_response(scode);
 	(void)sip_reply(proxy.sip, msg, scode, reason);
-}
-
-
-static void reply_error(struct relay *r, uint16_t scode, const char *reason)
-{
-	metrics_sip_response(scode);
-	(void)sip_treply(&r->st, proxy.sip, r->msg, scode, reason);
-}
-
-
-/** Keep our 2xx to the caller until its ACK, to resend it if lost */
-static void keep_ok(struct dialog *dlg, struct mbuf *mb, const struct sa *dst)
-{
-	dialog_resend_clear(dlg);
-
-	dlg->ok = mem_zalloc(sizeof(*dlg->ok), NULL);
-	if (!dlg->ok)
-		return;
-
-	dlg->ok->mb = mem_ref(mb);
-	dlg->ok->dst = *dst;
-}
-
-
-/*
- * A final answer without a libre timer. libre keeps an answered server
- * transaction alive for 32 s on a timer of its own, and libre 1.1.0's
- * timers are one sorted list: at a few hundred calls per second every
- * new timer then walks tens of thousands of entries (67 % of our CPU,
- * measured). So the answer goes out as if provisional, which leaves the
- * transaction absorbing retransmissions (it resends the last message it
- * sent, our final answer) with no timer, and the relay keeps it in one of
- * LINGER_S one-second buckets: one timer for all of them. INVITE errors
- * keep libre's own path: their retransmission until ACK needs its timer.
- * Over TCP nothing is retransmitted, so nothing lingers.
- */
-static int strans_answer(struct relay *r, const struct sa *dst,
-			 uint16_t scode, struct mbuf *mb)
-{
-	const struct sip_msg *msg = r->msg;
-	int err;
-
-	if (scode < 200 || (scode >= 300 && !pl_strcmp(&msg->met, "INVITE")))
-		return sip_strans_reply(&r->st, proxy.sip, msg, dst, scode, mb);
-
-	err = sip_strans_reply(&r->st, proxy.sip, msg, dst, 199, mb);
-	if (err || msg->tp != SIP_TRANSP_UDP) {
-		r->st = mem_deref(r->st);
-		return err;
-	}
-
-	list_unlink(&r->le_linger);
-	list_append(&proxy.linger[(proxy.linger_pos + LINGER_S) %
-				  (LINGER_S + 1)], &r->le_linger, mem_ref(r));
-	return 0;
-}
-
-
-static void linger_flush(struct list *bucket)
-{
-	struct le *le;
-
-	while ((le = list_head(bucket)) != NULL) {
-		list_unlink(le);
-		mem_deref(le->data);
-	}
-}
-
-
-/** Answer the sender of r with the other leg's response, rebuilt. */
-static int reply_relay(struct relay *r, const struct sip_msg *resp)
-{
-	const struct sip_msg *msg = r->msg;
-	struct dialog *dlg = r->dest.dlg;
-	const struct sa *laddr;
-	struct mbuf *mb;
-	struct sa dst;
-	struct pl body;
-	int err;
-
-	mb = mbuf_alloc(1024);
-	if (!mb)
-		return ENOMEM;
-
-	err  = mbuf_printf(mb, "SIP/2.0 %u %r\r\n", resp->scode,
-			   &resp->reason);
-	err |= sipmsg_copy_hdr(mb, msg, SIP_HDR_VIA);
-	if (r->initial)
-		err |= sipmsg_copy_hdr(mb, msg, SIP_HDR_RECORD_ROUTE);
-	err |= mbuf_printf(mb, "From: %r\r\n", &msg->from.val);
-	err |= mbuf_printf(mb, "To: %r", &msg->to.val);
-	if (!pl_isset(&msg->to.tag) && pl_isset(&resp->to.tag))
-		err |= mbuf_printf(mb, ";tag=%r", &resp->to.tag);
-	err |= mbuf_printf(mb, "\r\nCall-ID: %r\r\n", &msg->callid);
-	err |= mbuf_printf(mb, "CSeq: %u %r\r\n", msg->cseq.num,
-			   &msg->cseq.met);
-	if (sip_msg_hdr(resp, SIP_HDR_CONTACT)) {
-		laddr = leg_laddr(dlg, r->from, msg->tp);
-		if (laddr)
-			err |= sipmsg_print_contact(mb, dlg->did, r->from,
-						    laddr, msg->tp);
-	}
-	err |= sipmsg_copy_hdrs(mb, resp, sipmsg_is_rewritten);
-
-	body.p = (const char *)mbuf_buf(resp->mb);
-	body.l = mbuf_get_left(resp->mb);
-	err |= mbuf_printf(mb, "Content-Length: %zu\r\n\r\n%r", body.l,
-			   &body);
-	if (err)
-		goto out;
-
-	mb->pos = 0;
-	sip_reply_addr(&dst, msg, true);
-	metrics_sip_response(resp->scode);
-	err = strans_answer(r, &dst, resp->scode, mb);
-
-	if (!err && r->initial && resp->scode >= 200 && resp->scode < 300)
-		keep_ok(dlg, mb, &dst);
-
- out:
-	mem_deref(mb);
-	return err;
-}
-
-
-static bool is_target_refresh(const struct pl *met)
-{
-	return !pl_strcmp(met, "INVITE") || !pl_strcmp(met, "UPDATE");
-}
-
-
-/** Learn from the other leg's response what it changed in the dialog. */
-static bool absorb_response(struct relay *r, const struct sip_msg *resp)
-{
-	struct dialog *dlg = r->dest.dlg;
-	enum dialog_leg_id to = r->dest.to;
-	bool changed = false;
-
-	if (resp->scode >= 300)
-		return false;
-
-	if (r->initial && pl_isset(&resp->to.tag) &&
-	    (resp->scode >= 200 || !dlg->to_tag)) {
-		(void)dialog_set_str(&dlg->to_tag, &resp->to.tag);
-		(void)sipmsg_route_set(&dlg->leg[to].route, resp, true);
-		changed = true;
-	}
-
-	if (is_target_refresh(&r->msg->met) &&
-	    sip_msg_hdr(resp, SIP_HDR_CONTACT)) {
-		(void)set_target(dlg, to, resp);
-		changed = true;
-	}
-
-	if (sipmsg_has_sdp(resp)) {
-		(void)set_sdp(dlg, to, resp);
-		changed = true;
-	}
-
-	return changed;
-}
-
-
-static void relay_failed(struct relay *r, int err)
-{
-	struct dialog *dlg = r->dest.dlg;
-
-	if (r->canceled)
-		reply_error(r, 487, "Request Terminated");
-	else if (err == ETIMEDOUT)
-		reply_error(r, 408, "Request Timeout");
-	else
-		reply_error(r, 503, "Service Unavailable");
-
-	log_debug("proxy", "%016llx: %r toward %s failed: %m",
-		  (unsigned long long)dlg->did, &r->msg->met,
-		  dialog_leg_name(r->dest.to), err);
-
-	if (!r->dest.forward && (r->initial || !pl_strcmp(&r->msg->met, "BYE")))
-		dialog_end(dlg);
-}
-
-
-static void relay_response(int err, const struct sip_msg *msg, void *arg)
-{
-	struct relay *r = arg;
-	struct dialog *dlg = r->dest.dlg;
-	bool changed;
-
-	if (err || !msg) {
-		relay_failed(r, err ? err : EPROTO);
-		mem_deref(r);
-		return;
-	}
-
-	metrics_sip_response_received(msg->scode);
-	if (msg->scode == 100)
-		return;
-
-	/* forwarded to the owner: its replication tells us what changed */
-	if (r->dest.forward) {
-		(void)reply_relay(r, msg);
-		if (msg->scode >= 200)
-			mem_deref(r);
-		return;
-	}
-
-	changed = absorb_response(r, msg);
-	(void)reply_relay(r, msg);
-
-	if (msg->scode < 200) {
-		if (changed)
-			dialog_changed(dlg, DIALOG_EV_UPDATED);
-		return;
-	}
-
-	if (r->initial) {
-		if (msg->scode < 300 && dlg->state == DIALOG_EARLY) {
-			dlg->state = DIALOG_CONFIRMED;
-			dialog_changed(dlg, DIALOG_EV_CONFIRMED);
-		}
-		else if (msg->scode >= 300) {
-			dialog_end(dlg);
-		}
-	}
-	else if (!pl_strcmp(&r->msg->met, "BYE")) {
-		dialog_end(dlg);
-	}
-	else if (changed) {
-		dialog_changed(dlg, DIALOG_EV_UPDATED);
-	}
-
-	mem_deref(r);
-}
-
-
-/**
- * Send r's request, built in mb, statefully: an INVITE through libre (it
- * can be cancelled), any other method through our own transaction where
- * it can (nict.c explains why).
- */
-static int relay_request(struct relay *r, const char *ruri,
-			 const struct pl *hop, struct mbuf *mb)
-{
-	const struct pl *met = &r->msg->met;
-	struct uri uri;
-	int err;
-
-	if (pl_strcmp(met, "INVITE")) {
-		err = uri_decode(&uri, hop);
-		if (err)
-			return err;
-
-		mb->pos = 0;
-		err = nict_request(&r->nict, met, ruri, &uri, mb, send_handler,
-				   relay_response, r);
-		if (err != ENOTSUP)
-			return err;
-	}
-
-	return send_request(&r->req, met, ruri, hop, mb, relay_response, r);
-}
-
-
-static void cancel_handler(void *arg)
-{
-	struct relay *r = arg;
-
-	r->canceled = true;
-	if (r->req)
-		sip_request_cancel(r->req);
-}
-
-
-/** Build r's request for the other leg and send it to `hop`. */
-static int relay_send(struct relay *r, const char *ruri, const struct pl *hop)
-{
-	const struct sip_msg *msg = r->msg;
-	struct dialog *dlg = r->dest.dlg;
-	struct dialog_leg *to = &dlg->leg[r->dest.to];
-	bool ack = !pl_strcmp(&msg->met, "ACK");
-	uint32_t maxfwd = sipmsg_max_forwards(msg);
-	char callid[CALLID_SZ];
-	uint32_t cseq;
-	struct mbuf *mb;
-	struct pl body;
-	int err;
-
-	mb = mbuf_alloc(1024);
-	if (!mb)
-		return ENOMEM;
-
-	cseq = ack ? cseq_relay_ack(&to->cseq)
-		   : cseq_relay(&to->cseq, msg->cseq.num,
-				!pl_strcmp(&msg->met, "INVITE"));
-
-	err  = print_route(mb, to->route);
-	err |= mbuf_printf(mb, "Max-Forwards: %u\r\n", maxfwd ? maxfwd - 1 : 0);
-	err |= mbuf_printf(mb, "From: %r\r\nTo: %r\r\n", &msg->from.val,
-			   &msg->to.val);
-	err |= mbuf_printf(mb, "Call-ID: %s\r\n",
-			   proxy_leg_callid(dlg, r->dest.to, callid,
-					    sizeof(callid)));
-	err |= mbuf_printf(mb, "CSeq: %u %r\r\n", cseq, &msg->met);
-	err |= sipmsg_copy_hdrs(mb, msg, sipmsg_is_rewritten);
-
-	body.p = (const char *)mbuf_buf(msg->mb);
-	body.l = mbuf_get_left(msg->mb);
-	err |= mbuf_printf(mb, "Content-Length: %zu\r\n\r\n%r", body.l,
-			   &body);
-	if (err)
-		goto out;
-
-	r->dest.contact = sip_msg_hdr(msg, SIP_HDR_CONTACT) != NULL;
-	err = ack ? send_request(NULL, &msg->met, ruri, hop, mb, NULL, r)
-		  : relay_request(r, ruri, hop, mb);
- out:
-	mem_deref(mb);
-	return err;
-}
-
-
-static int relay_alloc(struct relay **rp, struct dialog *dlg,
-		       const struct sip_msg *msg, enum dialog_leg_id from)
-{
-	struct relay *r;
-	int err;
-
-	r = mem_zalloc(sizeof(*r), relay_destructor);
-	if (!r)
-		return ENOMEM;
-
-	r->dest.dlg = mem_ref(dlg);
-	r->dest.to = other_leg(from);
-	r->from = from;
-	r->msg = mem_ref((void *)msg);
-
-	err = sip_strans_alloc(&r->st, proxy.sip, msg, cancel_handler, r);
-	if (err) {
-		mem_deref(r);
-		return err;
-	}
-
-	*rp = r;
-	return 0;
 }
 
 
@@ -620,7 +111,7 @@ static int dialog_from_invite(struct dialog **dlgp, const struct sip_msg *msg,
 	err |= sipmsg_contact_uri(&contact, msg) ? EBADMSG : 0;
 	if (!err)
 		err = dialog_set_str(&caller->target, &contact);
-	err |= set_sdp(dlg, LEG_CALLER, msg);
+	err |= leg_learn_sdp(dlg, LEG_CALLER, msg);
 	if (err)
 		goto out;
 
@@ -741,7 +232,7 @@ static void initial_invite(const struct sip_msg *msg)
 static struct dialog *dialog_of_request(const struct sip_msg *msg,
 					enum dialog_leg_id *fromp)
 {
-	char callid[CALLID_SZ];
+	char callid[LEG_CALLID_SZ];
 	struct dialog *dlg;
 	uint64_t did;
 	unsigned leg;
@@ -753,44 +244,12 @@ static struct dialog *dialog_of_request(const struct sip_msg *msg,
 	if (!dlg)
 		return NULL;
 
-	if (pl_strcmp(&msg->callid, proxy_leg_callid(dlg, leg, callid,
+	if (pl_strcmp(&msg->callid, leg_callid(dlg, leg, callid,
 						      sizeof(callid))))
 		return NULL;
 
 	*fromp = leg;
 	return dlg;
-}
-
-
-static void relay_ack(struct dialog *dlg, const struct sip_msg *msg,
-		      enum dialog_leg_id from)
-{
-	struct relay r;
-	struct pl hop;
-	bool changed;
-
-	changed = sipmsg_has_sdp(msg);
-	if (changed)
-		(void)set_sdp(dlg, from, msg);
-
-	if (!dlg->acked && from == LEG_CALLER) {
-		dlg->acked = true;
-		dialog_resend_clear(dlg);
-		changed = true;
-	}
-
-	/* ACK is stateless: a relay on the stack only carries the context */
-	memset(&r, 0, sizeof(r));
-	r.dest.dlg = dlg;
-	r.dest.to = other_leg(from);
-	r.msg = msg;
-	r.from = from;
-
-	if (!leg_hop(&hop, &dlg->leg[r.dest.to]))
-		(void)relay_send(&r, dlg->leg[r.dest.to].target, &hop);
-
-	if (changed)
-		dialog_changed(dlg, DIALOG_EV_UPDATED);
 }
 
 
@@ -841,7 +300,7 @@ static void forward_to_owner(struct dialog *dlg, const struct sip_msg *msg,
 		r->dest.forward = true;
 	}
 
-	err = ack ? send_request(NULL, &msg->met, ruri, &hop, mb, NULL,
+	err = ack ? leg_send(NULL, &msg->met, ruri, &hop, mb, NULL,
 				 &(struct proxy_dest){dlg, from, false, true})
 		  : relay_request(r, ruri, &hop, mb);
 	if (err && r) {
@@ -914,7 +373,7 @@ static void in_dialog(const struct sip_msg *msg)
 	/* rehome.c: while the engine's own re-INVITE is pending (busy), an
 	 * endpoint's INVITE/UPDATE is glare (RFC 3261 14.1), and a BYE is
 	 * relayed and aborts the re-home, which notices busy cleared */
-	if (dlg->busy && is_target_refresh(&msg->met)) {
+	if (dlg->busy && sipmsg_is_target_refresh(&msg->met)) {
 		metrics_sip_response(491);
 		/* stateful, so that libre absorbs the ACK of the 491 */
 		(void)sip_treply(NULL, proxy.sip, msg, 491, "Request Pending");
@@ -932,9 +391,9 @@ static void in_dialog(const struct sip_msg *msg)
 	if (!pl_strcmp(&msg->met, "INVITE"))
 		(void)sip_treply(&r->st, proxy.sip, msg, 100, "Trying");
 
-	if (is_target_refresh(&msg->met))
-		(void)set_target(dlg, from, msg);
-	(void)set_sdp(dlg, from, msg);
+	if (sipmsg_is_target_refresh(&msg->met))
+		(void)leg_learn_target(dlg, from, msg);
+	(void)leg_learn_sdp(dlg, from, msg);
 
 	to = &dlg->leg[r->dest.to];
 	err = leg_hop(&hop, to);
@@ -1073,7 +532,7 @@ int proxy_request(struct sip_request **reqp, struct proxy_dest *dest,
 {
 	struct dialog *dlg = dest->dlg;
 	struct dialog_leg *to = &dlg->leg[dest->to];
-	char callid[CALLID_SZ];
+	char callid[LEG_CALLID_SZ];
 	struct mbuf *mb;
 	struct pl hop, mpl;
 	int err;
@@ -1086,7 +545,7 @@ int proxy_request(struct sip_request **reqp, struct proxy_dest *dest,
 	if (!mb)
 		return ENOMEM;
 
-	err  = print_route(mb, to->route);
+	err  = leg_print_route(mb, to->route);
 	err |= mbuf_write_str(mb, "Max-Forwards: 70\r\n");
 	if (dest->to == LEG_CALLEE)
 		err |= mbuf_printf(mb, "From: %s\r\nTo: %s;tag=%s\r\n",
@@ -1095,7 +554,7 @@ int proxy_request(struct sip_request **reqp, struct proxy_dest *dest,
 		err |= mbuf_printf(mb, "From: %s;tag=%s\r\nTo: %s\r\n",
 				   dlg->to, dlg->to_tag, dlg->from);
 	err |= mbuf_printf(mb, "Call-ID: %s\r\n",
-			   proxy_leg_callid(dlg, dest->to, callid,
+			   leg_callid(dlg, dest->to, callid,
 					    sizeof(callid)));
 	err |= mbuf_printf(mb, "CSeq: %u %s\r\n",
 			   cseq_originate(&to->cseq, !str_cmp(met, "INVITE")),
@@ -1106,7 +565,7 @@ int proxy_request(struct sip_request **reqp, struct proxy_dest *dest,
 
 	dest->contact = !str_cmp(met, "INVITE") || !str_cmp(met, "UPDATE");
 	pl_set_str(&mpl, met);
-	err = send_request(reqp, &mpl, to->target, &hop, mb, resph, dest);
+	err = leg_send(reqp, &mpl, to->target, &hop, mb, resph, dest);
 	if (!err)
 		dialog_changed(dlg, DIALOG_EV_UPDATED);
 
@@ -1122,7 +581,7 @@ int proxy_ack(struct dialog *dlg, enum dialog_leg_id to, const char *ctype,
 {
 	struct dialog_leg *leg = &dlg->leg[to];
 	struct proxy_dest dest = {dlg, to, false, false};
-	char callid[CALLID_SZ];
+	char callid[LEG_CALLID_SZ];
 	struct mbuf *mb;
 	struct pl hop, met = PL("ACK");
 	int err;
@@ -1135,7 +594,7 @@ int proxy_ack(struct dialog *dlg, enum dialog_leg_id to, const char *ctype,
 	if (!mb)
 		return ENOMEM;
 
-	err  = print_route(mb, leg->route);
+	err  = leg_print_route(mb, leg->route);
 	err |= mbuf_write_str(mb, "Max-Forwards: 70\r\n");
 	if (to == LEG_CALLEE)
 		err |= mbuf_printf(mb, "From: %s\r\nTo: %s;tag=%s\r\n",
@@ -1144,11 +603,11 @@ int proxy_ack(struct dialog *dlg, enum dialog_leg_id to, const char *ctype,
 		err |= mbuf_printf(mb, "From: %s;tag=%s\r\nTo: %s\r\n",
 				   dlg->to, dlg->to_tag, dlg->from);
 	err |= mbuf_printf(mb, "Call-ID: %s\r\nCSeq: %u ACK\r\n",
-			   proxy_leg_callid(dlg, to, callid, sizeof(callid)),
+			   leg_callid(dlg, to, callid, sizeof(callid)),
 			   cseq_relay_ack(&leg->cseq));
 	err |= sipmsg_print_body(mb, ctype, body);
 	if (!err)
-		err = send_request(NULL, &met, leg->target, &hop, mb, NULL,
+		err = leg_send(NULL, &met, leg->target, &hop, mb, NULL,
 				   &dest);
 
 	mem_deref(mb);
@@ -1232,8 +691,7 @@ static void sweep_handler(void *arg)
 
 	tmr_start(&proxy.sweep, SWEEP_MS, sweep_handler, NULL);
 
-	proxy.linger_pos = (proxy.linger_pos + 1) % (LINGER_S + 1);
-	linger_flush(&proxy.linger[proxy.linger_pos]);
+	relay_tick();
 
 	deadline = dialog_now() - (uint64_t)proxy.cfg->dialog_timeout * 1000;
 
@@ -1257,6 +715,9 @@ int proxy_init(struct sip *sip, const struct rh_conf *cfg)
 	proxy.sip = sip;
 	proxy.cfg = cfg;
 
+	leg_init(sip);
+	relay_init(sip);
+
 	err = nict_init(sip);
 	if (err)
 		return err;
@@ -1277,8 +738,7 @@ int proxy_init(struct sip *sip, const struct rh_conf *cfg)
 void proxy_close(void)
 {
 	tmr_cancel(&proxy.sweep);
-	for (size_t i = 0; i < ARRAY_SIZE(proxy.linger); i++)
-		linger_flush(&proxy.linger[i]);
+	relay_close();
 	proxy.lsnr_req = mem_deref(proxy.lsnr_req);
 	proxy.lsnr_resp = mem_deref(proxy.lsnr_resp);
 	nict_close();
@@ -1299,3 +759,4 @@ void proxy_set_serve_handler(proxy_serve_h *h, void *arg)
 	proxy.serveh = h;
 	proxy.serve_arg = arg;
 }
+

@@ -47,5 +47,3 @@ int  proxy_request(struct sip_request **reqp, struct proxy_dest *dest,
 int  proxy_ack(struct dialog *dlg, enum dialog_leg_id to, const char *ctype,
 	       const char *body);
 int  proxy_hangup(struct dialog *dlg, const char *why);
-const char *proxy_leg_callid(const struct dialog *dlg, enum dialog_leg_id leg,
-			     char *buf, size_t sz);

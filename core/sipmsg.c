@@ -238,6 +238,13 @@ int sipmsg_print_body(struct mbuf *mb, const char *ctype, const char *body)
 }
 
 
+/** Requests that may change the sender's remote target (RFC 3261 12.2) */
+bool sipmsg_is_target_refresh(const struct pl *met)
+{
+	return !pl_strcmp(met, "INVITE") || !pl_strcmp(met, "UPDATE");
+}
+
+
 /** Max-Forwards of msg, 70 when absent */
 uint32_t sipmsg_max_forwards(const struct sip_msg *msg)
 {

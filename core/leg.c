@@ -1,0 +1,167 @@
+/**
+ * @file leg.c  Reaching one leg of a dialog: next hop, addresses, sending
+ *
+ * Everything the engine sends toward an endpoint, relayed or its own, goes
+ * the same way: to the leg's first route, else its remote target; from the
+ * listener of the leg's tag; with that leg's Call-ID; and, once libre has
+ * picked the local address, with the engine's Contact for that leg. The
+ * same file holds what an endpoint's messages teach the dialog about its
+ * leg: a new remote target, a new SDP.
+ */
+#include <string.h>
+#include <re.h>
+#include "log.h"
+#include "conf.h"
+#include "cseq.h"
+#include "dialog.h"
+#include "listener.h"
+#include "sipmsg.h"
+#include "proxy.h"
+#include "leg.h"
+
+static struct sip *leg_sip;
+
+
+void leg_init(struct sip *sip)
+{
+	leg_sip = sip;
+}
+
+
+enum dialog_leg_id leg_other(enum dialog_leg_id leg)
+{
+	return leg == LEG_CALLER ? LEG_CALLEE : LEG_CALLER;
+}
+
+
+const char *leg_callid(const struct dialog *dlg, enum dialog_leg_id leg,
+			     char *buf, size_t sz)
+{
+	if (leg == LEG_CALLER)
+		return dlg->callid;
+
+	(void)dialog_callee_callid(buf, sz, dlg);
+	return buf;
+}
+
+
+/** Our address toward a leg: the listener of its tag, else any of tp */
+const struct sa *leg_laddr(const struct dialog *dlg,
+				  enum dialog_leg_id leg, enum sip_transp tp)
+{
+	const struct listener *l;
+
+	l = listener_by_tag(dlg->leg[leg].lsnr_tag, tp);
+	if (!l)
+		l = listener_by_tag(dlg->leg[leg].lsnr_tag, SIP_TRANSP_UDP);
+	if (!l)
+		l = listener_first();
+
+	return l ? &l->addr : NULL;
+}
+
+
+int leg_learn_sdp(struct dialog *dlg, enum dialog_leg_id from,
+		   const struct sip_msg *msg)
+{
+	char *sdp = NULL;
+	int err;
+
+	if (!sipmsg_has_sdp(msg))
+		return 0;
+
+	err = sipmsg_body_str(&sdp, msg);
+	if (err)
+		return err;
+
+	mem_deref(dlg->leg[from].sdp_in);
+	mem_deref(dlg->leg[leg_other(from)].sdp_out);
+	dlg->leg[from].sdp_in = sdp;
+	dlg->leg[leg_other(from)].sdp_out = mem_ref(sdp);
+
+	return 0;
+}
+
+
+int leg_learn_target(struct dialog *dlg, enum dialog_leg_id leg,
+		      const struct sip_msg *msg)
+{
+	struct pl uri;
+
+	if (sipmsg_contact_uri(&uri, msg))
+		return 0;
+
+	if (dlg->leg[leg].target && !pl_strcmp(&uri, dlg->leg[leg].target))
+		return 0;
+
+	return dialog_set_str(&dlg->leg[leg].target, &uri);
+}
+
+
+/*
+ * libre calls this once it has chosen the local address: the right moment
+ * to write our Contact, and to learn which listener the leg uses.
+ */
+int leg_send_handler(enum sip_transp tp, const struct sa *src,
+			const struct sa *dst, struct mbuf *mb, void *arg)
+{
+	struct proxy_dest *dest = arg;
+	struct dialog_leg *leg = &dest->dlg->leg[dest->to];
+	const struct listener *l;
+	(void)dst;
+
+	if (dest->forward)
+		return 0;
+
+	leg->tp = tp;
+	if (!leg->lsnr_tag) {
+		l = listener_by_addr(src, tp);
+		if (l)
+			(void)dialog_atom_str(&leg->lsnr_tag, l->tag);
+	}
+
+	if (!dest->contact)
+		return 0;
+
+	return sipmsg_print_contact(mb, dest->dlg->did, dest->to, src, tp);
+}
+
+
+/** The next hop toward a leg: its first route, else its target. */
+int leg_hop(struct pl *hop, const struct dialog_leg *leg)
+{
+	if (leg->route)
+		return sipmsg_route_first(hop, leg->route);
+
+	if (!leg->target)
+		return EINVAL;
+
+	pl_set_str(hop, leg->target);
+	return 0;
+}
+
+
+/** Send a request; stateful when there is a response handler. */
+int leg_send(struct sip_request **reqp, const struct pl *met,
+			const char *ruri, const struct pl *hop,
+			struct mbuf *mb, sip_resp_h *resph, void *arg)
+{
+	struct uri uri;
+	int err;
+
+	err = uri_decode(&uri, hop);
+	if (err)
+		return err;
+
+	mb->pos = 0;
+	return sip_request(reqp, leg_sip, resph != NULL, met->p,
+			   (int)met->l, ruri, (int)str_len(ruri), &uri, mb, 0,
+			   leg_send_handler, resph, arg);
+}
+
+
+int leg_print_route(struct mbuf *mb, const char *route)
+{
+	return route ? mbuf_printf(mb, "Route: %s\r\n", route) : 0;
+}
+

@@ -1,0 +1,439 @@
+/**
+ * @file relay.c  One request crossing from one leg to the other
+ *
+ * Every request from an endpoint (but ACK for a 2xx) is received by a
+ * libre server transaction and sent to the other leg as a new request
+ * through a client transaction; a `struct relay` ties the two together.
+ * The other leg's responses come back through the client transaction,
+ * teach the dialog what changed (tags, targets, SDP), and are rebuilt for
+ * the sender: its own Via, From, To, Call-ID and CSeq, our Contact, and
+ * every other header of the response verbatim.
+ *
+ * Answered transactions linger here, in one-second buckets, instead of on
+ * libre's own per-transaction timers (see strans_answer() and nict.c).
+ */
+#include <string.h>
+#include <re.h>
+#include "log.h"
+#include "conf.h"
+#include "cseq.h"
+#include "dialog.h"
+#include "sipmsg.h"
+#include "nict.h"
+#include "metrics.h"
+#include "proxy.h"
+#include "leg.h"
+#include "relay.h"
+
+static struct {
+	struct sip *sip;
+	struct list linger[RELAY_LINGER_S + 1];  /* answered relays, by second */
+	unsigned linger_pos;
+} rl;
+
+
+static void relay_destructor(void *arg)
+{
+	struct relay *r = arg;
+
+	list_unlink(&r->le_linger);
+	mem_deref(r->st);
+	mem_deref(r->req);
+	mem_deref(r->nict);
+	mem_deref((void *)r->msg);
+	mem_deref(r->dest.dlg);
+}
+
+
+static void reply_error(struct relay *r, uint16_t scode, const char *reason)
+{
+	metrics_sip_response(scode);
+	(void)sip_treply(&r->st, rl.sip, r->msg, scode, reason);
+}
+
+
+/** Keep our 2xx to the caller until its ACK, to resend it if lost */
+static void keep_ok(struct dialog *dlg, struct mbuf *mb, const struct sa *dst)
+{
+	dialog_resend_clear(dlg);
+
+	dlg->ok = mem_zalloc(sizeof(*dlg->ok), NULL);
+	if (!dlg->ok)
+		return;
+
+	dlg->ok->mb = mem_ref(mb);
+	dlg->ok->dst = *dst;
+}
+
+
+/*
+ * A final answer without a libre timer. libre keeps an answered server
+ * transaction alive for 32 s on a timer of its own, and libre 1.1.0's
+ * timers are one sorted list: at a few hundred calls per second every
+ * new timer then walks tens of thousands of entries (67 % of our CPU,
+ * measured). So the answer goes out as if provisional, which leaves the
+ * transaction absorbing retransmissions (it resends the last message it
+ * sent, our final answer) with no timer, and the relay keeps it in one of
+ * RELAY_LINGER_S one-second buckets: one timer for all of them. INVITE errors
+ * keep libre's own path: their retransmission until ACK needs its timer.
+ * Over TCP nothing is retransmitted, so nothing lingers.
+ */
+static int strans_answer(struct relay *r, const struct sa *dst,
+			 uint16_t scode, struct mbuf *mb)
+{
+	const struct sip_msg *msg = r->msg;
+	int err;
+
+	if (scode < 200 || (scode >= 300 && !pl_strcmp(&msg->met, "INVITE")))
+		return sip_strans_reply(&r->st, rl.sip, msg, dst, scode, mb);
+
+	err = sip_strans_reply(&r->st, rl.sip, msg, dst, 199, mb);
+	if (err || msg->tp != SIP_TRANSP_UDP) {
+		r->st = mem_deref(r->st);
+		return err;
+	}
+
+	list_unlink(&r->le_linger);
+	list_append(&rl.linger[(rl.linger_pos + RELAY_LINGER_S) %
+				  (RELAY_LINGER_S + 1)], &r->le_linger, mem_ref(r));
+	return 0;
+}
+
+
+static void linger_flush(struct list *bucket)
+{
+	struct le *le;
+
+	while ((le = list_head(bucket)) != NULL) {
+		list_unlink(le);
+		mem_deref(le->data);
+	}
+}
+
+
+/** Answer the sender of r with the other leg's response, rebuilt. */
+static int reply_relay(struct relay *r, const struct sip_msg *resp)
+{
+	const struct sip_msg *msg = r->msg;
+	struct dialog *dlg = r->dest.dlg;
+	const struct sa *laddr;
+	struct mbuf *mb;
+	struct sa dst;
+	struct pl body;
+	int err;
+
+	mb = mbuf_alloc(1024);
+	if (!mb)
+		return ENOMEM;
+
+	err  = mbuf_printf(mb, "SIP/2.0 %u %r\r\n", resp->scode,
+			   &resp->reason);
+	err |= sipmsg_copy_hdr(mb, msg, SIP_HDR_VIA);
+	if (r->initial)
+		err |= sipmsg_copy_hdr(mb, msg, SIP_HDR_RECORD_ROUTE);
+	err |= mbuf_printf(mb, "From: %r\r\n", &msg->from.val);
+	err |= mbuf_printf(mb, "To: %r", &msg->to.val);
+	if (!pl_isset(&msg->to.tag) && pl_isset(&resp->to.tag))
+		err |= mbuf_printf(mb, ";tag=%r", &resp->to.tag);
+	err |= mbuf_printf(mb, "\r\nCall-ID: %r\r\n", &msg->callid);
+	err |= mbuf_printf(mb, "CSeq: %u %r\r\n", msg->cseq.num,
+			   &msg->cseq.met);
+	if (sip_msg_hdr(resp, SIP_HDR_CONTACT)) {
+		laddr = leg_laddr(dlg, r->from, msg->tp);
+		if (laddr)
+			err |= sipmsg_print_contact(mb, dlg->did, r->from,
+						    laddr, msg->tp);
+	}
+	err |= sipmsg_copy_hdrs(mb, resp, sipmsg_is_rewritten);
+
+	body.p = (const char *)mbuf_buf(resp->mb);
+	body.l = mbuf_get_left(resp->mb);
+	err |= mbuf_printf(mb, "Content-Length: %zu\r\n\r\n%r", body.l,
+			   &body);
+	if (err)
+		goto out;
+
+	mb->pos = 0;
+	sip_reply_addr(&dst, msg, true);
+	metrics_sip_response(resp->scode);
+	err = strans_answer(r, &dst, resp->scode, mb);
+
+	if (!err && r->initial && resp->scode >= 200 && resp->scode < 300)
+		keep_ok(dlg, mb, &dst);
+
+ out:
+	mem_deref(mb);
+	return err;
+}
+
+
+/** Learn from the other leg's response what it changed in the dialog. */
+static bool absorb_response(struct relay *r, const struct sip_msg *resp)
+{
+	struct dialog *dlg = r->dest.dlg;
+	enum dialog_leg_id to = r->dest.to;
+	bool changed = false;
+
+	if (resp->scode >= 300)
+		return false;
+
+	if (r->initial && pl_isset(&resp->to.tag) &&
+	    (resp->scode >= 200 || !dlg->to_tag)) {
+		(void)dialog_set_str(&dlg->to_tag, &resp->to.tag);
+		(void)sipmsg_route_set(&dlg->leg[to].route, resp, true);
+		changed = true;
+	}
+
+	if (sipmsg_is_target_refresh(&r->msg->met) &&
+	    sip_msg_hdr(resp, SIP_HDR_CONTACT)) {
+		(void)leg_learn_target(dlg, to, resp);
+		changed = true;
+	}
+
+	if (sipmsg_has_sdp(resp)) {
+		(void)leg_learn_sdp(dlg, to, resp);
+		changed = true;
+	}
+
+	return changed;
+}
+
+
+void relay_failed(struct relay *r, int err)
+{
+	struct dialog *dlg = r->dest.dlg;
+
+	if (r->canceled)
+		reply_error(r, 487, "Request Terminated");
+	else if (err == ETIMEDOUT)
+		reply_error(r, 408, "Request Timeout");
+	else
+		reply_error(r, 503, "Service Unavailable");
+
+	log_debug("proxy", "%016llx: %r toward %s failed: %m",
+		  (unsigned long long)dlg->did, &r->msg->met,
+		  dialog_leg_name(r->dest.to), err);
+
+	if (!r->dest.forward && (r->initial || !pl_strcmp(&r->msg->met, "BYE")))
+		dialog_end(dlg);
+}
+
+
+static void relay_response(int err, const struct sip_msg *msg, void *arg)
+{
+	struct relay *r = arg;
+	struct dialog *dlg = r->dest.dlg;
+	bool changed;
+
+	if (err || !msg) {
+		relay_failed(r, err ? err : EPROTO);
+		mem_deref(r);
+		return;
+	}
+
+	metrics_sip_response_received(msg->scode);
+	if (msg->scode == 100)
+		return;
+
+	/* forwarded to the owner: its replication tells us what changed */
+	if (r->dest.forward) {
+		(void)reply_relay(r, msg);
+		if (msg->scode >= 200)
+			mem_deref(r);
+		return;
+	}
+
+	changed = absorb_response(r, msg);
+	(void)reply_relay(r, msg);
+
+	if (msg->scode < 200) {
+		if (changed)
+			dialog_changed(dlg, DIALOG_EV_UPDATED);
+		return;
+	}
+
+	if (r->initial) {
+		if (msg->scode < 300 && dlg->state == DIALOG_EARLY) {
+			dlg->state = DIALOG_CONFIRMED;
+			dialog_changed(dlg, DIALOG_EV_CONFIRMED);
+		}
+		else if (msg->scode >= 300) {
+			dialog_end(dlg);
+		}
+	}
+	else if (!pl_strcmp(&r->msg->met, "BYE")) {
+		dialog_end(dlg);
+	}
+	else if (changed) {
+		dialog_changed(dlg, DIALOG_EV_UPDATED);
+	}
+
+	mem_deref(r);
+}
+
+
+/**
+ * Send r's request, built in mb, statefully: an INVITE through libre (it
+ * can be cancelled), any other method through our own transaction where
+ * it can (nict.c explains why).
+ */
+int relay_request(struct relay *r, const char *ruri,
+			 const struct pl *hop, struct mbuf *mb)
+{
+	const struct pl *met = &r->msg->met;
+	struct uri uri;
+	int err;
+
+	if (pl_strcmp(met, "INVITE")) {
+		err = uri_decode(&uri, hop);
+		if (err)
+			return err;
+
+		mb->pos = 0;
+		err = nict_request(&r->nict, met, ruri, &uri, mb, leg_send_handler,
+				   relay_response, r);
+		if (err != ENOTSUP)
+			return err;
+	}
+
+	return leg_send(&r->req, met, ruri, hop, mb, relay_response, r);
+}
+
+
+static void cancel_handler(void *arg)
+{
+	struct relay *r = arg;
+
+	r->canceled = true;
+	if (r->req)
+		sip_request_cancel(r->req);
+}
+
+
+/** Build r's request for the other leg and send it to `hop`. */
+int relay_send(struct relay *r, const char *ruri, const struct pl *hop)
+{
+	const struct sip_msg *msg = r->msg;
+	struct dialog *dlg = r->dest.dlg;
+	struct dialog_leg *to = &dlg->leg[r->dest.to];
+	bool ack = !pl_strcmp(&msg->met, "ACK");
+	uint32_t maxfwd = sipmsg_max_forwards(msg);
+	char callid[LEG_CALLID_SZ];
+	uint32_t cseq;
+	struct mbuf *mb;
+	struct pl body;
+	int err;
+
+	mb = mbuf_alloc(1024);
+	if (!mb)
+		return ENOMEM;
+
+	cseq = ack ? cseq_relay_ack(&to->cseq)
+		   : cseq_relay(&to->cseq, msg->cseq.num,
+				!pl_strcmp(&msg->met, "INVITE"));
+
+	err  = leg_print_route(mb, to->route);
+	err |= mbuf_printf(mb, "Max-Forwards: %u\r\n", maxfwd ? maxfwd - 1 : 0);
+	err |= mbuf_printf(mb, "From: %r\r\nTo: %r\r\n", &msg->from.val,
+			   &msg->to.val);
+	err |= mbuf_printf(mb, "Call-ID: %s\r\n",
+			   leg_callid(dlg, r->dest.to, callid,
+					    sizeof(callid)));
+	err |= mbuf_printf(mb, "CSeq: %u %r\r\n", cseq, &msg->met);
+	err |= sipmsg_copy_hdrs(mb, msg, sipmsg_is_rewritten);
+
+	body.p = (const char *)mbuf_buf(msg->mb);
+	body.l = mbuf_get_left(msg->mb);
+	err |= mbuf_printf(mb, "Content-Length: %zu\r\n\r\n%r", body.l,
+			   &body);
+	if (err)
+		goto out;
+
+	r->dest.contact = sip_msg_hdr(msg, SIP_HDR_CONTACT) != NULL;
+	err = ack ? leg_send(NULL, &msg->met, ruri, hop, mb, NULL, r)
+		  : relay_request(r, ruri, hop, mb);
+ out:
+	mem_deref(mb);
+	return err;
+}
+
+
+int relay_alloc(struct relay **rp, struct dialog *dlg,
+		       const struct sip_msg *msg, enum dialog_leg_id from)
+{
+	struct relay *r;
+	int err;
+
+	r = mem_zalloc(sizeof(*r), relay_destructor);
+	if (!r)
+		return ENOMEM;
+
+	r->dest.dlg = mem_ref(dlg);
+	r->dest.to = leg_other(from);
+	r->from = from;
+	r->msg = mem_ref((void *)msg);
+
+	err = sip_strans_alloc(&r->st, rl.sip, msg, cancel_handler, r);
+	if (err) {
+		mem_deref(r);
+		return err;
+	}
+
+	*rp = r;
+	return 0;
+}
+
+
+void relay_ack(struct dialog *dlg, const struct sip_msg *msg,
+		      enum dialog_leg_id from)
+{
+	struct relay r;
+	struct pl hop;
+	bool changed;
+
+	changed = sipmsg_has_sdp(msg);
+	if (changed)
+		(void)leg_learn_sdp(dlg, from, msg);
+
+	if (!dlg->acked && from == LEG_CALLER) {
+		dlg->acked = true;
+		dialog_resend_clear(dlg);
+		changed = true;
+	}
+
+	/* ACK is stateless: a relay on the stack only carries the context */
+	memset(&r, 0, sizeof(r));
+	r.dest.dlg = dlg;
+	r.dest.to = leg_other(from);
+	r.msg = msg;
+	r.from = from;
+
+	if (!leg_hop(&hop, &dlg->leg[r.dest.to]))
+		(void)relay_send(&r, dlg->leg[r.dest.to].target, &hop);
+
+	if (changed)
+		dialog_changed(dlg, DIALOG_EV_UPDATED);
+}
+
+
+
+void relay_init(struct sip *sip)
+{
+	rl.sip = sip;
+	rl.linger_pos = 0;
+}
+
+
+/** Once a second: the oldest bucket of answered transactions goes. */
+void relay_tick(void)
+{
+	rl.linger_pos = (rl.linger_pos + 1) % (RELAY_LINGER_S + 1);
+	linger_flush(&rl.linger[rl.linger_pos]);
+}
+
+
+void relay_close(void)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(rl.linger); i++)
+		linger_flush(&rl.linger[i]);
+}

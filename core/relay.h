@@ -1,0 +1,30 @@
+/**
+ * @file relay.h  One request crossing from one leg to the other
+ */
+
+enum { RELAY_LINGER_S = 8 };  /* answered transactions absorb retransmits */
+
+/** One request crossing from leg `from` to the other leg */
+struct relay {
+	struct proxy_dest dest;     /* must stay first: see proxy_dest */
+	struct le le_linger;        /* in a linger bucket once answered */
+	const struct sip_msg *msg;  /* the request as received */
+	struct sip_strans *st;      /* toward the sender */
+	struct sip_request *req;    /* toward the other leg: INVITE, */
+	struct nict *nict;          /* or any other method */
+	enum dialog_leg_id from;
+	bool initial;               /* the dialog-creating INVITE */
+	bool canceled;
+};
+
+void relay_init(struct sip *sip);
+void relay_close(void);
+void relay_tick(void);
+int  relay_alloc(struct relay **rp, struct dialog *dlg,
+		 const struct sip_msg *msg, enum dialog_leg_id from);
+int  relay_send(struct relay *r, const char *ruri, const struct pl *hop);
+int  relay_request(struct relay *r, const char *ruri, const struct pl *hop,
+		   struct mbuf *mb);
+void relay_failed(struct relay *r, int err);
+void relay_ack(struct dialog *dlg, const struct sip_msg *msg,
+	       enum dialog_leg_id from);
