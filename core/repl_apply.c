@@ -1,0 +1,307 @@
+/**
+ * @file repl_apply.c  Dialog replication: other nodes' changes, applied here
+ *
+ * A message reaches this node three ways: live on `<cluster>:repl`, as a
+ * snapshot loaded after (re)connect (repl_sync.c), or read back after one
+ * of our writes was refused (repl_repair()). Each is checked (signature,
+ * header) and applied the same way. Redis accepted it, so it is the
+ * truth, even about a dialog this node thought it served; a replica still
+ * applies only versions above its own, which makes snapshots and messages
+ * that cross harmless. A read-back (repair) is applied whatever its
+ * version: it is what Redis holds.
+ *
+ * Ownership moves with the tag: a node that becomes holder adopts the
+ * tag's replicas (owner = itself, new version, replicated); a node that
+ * sees another node take a tag turns its own dialogs of that tag into
+ * replicas at once, and the new owner's versions replace them.
+ */
+#include <re.h>
+#include <hiredis/hiredis.h>
+#include "log.h"
+#include "did.h"
+#include "cseq.h"
+#include "dialog.h"
+#include "metrics.h"
+#include "redis.h"
+#include "cluster.h"
+#include "repl.h"
+#include "repl_int.h"
+
+enum {
+	JSON_DEPTH = 2,
+};
+
+/** A replication message's header, decoded */
+struct env {
+	const char *node;
+	const char *tag;
+	uint64_t epoch;
+	uint64_t ver;
+	uint64_t did;
+	uint64_t ts;          /* sender's wall clock, us */
+	bool ended;
+};
+
+
+static void lag_sample(uint64_t ts)
+{
+	uint64_t now = repl_now_us();
+
+	if (!ts || ts > now)
+		return;
+
+	repl_st.lag[repl_st.lagc++ % REPL_LAG_SAMPLES] =
+		(uint32_t)min(now - ts, (uint64_t)UINT32_MAX);
+}
+
+
+static void adopt(struct dialog *dlg)
+{
+	if (dialog_atom_str(&dlg->owner, cluster_node_id()))
+		return;
+
+	dlg->replica = false;
+	dialog_changed(dlg, DIALOG_EV_UPDATED);
+}
+
+
+static void drop_local(struct dialog *dlg)
+{
+	dlg->replica = true;   /* stop replicating it, whoever holds it */
+	dialog_remove(dlg);
+}
+
+
+static void apply(const struct env *env, const struct pl *json,
+		  enum repl_origin origin)
+{
+	struct dialog *local = dialog_lookup(env->did);
+	struct dialog *dlg = NULL;
+	int err;
+
+	repl_sync_seen(env->did);
+
+	if (origin != REPL_ORIGIN_REPAIR && local &&
+	    env->ver <= local->version)
+		return;
+
+	/* Redis accepted it, so it is the truth, even about ours */
+	if (local && !local->replica) {
+		++repl_st.n.conflicts;
+		log_info("repl", "%016llx: %s took it over (version %llu)",
+			 (unsigned long long)env->did, env->node,
+			 (unsigned long long)env->ver);
+	}
+
+	if (!env->ended) {
+		err = dialog_decode(&dlg, json->p, json->l);
+		if (err || dlg->did != env->did) {
+			++repl_st.n.dropped;
+			metrics_repl_dropped("bad_dialog");
+			mem_deref(dlg);
+			return;
+		}
+		dlg->replica = true;
+	}
+
+	if (local)
+		drop_local(local);
+
+	++repl_st.n.received;
+	metrics_repl_received();
+	if (origin == REPL_ORIGIN_CHANNEL)
+		lag_sample(env->ts);
+
+	if (!dlg)
+		return;
+
+	/* ours from a previous run, of a tag that is still ours */
+	if (!dialog_insert(dlg) && repl_is_me(dlg->owner) &&
+	    repl_replicated_here(dlg))
+		adopt(dlg);
+	mem_deref(dlg);
+}
+
+
+static int env_decode(struct env *env, struct odict **odp,
+		      const struct pl *head)
+{
+	const char *ev, *did;
+	struct pl pl;
+	int err;
+
+	err = json_decode_odict(odp, 8, head->p, head->l, JSON_DEPTH);
+	if (err)
+		return err;
+
+	env->node = odict_string(*odp, "node");
+	env->tag = odict_string(*odp, "tag");
+	ev = odict_string(*odp, "ev");
+	did = odict_string(*odp, "did");
+	if (!env->node || !env->tag || !ev || !did ||
+	    !odict_get_number(*odp, &env->epoch, "epoch") ||
+	    !odict_get_number(*odp, &env->ver, "ver"))
+		return EBADMSG;
+
+	(void)odict_get_number(*odp, &env->ts, "ts");
+	env->ended = 0 == str_cmp(ev, "ended");
+	pl_set_str(&pl, did);
+
+	return did_decode(&env->did, &pl);
+}
+
+
+/** Check a signed message "<signature> <header>\n<dialog>" and apply it */
+void repl_msg_apply(const struct pl *msg, enum repl_origin origin)
+{
+	struct odict *od = NULL;
+	struct env env = {0};
+	struct pl body, head, json = PL_INIT;
+	const char *nl;
+	int err;
+
+	err = cluster_msg_open(&body, msg);
+	if (err) {
+		++repl_st.n.dropped;
+		metrics_repl_dropped(err == EACCES ? "bad_signature"
+				     : "unsigned");
+		if (origin == REPL_ORIGIN_CHANNEL)
+			log_debug("repl", "message dropped: %s",
+				  err == EACCES ? "bad signature"
+				  : "unsigned");
+		return;
+	}
+
+	head = body;
+	nl = pl_strchr(&body, '\n');
+	if (nl) {
+		head.l = nl - body.p;
+		json.p = nl + 1;
+		json.l = body.l - head.l - 1;
+	}
+
+	err = env_decode(&env, &od, &head);
+	if (err || (!env.ended && !pl_isset(&json))) {
+		++repl_st.n.dropped;
+		metrics_repl_dropped("malformed");
+		goto out;
+	}
+
+	if (origin == REPL_ORIGIN_CHANNEL && repl_is_me(env.node))
+		goto out;   /* our own, echoed */
+
+	apply(&env, &json, origin);
+
+ out:
+	mem_deref(od);
+}
+
+
+/** Messages on `<cluster>:repl` (redis_subscribe()) */
+void repl_channel_handler(const struct pl *chan, const struct pl *msg,
+			  void *arg)
+{
+	(void)chan;
+	(void)arg;
+
+	repl_msg_apply(msg, REPL_ORIGIN_CHANNEL);
+}
+
+
+/* ---- repair: read a snapshot back after a refused write -------------- */
+
+
+/** Never reached Redis: nobody else knows it, so it stays served here */
+static void unknown_keep(uint64_t did)
+{
+	struct dialog *dlg = dialog_lookup(did);
+
+	if (!dlg || !dlg->replica || !repl_is_me(dlg->owner))
+		return;
+
+	log_info("repl", "%016llx: unknown to the cluster, served here "
+		 "without replication", (unsigned long long)did);
+	dlg->replica = false;
+}
+
+
+static void repair_reply(int err, const struct redisReply *reply, void *arg)
+{
+	uint64_t *did = arg;
+	struct pl msg;
+
+	if (!repl_st.up || err)
+		goto out;
+
+	if (reply->type == REDIS_REPLY_STRING) {
+		msg.p = reply->str;
+		msg.l = reply->len;
+		repl_msg_apply(&msg, REPL_ORIGIN_REPAIR);
+	}
+	else if (reply->type == REDIS_REPLY_NIL) {
+		unknown_keep(*did);
+	}
+
+ out:
+	mem_deref(did);
+}
+
+
+/** Our write of did was refused: take what Redis holds instead */
+void repl_repair(uint64_t did)
+{
+	char key[REPL_KEY_SIZE];
+	uint64_t *arg;
+
+	if (repl_key_print(key, sizeof(key), did))
+		return;
+
+	arg = mem_alloc(sizeof(*arg), NULL);
+	if (!arg)
+		return;
+
+	*arg = did;
+	if (redis_command(repair_reply, arg, "HGET %s m", key))
+		mem_deref(arg);
+}
+
+
+/* ---- tags moving ---------------------------------------------------- */
+
+
+struct tag_ctx {
+	const char *tag;
+	bool mine;
+};
+
+
+static bool tag_handler(struct dialog *dlg, void *arg)
+{
+	struct tag_ctx *ctx = arg;
+
+	if (str_cmp(dlg->shtag, ctx->tag))
+		return false;
+
+	if (ctx->mine && dlg->replica)
+		adopt(dlg);
+	else if (!ctx->mine && !dlg->replica)
+		dlg->replica = true;
+
+	return false;
+}
+
+
+/**
+ * Tag `tag` now belongs to `holder` (shtag.c): adopt its replicas when
+ * that is us, hand our dialogs of it over when it is another node; a
+ * released tag (no holder) leaves every dialog with its owner.
+ */
+void repl_shtag_changed(const char *tag, const char *holder)
+{
+	struct tag_ctx ctx = {tag, repl_is_me(holder)};
+
+	if (!repl_st.up || !str_isset(holder))
+		return;
+
+	(void)dialog_apply(tag_handler, &ctx);
+}

@@ -1,0 +1,66 @@
+/**
+ * @file repl_int.h  Inside dialog replication: what its files share
+ *
+ * repl.c owns the module's state (below), its life cycle, the serving rule
+ * and the status; repl_publish.c writes this node's changes to Redis;
+ * repl_apply.c applies what other nodes wrote, and hands dialogs over when
+ * a tag moves; repl_sync.c loads every snapshot after a (re)connect. The
+ * state is one struct, because every piece counts into the same status;
+ * what only one piece uses (the write script, the endings queue, the sync
+ * under way) stays static in that piece.
+ *
+ * Not for other modules: use repl.h. Include after dialog.h and repl.h.
+ */
+
+enum {
+	REPL_KEY_SIZE    = 256,
+	REPL_LAG_SAMPLES = 8192,
+};
+
+/** Where a replication message comes from */
+enum repl_origin {
+	REPL_ORIGIN_CHANNEL = 0,   /* live message */
+	REPL_ORIGIN_SNAPSHOT,      /* loaded at (re)connect */
+	REPL_ORIGIN_REPAIR,        /* read back after our write was refused */
+};
+
+/** The module's state, one per process; repl_init() sets it up */
+struct repl_state {
+	char chan[REPL_KEY_SIZE];         /* <cluster>:repl    */
+	char tags_key[REPL_KEY_SIZE];     /* <cluster>:shtags  */
+	char dlg_prefix[REPL_KEY_SIZE];   /* <cluster>:dlg:    */
+	uint64_t ttl_ms;                  /* snapshots' TTL    */
+	bool synced;
+	bool up;
+	struct {
+		uint64_t sent, received, stale, dropped, fenced, conflicts,
+			 skipped, dirty, ended_lost, loaded;
+	} n;
+	uint32_t lag[REPL_LAG_SAMPLES];   /* channel delays, us */
+	size_t lagc;
+};
+
+extern struct repl_state repl_st;
+
+/* repl.c */
+uint64_t repl_now_us(void);
+bool repl_is_me(const char *node);
+bool repl_replicated_here(const struct dialog *dlg);
+int  repl_key_print(char *buf, size_t sz, uint64_t did);
+
+/* repl_publish.c */
+int  repl_publish_init(void);
+void repl_publish_start(void);
+void repl_publish_close(void);
+int  repl_publish(const struct dialog *dlg, const char *ev);
+void repl_endings_send(void);
+uint32_t repl_endings_pending(void);
+
+/* repl_apply.c */
+void repl_msg_apply(const struct pl *msg, enum repl_origin origin);
+void repl_channel_handler(const struct pl *chan, const struct pl *msg,
+			  void *arg);
+void repl_repair(uint64_t did);
+
+/* repl_sync.c */
+void repl_sync_seen(uint64_t did);

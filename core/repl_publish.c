@@ -1,0 +1,398 @@
+/**
+ * @file repl_publish.c  Dialog replication: our changes, written to Redis
+ *
+ * Every change of a dialog this node serves (dialog.c's observer: early
+ * dialog created, confirmed, CSeq/target/SDP/owner updated, ended) becomes
+ * one message, "<signature> <header>\n<dialog>": a JSON header {node,
+ * tag, epoch, ver, ev, did, ts} and the dialog as dialog_encode() writes
+ * it (nothing after the header for "ended"). One Lua script stores it as
+ * the dialog's snapshot, hash `<cluster>:dlg:<did>` {v, m} with a TTL of
+ * dialog_timeout, and publishes it on `<cluster>:repl`, atomically and
+ * only if two checks pass:
+ *   fence    the tag's entry in `<cluster>:shtags` names this node at this
+ *            epoch (or nobody holds the tag): a node that lost the tag
+ *            cannot overwrite the new holder's state, even before it
+ *            heard that it lost it;
+ *   version  the stored version is lower: Redis's copy only moves forward.
+ * So everything a replica receives is in one order, accepted, and newer
+ * than what came before for that dialog. A refused write is repaired by
+ * reading the snapshot back (repl_repair(), repl_apply.c).
+ *
+ * Redis down: calls go on; nothing is queued but the endings (a did, a
+ * tag, a version: bounded, overflow logged and counted). Other changes
+ * are only counted: the sync after reconnect (repl_sync.c) writes this
+ * node's dialogs again and then sends the queued endings.
+ *
+ * A snapshot's TTL is refreshed every quarter of it while its dialog is
+ * served here, so only the snapshots of dialogs nobody serves expire.
+ */
+#include <string.h>
+#include <re.h>
+#include <hiredis/hiredis.h>
+#include "log.h"
+#include "did.h"
+#include "cseq.h"
+#include "dialog.h"
+#include "metrics.h"
+#include "redis.h"
+#include "cluster.h"
+#include "shtag.h"
+#include "repl.h"
+#include "repl_int.h"
+
+enum {
+	ENDED_MAX = 65536,
+};
+
+/*
+ * KEYS[1] snapshot, KEYS[2] tags hash; ARGV: 1 tag, 2 node, 3 epoch,
+ * 4 version, 5 message, 6 ttl ms, 7 channel, 8 "1" when ended.
+ * Returns {1, "ok"|"same"} or {0, "fenced", epoch, holder} or
+ * {0, "stale", version}.
+ */
+static const char put_lua[] =
+	"local t = redis.call('HGET', KEYS[2], ARGV[1])\n"
+	"if t then\n"
+	"  local e, h = string.match(t, '^(%d+) (.*)$')\n"
+	"  if h ~= '' and (h ~= ARGV[2] or e ~= ARGV[3]) then\n"
+	"    return {0, 'fenced', tonumber(e), h}\n"
+	"  end\n"
+	"end\n"
+	"local v = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')\n"
+	"local ver = tonumber(ARGV[4])\n"
+	"if v > ver then return {0, 'stale', v} end\n"
+	"if v == ver then\n"
+	"  redis.call('PEXPIRE', KEYS[1], ARGV[6])\n"
+	"  return {1, 'same'}\n"
+	"end\n"
+	"if ARGV[8] == '1' then\n"
+	"  redis.call('DEL', KEYS[1])\n"
+	"else\n"
+	"  redis.call('HSET', KEYS[1], 'v', ARGV[4], 'm', ARGV[5])\n"
+	"  redis.call('PEXPIRE', KEYS[1], ARGV[6])\n"
+	"end\n"
+	"redis.call('PUBLISH', ARGV[7], ARGV[5])\n"
+	"return {1, 'ok'}\n";
+
+static const char *ev_names[] = {"created", "confirmed", "updated", "ended"};
+
+/** An ending Redis has not seen yet */
+struct ended {
+	struct le le;
+	uint64_t did;
+	char *tag;
+	uint64_t ver;
+};
+
+/** One write in flight */
+struct put {
+	uint64_t did;
+	char *tag;
+	uint64_t ver;
+	bool ended;
+};
+
+static struct {
+	struct redis_script *put;
+	struct tmr refresh;
+	struct list ended;
+	uint32_t endedc;
+} pub;
+
+
+static void ended_destructor(void *arg)
+{
+	struct ended *e = arg;
+
+	list_unlink(&e->le);
+	mem_deref(e->tag);
+}
+
+
+static void put_destructor(void *arg)
+{
+	struct put *p = arg;
+
+	mem_deref(p->tag);
+}
+
+
+static int header_encode(struct mbuf *mb, uint64_t did, const char *tag,
+			 uint64_t ver, const char *ev)
+{
+	char hex[DID_STRSZ];
+	struct odict *od;
+	int err;
+
+	err = did_encode(hex, sizeof(hex), did);
+	if (err)
+		return err;
+
+	err = odict_alloc(&od, 8);
+	if (err)
+		return err;
+
+	err  = odict_entry_add(od, "node", ODICT_STRING, cluster_node_id());
+	err |= odict_entry_add(od, "tag", ODICT_STRING, tag ? tag : "");
+	err |= odict_entry_add(od, "epoch", ODICT_INT,
+			       (int64_t)shtag_epoch(tag));
+	err |= odict_entry_add(od, "ver", ODICT_INT, (int64_t)ver);
+	err |= odict_entry_add(od, "ev", ODICT_STRING, ev);
+	err |= odict_entry_add(od, "did", ODICT_STRING, hex);
+	err |= odict_entry_add(od, "ts", ODICT_INT, (int64_t)repl_now_us());
+	if (!err)
+		err = mbuf_printf(mb, "%H", json_encode_odict, od);
+
+	mem_deref(od);
+	return err;
+}
+
+
+static void ended_add(uint64_t did, const char *tag, uint64_t ver)
+{
+	struct ended *e;
+
+	if (pub.endedc >= ENDED_MAX) {
+		if (!repl_st.n.ended_lost++)
+			log_warn("repl", "more than %u calls ended while redis "
+				 "was down: the oldest endings are dropped, "
+				 "their snapshots expire by TTL", ENDED_MAX);
+		mem_deref(list_ledata(pub.ended.head));
+		--pub.endedc;
+	}
+
+	e = mem_zalloc(sizeof(*e), ended_destructor);
+	if (!e || str_dup(&e->tag, tag ? tag : "")) {
+		mem_deref(e);
+		++repl_st.n.ended_lost;
+		return;
+	}
+
+	e->did = did;
+	e->ver = ver;
+	list_append(&pub.ended, &e->le, e);
+	++pub.endedc;
+}
+
+
+/** Redis could not take a change: keep what re-snapshotting cannot redo */
+static void missed(uint64_t did, const char *tag, uint64_t ver, bool ended)
+{
+	if (ended)
+		ended_add(did, tag, ver);
+	else
+		++repl_st.n.dirty;
+}
+
+
+static void put_reply(int err, const struct redisReply *reply, void *arg)
+{
+	struct put *p = arg;
+	const char *what;
+
+	if (!repl_st.up)
+		goto out;
+
+	if (err == ECONNRESET || err == ECONNABORTED) {
+		missed(p->did, p->tag, p->ver, p->ended);
+		goto out;
+	}
+
+	if (err || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2 ||
+	    reply->element[1]->type != REDIS_REPLY_STRING) {
+		log_warn("repl", "write of %016llx refused: %s",
+			 (unsigned long long)p->did,
+			 err == EPROTO ? reply->str : "bad reply");
+		goto out;
+	}
+
+	what = reply->element[1]->str;
+	if (!str_cmp(what, "ok")) {
+		++repl_st.n.sent;
+		metrics_repl_sent();
+	}
+	else if (!str_cmp(what, "fenced")) {
+		++repl_st.n.fenced;
+		log_debug("repl", "%016llx: tag %s moved on, reading back",
+			  (unsigned long long)p->did, p->tag);
+		repl_repair(p->did);
+	}
+	else if (!str_cmp(what, "stale")) {
+		++repl_st.n.stale;
+		repl_repair(p->did);
+	}
+
+ out:
+	mem_deref(p);
+}
+
+
+static int put_send(struct mbuf *mb, uint64_t did, const char *tag,
+		    uint64_t ver, bool ended)
+{
+	char key[REPL_KEY_SIZE];
+	struct put *p;
+	int err;
+
+	err = repl_key_print(key, sizeof(key), did);
+	if (err)
+		return err;
+
+	p = mem_zalloc(sizeof(*p), put_destructor);
+	if (!p)
+		return ENOMEM;
+
+	p->did = did;
+	p->ver = ver;
+	p->ended = ended;
+	err = str_dup(&p->tag, tag ? tag : "");
+	if (!err)
+		err = redis_eval(pub.put, put_reply, p,
+				 "2 %s %s %s %s %llu %llu %b %llu %s %s", key,
+				 repl_st.tags_key, p->tag, cluster_node_id(),
+				 (unsigned long long)shtag_epoch(tag),
+				 (unsigned long long)ver, mb->buf, mb->end,
+				 (unsigned long long)repl_st.ttl_ms,
+				 repl_st.chan, ended ? "1" : "0");
+	if (err)
+		mem_deref(p);
+
+	return err;
+}
+
+
+/** Write dlg's current version (or its ending) as a change of kind ev */
+int repl_publish(const struct dialog *dlg, const char *ev)
+{
+	bool ended = dlg->state == DIALOG_ENDED;
+	struct mbuf *mb = NULL;
+	int err;
+
+	err = cluster_msg_alloc(&mb);
+	if (!err)
+		err = header_encode(mb, dlg->did, dlg->shtag, dlg->version, ev);
+	if (!err && !ended)
+		err = mbuf_printf(mb, "\n%H", dialog_encode, dlg);
+	if (!err)
+		err = cluster_msg_seal(mb);
+	if (!err)
+		err = put_send(mb, dlg->did, dlg->shtag, dlg->version, ended);
+
+	mem_deref(mb);
+	return err;
+}
+
+
+static int ended_send(const struct ended *e)
+{
+	struct mbuf *mb = NULL;
+	int err;
+
+	err = cluster_msg_alloc(&mb);
+	if (!err)
+		err = header_encode(mb, e->did, e->tag, e->ver, "ended");
+	if (!err)
+		err = cluster_msg_seal(mb);
+	if (!err)
+		err = put_send(mb, e->did, e->tag, e->ver, true);
+
+	mem_deref(mb);
+	return err;
+}
+
+
+/** Send the endings queued while Redis was down, oldest first */
+void repl_endings_send(void)
+{
+	struct le *le;
+
+	while ((le = pub.ended.head)) {
+		if (ended_send(le->data))
+			break;
+		mem_deref(le->data);
+		--pub.endedc;
+	}
+}
+
+
+uint32_t repl_endings_pending(void)
+{
+	return pub.endedc;
+}
+
+
+/** dialog.c's observer: every change of a dialog served here. */
+static void change_handler(struct dialog *dlg, enum dialog_event ev)
+{
+	bool ended = ev == DIALOG_EV_ENDED;
+	int err;
+
+	if (!repl_replicated_here(dlg)) {
+		/* the fence would refuse it anyway */
+		++repl_st.n.skipped;
+		log_debug("repl", "%016llx: tag %s is held by %s, not "
+			  "replicated", (unsigned long long)dlg->did,
+			  dlg->shtag, shtag_holder(dlg->shtag));
+		return;
+	}
+
+	err = repl_publish(dlg, ev_names[ev]);
+	if (err)
+		missed(dlg->did, dlg->shtag, dlg->version, ended);
+}
+
+
+/* ---- snapshot TTL --------------------------------------------------- */
+
+
+static bool refresh_handler(struct dialog *dlg, void *arg)
+{
+	char key[REPL_KEY_SIZE];
+	(void)arg;
+
+	if (!dlg->replica && repl_replicated_here(dlg) &&
+	    !repl_key_print(key, sizeof(key), dlg->did))
+		(void)redis_command(NULL, NULL, "PEXPIRE %s %llu", key,
+				    (unsigned long long)repl_st.ttl_ms);
+
+	return false;
+}
+
+
+static void refresh_tmr(void *arg)
+{
+	(void)arg;
+
+	tmr_start(&pub.refresh, repl_st.ttl_ms / 4, refresh_tmr, NULL);
+	if (repl_st.synced)
+		(void)dialog_apply(refresh_handler, NULL);
+}
+
+
+/* ---- life cycle ----------------------------------------------------- */
+
+
+/** Load the write script; writing starts with repl_publish_start() */
+int repl_publish_init(void)
+{
+	memset(&pub, 0, sizeof(pub));
+
+	return redis_script_add(&pub.put, put_lua);
+}
+
+
+/** Start writing: observe dialog changes, refresh snapshot TTLs */
+void repl_publish_start(void)
+{
+	dialog_set_observer(change_handler);
+	tmr_start(&pub.refresh, repl_st.ttl_ms / 4, refresh_tmr, NULL);
+}
+
+
+void repl_publish_close(void)
+{
+	dialog_set_observer(NULL);
+	tmr_cancel(&pub.refresh);
+	list_flush(&pub.ended);
+	memset(&pub, 0, sizeof(pub));
+}

@@ -1,0 +1,274 @@
+/**
+ * @file repl_sync.c  Dialog replication: loading every snapshot at (re)connect
+ *
+ * On reconnect the node subscribes first (redis.c), then cluster.c calls
+ * repl_sync(): it loads every snapshot (SCAN + HGET, applied as any
+ * message), drops replicas that no longer exist anywhere (ended while
+ * this node was not listening), writes its own dialogs again (the script
+ * makes an unchanged one a TTL refresh) and sends the endings queued
+ * while Redis was down; then it is "synced". The same path loads a
+ * starting node.
+ *
+ * The dids met while loading are kept in a hash for the sweep. Commands
+ * in flight hold a reference to their sync; when Redis goes down (or a
+ * new sync starts) the current one is let go, and late replies see that
+ * they belong to a sync that is no longer current and do nothing.
+ */
+#include <re.h>
+#include <hiredis/hiredis.h>
+#include "log.h"
+#include "did.h"
+#include "cseq.h"
+#include "dialog.h"
+#include "redis.h"
+#include "cluster.h"
+#include "repl.h"
+#include "repl_int.h"
+
+enum {
+	SCAN_COUNT   = 1000,
+	SEEN_BUCKETS = 4096,
+};
+
+/** A did seen while loading, so the sweep keeps it */
+struct seen {
+	struct le he;
+	uint64_t did;
+};
+
+/** Loading every snapshot after (re)connect */
+struct sync {
+	cluster_done_h *h;
+	struct hash *seen;
+	unsigned pending;     /* commands in flight */
+	bool scan_done;
+	uint32_t loaded;
+};
+
+static struct sync *current;   /* the sync under way, if any */
+
+
+static void seen_destructor(void *arg)
+{
+	struct seen *s = arg;
+
+	hash_unlink(&s->he);
+}
+
+
+static void sync_destructor(void *arg)
+{
+	struct sync *s = arg;
+
+	hash_flush(s->seen);
+	mem_deref(s->seen);
+}
+
+
+static bool seen_cmp(struct le *le, void *arg)
+{
+	const struct seen *s = le->data;
+
+	return s->did == *(uint64_t *)arg;
+}
+
+
+static bool seen_has(const struct sync *sync, uint64_t did)
+{
+	return NULL != hash_lookup(sync->seen, (uint32_t)did, seen_cmp, &did);
+}
+
+
+/** A message about did was applied: while loading, the sweep keeps it */
+void repl_sync_seen(uint64_t did)
+{
+	struct seen *s;
+
+	if (!current || seen_has(current, did))
+		return;
+
+	s = mem_zalloc(sizeof(*s), seen_destructor);
+	if (!s)
+		return;
+
+	s->did = did;
+	hash_append(current->seen, (uint32_t)did, &s->he, s);
+}
+
+
+static bool sweep_handler(struct dialog *dlg, void *arg)
+{
+	struct sync *sync = arg;
+
+	if (dlg->replica && !seen_has(sync, dlg->did))
+		dialog_remove(dlg);   /* ended while we were not listening */
+
+	return false;
+}
+
+
+static bool reput_handler(struct dialog *dlg, void *arg)
+{
+	(void)arg;
+
+	if (!dlg->replica && repl_replicated_here(dlg) &&
+	    repl_publish(dlg, "sync"))
+		++repl_st.n.dirty;
+
+	return false;
+}
+
+
+static void sync_finish(struct sync *sync)
+{
+	cluster_done_h *h = sync->h;
+
+	(void)dialog_apply(sweep_handler, sync);
+	(void)dialog_apply(reput_handler, NULL);
+	repl_endings_send();
+
+	repl_st.n.loaded = sync->loaded;
+	log_info("repl", "synced: %u snapshots loaded, %u dialogs here, %llu "
+		 "changes made while redis was down re-written",
+		 sync->loaded, dialog_count(),
+		 (unsigned long long)repl_st.n.dirty);
+
+	repl_st.n.dirty = 0;
+	repl_st.synced = true;
+	current = mem_deref(current);
+	h(0);
+}
+
+
+static void sync_check(struct sync *sync)
+{
+	if (sync == current && sync->scan_done && !sync->pending)
+		sync_finish(sync);
+}
+
+
+static void snapshot_reply(int err, const struct redisReply *reply,
+			   void *arg)
+{
+	struct sync *sync = arg;
+	struct pl msg;
+
+	--sync->pending;
+
+	if (sync == current && !err && reply->type == REDIS_REPLY_STRING) {
+		msg.p = reply->str;
+		msg.l = reply->len;
+		++sync->loaded;
+		repl_msg_apply(&msg, REPL_ORIGIN_SNAPSHOT);
+	}
+
+	sync_check(sync);
+	mem_deref(sync);
+}
+
+
+static int scan_send(struct sync *sync, const char *cursor);
+
+
+static void scan_reply(int err, const struct redisReply *reply, void *arg)
+{
+	struct sync *sync = arg;
+	const redisReply *cursor, *keys;
+
+	--sync->pending;
+
+	if (sync != current || err || reply->type != REDIS_REPLY_ARRAY ||
+	    reply->elements != 2)
+		goto out;
+
+	cursor = reply->element[0];
+	keys = reply->element[1];
+	if (cursor->type != REDIS_REPLY_STRING ||
+	    keys->type != REDIS_REPLY_ARRAY)
+		goto out;
+
+	for (size_t i = 0; i < keys->elements; i++) {
+		if (keys->element[i]->type != REDIS_REPLY_STRING)
+			continue;
+
+		if (redis_command(snapshot_reply, mem_ref(sync), "HGET %s m",
+				  keys->element[i]->str)) {
+			mem_deref(sync);
+			goto out;
+		}
+		++sync->pending;
+	}
+
+	if (0 == str_cmp(cursor->str, "0"))
+		sync->scan_done = true;
+	else
+		(void)scan_send(sync, cursor->str);
+
+	sync_check(sync);
+
+ out:
+	mem_deref(sync);
+}
+
+
+static int scan_send(struct sync *sync, const char *cursor)
+{
+	int err;
+
+	err = redis_command(scan_reply, mem_ref(sync), "SCAN %s MATCH %s* "
+			    "COUNT %u", cursor, repl_st.dlg_prefix,
+			    SCAN_COUNT);
+	if (err) {
+		mem_deref(sync);
+		return err;
+	}
+
+	++sync->pending;
+	return 0;
+}
+
+
+/**
+ * After (re)connect, subscribed already: load every snapshot, then write
+ * this node's dialogs and pending endings; h(0) once synced.
+ */
+int repl_sync(cluster_done_h *h)
+{
+	struct sync *sync;
+	int err;
+
+	if (!h)
+		return EINVAL;
+	if (!repl_st.up)
+		return ENOTSUP;
+
+	sync = mem_zalloc(sizeof(*sync), sync_destructor);
+	if (!sync)
+		return ENOMEM;
+
+	sync->h = h;
+	err = hash_alloc(&sync->seen, SEEN_BUCKETS);
+	if (err)
+		goto out;
+
+	mem_deref(current);
+	current = sync;
+	repl_st.synced = false;
+
+	err = scan_send(sync, "0");
+
+ out:
+	if (err) {
+		if (current == sync)
+			current = NULL;
+		mem_deref(sync);
+	}
+	return err;
+}
+
+
+void repl_redis_down(void)
+{
+	repl_st.synced = false;
+	current = mem_deref(current);   /* callbacks in flight see it gone */
+}
