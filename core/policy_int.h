@@ -1,0 +1,65 @@
+/**
+ * @file policy_int.h  Inside the Lua policy host: what its files share
+ *
+ * policy.c runs the host: the running policy, reloads and what triggers
+ * them, and the report of a failed call. policy_state.c makes a sandboxed
+ * Lua state from the policy file and runs calls into it under the budget;
+ * policy_bindings.c is the `rehome` module that state opens; policy_hooks.c
+ * calls the policy's hooks for the engine. A state carries what it needs
+ * from the host (the engine's ops, the library directory), so that only
+ * the running state itself has to be looked up (policy_running()).
+ *
+ * Not for engine code: use policy.h. Include after <lua.h> and policy.h.
+ */
+
+enum policy_hook {
+	POLICY_HOOK_INITIAL_INVITE,
+	POLICY_HOOK_NODE_UP,
+	POLICY_HOOK_NODE_DOWN,
+	POLICY_HOOK_NODE_DRAINING,
+	POLICY_HOOK_TICK,
+	POLICY_HOOK_REHOME_DONE,
+	POLICY_HOOK_COUNT
+};
+
+/** Back-off of a hook that overran its budget or memory */
+struct policy_hold {
+	uint64_t until;          /* jiffies: not run before then */
+	unsigned overruns;       /* in a row                      */
+};
+
+/** One loaded policy: its Lua state and what hangs off it */
+struct policy_state {
+	lua_State *L;
+	const struct policy_ops *engine;  /* the host's: what rehome.* uses */
+	const char *libdir;      /* the host's: where require() looks      */
+	int hook[POLICY_HOOK_COUNT];  /* registry refs, LUA_NOREF if absent */
+	struct policy_hold hold[POLICY_HOOK_COUNT];
+	struct list timers;      /* rehome.after() still to fire           */
+	struct list ops;         /* actions waiting for their done handler */
+	size_t mem;              /* bytes held by L                        */
+	uint64_t insns;          /* instructions run in the current call   */
+	unsigned depth;          /* calls into L in progress               */
+	bool over_budget;
+	char err[256];           /* message of the last failed call        */
+};
+
+/* policy.c */
+struct policy_state *policy_running(void);
+int  policy_hook_run(struct policy_state *ps, const char *what,
+		     lua_CFunction fn, void *ctx);
+
+/* policy_state.c */
+int  policy_state_load(struct policy_state **psp, const char *path,
+		       const char *libdir, const struct policy_ops *engine,
+		       char *errbuf, size_t errsz);
+int  policy_state_run(struct policy_state *ps, lua_CFunction fn, void *ctx);
+struct policy_state *policy_state_of(lua_State *L);
+const char *policy_hook_name(enum policy_hook hook);
+
+/* policy_bindings.c */
+void policy_bindings_open(lua_State *L);
+void policy_push_odict(lua_State *L, const struct odict *od, bool array);
+
+/* policy_hooks.c */
+void policy_tick_start(struct tmr *tick);
