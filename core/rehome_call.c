@@ -1,0 +1,620 @@
+/**
+ * @file rehome_call.c  Re-homing one dialog: the re-INVITE/UPDATE sequence
+ *
+ * One `struct call` walks one dialog through its legs in the order of the
+ * mode: send, wait for the final response, ACK, next leg. The requests are
+ * built by proxy_request(), which continues the leg's CSeq and writes this
+ * node's Contact; later requests relayed between the legs are renumbered
+ * by cseq.c. The body rules keep RFC 3264 offer/answer valid on both legs:
+ *  - with SDP (outbound/inbound), the first leg answers our offer and that
+ *    answer is the offer of the second leg; both ACKs are empty, as each
+ *    leg already has an answer;
+ *  - without SDP (none), the first leg offers in its 2xx; that offer goes
+ *    to the second leg, and the second leg's answer rides in the first
+ *    leg's ACK (RFC 3725 flow I). A leg re-INVITEd alone, or whose partner
+ *    failed, is answered with the SDP it was last sent: its session is
+ *    unchanged, so an identical description with the same o= version is a
+ *    valid answer.
+ *
+ * While a call is in flight dlg->busy points at it. proxy.c answers an
+ * endpoint's own INVITE/UPDATE with 491 meanwhile, and a BYE clears busy
+ * after relaying it: that is how a call learns it was aborted, without
+ * proxy.c knowing this module. A 491 from an endpoint is retried after the
+ * RFC 3261 14.1 back-off; 481 means the endpoint lost the call, which is
+ * then ended on both legs; any other failure (timeout, 401/407, 488...)
+ * fails that leg only and the call stays up on the other one (SPEC): a
+ * non-2xx leaves the failed leg's session as it was, and its media, which
+ * never crosses this node, keeps flowing.
+ *
+ * This file also keeps which dialogs are homed here, as far as this node
+ * knows: the ones created here (the caller's ACK passed here) and the ones
+ * a call moved here; a replicated copy that replaced one of them (another
+ * node took it over) no longer counts. rehome(tag) skips those.
+ *
+ * The job (rehome.c) decides when a call starts; a finished call records
+ * its outcome in the job and frees its in-flight slot at once.
+ *
+ * Trade-off: a leg that never answers ties up its slot until libre's
+ * transaction timeout (64*T1 = 32 s on UDP).
+ */
+#include <re.h>
+#include "log.h"
+#include "conf.h"
+#include "cseq.h"
+#include "dialog.h"
+#include "sipmsg.h"
+#include "proxy.h"
+#include "rehome.h"
+#include "rehome_int.h"
+
+enum {
+	GLARE_TRIES     = 3,      /* requests per leg when the endpoint 491s */
+	ACK_WAIT_MS     = 16000,  /* a 2xx waits this long for its answer */
+};
+
+/** One dialog being moved */
+struct call {
+	struct proxy_dest dest;       /* first: proxy_request() context */
+	struct le le;                 /* job->calls */
+	struct rehome_job *job;
+	uint32_t idx;                 /* in job->itemv */
+	struct sip_request *req;
+	struct tmr tmr;               /* 491 back-off */
+	struct tmr ack_tmr;           /* bounds ack_wait */
+	enum dialog_leg_id legv[2];
+	unsigned legc;
+	unsigned step;                /* index in legv of the current leg */
+	unsigned tries;               /* requests sent to the current leg */
+	bool offerless;               /* current INVITE went without SDP */
+	bool dirty;                   /* changed since last replicated */
+	bool ack_wait;                /* first leg's 2xx awaits the answer */
+	char *sdp;                    /* SDP of the first leg's 2xx */
+	char reason[REHOME_REASON_SZ]; /* first failure */
+};
+
+/** A dialog moved here by this module (holds a reference) */
+struct homed {
+	struct le he;
+	struct dialog *dlg;
+};
+
+static struct hash *homed_dlgs;   /* struct homed */
+static uint32_t inflight;         /* calls in flight, all jobs */
+
+
+static void call_send(struct call *c);
+static void call_response(int err, const struct sip_msg *msg, void *arg);
+
+
+static void call_destructor(void *arg)
+{
+	struct call *c = arg;
+	struct dialog *dlg = c->dest.dlg;
+
+	list_unlink(&c->le);
+	tmr_cancel(&c->tmr);
+	tmr_cancel(&c->ack_tmr);
+	mem_deref(c->req);
+	mem_deref(c->sdp);
+	if (dlg && dlg->busy == c)
+		dlg->busy = NULL;
+	mem_deref(dlg);
+}
+
+
+static void homed_destructor(void *arg)
+{
+	struct homed *hd = arg;
+
+	hash_unlink(&hd->he);
+	mem_deref(hd->dlg);
+}
+
+
+static inline enum dialog_leg_id other_leg(enum dialog_leg_id leg)
+{
+	return leg == LEG_CALLER ? LEG_CALLEE : LEG_CALLER;
+}
+
+
+static bool is_update(const struct call *c)
+{
+	return c->job->opts.mode == REHOME_UPDATE;
+}
+
+
+static enum dialog_leg_id cur_leg(const struct call *c)
+{
+	return c->legv[c->step];
+}
+
+
+/** Replace a shared SDP reference (dst may already hold sdp) */
+static void set_sdp(char **dst, char *sdp)
+{
+	char *old = *dst;
+
+	*dst = mem_ref(sdp);
+	mem_deref(old);
+}
+
+
+/* ---- dialogs homed here ------------------------------------------------ */
+
+
+static bool homed_cmp(struct le *le, void *arg)
+{
+	const struct homed *hd = le->data;
+
+	return hd->dlg->did == *(uint64_t *)arg;
+}
+
+
+static void homed_add(struct dialog *dlg)
+{
+	struct homed *hd;
+
+	hd = list_ledata(hash_lookup(homed_dlgs, (uint32_t)dlg->did, homed_cmp,
+				     &dlg->did));
+	if (hd) {
+		mem_deref(hd->dlg);
+		hd->dlg = mem_ref(dlg);
+		return;
+	}
+
+	hd = mem_zalloc(sizeof(*hd), homed_destructor);
+	if (!hd)
+		return;
+
+	hd->dlg = mem_ref(dlg);
+	hash_append(homed_dlgs, (uint32_t)dlg->did, &hd->he, hd);
+}
+
+
+/**
+ * The endpoints of dlg have this node's Contact: it was created here (the
+ * caller's ACK came through here), or moved here and not replaced since.
+ */
+bool rehome_homed_here(const struct dialog *dlg)
+{
+	const struct homed *hd;
+
+	if (dlg->acked)
+		return true;
+
+	hd = list_ledata(hash_lookup(homed_dlgs, (uint32_t)dlg->did, homed_cmp,
+				     (void *)&dlg->did));
+	return hd && hd->dlg == dlg;
+}
+
+
+static bool homed_stale(struct le *le, void *arg)
+{
+	struct homed *hd = le->data;
+	(void)arg;
+
+	if (dialog_lookup(hd->dlg->did) != hd->dlg)
+		mem_deref(hd);
+
+	return false;
+}
+
+
+/** Drop what ended or was replaced by another node's copy. */
+void rehome_homed_prune(void)
+{
+	hash_apply(homed_dlgs, homed_stale, NULL);
+}
+
+
+/* ---- one dialog ------------------------------------------------------- */
+
+
+/**
+ * Why the call cannot go on, or NULL: the dialog ended (or a BYE is on its
+ * way: proxy.c cleared busy), or another node's copy replaced it (a write
+ * of that node won in Redis: the dialog stays with it).
+ */
+static const char *call_aborted(const struct call *c)
+{
+	const struct dialog *dlg = c->dest.dlg;
+
+	if (dlg->state == DIALOG_ENDED || dlg->busy != c)
+		return "bye";
+
+	return dialog_lookup(dlg->did) != dlg ? "replaced" : NULL;
+}
+
+
+static enum rehome_outcome abort_outcome(const char *why)
+{
+	return str_cmp(why, "bye") ? REHOME_FAILED : REHOME_ENDED;
+}
+
+
+/**
+ * ACK a leg's 2xx. When our INVITE went without SDP, a 2xx carrying an
+ * offer needs the answer in the ACK: `answer`, else the SDP the leg was
+ * last sent, which leaves its session as it was.
+ */
+static void ack_leg(struct call *c, enum dialog_leg_id leg, bool offer,
+		    char *answer)
+{
+	struct dialog *dlg = c->dest.dlg;
+	int err;
+
+	if (offer && answer && str_cmp(answer, dlg->leg[leg].sdp_out)) {
+		set_sdp(&dlg->leg[leg].sdp_out, answer);
+		c->dirty = true;
+	}
+
+	err = proxy_ack(dlg, leg, "application/sdp",
+			offer ? dlg->leg[leg].sdp_out : NULL);
+	if (err)
+		log_warn("rehome", "%016llx: ACK to %s: %m",
+			 (unsigned long long)dlg->did, dialog_leg_name(leg),
+			 err);
+}
+
+
+/** Answer the first leg's waiting 2xx, if any (body none). */
+static void flush_ack(struct call *c, char *answer)
+{
+	if (!c->ack_wait)
+		return;
+
+	c->ack_wait = false;
+	tmr_cancel(&c->ack_tmr);
+	ack_leg(c, c->legv[0], true, answer);
+}
+
+
+/*
+ * The first leg repeats its 2xx until the ACK, and gives up on the call
+ * after 64*T1: if the second leg is that slow, answer with what the first
+ * leg already has rather than lose the call.
+ */
+static void ack_timeout(void *arg)
+{
+	struct call *c = arg;
+
+	log_warn("rehome", "%016llx: no answer from the %s leg in time; "
+		 "ACKing the %s leg with its previous SDP",
+		 (unsigned long long)c->dest.dlg->did,
+		 dialog_leg_name(c->legv[1]), dialog_leg_name(c->legv[0]));
+	flush_ack(c, NULL);
+}
+
+
+static void call_finish(struct call *c, enum rehome_outcome outcome,
+			const char *reason)
+{
+	struct rehome_job *job = c->job;
+	struct dialog *dlg = c->dest.dlg;
+
+	flush_ack(c, NULL);
+	if (c->dirty && dlg->state != DIALOG_ENDED && !call_aborted(c))
+		dialog_changed(dlg, DIALOG_EV_UPDATED);
+	if (outcome == REHOME_MOVED)
+		homed_add(dlg);
+	rehome_item_done(job, c->idx, outcome, reason);
+
+	--inflight;
+	mem_deref(c);
+	rehome_tick_soon();   /* the slot is free: start the next dialog now */
+}
+
+
+static void call_next(struct call *c)
+{
+	c->tries = 0;
+	if (++c->step < c->legc) {
+		call_send(c);
+		return;
+	}
+
+	if (c->reason[0])
+		call_finish(c, REHOME_FAILED, c->reason);
+	else
+		call_finish(c, REHOME_MOVED, NULL);
+}
+
+
+static void leg_failed(struct call *c, const char *why)
+{
+	if (!c->reason[0])
+		(void)re_snprintf(c->reason, sizeof(c->reason), "%s:%s",
+				  dialog_leg_name(cur_leg(c)), why);
+
+	log_info("rehome", "%016llx: %s leg failed: %s",
+		 (unsigned long long)c->dest.dlg->did,
+		 dialog_leg_name(cur_leg(c)), why);
+
+	call_next(c);
+}
+
+
+/** The body of the request to the current leg, per the body rule */
+static char *leg_body(const struct call *c)
+{
+	const struct dialog *dlg = c->dest.dlg;
+	enum dialog_leg_id leg = cur_leg(c);
+
+	/* the second leg gets what the first one answered or offered */
+	if (c->step > 0 && c->sdp)
+		return c->sdp;
+
+	switch (c->job->opts.body) {
+
+	case REHOME_BODY_OUTBOUND:
+		return dlg->leg[leg].sdp_out;
+
+	case REHOME_BODY_INBOUND:
+		return dlg->leg[other_leg(leg)].sdp_in;
+
+	default:
+		return NULL;
+	}
+}
+
+
+static void call_send(struct call *c)
+{
+	struct dialog *dlg = c->dest.dlg;
+	char *body = leg_body(c);
+	int err;
+
+	c->dest.to = cur_leg(c);
+	c->offerless = !is_update(c) && !body;
+	c->tries++;
+
+	if (body)
+		set_sdp(&dlg->leg[c->dest.to].sdp_out, body);
+
+	err = proxy_request(&c->req, &c->dest,
+			    is_update(c) ? "UPDATE" : "INVITE",
+			    "application/sdp", body, call_response);
+	if (err)
+		leg_failed(c, "unreachable");
+	else
+		c->dirty = false;   /* proxy_request replicated the dialog */
+}
+
+
+/** RFC 3261 14.1: the owner of the Call-ID waits 2.1-4 s, others 0-2 s */
+static uint32_t glare_delay(const struct call *c)
+{
+	bool owner = cur_leg(c) == LEG_CALLEE;  /* its Call-ID is ours */
+
+	return (owner ? 2100 : 0) + 10 * (rand_u32() % (owner ? 191 : 201));
+}
+
+
+static void glare_handler(void *arg)
+{
+	struct call *c = arg;
+	const char *why = call_aborted(c);
+
+	if (why)
+		call_finish(c, abort_outcome(why), why);
+	else
+		call_send(c);
+}
+
+
+/** A 2xx from the current leg: take its target and SDP, then ACK. */
+static void leg_answered(struct call *c, const struct sip_msg *msg)
+{
+	enum dialog_leg_id leg = cur_leg(c);
+	struct dialog_leg *dl = &c->dest.dlg->leg[leg];
+	char *sdp = NULL;
+	struct pl uri;
+
+	if (!sipmsg_contact_uri(&uri, msg) && pl_strcmp(&uri, dl->target)) {
+		(void)dialog_set_str(&dl->target, &uri);
+		c->dirty = true;
+	}
+
+	if (sipmsg_has_sdp(msg) && !sipmsg_body_str(&sdp, msg)) {
+		if (str_cmp(sdp, dl->sdp_in)) {
+			set_sdp(&dl->sdp_in, sdp);
+			c->dirty = true;
+		}
+		else {   /* unchanged: keep sharing the one copy */
+			mem_deref(sdp);
+			sdp = mem_ref(dl->sdp_in);
+		}
+	}
+
+	if (!is_update(c)) {
+		if (c->step == 0 && c->legc > 1 && c->offerless && sdp) {
+			c->ack_wait = true;   /* ACK carries the answer */
+			tmr_start(&c->ack_tmr, ACK_WAIT_MS, ack_timeout, c);
+		}
+		else {
+			ack_leg(c, leg, c->offerless && sdp, NULL);
+			flush_ack(c, sdp);
+		}
+	}
+
+	if (c->step == 0)
+		set_sdp(&c->sdp, sdp);
+
+	mem_deref(sdp);
+	call_next(c);   /* a change is replicated by the next request or at
+			 * the end (call_finish), once */
+}
+
+
+static void call_response(int err, const struct sip_msg *msg, void *arg)
+{
+	struct call *c = arg;
+	struct dialog *dlg = c->dest.dlg;
+	const char *why;
+	char code[8];
+
+	if (!err && msg->scode < 200)
+		return;
+
+	why = call_aborted(c);
+	if (why) {
+		if (!err && msg->scode < 300 && !is_update(c))
+			ack_leg(c, cur_leg(c),
+				c->offerless && sipmsg_has_sdp(msg), NULL);
+		call_finish(c, abort_outcome(why), why);
+		return;
+	}
+
+	if (err) {
+		leg_failed(c, err == ETIMEDOUT ? "timeout" : "unreachable");
+		return;
+	}
+
+	if (msg->scode < 300) {
+		leg_answered(c, msg);
+		return;
+	}
+
+	(void)re_snprintf(code, sizeof(code), "%u", msg->scode);
+
+	switch (msg->scode) {
+
+	case 491:
+		if (c->tries < GLARE_TRIES) {
+			tmr_start(&c->tmr, glare_delay(c), glare_handler, c);
+			return;
+		}
+		leg_failed(c, code);
+		break;
+
+	case 481:
+		/* the endpoint lost the call: end it on both legs */
+		(void)re_snprintf(c->reason, sizeof(c->reason), "%s:481",
+				  dialog_leg_name(cur_leg(c)));
+		flush_ack(c, NULL);
+		(void)proxy_hangup(dlg, "481 to a re-home request");
+		call_finish(c, REHOME_FAILED, c->reason);
+		break;
+
+	default:
+		/* 401/407 too: nobody should challenge a mid-dialog refresh */
+		leg_failed(c, code);
+		break;
+	}
+}
+
+
+static void call_legs(struct call *c, enum rehome_mode mode)
+{
+	switch (mode) {
+
+	case REHOME_CHALLENGE_CALLEE:
+		c->legv[0] = LEG_CALLEE;
+		c->legv[1] = LEG_CALLER;
+		c->legc = 2;
+		break;
+
+	case REHOME_CALLER:
+	case REHOME_CALLEE:
+		c->legv[0] = mode == REHOME_CALLER ? LEG_CALLER : LEG_CALLEE;
+		c->legc = 1;
+		break;
+
+	default:
+		c->legv[0] = LEG_CALLER;
+		c->legv[1] = LEG_CALLEE;
+		c->legc = 2;
+		break;
+	}
+}
+
+
+/** Move item idx of job here; one that cannot start gets its outcome */
+void rehome_call_start(struct rehome_job *job, uint32_t idx)
+{
+	struct rehome_item *it = &job->itemv[idx];
+	struct dialog *dlg;
+	struct call *c;
+
+	if (it->outcome != REHOME_PENDING)
+		return;
+
+	dlg = dialog_lookup(it->did);
+	if (!dlg || dlg->state != DIALOG_CONFIRMED) {
+		rehome_item_done(job, idx, REHOME_ENDED, "gone");
+		return;
+	}
+	if (dlg->busy) {
+		rehome_item_done(job, idx, REHOME_FAILED, "busy");
+		return;
+	}
+
+	c = mem_zalloc(sizeof(*c), call_destructor);
+	if (!c) {
+		rehome_item_done(job, idx, REHOME_FAILED, "nomem");
+		return;
+	}
+
+	c->dest.dlg = mem_ref(dlg);
+	c->job = job;
+	c->idx = idx;
+	call_legs(c, job->opts.mode);
+	list_append(&job->calls, &c->le, c);
+	++inflight;
+
+	/*
+	 * From now on this node serves the dialog, under a tag it holds;
+	 * replicated with the first request's CSeq.
+	 */
+	dlg->busy = c;
+	dlg->replica = false;
+	(void)dialog_atom_str(&dlg->owner, rehome_node_id());
+	if (it->tag)
+		(void)dialog_atom_str(&dlg->shtag, it->tag);
+
+	call_send(c);
+}
+
+
+/*
+ * A BYE (or another node) ended the dialog under a call: stop waiting for
+ * its endpoint now; dropping the request stops its retransmissions.
+ */
+void rehome_calls_reap(struct rehome_job *job)
+{
+	struct le *le;
+
+	for (le = job->calls.head; le; ) {
+		struct call *c = le->data;
+		const char *why = call_aborted(c);
+
+		le = le->next;
+		if (why)
+			call_finish(c, abort_outcome(why), why);
+	}
+}
+
+
+/* ---- set-up ---------------------------------------------------------- */
+
+
+/** Dialogs being moved now, over all jobs */
+uint32_t rehome_calls_inflight(void)
+{
+	return inflight;
+}
+
+
+int rehome_call_init(void)
+{
+	return hash_alloc(&homed_dlgs, 4096);
+}
+
+
+/** After the jobs (and so their calls) are gone */
+void rehome_call_close(void)
+{
+	hash_flush(homed_dlgs);
+	homed_dlgs = mem_deref(homed_dlgs);
+	inflight = 0;
+}

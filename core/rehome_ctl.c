@@ -1,0 +1,534 @@
+/**
+ * @file rehome_ctl.c  Re-homing in the control API: routes and job JSON
+ *
+ * POST /v1/rehome, /v1/move and /v1/drain start a job; GET /v1/jobs,
+ * /v1/jobs/ID and /v1/jobs/ID/dialogs show them; "rehome" in GET
+ * /v1/status tells whether this node drains and how much is in flight.
+ * A POST that must take tags first keeps its connection in the job and is
+ * answered once the tags are held (202 with the job) or could not be
+ * taken (409 when another node holds one or took it meanwhile, else 503,
+ * with the job's error text).
+ *
+ * A job's JSON is built from its counters at each request, so it costs
+ * nothing while nobody asks; the per-dialog list is cut at ?limit=N
+ * (default LIST_DEFAULT) so that a GET on a large job stays small.
+ */
+#include <string.h>
+#include <re.h>
+#include "did.h"
+#include "cluster.h"
+#include "shtag.h"
+#include "ctl.h"
+#include "rehome.h"
+#include "rehome_int.h"
+
+enum {
+	LIST_DEFAULT    = 1000,   /* dialogs in GET /v1/jobs/ID/dialogs */
+};
+
+
+/* ---- JSON ------------------------------------------------------------- */
+
+
+int rehome_int_add(struct odict *od, const char *key, uint64_t v)
+{
+	return odict_entry_add(od, key, ODICT_INT, (int64_t)v);
+}
+
+
+int rehome_str_add(struct odict *od, const char *key, const char *s)
+{
+	return s ? odict_entry_add(od, key, ODICT_STRING, s) : 0;
+}
+
+
+static int reasons_add(struct odict *od, const struct rehome_job *job)
+{
+	struct odict *r;
+	struct le *le;
+	int err;
+
+	err = odict_alloc(&r, 8);
+	if (err)
+		return err;
+
+	LIST_FOREACH(&job->reasons, le) {
+		const struct rehome_reason *rc = le->data;
+
+		err |= rehome_int_add(r, rc->name, rc->n);
+	}
+
+	err |= odict_entry_add(od, "reasons", ODICT_OBJECT, r);
+	mem_deref(r);
+	return err;
+}
+
+
+/**
+ * A job as JSON: {"job","kind","state","total","moved","failed","ended",
+ * "pending","reasons",...}. `total` counts the dialogs to move: those
+ * that ended on their own are left out of it.
+ */
+int rehome_job_odict(struct odict **odp, const struct rehome_job *job)
+{
+	uint64_t end = job->finished ? job->finished : tmr_jiffies();
+	struct odict *od;
+	int err;
+
+	if (!odp || !job)
+		return EINVAL;
+
+	err = odict_alloc(&od, 32);
+	if (err)
+		return err;
+
+	err |= rehome_int_add(od, "job", job->id);
+	err |= rehome_str_add(od, "kind", rehome_job_kind_name(job->kind));
+	err |= rehome_str_add(od, "state", job->phase == REHOME_JOB_DONE ?
+			      "done" : "running");
+	err |= rehome_str_add(od, "tag", job->tag);
+	if (job->node)
+		err |= rehome_str_add(od, job->kind == REHOME_JOB_TAKE ?
+				      "from" : "to", job->node);
+	err |= rehome_str_add(od, "mode", rehome_mode_name(job->opts.mode));
+	err |= rehome_str_add(od, "body", rehome_body_name(job->opts.body));
+	err |= rehome_int_add(od, "rate", job->opts.rate);
+	err |= rehome_int_add(od, "total",
+			      job->itemc - job->count[REHOME_ENDED]);
+	err |= rehome_int_add(od, "moved", job->count[REHOME_MOVED]);
+	err |= rehome_int_add(od, "failed", job->count[REHOME_FAILED]);
+	err |= rehome_int_add(od, "ended", job->count[REHOME_ENDED]);
+	err |= rehome_int_add(od, "pending",
+			      job->itemc - rehome_job_done_count(job));
+	err |= rehome_int_add(od, "elapsed_ms", end - job->started);
+	err |= reasons_add(od, job);
+	err |= rehome_str_add(od, "error", job->error);
+
+	if (err)
+		mem_deref(od);
+	else
+		*odp = od;
+
+	return err;
+}
+
+
+/** Add an array under `key` and drop the caller's reference */
+static int array_add(struct odict *od, const char *key, struct odict *arr)
+{
+	int err = odict_entry_add(od, key, ODICT_ARRAY, arr);
+
+	mem_deref(arr);
+	return err;
+}
+
+
+static int item_odict(struct odict **odp, const struct rehome_item *it)
+{
+	char did[DID_STRSZ];
+	struct odict *o;
+	int err;
+
+	err = odict_alloc(&o, 4);
+	if (err)
+		return err;
+
+	err |= did_encode(did, sizeof(did), it->did);
+	err |= rehome_str_add(o, "did", did);
+	err |= rehome_str_add(o, "outcome", rehome_outcome_name(it->outcome));
+	if (it->reason[0])
+		err |= rehome_str_add(o, "reason", it->reason);
+
+	if (err)
+		mem_deref(o);
+	else
+		*odp = o;
+
+	return err;
+}
+
+
+/** {"job":ID,"dialogs":[{"did","outcome","reason"}...]}, at most limit */
+static int job_dialogs_odict(struct odict **odp, const struct rehome_job *job,
+			     uint32_t limit)
+{
+	struct odict *od = NULL, *arr = NULL;
+	int err;
+
+	err = odict_alloc(&od, 4) | odict_alloc(&arr, 16);
+	for (uint32_t i = 0; i < job->itemc && i < limit && !err; i++) {
+		struct odict *o = NULL;
+		char key[16];
+
+		err = item_odict(&o, &job->itemv[i]);
+		if (err)
+			break;
+
+		(void)re_snprintf(key, sizeof(key), "%u", i);
+		err = odict_entry_add(arr, key, ODICT_OBJECT, o);
+		mem_deref(o);
+	}
+
+	err |= rehome_int_add(od, "job", job->id);
+	err |= array_add(od, "dialogs", mem_ref(arr));
+	mem_deref(arr);
+
+	if (err)
+		mem_deref(od);
+	else
+		*odp = od;
+
+	return err;
+}
+
+
+/* ---- control API -------------------------------------------------------- */
+
+
+static void reply_job(struct http_conn *conn, uint16_t scode,
+		      const struct rehome_job *job)
+{
+	struct odict *od = NULL;
+	int err;
+
+	err = rehome_job_odict(&od, job);
+	if (err)
+		(void)ctl_reply_error(conn, 500, "job: %m", err);
+	else
+		(void)ctl_reply_json(conn, scode, od);
+
+	mem_deref(od);
+}
+
+
+/** Answer a POST that waited for the job's tags */
+void rehome_ctl_answer(struct rehome_job *job)
+{
+	if (!job->conn)
+		return;
+
+	if (job->err)
+		(void)ctl_reply_error(job->conn, job->err == EBUSY ||
+				      job->err == ESTALE ? 409 : 503, "%s",
+				      job->error ? job->error : "job failed");
+	else
+		reply_job(job->conn, 202, job);
+
+	job->conn = mem_deref(job->conn);
+}
+
+
+static int opts_decode(struct rehome_opts *opts, const struct odict *body,
+		       const char **errp)
+{
+	const char *s;
+	uint64_t n;
+
+	memset(opts, 0, sizeof(*opts));
+	if (!body)
+		return 0;
+
+	s = odict_string(body, "mode");
+	if (s && rehome_mode_decode(&opts->mode, s)) {
+		*errp = "unknown mode";
+		return EINVAL;
+	}
+
+	s = odict_string(body, "body");
+	if (s && rehome_body_decode(&opts->body, s)) {
+		*errp = "unknown body";
+		return EINVAL;
+	}
+
+	if (odict_get_number(body, &n, "rate")) {
+		if (n > REHOME_RATE_MAX) {
+			*errp = "rate out of range";
+			return EINVAL;
+		}
+		opts->rate = (uint32_t)n;
+	}
+
+	(void)odict_get_boolean(body, &opts->all, "all");
+	return 0;
+}
+
+
+/** Answer a job just started: now, or once its tags are taken */
+static void reply_started(struct http_conn *conn, struct rehome_job *job)
+{
+	job->conn = mem_ref(conn);
+	if (job->phase != REHOME_JOB_TAKING)
+		rehome_ctl_answer(job);
+}
+
+
+/** POST /v1/rehome {"tag","mode","body","rate","all"} */
+static void post_rehome(struct http_conn *conn, const struct ctl_req *req,
+			void *arg)
+{
+	struct rehome_opts opts;
+	struct rehome_job *job;
+	const char *tag, *why = NULL;
+	int err;
+	(void)arg;
+
+	tag = req->body ? odict_string(req->body, "tag") : NULL;
+	if (!str_isset(tag)) {
+		(void)ctl_reply_error(conn, 400, "\"tag\" is required");
+		return;
+	}
+
+	if (opts_decode(&opts, req->body, &why)) {
+		(void)ctl_reply_error(conn, 400, "%s", why);
+		return;
+	}
+
+	if (rehome_clustered() && !shtag_holder(tag)) {
+		(void)ctl_reply_error(conn, 404, "no such tag: %s", tag);
+		return;
+	}
+
+	err = rehome_tag(&job, tag, &opts, NULL, NULL);
+	if (err) {
+		(void)ctl_reply_error(conn, 500, "rehome %s: %m", tag, err);
+		return;
+	}
+
+	reply_started(conn, job);
+}
+
+
+static void reply_peer_error(struct http_conn *conn, int err, const char *to)
+{
+	const char *why = rehome_peer_check(to);
+
+	if (err == EINVAL)
+		(void)ctl_reply_error(conn, 400, "bad request");
+	else if (rehome_clustered() && to && !cluster_node_find(to))
+		(void)ctl_reply_error(conn, 404, "no such node: %s", to);
+	else if (why)
+		(void)ctl_reply_error(conn, 409, "%s%s%s", to ? to : "",
+				      to ? ": " : "", why);
+	else
+		(void)ctl_reply_error(conn, 500, "%m", err);
+}
+
+
+/** POST /v1/move {"tag","to","count"|"percent","mode","body","rate"} */
+static void post_move(struct http_conn *conn, const struct ctl_req *req,
+		      void *arg)
+{
+	uint64_t count = 0, percent = 0;
+	struct rehome_opts opts;
+	struct rehome_job *job;
+	const char *tag, *to, *why = NULL;
+	int err;
+	(void)arg;
+
+	tag = req->body ? odict_string(req->body, "tag") : NULL;
+	to = req->body ? odict_string(req->body, "to") : NULL;
+	if (!str_isset(tag) || !str_isset(to)) {
+		(void)ctl_reply_error(conn, 400, "\"tag\" and \"to\" are "
+				      "required");
+		return;
+	}
+
+	(void)odict_get_number(req->body, &count, "count");
+	(void)odict_get_number(req->body, &percent, "percent");
+	if (!count == !percent || percent > 100 || count > UINT32_MAX) {
+		(void)ctl_reply_error(conn, 400, "give \"count\" or "
+				      "\"percent\" (1-100)");
+		return;
+	}
+
+	if (opts_decode(&opts, req->body, &why)) {
+		(void)ctl_reply_error(conn, 400, "%s", why);
+		return;
+	}
+
+	err = rehome_move(&job, tag, to, (uint32_t)count, (uint32_t)percent,
+			  &opts, NULL, NULL);
+	if (err) {
+		reply_peer_error(conn, err, to);
+		return;
+	}
+
+	reply_started(conn, job);
+}
+
+
+/** POST /v1/drain {"to","mode","body","rate"} */
+static void post_drain(struct http_conn *conn, const struct ctl_req *req,
+		       void *arg)
+{
+	struct rehome_opts opts;
+	struct rehome_job *job;
+	const char *to, *why = NULL;
+	int err;
+	(void)arg;
+
+	to = req->body ? odict_string(req->body, "to") : NULL;
+	if (opts_decode(&opts, req->body, &why)) {
+		(void)ctl_reply_error(conn, 400, "%s", why);
+		return;
+	}
+
+	err = rehome_drain(&job, to, &opts, NULL, NULL);
+	if (err) {
+		reply_peer_error(conn, err, to);
+		return;
+	}
+
+	reply_started(conn, job);
+}
+
+
+/** GET /v1/jobs: {"jobs":[job...]}, oldest first */
+static void get_jobs(struct http_conn *conn, const struct ctl_req *req,
+		     void *arg)
+{
+	struct odict *od = NULL, *arr = NULL;
+	struct le *le;
+	int err;
+	(void)req;
+	(void)arg;
+
+	err = odict_alloc(&od, 4) | odict_alloc(&arr, 16);
+	for (le = rehome_job_list()->head; le && !err; le = le->next) {
+		const struct rehome_job *job = le->data;
+		struct odict *o = NULL;
+		char key[16];
+
+		err = rehome_job_odict(&o, job);
+		if (err)
+			break;
+
+		(void)re_snprintf(key, sizeof(key), "%u", job->id);
+		err = odict_entry_add(arr, key, ODICT_OBJECT, o);
+		mem_deref(o);
+	}
+
+	err |= array_add(od, "jobs", mem_ref(arr));
+
+	if (err)
+		(void)ctl_reply_error(conn, 500, "jobs: %m", err);
+	else
+		(void)ctl_reply_json(conn, 200, od);
+
+	mem_deref(arr);
+	mem_deref(od);
+}
+
+
+/** ?limit=N of a request, else LIST_DEFAULT */
+static uint32_t query_limit(const struct http_msg *msg)
+{
+	struct pl n;
+
+	if (re_regex(msg->prm.p, msg->prm.l, "limit=[0-9]+", &n))
+		return LIST_DEFAULT;
+
+	return pl_u32(&n);
+}
+
+
+/** "ID" or "ID/dialogs" */
+static int job_path_decode(struct pl *id, struct pl *sub,
+			   const struct pl *rest)
+{
+	struct pl slash;
+
+	if (re_regex(rest->p, rest->l, "[0-9]+[/]*[a-z]*", id, &slash, sub))
+		return ENOENT;
+
+	if (id->p != rest->p || sub->p + sub->l != rest->p + rest->l)
+		return ENOENT;
+
+	if (pl_isset(sub) ? slash.l != 1 || pl_strcmp(sub, "dialogs") :
+	    slash.l != 0)
+		return ENOENT;
+
+	return 0;
+}
+
+
+/** GET /v1/jobs/ID and GET /v1/jobs/ID/dialogs[?limit=N] */
+static void get_job(struct http_conn *conn, const struct ctl_req *req,
+		    void *arg)
+{
+	const struct rehome_job *job;
+	struct odict *od = NULL;
+	struct pl id, sub;
+	int err;
+	(void)arg;
+
+	if (job_path_decode(&id, &sub, &req->rest)) {
+		(void)ctl_reply_error(conn, 404, "no such job: %r",
+				      &req->rest);
+		return;
+	}
+
+	job = rehome_job_find(pl_u32(&id));
+	if (!job) {
+		(void)ctl_reply_error(conn, 404, "no such job: %r", &id);
+		return;
+	}
+
+	if (!pl_isset(&sub)) {
+		reply_job(conn, 200, job);
+		return;
+	}
+
+	err = job_dialogs_odict(&od, job, query_limit(req->msg));
+	if (err)
+		(void)ctl_reply_error(conn, 500, "job %r: %m", &id, err);
+	else
+		(void)ctl_reply_json(conn, 200, od);
+
+	mem_deref(od);
+}
+
+
+/** "rehome" in GET /v1/status */
+static int status_add(struct odict *status, void *arg)
+{
+	uint32_t running = 0;
+	struct odict *od;
+	struct le *le;
+	int err;
+	(void)arg;
+
+	LIST_FOREACH(rehome_job_list(), le) {
+		const struct rehome_job *job = le->data;
+
+		running += job->phase != REHOME_JOB_DONE;
+	}
+
+	err = odict_alloc(&od, 8);
+	if (err)
+		return err;
+
+	err |= odict_entry_add(od, "draining", ODICT_BOOL,
+			       rehome_draining(NULL));
+	err |= rehome_int_add(od, "jobs_running", running);
+	err |= rehome_int_add(od, "inflight", rehome_calls_inflight());
+	err |= odict_entry_add(status, "rehome", ODICT_OBJECT, od);
+
+	mem_deref(od);
+	return err;
+}
+
+
+int rehome_ctl_init(void)
+{
+	int err;
+
+	err  = ctl_route_add("POST", "/v1/rehome", post_rehome, NULL);
+	err |= ctl_route_add("POST", "/v1/move", post_move, NULL);
+	err |= ctl_route_add("POST", "/v1/drain", post_drain, NULL);
+	err |= ctl_route_add("GET", "/v1/jobs", get_jobs, NULL);
+	err |= ctl_route_add("GET", "/v1/jobs/", get_job, NULL);
+	err |= ctl_status_add(status_add, NULL);
+
+	return err;
+}
