@@ -120,6 +120,18 @@ static int list_add(struct list_ctx *ctx, struct odict *item)
 }
 
 
+/** Hand the list over, or drop it on error */
+static int list_end(struct list_ctx *ctx, struct odict **odp)
+{
+	if (ctx->err)
+		mem_deref(ctx->list);
+	else
+		*odp = ctx->list;
+
+	return ctx->err;
+}
+
+
 static bool node_handler(const struct cluster_node *node, void *arg)
 {
 	struct list_ctx *ctx = arg;
@@ -151,12 +163,7 @@ static int nodes(struct odict **odp, void *arg)
 			(void)list_add(&ctx, self);
 	}
 
-	if (ctx.err)
-		mem_deref(ctx.list);
-	else
-		*odp = ctx.list;
-
-	return ctx.err;
+	return list_end(&ctx, odp);
 }
 
 
@@ -222,12 +229,7 @@ static int shtags(struct odict **odp, void *arg)
 		}
 	}
 
-	if (ctx.err)
-		mem_deref(ctx.list);
-	else
-		*odp = ctx.list;
-
-	return ctx.err;
+	return list_end(&ctx, odp);
 }
 
 
@@ -281,12 +283,7 @@ static int dialogs(struct odict **odp, const char *tag, uint32_t limit,
 
 	(void)dialog_apply(dialogs_handler, &ctx);
 
-	if (ctx.list.err)
-		mem_deref(ctx.list.list);
-	else
-		*odp = ctx.list.list;
-
-	return ctx.list.err;
+	return list_end(&ctx.list, odp);
 }
 
 
