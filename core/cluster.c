@@ -1,5 +1,5 @@
 /**
- * @file cluster.c  Cluster membership: heartbeats, node states, signed messages
+ * @file cluster.c  Cluster membership: heartbeats, node states, (re)connect
  *
  * This is the cluster layer's entry point: it starts the Redis client,
  * the sharing tags (shtag.c) and replication (repl.c), and runs the
@@ -20,9 +20,7 @@
  * the others: timeouts are frozen and restart with a full grace period on
  * reconnect, so a Redis outage never looks like every node dying.
  *
- * Every message of the cluster is signed with HMAC-SHA256 under
- * repl_secret, as "<64 hex> <body>", so one check covers heartbeats, tag
- * changes and dialogs; anything else is dropped and counted.
+ * Every message is signed and checked in cluster_msg.c.
  */
 #include <string.h>
 #include <re.h>
@@ -32,12 +30,11 @@
 #include "ctl.h"
 #include "redis.h"
 #include "cluster.h"
+#include "cluster_int.h"
 #include "shtag.h"
 #include "repl.h"
 
 enum {
-	SEAL_HEX      = 64,             /* SHA-256 in hex */
-	SEAL_SIZE     = SEAL_HEX + 1,   /* and a space */
 	HB_DIVISOR    = 5,              /* heartbeats per node_timeout */
 	HB_MIN_MS     = 20,
 	JSON_DEPTH    = 4,
@@ -46,7 +43,6 @@ enum {
 
 static struct {
 	const struct rh_conf *cfg;
-	struct hmac *hmac;
 	struct list nodes;          /* struct cluster_node, self first */
 	struct cluster_node *self;
 	struct tmr hb;
@@ -123,119 +119,6 @@ static int lsnr_add(struct cluster_node *node, const char *tag,
 	l->addr = *addr;
 	list_append(&node->lsnrl, &l->le, l);
 	return 0;
-}
-
-
-/* ---- signed messages ------------------------------------------------ */
-
-
-static int digest_hex(char *hex, size_t sz, const uint8_t *data, size_t len)
-{
-	uint8_t md[32];
-	int err;
-
-	err = hmac_digest(cl.hmac, md, sizeof(md), data, len);
-	if (err)
-		return err;
-
-	return re_snprintf(hex, sz, "%w", md, sizeof(md)) == SEAL_HEX
-		? 0 : EINVAL;
-}
-
-
-/** A message buffer with room for the signature in front of the body. */
-int cluster_msg_alloc(struct mbuf **mbp)
-{
-	struct mbuf *mb;
-	int err;
-
-	if (!mbp)
-		return EINVAL;
-
-	mb = mbuf_alloc(1024);
-	if (!mb)
-		return ENOMEM;
-
-	err = mbuf_fill(mb, ' ', SEAL_SIZE);
-	if (err) {
-		mem_deref(mb);
-		return err;
-	}
-
-	*mbp = mb;
-	return 0;
-}
-
-
-/** Sign what was written after the reserved space; mb->pos goes to 0. */
-int cluster_msg_seal(struct mbuf *mb)
-{
-	char hex[SEAL_HEX + 1];
-	int err;
-
-	if (!mb || mb->end < SEAL_SIZE)
-		return EINVAL;
-
-	mb->pos = 0;
-	if (!cl.hmac) {
-		memset(mb->buf, '-', SEAL_HEX);
-		return 0;
-	}
-
-	err = digest_hex(hex, sizeof(hex), mb->buf + SEAL_SIZE,
-			 mb->end - SEAL_SIZE);
-	if (err)
-		return err;
-
-	memcpy(mb->buf, hex, SEAL_HEX);
-	return 0;
-}
-
-
-static bool unsigned_seal(const char *p)
-{
-	for (size_t i = 0; i < SEAL_HEX; i++) {
-		if (p[i] != '-')
-			return false;
-	}
-
-	return true;
-}
-
-
-/**
- * Check a message and point `body` at its payload. EBADMSG: malformed or
- * unsigned (when a secret is set); EACCES: bad signature.
- */
-int cluster_msg_open(struct pl *body, const struct pl *msg)
-{
-	char hex[SEAL_HEX + 1];
-	uint8_t diff = 0;
-	int err;
-
-	if (!body || !msg)
-		return EINVAL;
-
-	if (msg->l <= SEAL_SIZE || msg->p[SEAL_HEX] != ' ')
-		return EBADMSG;
-
-	body->p = msg->p + SEAL_SIZE;
-	body->l = msg->l - SEAL_SIZE;
-
-	if (!cl.hmac)
-		return 0;
-	if (unsigned_seal(msg->p))
-		return EBADMSG;
-
-	err = digest_hex(hex, sizeof(hex), (const uint8_t *)body->p, body->l);
-	if (err)
-		return err;
-
-	/* constant time: do not tell a forger how much was right */
-	for (size_t i = 0; i < SEAL_HEX; i++)
-		diff |= (uint8_t)(hex[i] ^ msg->p[i]);
-
-	return diff ? EACCES : 0;
 }
 
 
@@ -644,20 +527,6 @@ static int self_init(const struct rh_conf *cfg)
 }
 
 
-static int secret_init(const struct rh_conf *cfg)
-{
-	if (!str_isset(cfg->repl_secret)) {
-		log_warn("cluster", "no repl_secret: cluster messages are "
-			 "not signed");
-		return 0;
-	}
-
-	return hmac_create(&cl.hmac, HMAC_HASH_SHA256,
-			   (const uint8_t *)cfg->repl_secret,
-			   strlen(cfg->repl_secret));
-}
-
-
 /**
  * Join the cluster named in the config: connect to Redis, start
  * heartbeats, tags and replication. Nothing happens without `redis`.
@@ -683,7 +552,7 @@ int cluster_init(const struct rh_conf *cfg)
 	re_snprintf(probe, sizeof(probe), "%s:probe:%s", cfg->cluster,
 		    cfg->node_id);
 
-	err = secret_init(cfg);
+	err = cluster_msg_init(cfg->repl_secret);
 	if (err)
 		goto out;
 
@@ -743,7 +612,7 @@ void cluster_close(void)
 	redis_close();
 
 	list_flush(&cl.nodes);
-	mem_deref(cl.hmac);
+	cluster_msg_close();
 	memset(&cl, 0, sizeof(cl));
 }
 
