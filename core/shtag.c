@@ -31,6 +31,9 @@
  * At start, a tag whose hash entry names this node belongs to a previous
  * run of it: it counts as not held until shtag_claim() either claims it
  * again (config wish "active") or releases it.
+ *
+ * The control routes that drive activate/release over HTTP live in
+ * shtag_ctl.c; they use only the public API.
  */
 #include <string.h>
 #include <re.h>
@@ -38,11 +41,11 @@
 #include "log.h"
 #include "conf.h"
 #include "metrics.h"
-#include "ctl.h"
 #include "redis.h"
 #include "cluster.h"
 #include "shtag.h"
 #include "repl.h"
+#include "shtag_int.h"
 
 enum {
 	KEY_SIZE   = 256,
@@ -621,96 +624,6 @@ int shtag_status(struct odict *od)
 }
 
 
-/* ---- control API: POST /v1/shtags/T/activate|release ---------------- */
-
-
-static int result_reply(struct http_conn *conn, int err, const char *name,
-			bool active, uint64_t epoch, const char *holder)
-{
-	struct odict *od;
-
-	switch (err) {
-
-	case 0:
-		break;
-	case ESTALE:
-	case EBUSY:
-		return ctl_reply_error(conn, 409, "%s: %s holds it at epoch "
-				       "%llu", name, str_isset(holder) ?
-				       holder : "nobody",
-				       (unsigned long long)epoch);
-	case ENOTSUP:
-		return ctl_reply_error(conn, 409, "no cluster configured");
-	case EAGAIN:
-		return ctl_reply_error(conn, 503, "not synced yet");
-	case ENOTCONN:
-		return ctl_reply_error(conn, 503, "redis is down");
-	default:
-		return ctl_reply_error(conn, 500, "%s: %m", name, err);
-	}
-
-	err = odict_alloc(&od, 8);
-	if (err)
-		return err;
-
-	err  = odict_entry_add(od, "tag", ODICT_STRING, name);
-	err |= odict_entry_add(od, "active", ODICT_BOOL, active);
-	err |= odict_entry_add(od, "epoch", ODICT_INT, (int64_t)epoch);
-	err |= odict_entry_add(od, "holder", ODICT_STRING, holder);
-	err |= odict_entry_add(od, "node", ODICT_STRING, cluster_node_id());
-	if (!err)
-		err = ctl_reply_json(conn, 200, od);
-
-	mem_deref(od);
-	return err;
-}
-
-
-static void ctl_result(int err, const char *name, bool active, uint64_t epoch,
-		       const char *holder, void *arg)
-{
-	struct http_conn *conn = arg;
-
-	(void)result_reply(conn, err, name, active, epoch, holder);
-	mem_deref(conn);
-}
-
-
-static void ctl_handler(struct http_conn *conn, const struct ctl_req *req,
-			void *arg)
-{
-	struct pl name, verb;
-	char tag[64];
-	int err;
-	(void)arg;
-
-	if (re_regex(req->rest.p, req->rest.l, "[^/]+/[^/]+", &name, &verb) ||
-	    name.p != req->rest.p || name.l + 1 + verb.l != req->rest.l ||
-	    name.l >= sizeof(tag)) {
-		(void)ctl_reply_error(conn, 404, "use /v1/shtags/TAG/activate "
-				      "or /v1/shtags/TAG/release");
-		return;
-	}
-
-	pl_strcpy(&name, tag, sizeof(tag));
-
-	if (!pl_strcmp(&verb, "activate"))
-		err = shtag_activate(tag, ctl_result, mem_ref(conn));
-	else if (!pl_strcmp(&verb, "release"))
-		err = shtag_release(tag, ctl_result, mem_ref(conn));
-	else {
-		(void)ctl_reply_error(conn, 404, "unknown action: %r", &verb);
-		return;
-	}
-
-	if (err) {
-		(void)result_reply(conn, err, tag, false, shtag_epoch(tag),
-				   shtag_holder(tag));
-		mem_deref(conn);   /* the reference the handler would own */
-	}
-}
-
-
 /* ---- the (re)connect sequence --------------------------------------- */
 
 
@@ -912,7 +825,7 @@ int shtag_init(const struct rh_conf *cfg)
 	if (err)
 		goto out;
 
-	err = ctl_route_add("POST", "/v1/shtags/", ctl_handler, NULL);
+	err = shtag_ctl_init();
 	if (err)
 		goto out;
 
