@@ -520,6 +520,46 @@ static bool response_handler(const struct sip_msg *msg, void *arg)
 
 
 /**
+ * The headers of a request of the engine's own toward leg `to`, after the
+ * Via: the leg's route set, From/To as that leg knows them (our side is the
+ * other party), the leg's Call-ID, the given CSeq, and the body.
+ */
+static int own_request_build(struct mbuf **mbp, const struct dialog *dlg,
+			     enum dialog_leg_id to, const struct pl *met,
+			     uint32_t cseq, const char *ctype,
+			     const char *body)
+{
+	char callid[LEG_CALLID_SZ];
+	struct mbuf *mb;
+	int err;
+
+	mb = mbuf_alloc(512 + str_len(body));
+	if (!mb)
+		return ENOMEM;
+
+	err  = leg_print_route(mb, dlg->leg[to].route);
+	err |= mbuf_write_str(mb, "Max-Forwards: 70\r\n");
+	if (to == LEG_CALLEE)
+		err |= mbuf_printf(mb, "From: %s\r\nTo: %s;tag=%s\r\n",
+				   dlg->from, dlg->to, dlg->to_tag);
+	else
+		err |= mbuf_printf(mb, "From: %s;tag=%s\r\nTo: %s\r\n",
+				   dlg->to, dlg->to_tag, dlg->from);
+	err |= mbuf_printf(mb, "Call-ID: %s\r\nCSeq: %u %r\r\n",
+			   leg_callid(dlg, to, callid, sizeof(callid)), cseq,
+			   met);
+	err |= sipmsg_print_body(mb, ctype, body);
+
+	if (err)
+		mem_deref(mb);
+	else
+		*mbp = mb;
+
+	return err;
+}
+
+
+/**
  * Send a request of the engine's own into a dialog, built from the
  * dialog alone (so it works on any node holding it): the leg's target and
  * route set, From/To as that leg knows them, the leg's Call-ID, the next
@@ -532,8 +572,7 @@ int proxy_request(struct sip_request **reqp, struct proxy_dest *dest,
 {
 	struct dialog *dlg = dest->dlg;
 	struct dialog_leg *to = &dlg->leg[dest->to];
-	char callid[LEG_CALLID_SZ];
-	struct mbuf *mb;
+	struct mbuf *mb = NULL;
 	struct pl hop, mpl;
 	int err;
 
@@ -541,35 +580,19 @@ int proxy_request(struct sip_request **reqp, struct proxy_dest *dest,
 	if (err)
 		return err;
 
-	mb = mbuf_alloc(1024);
-	if (!mb)
-		return ENOMEM;
-
-	err  = leg_print_route(mb, to->route);
-	err |= mbuf_write_str(mb, "Max-Forwards: 70\r\n");
-	if (dest->to == LEG_CALLEE)
-		err |= mbuf_printf(mb, "From: %s\r\nTo: %s;tag=%s\r\n",
-				   dlg->from, dlg->to, dlg->to_tag);
-	else
-		err |= mbuf_printf(mb, "From: %s;tag=%s\r\nTo: %s\r\n",
-				   dlg->to, dlg->to_tag, dlg->from);
-	err |= mbuf_printf(mb, "Call-ID: %s\r\n",
-			   leg_callid(dlg, dest->to, callid,
-					    sizeof(callid)));
-	err |= mbuf_printf(mb, "CSeq: %u %s\r\n",
-			   cseq_originate(&to->cseq, !str_cmp(met, "INVITE")),
-			   met);
-	err |= sipmsg_print_body(mb, ctype, body);
+	pl_set_str(&mpl, met);
+	err = own_request_build(&mb, dlg, dest->to, &mpl,
+				cseq_originate(&to->cseq,
+					       !str_cmp(met, "INVITE")),
+				ctype, body);
 	if (err)
-		goto out;
+		return err;
 
 	dest->contact = !str_cmp(met, "INVITE") || !str_cmp(met, "UPDATE");
-	pl_set_str(&mpl, met);
 	err = leg_send(reqp, &mpl, to->target, &hop, mb, resph, dest);
 	if (!err)
 		dialog_changed(dlg, DIALOG_EV_UPDATED);
 
- out:
 	mem_deref(mb);
 	return err;
 }
@@ -581,8 +604,7 @@ int proxy_ack(struct dialog *dlg, enum dialog_leg_id to, const char *ctype,
 {
 	struct dialog_leg *leg = &dlg->leg[to];
 	struct proxy_dest dest = {dlg, to, false, false};
-	char callid[LEG_CALLID_SZ];
-	struct mbuf *mb;
+	struct mbuf *mb = NULL;
 	struct pl hop, met = PL("ACK");
 	int err;
 
@@ -590,25 +612,12 @@ int proxy_ack(struct dialog *dlg, enum dialog_leg_id to, const char *ctype,
 	if (err)
 		return err;
 
-	mb = mbuf_alloc(512);
-	if (!mb)
-		return ENOMEM;
+	err = own_request_build(&mb, dlg, to, &met, cseq_relay_ack(&leg->cseq),
+				ctype, body);
+	if (err)
+		return err;
 
-	err  = leg_print_route(mb, leg->route);
-	err |= mbuf_write_str(mb, "Max-Forwards: 70\r\n");
-	if (to == LEG_CALLEE)
-		err |= mbuf_printf(mb, "From: %s\r\nTo: %s;tag=%s\r\n",
-				   dlg->from, dlg->to, dlg->to_tag);
-	else
-		err |= mbuf_printf(mb, "From: %s;tag=%s\r\nTo: %s\r\n",
-				   dlg->to, dlg->to_tag, dlg->from);
-	err |= mbuf_printf(mb, "Call-ID: %s\r\nCSeq: %u ACK\r\n",
-			   leg_callid(dlg, to, callid, sizeof(callid)),
-			   cseq_relay_ack(&leg->cseq));
-	err |= sipmsg_print_body(mb, ctype, body);
-	if (!err)
-		err = leg_send(NULL, &met, leg->target, &hop, mb, NULL,
-				   &dest);
+	err = leg_send(NULL, &met, leg->target, &hop, mb, NULL, &dest);
 
 	mem_deref(mb);
 	return err;

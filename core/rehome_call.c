@@ -44,6 +44,7 @@
 #include "dialog.h"
 #include "sipmsg.h"
 #include "proxy.h"
+#include "leg.h"
 #include "rehome.h"
 #include "rehome_int.h"
 
@@ -108,12 +109,6 @@ static void homed_destructor(void *arg)
 
 	hash_unlink(&hd->he);
 	mem_deref(hd->dlg);
-}
-
-
-static inline enum dialog_leg_id other_leg(enum dialog_leg_id leg)
-{
-	return leg == LEG_CALLER ? LEG_CALLEE : LEG_CALLER;
 }
 
 
@@ -350,7 +345,7 @@ static char *leg_body(const struct call *c)
 		return dlg->leg[leg].sdp_out;
 
 	case REHOME_BODY_INBOUND:
-		return dlg->leg[other_leg(leg)].sdp_in;
+		return dlg->leg[leg_other(leg)].sdp_in;
 
 	default:
 		return NULL;
