@@ -2,6 +2,8 @@
  * @file conf.h  rehomed configuration file
  */
 
+#include "log.h"
+
 enum { CONF_MAX_LISTENERS = 16, CONF_MAX_SHTAGS = 64 };
 
 /** One `listen PROTO:IP:PORT tag=NAME` line */

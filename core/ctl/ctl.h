@@ -2,6 +2,7 @@
  * @file ctl.h  Control API: HTTP + JSON on ctl_listen, bearer token
  */
 
+struct rh_conf;
 struct http_conn;
 struct http_msg;
 struct odict;

@@ -2,6 +2,8 @@
  * @file engine.h  The running node: modules started in order, stopped in reverse
  */
 
+struct rh_conf;
+
 int  engine_init(const struct rh_conf *cfg);
 void engine_close(void);
 struct sip *engine_sip(void);

@@ -9,8 +9,12 @@
  * from the host (the engine's ops, the library directory), so that only
  * the running state itself has to be looked up (policy_running()).
  *
- * Not for engine code: use policy.h. Include after <lua.h> and policy.h.
+ * Not for engine code: use policy.h.
  */
+
+#include <lua.h>
+
+struct policy_ops;
 
 enum policy_hook {
 	POLICY_HOOK_INITIAL_INVITE,

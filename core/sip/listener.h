@@ -2,6 +2,8 @@
  * @file listener.h  SIP listeners and their tags
  */
 
+struct rh_conf;
+
 /** A listening socket; the tag names its purpose, equal on every node */
 struct listener {
 	struct le le;

@@ -2,6 +2,13 @@
  * @file proxy.h  The SIP path: requests and responses between the legs
  */
 
+#ifndef REHOME_PROXY_H
+#define REHOME_PROXY_H
+
+#include "dialog.h"
+
+struct rh_conf;
+
 /** What the engine decides for a new call before it is relayed */
 struct proxy_route {
 	char shtag[64];       /* sharing tag; empty = default_shtag */
@@ -47,3 +54,5 @@ int  proxy_request(struct sip_request **reqp, struct proxy_dest *dest,
 int  proxy_ack(struct dialog *dlg, enum dialog_leg_id to, const char *ctype,
 	       const char *body);
 int  proxy_hangup(struct dialog *dlg, const char *why);
+
+#endif
