@@ -721,7 +721,7 @@ bool redis_is_up(void)
 }
 
 
-const char *redis_state_name(enum redis_state st)
+static const char *redis_state_name(enum redis_state st)
 {
 	return (unsigned)st < ARRAY_SIZE(state_names) ? state_names[st] : "?";
 }

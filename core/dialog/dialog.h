@@ -85,7 +85,6 @@ void dialog_changed(struct dialog *dlg, enum dialog_event ev);
 void dialog_end(struct dialog *dlg);
 
 int  dialog_set_str(char **dst, const struct pl *pl);
-int  dialog_atom(char **dst, const struct pl *pl);
 int  dialog_atom_str(char **dst, const char *name);
 void dialog_resend_clear(struct dialog *dlg);
 int  dialog_callee_callid(char *buf, size_t sz, const struct dialog *dlg);

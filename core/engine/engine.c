@@ -26,7 +26,6 @@
 #include "engine.h"
 
 static struct {
-	const struct rh_conf *cfg;
 	struct sip *sip;
 } eng;
 
@@ -99,8 +98,6 @@ int engine_init(const struct rh_conf *cfg)
 	char libdir[512];
 	int err;
 
-	eng.cfg = cfg;
-
 	err = uvre_init();
 	if (err)
 		goto out;
@@ -161,17 +158,4 @@ void engine_close(void)
 		eng.sip = mem_deref(eng.sip);
 	}
 	uvre_close();
-	eng.cfg = NULL;
-}
-
-
-struct sip *engine_sip(void)
-{
-	return eng.sip;
-}
-
-
-const struct rh_conf *engine_conf(void)
-{
-	return eng.cfg;
 }

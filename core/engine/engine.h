@@ -6,8 +6,6 @@ struct rh_conf;
 
 int  engine_init(const struct rh_conf *cfg);
 void engine_close(void);
-struct sip *engine_sip(void);
-const struct rh_conf *engine_conf(void);
 
 /* engine_policy.c: the policy's view of the cluster and re-homing */
 int  engine_policy_init(const struct rh_conf *cfg, const char *libdir);
