@@ -7,6 +7,9 @@ struct http_conn;
 struct http_msg;
 struct odict;
 
+/** Key of an element of a JSON array (an odict): its decimal index */
+enum { CTL_INDEX_SZ = 16 };
+
 /** An authenticated request, handed to the module that owns the route */
 struct ctl_req {
 	const struct http_msg *msg;

@@ -25,6 +25,11 @@
 #include "ctl.h"
 #include "engine.h"
 
+enum {
+	ENGINE_SIP_HASH_SZ = 16384, /* buckets of libre's transaction tables */
+	ENGINE_PATH_SZ     = 512,
+};
+
 static struct {
 	struct sip *sip;
 } eng;
@@ -95,14 +100,15 @@ static const char *lua_libdir(const struct rh_conf *cfg, char *buf, size_t sz)
 
 int engine_init(const struct rh_conf *cfg)
 {
-	char libdir[512];
+	char libdir[ENGINE_PATH_SZ];
 	int err;
 
 	err = uvre_init();
 	if (err)
 		goto out;
 
-	err = sip_alloc(&eng.sip, NULL, 16384, 16384, 16384,
+	err = sip_alloc(&eng.sip, NULL, ENGINE_SIP_HASH_SZ, ENGINE_SIP_HASH_SZ,
+			ENGINE_SIP_HASH_SZ,
 			"rehomed/" REHOME_VERSION, sip_exit_handler, NULL);
 	if (err) {
 		log_error("engine", "sip stack: %m", err);

@@ -16,6 +16,8 @@
 
 struct policy_ops;
 
+enum { POLICY_ERR_SZ = 256 };  /* message of a failed load or call */
+
 enum policy_hook {
 	POLICY_HOOK_INITIAL_INVITE,
 	POLICY_HOOK_NODE_UP,
@@ -45,7 +47,7 @@ struct policy_state {
 	uint64_t insns;          /* instructions run in the current call   */
 	unsigned depth;          /* calls into L in progress               */
 	bool over_budget;
-	char err[256];           /* message of the last failed call        */
+	char err[POLICY_ERR_SZ];  /* message of the last failed call       */
 };
 
 /* policy.c */
