@@ -38,6 +38,9 @@ enum {
 	CONF_MAX_SIZE  = 1 << 20,  /* a bigger config file is a mistake */
 	CONF_MAX_WORDS = 4,        /* key + values kept per line */
 	CONF_MAX_KEYS  = 16,
+	CONF_IP_SZ     = 64,        /* an IP address as text */
+	CONF_LEVEL_SZ  = 16,        /* a log level name */
+	CONF_CHUNK_SZ  = 4096,      /* read from the file at a time */
 };
 
 /** Where the scanner is, and what it has seen so far */
@@ -201,7 +204,7 @@ static int split_hostport(struct scan *sc, const char *what,
 static int parse_ipport(struct scan *sc, const char *what,
 			const struct pl *val, struct sa *sa)
 {
-	char ip[64];
+	char ip[CONF_IP_SZ];
 	struct pl host;
 	uint16_t port;
 	int err;
@@ -480,7 +483,7 @@ static int key_ctl_listen(struct scan *sc, const struct key *k,
 static int key_log_level(struct scan *sc, const struct key *k,
 			 const struct pl *argv)
 {
-	char name[16];
+	char name[CONF_LEVEL_SZ];
 
 	if (argv[0].l >= sizeof(name) ||
 	    pl_strcpy(&argv[0], name, sizeof(name)) ||
@@ -784,7 +787,7 @@ int conf_load_buf(struct rh_conf *cfg, const char *name, const char *buf,
 
 static int read_file(struct mbuf **mbp, const char *path)
 {
-	uint8_t chunk[4096];
+	uint8_t chunk[CONF_CHUNK_SZ];
 	struct mbuf *mb;
 	FILE *f;
 	size_t n;

@@ -2,25 +2,40 @@
  * @file conf.h  rehomed configuration file
  */
 
+#ifndef REHOME_CONF_H
+#define REHOME_CONF_H
+
+#include "log.h"
+
 enum { CONF_MAX_LISTENERS = 16, CONF_MAX_SHTAGS = 64 };
+
+/** Sizes of the text values, NUL included */
+enum {
+	CONF_TAG_SZ    = 32,   /* listener tag */
+	CONF_SHTAG_SZ  = 64,   /* sharing tag name */
+	CONF_NAME_SZ   = 64,   /* node id, cluster name */
+	CONF_HOST_SZ   = 128,
+	CONF_SECRET_SZ = 128,  /* repl_secret, ctl_token */
+	CONF_PATH_SZ   = 256,
+};
 
 /** One `listen PROTO:IP:PORT tag=NAME` line */
 struct conf_listen {
 	enum sip_transp tp;      /* SIP_TRANSP_UDP or SIP_TRANSP_TCP */
 	struct sa addr;
-	char tag[32];
+	char tag[CONF_TAG_SZ];
 };
 
 /** One `shtag NAME active|backup` line */
 struct conf_shtag {
-	char name[64];
+	char name[CONF_SHTAG_SZ];
 	bool active;             /* this node's wish at start */
 };
 
 /** The whole file, parsed and checked; defaults filled in */
 struct rh_conf {
-	char path[256];          /* file it came from */
-	char node_id[64];        /* default: hostname */
+	char path[CONF_PATH_SZ]; /* file it came from */
+	char node_id[CONF_NAME_SZ]; /* default: hostname */
 	struct conf_listen listen[CONF_MAX_LISTENERS];
 	size_t listenc;
 	bool has_upstream;
@@ -28,15 +43,15 @@ struct rh_conf {
 	struct sa upstream;
 	struct conf_shtag shtag[CONF_MAX_SHTAGS];
 	size_t shtagc;
-	char default_shtag[64];  /* default: "default" */
+	char default_shtag[CONF_SHTAG_SZ]; /* default: "default" */
 	bool has_redis;
-	char redis_host[128];
+	char redis_host[CONF_HOST_SZ];
 	uint16_t redis_port;
-	char cluster[64];        /* default: "rehome" */
-	char repl_secret[128];   /* empty = replication not signed (warned) */
-	char policy[256];        /* empty = no policy */
+	char cluster[CONF_NAME_SZ]; /* default: "rehome" */
+	char repl_secret[CONF_SECRET_SZ]; /* empty = not signed (warned) */
+	char policy[CONF_PATH_SZ]; /* empty = no policy */
 	struct sa ctl_listen;    /* default 127.0.0.1:8060 */
-	char ctl_token[128];     /* empty = no auth (warned) */
+	char ctl_token[CONF_SECRET_SZ]; /* empty = no auth (warned) */
 	uint32_t dialog_timeout; /* seconds, default 43200 */
 	uint32_t node_timeout;   /* ms, default 1500 */
 	uint32_t rehome_rate;    /* dialogs per second, default 1000 */
@@ -53,3 +68,5 @@ int conf_load(struct rh_conf *cfg, const char *path, char *errbuf,
 int conf_load_buf(struct rh_conf *cfg, const char *name, const char *buf,
 		  size_t len, char *errbuf, size_t errsz);
 void conf_defaults(struct rh_conf *cfg);
+
+#endif

@@ -14,6 +14,8 @@
 #include <re.h>
 #include "log.h"
 
+enum { LOG_TS_SZ = 32 };  /* "HH:MM:SS" */
+
 static enum log_level cur_level = LOG_INFO;
 
 static const char *level_names[] = {"debug", "info", "warn", "error"};
@@ -48,7 +50,7 @@ void log_msg(enum log_level level, const char *mod, const char *fmt, ...)
 {
 	struct timeval tv;
 	struct tm tm;
-	char ts[32];
+	char ts[LOG_TS_SZ];
 	va_list ap;
 
 	if (level < cur_level)

@@ -2,6 +2,9 @@
  * @file log.h  Leveled logging to stderr
  */
 
+#ifndef REHOME_LOG_H
+#define REHOME_LOG_H
+
 enum log_level {
 	LOG_DEBUG = 0,
 	LOG_INFO,
@@ -20,3 +23,5 @@ void log_msg(enum log_level level, const char *mod, const char *fmt, ...);
 #define log_info(mod, ...)  log_msg(LOG_INFO,  mod, __VA_ARGS__)
 #define log_warn(mod, ...)  log_msg(LOG_WARN,  mod, __VA_ARGS__)
 #define log_error(mod, ...) log_msg(LOG_ERROR, mod, __VA_ARGS__)
+
+#endif

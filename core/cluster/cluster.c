@@ -39,6 +39,7 @@ enum {
 	HB_MIN_MS     = 20,
 	JSON_DEPTH    = 4,
 	KEY_SIZE      = 256,
+	ADDR_SZ       = 64,             /* "[IPv6]:port" */
 };
 
 static struct {
@@ -199,7 +200,7 @@ static int lsnrs_encode(struct odict *od, const struct cluster_node *node)
 	LIST_FOREACH(&node->lsnrl, le) {
 		const struct cluster_lsnr *l = le->data;
 		struct odict *o;
-		char key[16], addr[64];
+		char key[CTL_INDEX_SZ], addr[ADDR_SZ];
 
 		err = odict_alloc(&o, 4);
 		if (err)
@@ -759,7 +760,7 @@ static int node_status(struct odict *arr, const struct cluster_node *node,
 		       unsigned i)
 {
 	struct odict *o;
-	char key[16];
+	char key[CTL_INDEX_SZ];
 	int err;
 
 	err = odict_alloc(&o, 8);

@@ -2,6 +2,9 @@
  * @file cluster.h  Cluster membership: heartbeats, node states, signed messages
  */
 
+#ifndef REHOME_CLUSTER_H
+#define REHOME_CLUSTER_H
+
 struct rh_conf;
 struct odict;
 
@@ -65,3 +68,5 @@ int  cluster_status(struct odict *od, void *arg);
 int  cluster_msg_alloc(struct mbuf **mbp);
 int  cluster_msg_seal(struct mbuf *mb);
 int  cluster_msg_open(struct pl *body, const struct pl *msg);
+
+#endif

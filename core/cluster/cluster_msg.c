@@ -15,7 +15,8 @@
 #include "cluster_int.h"
 
 enum {
-	SEAL_HEX      = 64,             /* SHA-256 in hex */
+	SEAL_MD       = 32,             /* SHA-256 */
+	SEAL_HEX      = 2 * SEAL_MD,    /* in hex */
 	SEAL_SIZE     = SEAL_HEX + 1,   /* and a space */
 };
 
@@ -44,7 +45,7 @@ void cluster_msg_close(void)
 
 static int digest_hex(char *hex, size_t sz, const uint8_t *data, size_t len)
 {
-	uint8_t md[32];
+	uint8_t md[SEAL_MD];
 	int err;
 
 	err = hmac_digest(hmac, md, sizeof(md), data, len);

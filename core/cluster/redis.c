@@ -46,6 +46,8 @@ enum {
 	TIMEOUT_MS     = 3000,
 	PROBE_CMD      = 1 << 0,
 	PROBE_SUB      = 1 << 1,
+	ERROR_SZ       = 128,
+	ADDR_SZ        = 160,       /* "host:port" */
 };
 
 /** A channel, subscribed again on every connect */
@@ -89,7 +91,7 @@ static struct {
 	uint64_t probe_at;         /* jiffies of the probe in flight, 0 none */
 	unsigned probe_acks;
 	uint64_t ups;
-	char last_error[128];
+	char last_error[ERROR_SZ];
 	redis_state_h *stateh;
 	void *arg;
 	bool warned;               /* this outage was logged */
@@ -721,7 +723,7 @@ bool redis_is_up(void)
 }
 
 
-const char *redis_state_name(enum redis_state st)
+static const char *redis_state_name(enum redis_state st)
 {
 	return (unsigned)st < ARRAY_SIZE(state_names) ? state_names[st] : "?";
 }
@@ -731,7 +733,7 @@ const char *redis_state_name(enum redis_state st)
 int redis_status(struct odict *od)
 {
 	struct odict *o;
-	char addr[160];
+	char addr[ADDR_SZ];
 	int err;
 
 	if (!od)

@@ -34,5 +34,4 @@ int  redis_eval(const struct redis_script *script, redis_reply_h *h,
 void redis_set_state_handler(redis_state_h *h, void *arg);
 enum redis_state redis_state(void);
 bool redis_is_up(void);
-const char *redis_state_name(enum redis_state st);
 int  redis_status(struct odict *od);

@@ -41,6 +41,7 @@
 #include "log.h"
 #include "conf.h"
 #include "metrics.h"
+#include "ctl.h"
 #include "redis.h"
 #include "cluster.h"
 #include "shtag.h"
@@ -594,7 +595,7 @@ int shtag_status(struct odict *od)
 	LIST_FOREACH(&st.tags, le) {
 		const struct shtag *tag = le->data;
 		struct odict *o;
-		char key[16];
+		char key[CTL_INDEX_SZ];
 
 		err = odict_alloc(&o, 8);
 		if (err)

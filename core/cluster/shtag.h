@@ -2,6 +2,8 @@
  * @file shtag.h  Sharing tags: one active node per tag, epochs, compare-and-set
  */
 
+#include "cluster.h"
+
 struct rh_conf;
 struct odict;
 

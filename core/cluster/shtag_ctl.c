@@ -74,7 +74,7 @@ static void ctl_handler(struct http_conn *conn, const struct ctl_req *req,
 			void *arg)
 {
 	struct pl name, verb;
-	char tag[64];
+	char tag[CONF_SHTAG_SZ];
 	int err;
 	(void)arg;
 

@@ -26,6 +26,7 @@
 #include <re.h>
 #include "log.h"
 #include "conf.h"
+#include "did.h"
 #include "cseq.h"
 #include "dialog.h"
 #include "metrics.h"
@@ -37,6 +38,8 @@ enum {
 	BODY_MAX_DEPTH  = 16,
 	DIALOGS_DEFAULT = 100,
 	DIALOGS_MAX     = 10000,
+	QUERY_EXPR_SZ   = 64,     /* regex of one query parameter */
+	LIMIT_SZ        = 16,     /* ?limit= value */
 };
 
 struct route {
@@ -571,7 +574,7 @@ static int leg_odict(struct odict **odp, const struct dialog_leg *leg)
 static int dialog_odict(struct odict **odp, const struct dialog *dlg)
 {
 	struct odict *od = NULL, *legs = NULL, *leg;
-	char did[17];
+	char did[DID_STRSZ];
 	int err;
 
 	err = odict_alloc(&od, 16) | odict_alloc(&legs, 2);
@@ -625,7 +628,7 @@ static bool list_handler(struct dialog *dlg, void *arg)
 {
 	struct list_ctx *lc = arg;
 	struct odict *od;
-	char key[16];
+	char key[CTL_INDEX_SZ];
 
 	if (lc->shtag && str_cmp(dlg->shtag, lc->shtag))
 		return false;
@@ -651,7 +654,7 @@ static int query_get(char *buf, size_t sz, const struct http_msg *msg,
 		     const char *name)
 {
 	struct pl val;
-	char expr[64];
+	char expr[QUERY_EXPR_SZ];
 
 	(void)re_snprintf(expr, sizeof(expr), "[?&]1%s=[^&]*", name);
 	if (re_regex(msg->prm.p, msg->prm.l, expr, NULL, &val))
@@ -665,7 +668,7 @@ static int query_get(char *buf, size_t sz, const struct http_msg *msg,
 static int limit_get(uint32_t *limit, const struct http_msg *msg)
 {
 	struct pl digits;
-	char buf[16];
+	char buf[LIMIT_SZ];
 
 	*limit = DIALOGS_DEFAULT;
 
@@ -686,7 +689,7 @@ static void dialogs_handler(struct http_conn *conn, const struct ctl_req *req,
 {
 	struct list_ctx lc = {0};
 	struct odict *od = NULL;
-	char shtag[64];
+	char shtag[CONF_SHTAG_SZ];
 	int err;
 	(void)arg;
 

@@ -2,9 +2,13 @@
  * @file ctl.h  Control API: HTTP + JSON on ctl_listen, bearer token
  */
 
+struct rh_conf;
 struct http_conn;
 struct http_msg;
 struct odict;
+
+/** Key of an element of a JSON array (an odict): its decimal index */
+enum { CTL_INDEX_SZ = 16 };
 
 /** An authenticated request, handed to the module that owns the route */
 struct ctl_req {

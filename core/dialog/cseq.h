@@ -2,6 +2,9 @@
  * @file cseq.h  CSeq numbering of one leg, per direction
  */
 
+#ifndef REHOME_CSEQ_H
+#define REHOME_CSEQ_H
+
 /**
  * The CSeq state of one leg, seen from the engine:
  * `rseq` is the highest CSeq the endpoint sent us, `lseq` the highest we
@@ -20,3 +23,5 @@ int      cseq_recv(struct cseq_leg *from, uint32_t num, bool is_ack);
 uint32_t cseq_relay(struct cseq_leg *to, uint32_t num, bool is_invite);
 uint32_t cseq_relay_ack(const struct cseq_leg *to);
 uint32_t cseq_originate(struct cseq_leg *to, bool is_invite);
+
+#endif

@@ -267,7 +267,7 @@ static void atom_destructor(void *arg)
 
 
 /** Set *dst to the shared copy of a name (NULL clears it). */
-int dialog_atom(char **dst, const struct pl *pl)
+static int dialog_atom(char **dst, const struct pl *pl)
 {
 	struct atom *a = NULL;
 	struct le *le;

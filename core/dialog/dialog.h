@@ -2,6 +2,11 @@
  * @file dialog.h  Dialogs: the complete state of one call, as data
  */
 
+#ifndef REHOME_DIALOG_H
+#define REHOME_DIALOG_H
+
+#include "cseq.h"
+
 enum dialog_state {
 	DIALOG_EARLY = 0,      /* INVITE relayed, no 2xx yet */
 	DIALOG_CONFIRMED,      /* 2xx relayed; the call is up */
@@ -80,7 +85,6 @@ void dialog_changed(struct dialog *dlg, enum dialog_event ev);
 void dialog_end(struct dialog *dlg);
 
 int  dialog_set_str(char **dst, const struct pl *pl);
-int  dialog_atom(char **dst, const struct pl *pl);
 int  dialog_atom_str(char **dst, const char *name);
 void dialog_resend_clear(struct dialog *dlg);
 int  dialog_callee_callid(char *buf, size_t sz, const struct dialog *dlg);
@@ -96,3 +100,5 @@ int dialog_encode(struct re_printf *pf, const struct dialog *dlg);
 int dialog_encode_mb(struct mbuf **mbp, const struct dialog *dlg);
 int dialog_decode(struct dialog **dlgp, const char *str, size_t len);
 bool dialog_equal(const struct dialog *a, const struct dialog *b);
+
+#endif

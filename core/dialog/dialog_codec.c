@@ -47,7 +47,7 @@ enum {
 
 enum field_type {
 	FIELD_STR,
-	FIELD_ATOM,            /* a string interned with dialog_atom() */
+	FIELD_ATOM,            /* a string interned with dialog_atom_str() */
 	FIELD_U32,
 	FIELD_U64,
 };

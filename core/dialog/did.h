@@ -3,6 +3,7 @@
  */
 
 enum { DID_STRSZ = 17 };  /* 16 hex digits + NUL */
+enum { DID_USER_SZ = 32 }; /* Contact user "rh-<did>-<a|b>" + NUL */
 
 uint64_t did_new(void);
 int  did_encode(char *buf, size_t sz, uint64_t did);

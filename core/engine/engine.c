@@ -25,8 +25,12 @@
 #include "ctl.h"
 #include "engine.h"
 
+enum {
+	ENGINE_SIP_HASH_SZ = 16384, /* buckets of libre's transaction tables */
+	ENGINE_PATH_SZ     = 512,
+};
+
 static struct {
-	const struct rh_conf *cfg;
 	struct sip *sip;
 } eng;
 
@@ -96,16 +100,15 @@ static const char *lua_libdir(const struct rh_conf *cfg, char *buf, size_t sz)
 
 int engine_init(const struct rh_conf *cfg)
 {
-	char libdir[512];
+	char libdir[ENGINE_PATH_SZ];
 	int err;
-
-	eng.cfg = cfg;
 
 	err = uvre_init();
 	if (err)
 		goto out;
 
-	err = sip_alloc(&eng.sip, NULL, 16384, 16384, 16384,
+	err = sip_alloc(&eng.sip, NULL, ENGINE_SIP_HASH_SZ, ENGINE_SIP_HASH_SZ,
+			ENGINE_SIP_HASH_SZ,
 			"rehomed/" REHOME_VERSION, sip_exit_handler, NULL);
 	if (err) {
 		log_error("engine", "sip stack: %m", err);
@@ -161,17 +164,4 @@ void engine_close(void)
 		eng.sip = mem_deref(eng.sip);
 	}
 	uvre_close();
-	eng.cfg = NULL;
-}
-
-
-struct sip *engine_sip(void)
-{
-	return eng.sip;
-}
-
-
-const struct rh_conf *engine_conf(void)
-{
-	return eng.cfg;
 }

@@ -2,10 +2,10 @@
  * @file engine.h  The running node: modules started in order, stopped in reverse
  */
 
+struct rh_conf;
+
 int  engine_init(const struct rh_conf *cfg);
 void engine_close(void);
-struct sip *engine_sip(void);
-const struct rh_conf *engine_conf(void);
 
 /* engine_policy.c: the policy's view of the cluster and re-homing */
 int  engine_policy_init(const struct rh_conf *cfg, const char *libdir);

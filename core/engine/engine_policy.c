@@ -18,6 +18,7 @@
 #include <re.h>
 #include "log.h"
 #include "conf.h"
+#include "ctl.h"
 #include "did.h"
 #include "cseq.h"
 #include "dialog.h"
@@ -111,7 +112,7 @@ struct list_ctx {
 
 static int list_add(struct list_ctx *ctx, struct odict *item)
 {
-	char key[16];
+	char key[CTL_INDEX_SZ];
 
 	(void)re_snprintf(key, sizeof(key), "%u", ctx->i++);
 	ctx->err |= odict_entry_add(ctx->list, key, ODICT_OBJECT, item);

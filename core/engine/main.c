@@ -10,6 +10,11 @@
 #include "conf.h"
 #include "engine.h"
 
+enum {
+	MAIN_ERR_SZ  = 512,    /* the config error line */
+	MAIN_MAX_FDS = 16384,  /* sockets and files libre may poll */
+};
+
 static void usage(void)
 {
 	(void)re_fprintf(stderr,
@@ -32,7 +37,7 @@ int main(int argc, char *argv[])
 {
 	const char *path = "conf/rehome.conf";
 	static struct rh_conf cfg;
-	char errbuf[512];
+	char errbuf[MAIN_ERR_SZ];
 	bool check_only = false;
 	int opt, err;
 
@@ -70,7 +75,7 @@ int main(int argc, char *argv[])
 	}
 
 	log_set_level(cfg.log_level);
-	(void)fd_setsize(16384);
+	(void)fd_setsize(MAIN_MAX_FDS);
 
 	err = engine_init(&cfg);
 	if (!err) {

@@ -49,7 +49,7 @@ static struct {
 	struct tmr refresh;      /* fresh load after memory exhaustion */
 	uv_fs_event_t *watch;
 	uv_signal_t *sighup;
-	char last_err[256];
+	char last_err[POLICY_ERR_SZ];
 } pol;
 
 
@@ -125,7 +125,7 @@ const char *policy_last_error(void)
 
 static void reload_handler(void *arg)
 {
-	char msg[256];
+	char msg[POLICY_ERR_SZ];
 	(void)arg;
 
 	(void)policy_reload(msg, sizeof(msg));
@@ -135,7 +135,7 @@ static void reload_handler(void *arg)
 /** The same file again, for memory (see memory_check) */
 static void refresh_handler(void *arg)
 {
-	char msg[256];
+	char msg[POLICY_ERR_SZ];
 	(void)arg;
 
 	(void)reload(msg, sizeof(msg), true);
@@ -289,7 +289,7 @@ static void reload_route(struct http_conn *conn, const struct ctl_req *req,
 			 void *arg)
 {
 	struct odict *od = NULL;
-	char msg[256];
+	char msg[POLICY_ERR_SZ];
 	int err;
 	(void)arg;
 
@@ -363,7 +363,7 @@ int policy_init(const char *path, const char *libdir,
 		const struct policy_ops *ops)
 {
 	uv_loop_t *loop = uvre_loop();
-	char msg[256];
+	char msg[POLICY_ERR_SZ];
 	int err;
 
 	if (pol.libdir)

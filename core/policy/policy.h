@@ -6,12 +6,16 @@
  * nothing about the cluster or re-homing code. See docs/policies.md.
  */
 
+#include "conf.h"
+
 enum {
 	POLICY_MEM_LIMIT   = 64 * 1024 * 1024, /* bytes per Lua state          */
 	POLICY_INSN_BUDGET = 1000000,          /* VM instructions per hook call */
 	POLICY_TICK_MS     = 1000,             /* on_tick period                */
 	POLICY_DEBOUNCE_MS = 100,              /* file events -> one reload     */
 	POLICY_MAX_TIMERS  = 1024,             /* pending rehome.after() calls  */
+	POLICY_TARGET_SZ   = 256,
+	POLICY_REASON_SZ   = 64,
 };
 
 enum policy_node_state {
@@ -22,10 +26,10 @@ enum policy_node_state {
 
 /** What on_initial_invite decided; all empty/zero = default behaviour */
 struct policy_decision {
-	char shtag[64];          /* sharing tag; empty: default_shtag       */
-	char target[256];        /* next-hop URI; empty: upstream/R-URI     */
+	char shtag[CONF_SHTAG_SZ]; /* sharing tag; empty: default_shtag     */
+	char target[POLICY_TARGET_SZ]; /* next-hop URI; empty: upstream/R-URI */
 	uint16_t scode;          /* non-zero: reject the INVITE (400..699)  */
-	char reason[64];         /* reason phrase when scode is set         */
+	char reason[POLICY_REASON_SZ]; /* reason phrase when scode is set */
 };
 
 /** rehome{tag=, mode=, body=, rate=}; NULL/0 fields = engine default */

@@ -20,6 +20,8 @@
 #include "policy.h"
 #include "policy_int.h"
 
+enum { ERRSTR_SZ = 128 };  /* an errno's text */
+
 static const char *const ODICT_BOX = "rehome.odict";
 
 /** A rehome.after(ms, fn) */
@@ -125,7 +127,7 @@ static struct odict **odict_box(lua_State *L)
 
 static void push_errstr(lua_State *L, int err)
 {
-	char buf[128];
+	char buf[ERRSTR_SZ];
 
 	lua_pushstring(L, err == ENOSYS ? "not supported"
 			  : str_error(err, buf, sizeof(buf)));

@@ -31,6 +31,7 @@ enum {
 	HOLD_MIN_MS = 1000,      /* a hook that overran is held back ...    */
 	HOLD_MAX_MS = 60000,     /* ... doubling per overrun, up to this    */
 	HOLD_SHIFT_MAX = 6,      /* 1000 << 6 > HOLD_MAX_MS                 */
+	ADDR_SZ = 64,            /* "[IPv6]:port"                           */
 };
 
 
@@ -129,7 +130,7 @@ static void push_headers(lua_State *L, const struct sip_msg *msg)
 static void push_request(lua_State *L, const struct sip_msg *msg,
 			 const char *lsnr_tag)
 {
-	char buf[64];
+	char buf[ADDR_SZ];
 
 	lua_createtable(L, 0, 20);
 	set_pl(L, "method",    &msg->met);

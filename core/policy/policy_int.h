@@ -9,8 +9,14 @@
  * from the host (the engine's ops, the library directory), so that only
  * the running state itself has to be looked up (policy_running()).
  *
- * Not for engine code: use policy.h. Include after <lua.h> and policy.h.
+ * Not for engine code: use policy.h.
  */
+
+#include <lua.h>
+
+struct policy_ops;
+
+enum { POLICY_ERR_SZ = 256 };  /* message of a failed load or call */
 
 enum policy_hook {
 	POLICY_HOOK_INITIAL_INVITE,
@@ -41,7 +47,7 @@ struct policy_state {
 	uint64_t insns;          /* instructions run in the current call   */
 	unsigned depth;          /* calls into L in progress               */
 	bool over_budget;
-	char err[256];           /* message of the last failed call        */
+	char err[POLICY_ERR_SZ];  /* message of the last failed call       */
 };
 
 /* policy.c */

@@ -35,6 +35,7 @@
 
 enum {
 	BUDGET_STEP = 1000,      /* instructions between two budget checks */
+	PATH_SZ     = 512,       /* a library module's file name */
 };
 
 static const char *const hook_names[POLICY_HOOK_COUNT] = {
@@ -310,7 +311,7 @@ static int l_require(lua_State *L)
 {
 	const char *libdir = policy_state_of(L)->libdir;
 	const char *name = luaL_checkstring(L, 1);
-	char path[512];
+	char path[PATH_SZ];
 	int status;
 
 	lua_settop(L, 1);

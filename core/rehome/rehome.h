@@ -2,6 +2,9 @@
  * @file rehome.h  Re-homing: moving live calls to a node with re-INVITEs
  */
 
+#ifndef REHOME_REHOME_H
+#define REHOME_REHOME_H
+
 /** Which legs get a request, in which order, and which method */
 enum rehome_mode {
 	REHOME_CHALLENGE = 0,    /* caller, then callee (its answer as offer) */
@@ -33,6 +36,7 @@ enum rehome_outcome {
 	REHOME_ENDED,             /* the call ended on its own meanwhile */
 };
 
+struct rh_conf;
 struct rehome_job;
 struct odict;
 
@@ -68,3 +72,5 @@ int  rehome_body_decode(enum rehome_body *bodyp, const char *name);
 const char *rehome_mode_name(enum rehome_mode mode);
 const char *rehome_body_name(enum rehome_body body);
 const char *rehome_outcome_name(enum rehome_outcome outcome);
+
+#endif

@@ -51,6 +51,7 @@
 enum {
 	GLARE_TRIES     = 3,      /* requests per leg when the endpoint 491s */
 	ACK_WAIT_MS     = 16000,  /* a 2xx waits this long for its answer */
+	SCODE_SZ        = 8,      /* a status code as text */
 };
 
 /** One dialog being moved */
@@ -446,7 +447,7 @@ static void call_response(int err, const struct sip_msg *msg, void *arg)
 	struct call *c = arg;
 	struct dialog *dlg = c->dest.dlg;
 	const char *why;
-	char code[8];
+	char code[SCODE_SZ];
 
 	if (!err && msg->scode < 200)
 		return;

@@ -158,7 +158,7 @@ static int job_dialogs_odict(struct odict **odp, const struct rehome_job *job,
 	err = odict_alloc(&od, 4) | odict_alloc(&arr, 16);
 	for (uint32_t i = 0; i < job->itemc && i < limit && !err; i++) {
 		struct odict *o = NULL;
-		char key[16];
+		char key[CTL_INDEX_SZ];
 
 		err = item_odict(&o, &job->itemv[i]);
 		if (err)
@@ -397,7 +397,7 @@ static void get_jobs(struct http_conn *conn, const struct ctl_req *req,
 	for (le = rehome_job_list()->head; le && !err; le = le->next) {
 		const struct rehome_job *job = le->data;
 		struct odict *o = NULL;
-		char key[16];
+		char key[CTL_INDEX_SZ];
 
 		err = rehome_job_odict(&o, job);
 		if (err)

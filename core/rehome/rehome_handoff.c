@@ -35,6 +35,7 @@
 #include "dialog.h"
 #include "redis.h"
 #include "cluster.h"
+#include "ctl.h"
 #include "shtag.h"
 #include "rehome.h"
 #include "rehome_int.h"
@@ -44,6 +45,7 @@ enum {
 	DRAIN_SCAN_MS   = 500,    /* drain: look for newly answered calls */
 	DRAIN_RETRY_S   = 30,     /* Retry-After of a draining node's 503 */
 	JSON_DEPTH      = 4,
+	CHAN_SZ         = 128,    /* "<cluster>:rehome" */
 };
 
 /** A did a drain handed over already */
@@ -52,7 +54,7 @@ struct sent {
 	uint64_t did;
 };
 
-static char chan[128];            /* "<cluster>:rehome"; "" without one */
+static char chan[CHAN_SZ];        /* "<cluster>:rehome"; "" without one */
 static bool draining;             /* new INVITEs get 503 */
 
 
@@ -148,7 +150,7 @@ static void handoff_send(struct rehome_job *job, uint32_t off)
 	err |= rehome_int_add(od, "rate", job->opts.rate);
 
 	for (uint32_t i = off; i < job->itemc && !err; i++) {
-		char key[16], did[DID_STRSZ];
+		char key[CTL_INDEX_SZ], did[DID_STRSZ];
 
 		(void)re_snprintf(key, sizeof(key), "%u", i - off);
 		err = did_encode(did, sizeof(did), job->itemv[i].did);
@@ -213,7 +215,7 @@ void rehome_results_flush(struct rehome_job *job)
 	for (uint32_t i = 0; i < job->itemc && !err; i++) {
 		struct rehome_item *it = &job->itemv[i];
 		struct odict *r = NULL;
-		char key[16];
+		char key[CTL_INDEX_SZ];
 
 		if (it->reported || it->outcome == REHOME_PENDING)
 			continue;

@@ -7,6 +7,8 @@
  * state; what the others need goes through the functions below.
  */
 
+#include "rehome.h"
+
 struct dialog;
 
 enum {

@@ -2,6 +2,8 @@
  * @file repl.h  Dialog replication: signed changes over pub/sub, snapshots in Redis
  */
 
+#include "cluster.h"
+
 struct rh_conf;
 struct odict;
 struct dialog;

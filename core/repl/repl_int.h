@@ -9,8 +9,10 @@
  * what only one piece uses (the write script, the endings queue, the sync
  * under way) stays static in that piece.
  *
- * Not for other modules: use repl.h. Include after dialog.h and repl.h.
+ * Not for other modules: use repl.h.
  */
+
+struct dialog;
 
 enum {
 	REPL_KEY_SIZE    = 256,

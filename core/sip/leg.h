@@ -2,6 +2,8 @@
  * @file leg.h  Reaching one leg of a dialog: next hop, addresses, sending
  */
 
+#include "dialog.h"
+
 enum { LEG_CALLID_SZ = 24 };
 
 void leg_init(struct sip *sip);

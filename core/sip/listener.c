@@ -120,9 +120,3 @@ const struct listener *listener_first(void)
 {
 	return list_ledata(list_head(&listeners));
 }
-
-
-const struct list *listener_list(void)
-{
-	return &listeners;
-}

@@ -2,6 +2,8 @@
  * @file listener.h  SIP listeners and their tags
  */
 
+struct rh_conf;
+
 /** A listening socket; the tag names its purpose, equal on every node */
 struct listener {
 	struct le le;
@@ -16,4 +18,3 @@ const struct listener *listener_by_tag(const char *tag, enum sip_transp tp);
 const struct listener *listener_by_addr(const struct sa *laddr,
 					enum sip_transp tp);
 const struct listener *listener_first(void);
-const struct list *listener_list(void);

@@ -139,7 +139,7 @@ static int hop_addr(struct sa *dst, enum sip_transp *tpp,
 	    pl_strcasecmp(&tp, "udp"))
 		return ENOTSUP;
 
-	return sa_set(dst, &hop->host, hop->port ? hop->port : 5060)
+	return sa_set(dst, &hop->host, hop->port ? hop->port : SIP_PORT)
 		? ENOTSUP : 0;
 }
 

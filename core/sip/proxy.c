@@ -45,7 +45,11 @@
 #include "leg.h"
 #include "relay.h"
 
-enum { SWEEP_MS = 1000 };
+enum {
+	SWEEP_MS  = 1000,
+	RURI_SZ   = 512,
+	HOP_SZ    = 96,   /* "sip:[IPv6]:port;transport=tcp" */
+};
 
 static struct {
 	struct sip *sip;
@@ -76,7 +80,7 @@ static bool is_own_address(const struct uri *uri, enum sip_transp tp)
 {
 	struct sa sa;
 
-	if (sa_set(&sa, &uri->host, uri->port ? uri->port : 5060))
+	if (sa_set(&sa, &uri->host, uri->port ? uri->port : SIP_PORT))
 		return false;
 
 	return listener_by_addr(&sa, tp) != NULL;
@@ -152,7 +156,7 @@ static void initial_invite(const struct sip_msg *msg)
 	struct proxy_route rt;
 	struct dialog *dlg = NULL;
 	struct relay *r = NULL;
-	char ruri[512];
+	char ruri[RURI_SZ];
 	struct uri uri;
 	struct pl hop;
 	int err;
@@ -264,7 +268,7 @@ static void forward_to_owner(struct dialog *dlg, const struct sip_msg *msg,
 	bool ack = !pl_strcmp(&msg->met, "ACK");
 	uint32_t maxfwd = sipmsg_max_forwards(msg);
 	struct relay *r = NULL;
-	char ruri[512], hopstr[96];
+	char ruri[RURI_SZ], hopstr[HOP_SZ];
 	struct mbuf *mb;
 	struct pl hop, body;
 	int err;
@@ -538,7 +542,7 @@ static int own_request_build(struct mbuf **mbp, const struct dialog *dlg,
 		return ENOMEM;
 
 	err  = leg_print_route(mb, dlg->leg[to].route);
-	err |= mbuf_write_str(mb, "Max-Forwards: 70\r\n");
+	err |= mbuf_printf(mb, "Max-Forwards: %u\r\n", SIPMSG_MAX_FORWARDS);
 	if (to == LEG_CALLEE)
 		err |= mbuf_printf(mb, "From: %s\r\nTo: %s;tag=%s\r\n",
 				   dlg->from, dlg->to, dlg->to_tag);

@@ -2,12 +2,25 @@
  * @file proxy.h  The SIP path: requests and responses between the legs
  */
 
+#ifndef REHOME_PROXY_H
+#define REHOME_PROXY_H
+
+#include "conf.h"
+#include "dialog.h"
+
+struct rh_conf;
+
+enum {
+	PROXY_TARGET_SZ = 256,
+	PROXY_REASON_SZ = 64,
+};
+
 /** What the engine decides for a new call before it is relayed */
 struct proxy_route {
-	char shtag[64];       /* sharing tag; empty = default_shtag */
-	char target[256];     /* next hop URI; empty = upstream or R-URI */
+	char shtag[CONF_SHTAG_SZ]; /* sharing tag; empty = default_shtag */
+	char target[PROXY_TARGET_SZ]; /* next hop URI; empty = upstream/R-URI */
 	uint16_t reject;      /* non-zero: answer the INVITE with this code */
-	char reason[64];
+	char reason[PROXY_REASON_SZ];
 	uint32_t retry_after; /* seconds, with 503 */
 };
 
@@ -47,3 +60,5 @@ int  proxy_request(struct sip_request **reqp, struct proxy_dest *dest,
 int  proxy_ack(struct dialog *dlg, enum dialog_leg_id to, const char *ctype,
 	       const char *body);
 int  proxy_hangup(struct dialog *dlg, const char *why);
+
+#endif

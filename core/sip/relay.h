@@ -2,6 +2,8 @@
  * @file relay.h  One request crossing from one leg to the other
  */
 
+#include "proxy.h"
+
 enum { RELAY_LINGER_S = 8 };  /* answered transactions absorb retransmits */
 
 /** One request crossing from leg `from` to the other leg */

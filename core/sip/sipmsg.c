@@ -209,7 +209,7 @@ int sipmsg_body_str(char **strp, const struct sip_msg *msg)
 int sipmsg_print_contact(struct mbuf *mb, uint64_t did, unsigned leg,
 			 const struct sa *laddr, enum sip_transp tp)
 {
-	char user[32];
+	char user[DID_USER_SZ];
 	int err;
 
 	err = did_contact_user(user, sizeof(user), did, leg);
@@ -245,10 +245,11 @@ bool sipmsg_is_target_refresh(const struct pl *met)
 }
 
 
-/** Max-Forwards of msg, 70 when absent */
+/** Max-Forwards of msg, SIPMSG_MAX_FORWARDS when absent */
 uint32_t sipmsg_max_forwards(const struct sip_msg *msg)
 {
-	return pl_isset(&msg->maxfwd) ? pl_u32(&msg->maxfwd) : 70;
+	return pl_isset(&msg->maxfwd) ? pl_u32(&msg->maxfwd)
+		: SIPMSG_MAX_FORWARDS;
 }
 
 

@@ -2,6 +2,9 @@
  * @file sipmsg.h  Header rewriting: what crosses from one leg to the other
  */
 
+/** Max-Forwards of a request the engine starts (RFC 3261 8.1.1.6) */
+enum { SIPMSG_MAX_FORWARDS = 70 };
+
 typedef bool (sipmsg_skip_h)(enum sip_hdrid id);
 
 bool sipmsg_is_rewritten(enum sip_hdrid id);

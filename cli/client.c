@@ -1,0 +1,227 @@
+/**
+ * @file client.c  rehomectl: HTTP calls to one rehomed's control API
+ *
+ * Each call is made with libre's HTTP client from a private re_main loop.
+ * The loop runs only while a call is in flight or while waiting between
+ * polls, so the commands read top to bottom like a synchronous client; a
+ * libre timer bounds every call (5 s) and SIGINT/SIGTERM stop the wait
+ * cleanly. A call is judged here: transport errors, a refused token and
+ * error replies are reported on stderr once, so that a command only sees
+ * a reply object or an exit status.
+ */
+#include <re.h>
+#include "rehomectl.h"
+#include "client.h"
+
+enum {
+	TIMEOUT_MS   = 5000,
+	URI_SZ       = 512,
+	JSON_BUCKETS = 32,
+	JSON_DEPTH   = 16,
+};
+
+static struct client *the_client;  /* for the signal handler */
+
+
+static void signal_handler(int sig)
+{
+	(void)sig;
+
+	if (the_client)
+		the_client->interrupted = true;
+	re_cancel();
+}
+
+
+static void timeout_handler(void *arg)
+{
+	struct client *cl = arg;
+
+	cl->err = ETIMEDOUT;
+	cl->req = mem_deref(cl->req);
+	re_cancel();
+}
+
+
+static void resp_handler(int err, const struct http_msg *msg, void *arg)
+{
+	struct client *cl = arg;
+
+	tmr_cancel(&cl->tmr);
+	cl->err = err;
+	if (!err && msg) {
+		cl->scode = msg->scode;
+		cl->body  = mem_ref(msg->mb);
+	}
+	re_cancel();
+}
+
+
+static int auth_print(struct re_printf *pf, void *arg)
+{
+	const struct client *cl = arg;
+
+	if (!str_isset(cl->token))
+		return 0;
+
+	return re_hprintf(pf, "Authorization: Bearer %s\r\n", cl->token);
+}
+
+
+static int json_print(struct re_printf *pf, void *arg)
+{
+	return arg ? json_encode_odict(pf, arg) : 0;
+}
+
+
+/** One request; the reply lands in cl->scode and cl->body */
+static int http_call(struct client *cl, const char *met, const char *path,
+		     const struct odict *body)
+{
+	char uri[URI_SZ], *content = NULL;
+	int err;
+
+	cl->body  = mem_deref(cl->body);
+	cl->scode = 0;
+	cl->err   = 0;
+
+	err = re_sdprintf(&content, "%H", json_print, (void *)body);
+	if (err)
+		return err;
+
+	(void)re_snprintf(uri, sizeof(uri), "http://%J%s", &cl->srv, path);
+
+	err = http_request(&cl->req, cl->http, met, uri, resp_handler, NULL,
+			   cl,
+			   "%H"
+			   "Accept: application/json\r\n"
+			   "%s"
+			   "Content-Length: %zu\r\n"
+			   "\r\n"
+			   "%s",
+			   auth_print, cl,
+			   body ? "Content-Type: application/json\r\n" : "",
+			   str_len(content), content);
+	mem_deref(content);
+	if (err)
+		return err;
+
+	tmr_start(&cl->tmr, TIMEOUT_MS, timeout_handler, cl);
+	(void)re_main(signal_handler);
+	tmr_cancel(&cl->tmr);
+	cl->req = mem_deref(cl->req);
+
+	if (cl->interrupted)
+		return EINTR;
+
+	return cl->err;
+}
+
+
+static void wait_handler(void *arg)
+{
+	(void)arg;
+	re_cancel();
+}
+
+
+/** Sleep in the loop, so that a signal still ends the wait */
+bool client_wait(struct client *cl, uint64_t ms)
+{
+	tmr_start(&cl->tmr, ms, wait_handler, NULL);
+	(void)re_main(signal_handler);
+	tmr_cancel(&cl->tmr);
+
+	return !cl->interrupted;
+}
+
+
+static const char *error_text(const struct odict *od)
+{
+	const char *s = od ? odict_string(od, "error") : NULL;
+
+	return s ? s : "";
+}
+
+
+/**
+ * Make a call and judge it: on success *odp is the reply object; on
+ * failure the reason is on stderr and the exit status is returned.
+ */
+int client_call(struct client *cl, const char *met, const char *path,
+		const struct odict *body, struct odict **odp)
+{
+	struct odict *od = NULL;
+	int err;
+
+	err = http_call(cl, met, path, body);
+	if (err == EINTR) {
+		(void)re_fprintf(stderr, "rehomectl: interrupted\n");
+		return EXIT_FAILED;
+	}
+	if (err) {
+		(void)re_fprintf(stderr, "rehomectl: cannot reach rehomed at "
+				 "%J: %m\n", &cl->srv, err);
+		return EXIT_FAILED;
+	}
+
+	if (cl->body && mbuf_get_left(cl->body))
+		(void)json_decode_odict(&od, JSON_BUCKETS,
+					(const char *)mbuf_buf(cl->body),
+					mbuf_get_left(cl->body), JSON_DEPTH);
+
+	if (cl->scode == 401) {
+		(void)re_fprintf(stderr, "rehomectl: bad or missing token "
+				 "(use -t TOKEN or REHOME_TOKEN)\n");
+		goto fail;
+	}
+	if (cl->scode >= 300) {
+		(void)re_fprintf(stderr, "rehomectl: %s%s(HTTP %u)\n",
+				 error_text(od), od ? " " : "", cl->scode);
+		goto fail;
+	}
+	if (!od) {
+		(void)re_fprintf(stderr, "rehomectl: reply is not JSON\n");
+		return EXIT_FAILED;
+	}
+
+	*odp = od;
+	return EXIT_OK;
+
+ fail:
+	mem_deref(od);
+	return EXIT_FAILED;
+}
+
+
+/** The HTTP client; cl->srv and cl->token are set by then */
+int client_init(struct client *cl)
+{
+	struct sa ns;
+	int err;
+
+	/* URLs hold IP literals: the resolver is required but never asked */
+	err = sa_set_str(&ns, "127.0.0.1", 53);
+	if (err)
+		return err;
+
+	err = dnsc_alloc(&cl->dnsc, NULL, &ns, 1);
+	if (err)
+		return err;
+
+	err = http_client_alloc(&cl->http, cl->dnsc);
+	if (err)
+		return err;
+
+	the_client = cl;
+	return 0;
+}
+
+
+void client_close(struct client *cl)
+{
+	the_client = NULL;
+	cl->body = mem_deref(cl->body);
+	cl->http = mem_deref(cl->http);
+	cl->dnsc = mem_deref(cl->dnsc);
+}
