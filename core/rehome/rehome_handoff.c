@@ -482,8 +482,7 @@ static bool pick_tag(struct dialog *dlg, void *arg)
 	struct pick *pk = arg;
 
 	if (dlg->state != DIALOG_CONFIRMED || dialog_locked(dlg) ||
-	    !served_here(dlg) ||
-	    str_cmp(dlg->shtag, pk->job->tag))
+	    !served_here(dlg) || str_cmp(dlg->shtag, pk->job->tag))
 		return false;
 
 	return rehome_job_add(pk->job, dlg->did) != 0;
