@@ -52,7 +52,7 @@ struct dialog_leg {
  * replicated part; the tail is node-local runtime state. Other modules
  * read any field, and write leaf data (legs, SDP, CSeq, names) through
  * the setters below; state, to_tag, owner, replica, acked, the lock and
- * the timestamps change only through dialog.c's named transitions.
+ * the timestamps change only through dialog_state.c's named transitions.
  */
 struct dialog {
 	struct le he;          /* dialog table, keyed by did */
@@ -94,10 +94,10 @@ struct dialog *dialog_lookup(uint64_t did);
 uint32_t dialog_count(void);
 struct dialog *dialog_apply(dialog_apply_h *h, void *arg);
 
+/* dialog_state.c: the one door for state, to_tag, owner, replica, acked,
+ * the lock and the version, and the observer told of every change */
 void dialog_set_observer(dialog_change_h *h);
 void dialog_changed(struct dialog *dlg, enum dialog_event ev);
-
-/* transitions: the one door for state, owner, replica and acked */
 int  dialog_start(struct dialog *dlg);
 int  dialog_set_to_tag(struct dialog *dlg, const struct pl *tag);
 int  dialog_confirm(struct dialog *dlg);
@@ -108,8 +108,6 @@ int  dialog_ack(struct dialog *dlg);
 int  dialog_resend_keep(struct dialog *dlg, struct mbuf *mb,
 			const struct sa *dst);
 void dialog_resend_clear(struct dialog *dlg);
-
-/* the lock: one engine-originated operation at a time */
 int  dialog_lock(struct dialog *dlg, enum dialog_lock_kind kind,
 		 const void *holder);
 int  dialog_unlock(struct dialog *dlg, const void *holder);
