@@ -13,10 +13,8 @@
  * what keeps a dialog small. There are only a handful of distinct values,
  * so the atom list is walked, and atoms live as long as the table.
  *
- * Change notification is a single observer (the replication layer, when
- * there is a cluster; metrics otherwise), called synchronously: every
- * place that changes a dialog calls dialog_changed(), which bumps the
- * version and the activity time first.
+ * What changes a dialog's state, owner, replica flag, lock or version, and
+ * who is told, is dialog_state.c's.
  */
 #include <string.h>
 #include <sys/time.h>
@@ -27,7 +25,6 @@
 static struct hash *dialogs;
 static struct list atoms;      /* interned names: tags, node ids */
 static uint32_t ndialogs;
-static dialog_change_h *observer;
 
 static const char *state_names[] = {"early", "confirmed", "ended"};
 
@@ -39,17 +36,6 @@ static void leg_reset(struct dialog_leg *leg)
 	leg->sdp_in   = mem_deref(leg->sdp_in);
 	leg->sdp_out  = mem_deref(leg->sdp_out);
 	leg->lsnr_tag = mem_deref(leg->lsnr_tag);
-}
-
-
-/** Forget the 2xx kept for the caller (its ACK came, or the call ended) */
-void dialog_resend_clear(struct dialog *dlg)
-{
-	if (!dlg->ok)
-		return;
-
-	mem_deref(dlg->ok->mb);
-	dlg->ok = mem_deref(dlg->ok);
 }
 
 
@@ -130,7 +116,7 @@ void dialog_table_close(void)
 	dialogs = mem_deref(dialogs);
 	list_flush(&atoms);
 	ndialogs = 0;
-	observer = NULL;
+	dialog_set_observer(NULL);
 }
 
 
@@ -214,40 +200,6 @@ struct dialog *dialog_apply(dialog_apply_h *h, void *arg)
 		return NULL;
 
 	return list_ledata(hash_apply(dialogs, apply_handler, &ctx));
-}
-
-
-void dialog_set_observer(dialog_change_h *h)
-{
-	observer = h;
-}
-
-
-/** Record a change: new version, fresh activity time, tell the observer. */
-void dialog_changed(struct dialog *dlg, enum dialog_event ev)
-{
-	if (!dlg)
-		return;
-
-	dlg->version++;
-	dlg->updated = dialog_now();
-
-	if (observer && !dlg->replica)
-		observer(dlg, ev);
-}
-
-
-/** The dialog is over: mark it ended, announce it, leave the table. */
-void dialog_end(struct dialog *dlg)
-{
-	if (!dlg || dlg->state == DIALOG_ENDED)
-		return;
-
-	dlg->state = DIALOG_ENDED;
-	mem_ref(dlg);
-	dialog_changed(dlg, DIALOG_EV_ENDED);
-	dialog_remove(dlg);
-	mem_deref(dlg);
 }
 
 

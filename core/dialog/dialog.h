@@ -25,6 +25,22 @@ enum dialog_event {
 	DIALOG_EV_ENDED,       /* about to leave the table */
 };
 
+/** Who holds a dialog's lock; the kind says what the holder is */
+enum dialog_lock_kind {
+	DIALOG_LOCK_NONE = 0,
+	DIALOG_LOCK_REHOME,    /* our re-INVITE/UPDATE in flight (a call) */
+	DIALOG_LOCK_HANDOFF,   /* on its way to another node (a job) */
+};
+
+/**
+ * One engine-originated operation at a time: while it is held, the
+ * endpoints' own session refreshes are refused (491).
+ */
+struct dialog_lock {
+	enum dialog_lock_kind kind;
+	const void *holder;    /* compared, never dereferenced */
+};
+
 /** One side of the call: how to reach that endpoint and what it has seen */
 struct dialog_leg {
 	char *target;          /* the endpoint's remote target (Contact URI) */
@@ -38,7 +54,10 @@ struct dialog_leg {
 
 /**
  * Everything another node needs to continue the call lives in the
- * replicated part; the tail is node-local runtime state.
+ * replicated part; the tail is node-local runtime state. Other modules
+ * read any field, and write leaf data (legs, SDP, CSeq, names) through
+ * the setters below; state, to_tag, owner, replica, acked, the lock and
+ * the timestamps change only through dialog_state.c's named transitions.
  */
 struct dialog {
 	struct le he;          /* dialog table, keyed by did */
@@ -59,7 +78,7 @@ struct dialog {
 	bool replica;          /* held for another node, not served here */
 	bool acked;            /* caller's ACK for the 2xx relayed */
 	struct dialog_resend *ok;  /* our 2xx to the caller, until its ACK */
-	void *busy;            /* in-flight engine-originated transaction */
+	struct dialog_lock lock;
 };
 
 /** A message kept for resending until the peer acknowledges it */
@@ -80,13 +99,30 @@ struct dialog *dialog_lookup(uint64_t did);
 uint32_t dialog_count(void);
 struct dialog *dialog_apply(dialog_apply_h *h, void *arg);
 
+/* dialog_state.c: the one door for state, to_tag, owner, replica, acked,
+ * the lock and the version, and the observer told of every change */
 void dialog_set_observer(dialog_change_h *h);
 void dialog_changed(struct dialog *dlg, enum dialog_event ev);
-void dialog_end(struct dialog *dlg);
+int  dialog_start(struct dialog *dlg);
+int  dialog_set_to_tag(struct dialog *dlg, const struct pl *tag);
+int  dialog_confirm(struct dialog *dlg);
+int  dialog_end(struct dialog *dlg);
+int  dialog_serve(struct dialog *dlg, const char *node);
+void dialog_hold(struct dialog *dlg);
+int  dialog_ack(struct dialog *dlg);
+int  dialog_resend_keep(struct dialog *dlg, struct mbuf *mb,
+			const struct sa *dst);
+void dialog_resend_clear(struct dialog *dlg);
+int  dialog_lock(struct dialog *dlg, enum dialog_lock_kind kind,
+		 const void *holder);
+int  dialog_unlock(struct dialog *dlg, const void *holder);
+void dialog_lock_break(struct dialog *dlg);
+bool dialog_locked(const struct dialog *dlg);
+bool dialog_locked_by(const struct dialog *dlg, enum dialog_lock_kind kind,
+		      const void *holder);
 
 int  dialog_set_str(char **dst, const struct pl *pl);
 int  dialog_atom_str(char **dst, const char *name);
-void dialog_resend_clear(struct dialog *dlg);
 int  dialog_callee_callid(char *buf, size_t sz, const struct dialog *dlg);
 int  dialog_from_tag(const struct dialog *dlg, struct pl *tag);
 const char *dialog_state_name(enum dialog_state st);

@@ -523,7 +523,7 @@ static bool collect_tag(struct dialog *dlg, void *arg)
 {
 	struct rehome_job *job = arg;
 
-	if (dlg->state != DIALOG_CONFIRMED || dlg->busy ||
+	if (dlg->state != DIALOG_CONFIRMED || dialog_locked(dlg) ||
 	    str_cmp(dlg->shtag, job->tag))
 		return false;
 

@@ -16,9 +16,9 @@
  *    unchanged, so an identical description with the same o= version is a
  *    valid answer.
  *
- * While a call is in flight dlg->busy points at it. proxy.c answers an
- * endpoint's own INVITE/UPDATE with 491 meanwhile, and a BYE clears busy
- * after relaying it: that is how a call learns it was aborted, without
+ * While a call is in flight it holds the dialog's lock. proxy.c answers an
+ * endpoint's own INVITE/UPDATE with 491 meanwhile, and a BYE breaks the
+ * lock after relaying it: that is how a call learns it was aborted, without
  * proxy.c knowing this module. A 491 from an endpoint is retried after the
  * RFC 3261 14.1 back-off; 481 means the endpoint lost the call, which is
  * then ended on both legs; any other failure (timeout, 401/407, 488...)
@@ -98,8 +98,7 @@ static void call_destructor(void *arg)
 	tmr_cancel(&c->ack_tmr);
 	mem_deref(c->req);
 	mem_deref(c->sdp);
-	if (dlg && dlg->busy == c)
-		dlg->busy = NULL;
+	(void)dialog_unlock(dlg, c);
 	mem_deref(dlg);
 }
 
@@ -208,14 +207,15 @@ void rehome_homed_prune(void)
 
 /**
  * Why the call cannot go on, or NULL: the dialog ended (or a BYE is on its
- * way: proxy.c cleared busy), or another node's copy replaced it (a write
+ * way: proxy.c broke the lock), or another node's copy replaced it (a write
  * of that node won in Redis: the dialog stays with it).
  */
 static const char *call_aborted(const struct call *c)
 {
 	const struct dialog *dlg = c->dest.dlg;
 
-	if (dlg->state == DIALOG_ENDED || dlg->busy != c)
+	if (dlg->state == DIALOG_ENDED ||
+	    !dialog_locked_by(dlg, DIALOG_LOCK_REHOME, c))
 		return "bye";
 
 	return dialog_lookup(dlg->did) != dlg ? "replaced" : NULL;
@@ -540,7 +540,7 @@ void rehome_call_start(struct rehome_job *job, uint32_t idx)
 		rehome_item_done(job, idx, REHOME_ENDED, "gone");
 		return;
 	}
-	if (dlg->busy) {
+	if (dialog_locked(dlg)) {
 		rehome_item_done(job, idx, REHOME_FAILED, "busy");
 		return;
 	}
@@ -562,9 +562,8 @@ void rehome_call_start(struct rehome_job *job, uint32_t idx)
 	 * From now on this node serves the dialog, under a tag it holds;
 	 * replicated with the first request's CSeq.
 	 */
-	dlg->busy = c;
-	dlg->replica = false;
-	(void)dialog_atom_str(&dlg->owner, rehome_node_id());
+	(void)dialog_lock(dlg, DIALOG_LOCK_REHOME, c);
+	(void)dialog_serve(dlg, rehome_node_id());
 	if (it->tag)
 		(void)dialog_atom_str(&dlg->shtag, it->tag);
 

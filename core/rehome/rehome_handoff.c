@@ -117,8 +117,7 @@ static void handoff_mark(struct rehome_job *job, uint64_t did)
 {
 	struct dialog *dlg = dialog_lookup(did);
 
-	if (dlg && !dlg->busy)
-		dlg->busy = job;
+	(void)dialog_lock(dlg, DIALOG_LOCK_HANDOFF, job);
 }
 
 
@@ -127,8 +126,7 @@ void rehome_handoff_clear(struct rehome_job *job, uint64_t did)
 {
 	struct dialog *dlg = dialog_lookup(did);
 
-	if (dlg && dlg->busy == job)
-		dlg->busy = NULL;
+	(void)dialog_unlock(dlg, job);
 }
 
 
@@ -485,8 +483,8 @@ static bool pick_tag(struct dialog *dlg, void *arg)
 {
 	struct pick *pk = arg;
 
-	if (dlg->state != DIALOG_CONFIRMED || dlg->busy || !served_here(dlg) ||
-	    str_cmp(dlg->shtag, pk->job->tag))
+	if (dlg->state != DIALOG_CONFIRMED || dialog_locked(dlg) ||
+	    !served_here(dlg) || str_cmp(dlg->shtag, pk->job->tag))
 		return false;
 
 	return rehome_job_add(pk->job, dlg->did) != 0;
@@ -551,7 +549,7 @@ static bool pick_all(struct dialog *dlg, void *arg)
 	struct pick *pk = arg;
 	struct sent *s;
 
-	if (!served_here(dlg) || dlg->busy)
+	if (!served_here(dlg) || dialog_locked(dlg))
 		return false;
 
 	if (dlg->state == DIALOG_EARLY) {

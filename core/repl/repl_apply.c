@@ -57,17 +57,16 @@ static void lag_sample(uint64_t ts)
 
 static void adopt(struct dialog *dlg)
 {
-	if (dialog_atom_str(&dlg->owner, cluster_node_id()))
+	if (dialog_serve(dlg, cluster_node_id()))
 		return;
 
-	dlg->replica = false;
 	dialog_changed(dlg, DIALOG_EV_UPDATED);
 }
 
 
 static void drop_local(struct dialog *dlg)
 {
-	dlg->replica = true;   /* stop replicating it, whoever holds it */
+	dialog_hold(dlg);   /* stop replicating it, whoever holds it */
 	dialog_remove(dlg);
 }
 
@@ -101,7 +100,7 @@ static void apply(const struct env *env, const struct pl *json,
 			mem_deref(dlg);
 			return;
 		}
-		dlg->replica = true;
+		dialog_hold(dlg);
 	}
 
 	if (local)
@@ -221,7 +220,7 @@ static void unknown_keep(uint64_t did)
 
 	log_info("repl", "%016llx: unknown to the cluster, served here "
 		 "without replication", (unsigned long long)did);
-	dlg->replica = false;
+	(void)dialog_serve(dlg, cluster_node_id());
 }
 
 
@@ -285,7 +284,7 @@ static bool tag_handler(struct dialog *dlg, void *arg)
 	if (ctx->mine && dlg->replica)
 		adopt(dlg);
 	else if (!ctx->mine && !dlg->replica)
-		dlg->replica = true;
+		dialog_hold(dlg);
 
 	return false;
 }

@@ -109,7 +109,7 @@ static int dialog_from_invite(struct dialog **dlgp, const struct sip_msg *msg,
 	err |= dialog_set_str(&dlg->from, &msg->from.val);
 	err |= dialog_set_str(&dlg->to, &msg->to.val);
 	err |= dialog_atom_str(&dlg->shtag, shtag);
-	err |= dialog_atom_str(&dlg->owner, proxy.cfg->node_id);
+	err |= dialog_serve(dlg, proxy.cfg->node_id);
 	err |= dialog_atom_str(&caller->lsnr_tag, lsnr_tag);
 	err |= sipmsg_route_set(&caller->route, msg, false);
 	err |= sipmsg_contact_uri(&contact, msg) ? EBADMSG : 0;
@@ -121,7 +121,6 @@ static int dialog_from_invite(struct dialog **dlgp, const struct sip_msg *msg,
 
 	caller->tp = msg->tp;
 	caller->cseq.rseq = msg->cseq.num;
-	dlg->state = DIALOG_EARLY;
 
  out:
 	if (err)
@@ -212,10 +211,9 @@ static void initial_invite(const struct sip_msg *msg)
 	r->initial = true;
 	(void)sip_treply(&r->st, proxy.sip, msg, 100, "Trying");
 
-	dialog_insert(dlg);
-	dialog_changed(dlg, DIALOG_EV_CREATED);
-
-	err = relay_send(r, ruri, &hop);
+	err = dialog_start(dlg);
+	if (!err)
+		err = relay_send(r, ruri, &hop);
 	if (err) {
 		log_warn("proxy", "INVITE %r: cannot relay to %r: %m",
 			 &msg->callid, &hop, err);
@@ -374,17 +372,17 @@ static void in_dialog(const struct sip_msg *msg)
 		return;
 	}
 
-	/* rehome.c: while the engine's own re-INVITE is pending (busy), an
+	/* rehome: while the engine's own re-INVITE is pending (locked), an
 	 * endpoint's INVITE/UPDATE is glare (RFC 3261 14.1), and a BYE is
-	 * relayed and aborts the re-home, which notices busy cleared */
-	if (dlg->busy && sipmsg_is_target_refresh(&msg->met)) {
+	 * relayed and aborts the re-home, which notices the lock broken */
+	if (dialog_locked(dlg) && sipmsg_is_target_refresh(&msg->met)) {
 		metrics_sip_response(491);
 		/* stateful, so that libre absorbs the ACK of the 491 */
 		(void)sip_treply(NULL, proxy.sip, msg, 491, "Request Pending");
 		return;
 	}
-	if (dlg->busy && !pl_strcmp(&msg->met, "BYE"))
-		dlg->busy = NULL;
+	if (!pl_strcmp(&msg->met, "BYE"))
+		dialog_lock_break(dlg);
 
 	err = relay_alloc(&r, dlg, msg, from);
 	if (err) {
@@ -507,7 +505,7 @@ static bool response_handler(const struct sip_msg *msg, void *arg)
 		return true;
 
 	dlg = dialog_lookup(did);
-	if (!dlg || dlg->replica || dlg->busy)   /* busy: rehome.c ACKs */
+	if (!dlg || dlg->replica || dialog_locked(dlg))   /* rehome ACKs */
 		return true;
 
 	if (dlg->acked)
@@ -680,7 +678,7 @@ int proxy_hangup(struct dialog *dlg, const char *why)
 		}
 	}
 
-	dialog_end(dlg);
+	(void)dialog_end(dlg);
 	return err;
 }
 
@@ -713,7 +711,7 @@ static void sweep_handler(void *arg)
 		if (dlg->state == DIALOG_CONFIRMED)
 			(void)proxy_hangup(dlg, "dialog timeout");
 		else
-			dialog_end(dlg);
+			(void)dialog_end(dlg);
 	}
 }
 

@@ -52,20 +52,6 @@ static void reply_error(struct relay *r, uint16_t scode, const char *reason)
 }
 
 
-/** Keep our 2xx to the caller until its ACK, to resend it if lost */
-static void keep_ok(struct dialog *dlg, struct mbuf *mb, const struct sa *dst)
-{
-	dialog_resend_clear(dlg);
-
-	dlg->ok = mem_zalloc(sizeof(*dlg->ok), NULL);
-	if (!dlg->ok)
-		return;
-
-	dlg->ok->mb = mem_ref(mb);
-	dlg->ok->dst = *dst;
-}
-
-
 /*
  * A final answer without a libre timer. libre keeps an answered server
  * transaction alive for 32 s on a timer of its own, and libre 1.1.0's
@@ -158,8 +144,9 @@ static int reply_relay(struct relay *r, const struct sip_msg *resp)
 	metrics_sip_response(resp->scode);
 	err = strans_answer(r, &dst, resp->scode, mb);
 
+	/* kept until the caller's ACK, to resend it if lost */
 	if (!err && r->initial && resp->scode >= 200 && resp->scode < 300)
-		keep_ok(dlg, mb, &dst);
+		(void)dialog_resend_keep(dlg, mb, &dst);
 
  out:
 	mem_deref(mb);
@@ -179,7 +166,7 @@ static bool absorb_response(struct relay *r, const struct sip_msg *resp)
 
 	if (r->initial && pl_isset(&resp->to.tag) &&
 	    (resp->scode >= 200 || !dlg->to_tag)) {
-		(void)dialog_set_str(&dlg->to_tag, &resp->to.tag);
+		(void)dialog_set_to_tag(dlg, &resp->to.tag);
 		(void)sipmsg_route_set(&dlg->leg[to].route, resp, true);
 		changed = true;
 	}
@@ -215,7 +202,7 @@ void relay_failed(struct relay *r, int err)
 		  dialog_leg_name(r->dest.to), err);
 
 	if (!r->dest.forward && (r->initial || !pl_strcmp(&r->msg->met, "BYE")))
-		dialog_end(dlg);
+		(void)dialog_end(dlg);
 }
 
 
@@ -253,16 +240,14 @@ static void relay_response(int err, const struct sip_msg *msg, void *arg)
 	}
 
 	if (r->initial) {
-		if (msg->scode < 300 && dlg->state == DIALOG_EARLY) {
-			dlg->state = DIALOG_CONFIRMED;
-			dialog_changed(dlg, DIALOG_EV_CONFIRMED);
-		}
-		else if (msg->scode >= 300) {
-			dialog_end(dlg);
-		}
+		/* (a dialog no longer early stays as it is) */
+		if (msg->scode < 300)
+			(void)dialog_confirm(dlg);
+		else
+			(void)dialog_end(dlg);
 	}
 	else if (!pl_strcmp(&r->msg->met, "BYE")) {
-		dialog_end(dlg);
+		(void)dialog_end(dlg);
 	}
 	else if (changed) {
 		dialog_changed(dlg, DIALOG_EV_UPDATED);
@@ -395,11 +380,8 @@ void relay_ack(struct dialog *dlg, const struct sip_msg *msg,
 	if (changed)
 		(void)leg_learn_sdp(dlg, from, msg);
 
-	if (!dlg->acked && from == LEG_CALLER) {
-		dlg->acked = true;
-		dialog_resend_clear(dlg);
+	if (from == LEG_CALLER && !dialog_ack(dlg))
 		changed = true;
-	}
 
 	/* ACK is stateless: a relay on the stack only carries the context */
 	memset(&r, 0, sizeof(r));

@@ -1,5 +1,5 @@
 /**
- * @file test_dialog.c  Unit tests of the dialog table and dialog helpers
+ * @file test_dialog.c  Unit tests of the dialog table, its transitions and lock
  *
  * Each test gets a fresh table (checked fixture) and an observer that
  * records what it was told, so notifications can be counted exactly.
@@ -11,8 +11,11 @@
 #include "cseq.h"
 #include "dialog.h"
 
+enum { EV_MAX = 8 };
+
 static struct {
 	unsigned calls;
+	enum dialog_event evs[EV_MAX];   /* the first EV_MAX, in order */
 	enum dialog_event last_ev;
 	struct dialog *last_dlg;
 	bool in_table;          /* was the dialog still findable when told */
@@ -21,6 +24,8 @@ static struct {
 
 static void observer(struct dialog *dlg, enum dialog_event ev)
 {
+	if (seen.calls < EV_MAX)
+		seen.evs[seen.calls] = ev;
 	seen.calls++;
 	seen.last_ev = ev;
 	seen.last_dlg = dlg;
@@ -248,7 +253,8 @@ START_TEST(test_replica_does_not_notify)
 {
 	struct dialog *dlg = new_dialog(21);
 
-	dlg->replica = true;
+	dialog_hold(dlg);
+	ck_assert(dlg->replica);
 	dialog_insert(dlg);
 
 	dialog_changed(dlg, DIALOG_EV_UPDATED);
@@ -274,6 +280,329 @@ START_TEST(test_no_observer)
 	ck_assert_uint_eq(dialog_count(), 0);
 
 	mem_deref(dlg);
+}
+END_TEST
+
+
+/* A dialog started in the table, as the proxy makes one */
+static struct dialog *started(uint64_t did)
+{
+	struct dialog *dlg = new_dialog(did);
+
+	ck_assert_int_eq(dialog_start(dlg), 0);
+	mem_deref(dlg);   /* the table's reference is enough */
+	return dlg;
+}
+
+
+START_TEST(test_start)
+{
+	struct dialog *dlg = new_dialog(31), *twin = new_dialog(31);
+
+	ck_assert_int_eq(dialog_start(dlg), 0);
+	ck_assert_ptr_eq(dialog_lookup(31), dlg);
+	ck_assert_uint_eq(seen.calls, 1);
+	ck_assert_int_eq(seen.last_ev, DIALOG_EV_CREATED);
+	ck_assert(seen.in_table);
+	ck_assert_uint_eq(dlg->version, 1);
+
+	/* once only, and never for a did the table holds */
+	ck_assert_int_eq(dialog_start(dlg), EPROTO);
+	ck_assert_int_eq(dialog_start(twin), EEXIST);
+	ck_assert_int_eq(dialog_start(NULL), EINVAL);
+	ck_assert_uint_eq(seen.calls, 1);
+	ck_assert_uint_eq(dlg->version, 1);
+
+	mem_deref(twin);
+	mem_deref(dlg);
+}
+END_TEST
+
+
+START_TEST(test_start_refuses_confirmed)
+{
+	struct dialog *dlg = started(32), *copy = new_dialog(33);
+
+	ck_assert_int_eq(dialog_confirm(dlg), 0);
+	copy->state = DIALOG_CONFIRMED;   /* e.g. decoded from a peer */
+	ck_assert_int_eq(dialog_start(copy), EPROTO);
+	ck_assert_ptr_null(dialog_lookup(33));
+	ck_assert_uint_eq(seen.calls, 2);
+
+	mem_deref(copy);
+}
+END_TEST
+
+
+START_TEST(test_confirm_then_end)
+{
+	struct dialog *dlg = started(41);
+
+	mem_ref(dlg);
+	ck_assert_int_eq(dialog_confirm(dlg), 0);
+	ck_assert_int_eq(dlg->state, DIALOG_CONFIRMED);
+	ck_assert_uint_eq(seen.calls, 2);
+	ck_assert_int_eq(seen.last_ev, DIALOG_EV_CONFIRMED);
+	ck_assert_uint_eq(dlg->version, 2);
+
+	ck_assert_int_eq(dialog_end(dlg), 0);
+	ck_assert_int_eq(dlg->state, DIALOG_ENDED);
+	ck_assert_uint_eq(seen.calls, 3);
+	ck_assert_int_eq(seen.last_ev, DIALOG_EV_ENDED);
+	ck_assert(seen.in_table);
+	ck_assert_ptr_null(dialog_lookup(41));
+
+	mem_deref(dlg);
+}
+END_TEST
+
+
+START_TEST(test_early_end)
+{
+	struct dialog *dlg = started(42);
+
+	ck_assert_int_eq(dialog_end(dlg), 0);
+	ck_assert_uint_eq(seen.calls, 2);
+	ck_assert_int_eq(seen.evs[0], DIALOG_EV_CREATED);
+	ck_assert_int_eq(seen.evs[1], DIALOG_EV_ENDED);
+	ck_assert_uint_eq(dialog_count(), 0);
+}
+END_TEST
+
+
+START_TEST(test_illegal_transitions)
+{
+	struct dialog *dlg = started(43);
+	uint64_t ver;
+
+	mem_ref(dlg);
+	ck_assert_int_eq(dialog_confirm(dlg), 0);
+	ver = dlg->version;
+
+	/* confirmed is not confirmed again */
+	ck_assert_int_eq(dialog_confirm(dlg), EPROTO);
+	ck_assert_int_eq(dlg->state, DIALOG_CONFIRMED);
+	ck_assert_uint_eq(dlg->version, ver);
+
+	/* nothing leaves ended */
+	ck_assert_int_eq(dialog_end(dlg), 0);
+	ver = dlg->version;
+	ck_assert_int_eq(dialog_confirm(dlg), EPROTO);
+	ck_assert_int_eq(dialog_end(dlg), EPROTO);
+	ck_assert_int_eq(dlg->state, DIALOG_ENDED);
+
+	/* refused moves change nothing and tell nobody */
+	ck_assert_uint_eq(dlg->version, ver);
+	ck_assert_uint_eq(seen.calls, 3);
+
+	ck_assert_int_eq(dialog_confirm(NULL), EINVAL);
+	ck_assert_int_eq(dialog_end(NULL), EINVAL);
+
+	mem_deref(dlg);
+}
+END_TEST
+
+
+START_TEST(test_to_tag_fixed_once_confirmed)
+{
+	struct dialog *dlg = started(44);
+	struct pl t1 = PL("t1"), t2 = PL("t2");
+
+	/* early: a later provisional or the 2xx may bring another tag */
+	ck_assert_int_eq(dialog_set_to_tag(dlg, &t1), 0);
+	ck_assert_str_eq(dlg->to_tag, "t1");
+	ck_assert_int_eq(dialog_set_to_tag(dlg, &t2), 0);
+	ck_assert_str_eq(dlg->to_tag, "t2");
+
+	ck_assert_int_eq(dialog_confirm(dlg), 0);
+	ck_assert_int_eq(dialog_set_to_tag(dlg, &t1), EPROTO);
+	ck_assert_str_eq(dlg->to_tag, "t2");
+
+	/* a leaf change, announced by its caller */
+	ck_assert_uint_eq(seen.calls, 2);
+}
+END_TEST
+
+
+START_TEST(test_observer_once_per_change)
+{
+	static const enum dialog_event want[] = {
+		DIALOG_EV_CREATED, DIALOG_EV_UPDATED, DIALOG_EV_CONFIRMED,
+		DIALOG_EV_UPDATED, DIALOG_EV_ENDED,
+	};
+	struct dialog *dlg = started(45);
+
+	dialog_changed(dlg, DIALOG_EV_UPDATED);
+	(void)dialog_confirm(dlg);
+	(void)dialog_confirm(dlg);       /* refused: not a change */
+	dialog_changed(dlg, DIALOG_EV_UPDATED);
+	(void)dialog_end(dlg);
+	(void)dialog_end(dialog_lookup(45));   /* gone: NULL */
+
+	ck_assert_uint_eq(seen.calls, ARRAY_SIZE(want));
+	for (size_t i = 0; i < ARRAY_SIZE(want); i++)
+		ck_assert_int_eq(seen.evs[i], want[i]);
+}
+END_TEST
+
+
+START_TEST(test_serve_and_hold)
+{
+	struct dialog *dlg = started(46);
+	char *owner;
+
+	ck_assert_int_eq(dialog_serve(dlg, "n1"), 0);
+	ck_assert_str_eq(dlg->owner, "n1");
+	ck_assert(!dlg->replica);
+	owner = dlg->owner;
+
+	dialog_hold(dlg);
+	ck_assert(dlg->replica);
+	ck_assert_str_eq(dlg->owner, "n1");
+
+	/* a replica's changes are not announced */
+	dialog_changed(dlg, DIALOG_EV_UPDATED);
+	ck_assert_uint_eq(seen.calls, 1);
+
+	/* taken over by another node, then adopted back */
+	ck_assert_int_eq(dialog_serve(dlg, "n2"), 0);
+	ck_assert_str_eq(dlg->owner, "n2");
+	ck_assert(!dlg->replica);
+	ck_assert_int_eq(dialog_serve(dlg, "n1"), 0);
+	ck_assert_ptr_eq(dlg->owner, owner);   /* the one shared atom */
+
+	/* the caller announces; serving alone tells nobody */
+	ck_assert_uint_eq(seen.calls, 1);
+
+	ck_assert_int_eq(dialog_serve(dlg, NULL), EINVAL);
+	ck_assert_int_eq(dialog_serve(dlg, ""), EINVAL);
+	ck_assert_int_eq(dialog_serve(NULL, "n1"), EINVAL);
+	ck_assert_str_eq(dlg->owner, "n1");
+}
+END_TEST
+
+
+START_TEST(test_serve_refused_when_ended)
+{
+	struct dialog *dlg = started(47);
+
+	mem_ref(dlg);
+	dialog_hold(dlg);
+	(void)dialog_end(dlg);
+	ck_assert_int_eq(dialog_serve(dlg, "n1"), EPROTO);
+	ck_assert(dlg->replica);
+	ck_assert_ptr_null(dlg->owner);
+
+	mem_deref(dlg);
+}
+END_TEST
+
+
+START_TEST(test_ack_and_resend)
+{
+	struct dialog *dlg = started(48);
+	struct mbuf *a = mbuf_alloc(16), *b = mbuf_alloc(16);
+	struct sa dst;
+
+	ck_assert_int_eq(sa_set_str(&dst, "127.0.0.1", 5060), 0);
+
+	ck_assert_int_eq(dialog_resend_keep(dlg, a, &dst), 0);
+	ck_assert_ptr_eq(dlg->ok->mb, a);
+	ck_assert(sa_cmp(&dlg->ok->dst, &dst, SA_ALL));
+	ck_assert_uint_eq(mem_nrefs(a), 2);
+
+	/* a newer 2xx replaces the kept one, which lets its buffer go */
+	ck_assert_int_eq(dialog_resend_keep(dlg, b, &dst), 0);
+	ck_assert_uint_eq(mem_nrefs(a), 1);
+	ck_assert_ptr_eq(dlg->ok->mb, b);
+	ck_assert_int_eq(dialog_resend_keep(dlg, NULL, &dst), EINVAL);
+
+	ck_assert_int_eq(dialog_ack(dlg), 0);
+	ck_assert(dlg->acked);
+	ck_assert_ptr_null(dlg->ok);
+	ck_assert_uint_eq(mem_nrefs(b), 1);
+	ck_assert_int_eq(dialog_ack(dlg), EALREADY);
+	ck_assert_int_eq(dialog_ack(NULL), EINVAL);
+
+	/* node-local: nothing announced */
+	ck_assert_uint_eq(seen.calls, 1);
+
+	/* a 2xx kept when the dialog goes is freed with it (ASan checks) */
+	ck_assert_int_eq(dialog_resend_keep(dlg, a, &dst), 0);
+	(void)dialog_end(dlg);
+
+	mem_deref(b);
+	mem_deref(a);
+}
+END_TEST
+
+
+START_TEST(test_lock)
+{
+	struct dialog *dlg = started(49);
+	int call, job;
+
+	ck_assert(!dialog_locked(dlg));
+	ck_assert_int_eq(dialog_lock(dlg, DIALOG_LOCK_REHOME, &call), 0);
+	ck_assert(dialog_locked(dlg));
+	ck_assert(dialog_locked_by(dlg, DIALOG_LOCK_REHOME, &call));
+	ck_assert(!dialog_locked_by(dlg, DIALOG_LOCK_HANDOFF, &call));
+	ck_assert(!dialog_locked_by(dlg, DIALOG_LOCK_REHOME, &job));
+
+	/* held: nobody takes it, not even its holder again */
+	ck_assert_int_eq(dialog_lock(dlg, DIALOG_LOCK_HANDOFF, &job), EBUSY);
+	ck_assert_int_eq(dialog_lock(dlg, DIALOG_LOCK_REHOME, &call), EBUSY);
+
+	/* only the holder lets go */
+	ck_assert_int_eq(dialog_unlock(dlg, &job), EPERM);
+	ck_assert(dialog_locked_by(dlg, DIALOG_LOCK_REHOME, &call));
+	ck_assert_int_eq(dialog_unlock(dlg, &call), 0);
+	ck_assert(!dialog_locked(dlg));
+	ck_assert_int_eq(dialog_unlock(dlg, &call), EPERM);
+
+	ck_assert_int_eq(dialog_lock(dlg, DIALOG_LOCK_HANDOFF, &job), 0);
+	ck_assert(dialog_locked_by(dlg, DIALOG_LOCK_HANDOFF, &job));
+
+	/* node-local: nothing announced */
+	ck_assert_uint_eq(seen.calls, 1);
+	ck_assert_uint_eq(dlg->version, 1);
+}
+END_TEST
+
+
+START_TEST(test_lock_args)
+{
+	struct dialog *dlg = started(50);
+	int holder;
+
+	ck_assert_int_eq(dialog_lock(dlg, DIALOG_LOCK_NONE, &holder), EINVAL);
+	ck_assert_int_eq(dialog_lock(dlg, DIALOG_LOCK_REHOME, NULL), EINVAL);
+	ck_assert_int_eq(dialog_lock(NULL, DIALOG_LOCK_REHOME, &holder),
+			 EINVAL);
+	ck_assert(!dialog_locked(dlg));
+	ck_assert(!dialog_locked_by(dlg, DIALOG_LOCK_NONE, NULL));
+
+	ck_assert_int_eq(dialog_unlock(dlg, NULL), EINVAL);
+	ck_assert_int_eq(dialog_unlock(NULL, &holder), EINVAL);
+	ck_assert(!dialog_locked(NULL));
+	ck_assert(!dialog_locked_by(NULL, DIALOG_LOCK_REHOME, &holder));
+}
+END_TEST
+
+
+START_TEST(test_lock_break)
+{
+	struct dialog *dlg = started(51);
+	int call;
+
+	ck_assert_int_eq(dialog_lock(dlg, DIALOG_LOCK_REHOME, &call), 0);
+
+	/* a BYE: the holder finds its lock gone, and cannot free another's */
+	dialog_lock_break(dlg);
+	ck_assert(!dialog_locked(dlg));
+	ck_assert(!dialog_locked_by(dlg, DIALOG_LOCK_REHOME, &call));
+	ck_assert_int_eq(dialog_unlock(dlg, &call), EPERM);
+	dialog_lock_break(NULL);
 }
 END_TEST
 
@@ -387,6 +716,19 @@ static Suite *dialog_suite(void)
 	tcase_add_test(tc, test_end_only_table_reference);
 	tcase_add_test(tc, test_replica_does_not_notify);
 	tcase_add_test(tc, test_no_observer);
+	tcase_add_test(tc, test_start);
+	tcase_add_test(tc, test_start_refuses_confirmed);
+	tcase_add_test(tc, test_confirm_then_end);
+	tcase_add_test(tc, test_early_end);
+	tcase_add_test(tc, test_illegal_transitions);
+	tcase_add_test(tc, test_to_tag_fixed_once_confirmed);
+	tcase_add_test(tc, test_observer_once_per_change);
+	tcase_add_test(tc, test_serve_and_hold);
+	tcase_add_test(tc, test_serve_refused_when_ended);
+	tcase_add_test(tc, test_ack_and_resend);
+	tcase_add_test(tc, test_lock);
+	tcase_add_test(tc, test_lock_args);
+	tcase_add_test(tc, test_lock_break);
 	tcase_add_test(tc, test_callee_callid);
 	tcase_add_test(tc, test_from_tag);
 	tcase_add_test(tc, test_state_names);

@@ -150,7 +150,7 @@ START_TEST(test_roundtrip_full)
 	ck_assert(!out->replica);
 	ck_assert(!out->acked);
 	ck_assert_ptr_null(out->ok);
-	ck_assert_ptr_null(out->busy);
+	ck_assert(!dialog_locked(out));
 
 	/* one line of JSON: CR LF and quotes are escaped */
 	ck_assert_ptr_null(strchr(s, '\r'));

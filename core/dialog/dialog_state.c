@@ -1,0 +1,307 @@
+/**
+ * @file dialog_state.c  The one door for a dialog's state, owner and lock
+ *
+ * Other modules read a dialog freely and set its leaf data (legs, SDP,
+ * CSeq) through dialog.c's setters, but its life cycle goes through the
+ * named transitions here, as Kamailio funnels every change through
+ * next_state_dlg(): one function, transition(), checks that the move is
+ * legal (early -> confirmed, early -> ended, confirmed -> ended; nothing
+ * leaves ended) and announces it to the observer. A refused move returns
+ * EPROTO and is logged at debug level: callers race with the endpoints (a
+ * BYE ends a call under a re-INVITE in flight), so it is not an error.
+ *
+ * Change notification is a single observer (the replication layer, when
+ * there is a cluster; metrics otherwise), called synchronously, and only
+ * for dialogs this node serves (not replicas). A change of leaf data is
+ * announced by its caller with dialog_changed(), once for all the fields
+ * one message changed, which bumps the version and the activity time.
+ * Owner and replica flag (dialog_serve(), dialog_hold()) and the ACK are
+ * announced the same way, with the change they belong to: adopting a tag's
+ * dialog at once, a re-homed one with its first request.
+ *
+ * The lock says which engine-originated operation owns the dialog now: a
+ * re-home call (our re-INVITE in flight) or a hand-off job (another node
+ * is taking it). It is typed, so the holder pointer is only ever compared,
+ * never cast back to guess what it is. It is node-local and never
+ * announced. An endpoint's BYE breaks it (dialog_lock_break()): the
+ * holder finds out with dialog_locked_by(), without the SIP layer knowing
+ * the re-homing module.
+ */
+#include <string.h>
+#include <re.h>
+#include "log.h"
+#include "cseq.h"
+#include "dialog.h"
+
+static dialog_change_h *observer;
+
+
+static void resend_destructor(void *arg)
+{
+	struct dialog_resend *rs = arg;
+
+	mem_deref(rs->mb);
+}
+
+
+void dialog_set_observer(dialog_change_h *h)
+{
+	observer = h;
+}
+
+
+/** Record a change: new version, fresh activity time, tell the observer. */
+void dialog_changed(struct dialog *dlg, enum dialog_event ev)
+{
+	if (!dlg)
+		return;
+
+	dlg->version++;
+	dlg->updated = dialog_now();
+
+	if (observer && !dlg->replica)
+		observer(dlg, ev);
+}
+
+
+static bool legal(enum dialog_state from, enum dialog_state to)
+{
+	switch (from) {
+
+	case DIALOG_EARLY:
+		return to == DIALOG_CONFIRMED || to == DIALOG_ENDED;
+
+	case DIALOG_CONFIRMED:
+		return to == DIALOG_ENDED;
+
+	default:
+		return false;
+	}
+}
+
+
+static int refuse(const struct dialog *dlg, const char *what)
+{
+	log_debug("dialog", "%016llx: %s refused in state %s",
+		  (unsigned long long)dlg->did, what,
+		  dialog_state_name(dlg->state));
+	return EPROTO;
+}
+
+
+/** Every change of state: checked, then announced as ev */
+static int transition(struct dialog *dlg, enum dialog_state to,
+		      enum dialog_event ev)
+{
+	if (!dlg)
+		return EINVAL;
+
+	if (!legal(dlg->state, to))
+		return refuse(dlg, dialog_state_name(to));
+
+	dlg->state = to;
+	dialog_changed(dlg, ev);
+	return 0;
+}
+
+
+/**
+ * A new early dialog enters the table and is announced.
+ *
+ * @return 0, EPROTO if it is not a new early dialog, EEXIST if the table
+ *         holds its did already
+ */
+int dialog_start(struct dialog *dlg)
+{
+	int err;
+
+	if (!dlg)
+		return EINVAL;
+
+	if (dlg->state != DIALOG_EARLY || dlg->he.list)
+		return refuse(dlg, "start");
+
+	err = dialog_insert(dlg);
+	if (err)
+		return err;
+
+	dialog_changed(dlg, DIALOG_EV_CREATED);
+	return 0;
+}
+
+
+/** The callee's tag, from its responses; fixed once the call is up */
+int dialog_set_to_tag(struct dialog *dlg, const struct pl *tag)
+{
+	if (!dlg)
+		return EINVAL;
+
+	if (dlg->state != DIALOG_EARLY)
+		return refuse(dlg, "new To tag");
+
+	return dialog_set_str(&dlg->to_tag, tag);
+}
+
+
+/** The 2xx to the initial INVITE: the call is up. */
+int dialog_confirm(struct dialog *dlg)
+{
+	return transition(dlg, DIALOG_CONFIRMED, DIALOG_EV_CONFIRMED);
+}
+
+
+/** The dialog is over: mark it ended, announce it, leave the table. */
+int dialog_end(struct dialog *dlg)
+{
+	int err;
+
+	if (!dlg)
+		return EINVAL;
+
+	mem_ref(dlg);
+	err = transition(dlg, DIALOG_ENDED, DIALOG_EV_ENDED);
+	if (!err)
+		dialog_remove(dlg);
+	mem_deref(dlg);
+
+	return err;
+}
+
+
+/**
+ * `node` serves the dialog from now on: it is its owner, and this node
+ * no longer holds it as a replica. Announced by the caller (see above).
+ */
+int dialog_serve(struct dialog *dlg, const char *node)
+{
+	int err;
+
+	if (!dlg || !str_isset(node))
+		return EINVAL;
+
+	if (dlg->state == DIALOG_ENDED)
+		return refuse(dlg, "serve");
+
+	err = dialog_atom_str(&dlg->owner, node);
+	if (err)
+		return err;
+
+	dlg->replica = false;
+	return 0;
+}
+
+
+/** Held for another node: not served here, changes not announced */
+void dialog_hold(struct dialog *dlg)
+{
+	if (dlg)
+		dlg->replica = true;
+}
+
+
+/**
+ * The caller acknowledged our 2xx: stop keeping it for resending.
+ *
+ * @return 0, or EALREADY if it had been acknowledged before
+ */
+int dialog_ack(struct dialog *dlg)
+{
+	if (!dlg)
+		return EINVAL;
+
+	if (dlg->acked)
+		return EALREADY;
+
+	dlg->acked = true;
+	dialog_resend_clear(dlg);
+	return 0;
+}
+
+
+/** Keep our 2xx to the caller (mb, sent to dst) until its ACK */
+int dialog_resend_keep(struct dialog *dlg, struct mbuf *mb,
+		       const struct sa *dst)
+{
+	struct dialog_resend *rs;
+
+	if (!dlg || !mb || !dst)
+		return EINVAL;
+
+	rs = mem_zalloc(sizeof(*rs), resend_destructor);
+	if (!rs)
+		return ENOMEM;
+
+	rs->mb = mem_ref(mb);
+	rs->dst = *dst;
+
+	mem_deref(dlg->ok);
+	dlg->ok = rs;
+	return 0;
+}
+
+
+/** Forget the 2xx kept for the caller (its ACK came, or the call ended) */
+void dialog_resend_clear(struct dialog *dlg)
+{
+	if (dlg)
+		dlg->ok = mem_deref(dlg->ok);
+}
+
+
+/* ---- the lock ------------------------------------------------------ */
+
+
+/**
+ * Take the dialog for one engine-originated operation.
+ *
+ * @return 0, EBUSY if anyone holds it (the same holder too)
+ */
+int dialog_lock(struct dialog *dlg, enum dialog_lock_kind kind,
+		const void *holder)
+{
+	if (!dlg || kind == DIALOG_LOCK_NONE || !holder)
+		return EINVAL;
+
+	if (dlg->lock.kind != DIALOG_LOCK_NONE)
+		return EBUSY;
+
+	dlg->lock.kind = kind;
+	dlg->lock.holder = holder;
+	return 0;
+}
+
+
+/** @return 0, or EPERM if `holder` does not hold the lock (any more) */
+int dialog_unlock(struct dialog *dlg, const void *holder)
+{
+	if (!dlg || !holder)
+		return EINVAL;
+
+	if (dlg->lock.kind == DIALOG_LOCK_NONE || dlg->lock.holder != holder)
+		return EPERM;
+
+	memset(&dlg->lock, 0, sizeof(dlg->lock));
+	return 0;
+}
+
+
+/** An endpoint ends the call: whoever holds the lock loses it. */
+void dialog_lock_break(struct dialog *dlg)
+{
+	if (dlg)
+		memset(&dlg->lock, 0, sizeof(dlg->lock));
+}
+
+
+bool dialog_locked(const struct dialog *dlg)
+{
+	return dlg && dlg->lock.kind != DIALOG_LOCK_NONE;
+}
+
+
+bool dialog_locked_by(const struct dialog *dlg, enum dialog_lock_kind kind,
+		      const void *holder)
+{
+	return dlg && kind != DIALOG_LOCK_NONE && dlg->lock.kind == kind &&
+		dlg->lock.holder == holder;
+}
