@@ -5,11 +5,14 @@
  * and the status; repl_publish.c writes this node's changes to Redis;
  * repl_apply.c applies what other nodes wrote, and hands dialogs over when
  * a tag moves; repl_sync.c loads every snapshot after a (re)connect. The
+ * cluster layer below knows none of them: repl.c adds the sync to its
+ * (re)connect sequence and an observer of tags changing hands. The
  * state is one struct, because every piece counts into the same status;
  * what only one piece uses (the write script, the endings queue, the sync
  * under way) stays static in that piece.
  *
- * Not for other modules: use repl.h. Include after dialog.h and repl.h.
+ * Not for other modules: use repl.h. Include after dialog.h, cluster.h and
+ * repl.h.
  */
 
 enum {
@@ -30,7 +33,6 @@ struct repl_state {
 	char tags_key[REPL_KEY_SIZE];     /* <cluster>:shtags  */
 	char dlg_prefix[REPL_KEY_SIZE];   /* <cluster>:dlg:    */
 	uint64_t ttl_ms;                  /* snapshots' TTL    */
-	bool synced;
 	bool up;
 	struct {
 		uint64_t sent, received, stale, dropped, fenced, conflicts,
@@ -61,6 +63,9 @@ void repl_msg_apply(const struct pl *msg, enum repl_origin origin);
 void repl_channel_handler(const struct pl *chan, const struct pl *msg,
 			  void *arg);
 void repl_repair(uint64_t did);
+void repl_shtag_changed(const char *tag, const char *holder, void *arg);
 
 /* repl_sync.c */
 void repl_sync_seen(uint64_t did);
+int  repl_sync(cluster_done_h *h, void *arg);
+void repl_sync_stop(void *arg);
