@@ -1,13 +1,15 @@
 /**
  * @file cluster.c  Cluster membership: heartbeats, node states, (re)connect
  *
- * This is the cluster layer's entry point: it starts the Redis client,
- * the sharing tags (shtag.c) and replication (repl.c), and runs the
- * sequence that every (re)connect goes through, in an order that loses
+ * This is the bottom of the cluster layer and its entry point: it starts
+ * the Redis client and the sharing tags (shtag.c, on top of it), and runs
+ * the sequence that every (re)connect goes through, in an order that loses
  * nothing: the channels are subscribed before Redis counts as up (redis.c),
- * then the tags are read, then every dialog snapshot is loaded and this
- * node's own dialogs are written again, and only then is the node
- * "synced" and may claim the tags its config wants.
+ * then the steps the modules above added run one after the other
+ * (cluster_sync.c: the tags are read, then replication, a layer above,
+ * loads every dialog snapshot, writes this node's own dialogs again and
+ * reports the node "synced"), and only then may the node claim the tags
+ * its config wants.
  *
  * Membership is plain heartbeats: every node_timeout/5 a node publishes
  * its state and listeners on `<cluster>:nodes` and refreshes the key
@@ -32,7 +34,6 @@
 #include "cluster.h"
 #include "cluster_int.h"
 #include "shtag.h"
-#include "repl.h"
 
 enum {
 	HB_DIVISOR    = 5,              /* heartbeats per node_timeout */
@@ -287,7 +288,7 @@ static int heartbeat_encode(struct mbuf *mb, enum cluster_node_state st)
 	err  = odict_entry_add(od, "node", ODICT_STRING, cl.self->id);
 	err |= odict_entry_add(od, "state", ODICT_STRING,
 			       cluster_node_state_name(st));
-	err |= odict_entry_add(od, "synced", ODICT_BOOL, repl_synced());
+	err |= odict_entry_add(od, "synced", ODICT_BOOL, cl.self->synced);
 	err |= odict_entry_add(od, "ts", ODICT_INT, (int64_t)tmr_jiffies());
 	if (!err)
 		err = lsnrs_encode(od, cl.self);
@@ -433,7 +434,6 @@ static void hb_handler(void *arg)
 	if (!redis_is_up())
 		return;
 
-	cl.self->synced = repl_synced();
 	(void)heartbeat_send(cl.self->state);
 	expire_nodes();
 }
@@ -442,29 +442,15 @@ static void hb_handler(void *arg)
 /* ---- the (re)connect sequence --------------------------------------- */
 
 
-static void repl_synced_handler(int err)
+/** Every step done: tell the others, and claim the config's tags once */
+static void steps_done(void)
 {
-	if (err)
-		return;
-
-	cl.self->synced = true;
 	(void)heartbeat_send(cl.self->state);
 
 	if (!cl.claimed) {
 		cl.claimed = true;
 		shtag_claim();
 	}
-}
-
-
-static void shtag_synced_handler(int err)
-{
-	if (err)
-		return;
-
-	err = repl_sync(repl_synced_handler);
-	if (err)
-		log_warn("cluster", "dialog sync: %m", err);
 }
 
 
@@ -483,13 +469,11 @@ static void grace_nodes(void)
 
 static void redis_state_handler(enum redis_state st, void *arg)
 {
-	int err;
 	(void)arg;
 
 	if (st != REDIS_ST_UP) {
 		cl.self->synced = false;
-		shtag_redis_down();
-		repl_redis_down();
+		cluster_sync_stop();
 		return;
 	}
 
@@ -497,9 +481,7 @@ static void redis_state_handler(enum redis_state st, void *arg)
 	grace_nodes();
 	(void)heartbeat_send(cl.self->state);
 
-	err = shtag_sync(shtag_synced_handler);
-	if (err)
-		log_warn("cluster", "tag sync: %m", err);
+	cluster_sync_start(steps_done);
 }
 
 
@@ -530,7 +512,7 @@ static int self_init(const struct rh_conf *cfg)
 
 /**
  * Join the cluster named in the config: connect to Redis, start
- * heartbeats, tags and replication. Nothing happens without `redis`.
+ * heartbeats and tags. Nothing happens without `redis`.
  */
 int cluster_init(const struct rh_conf *cfg)
 {
@@ -576,10 +558,6 @@ int cluster_init(const struct rh_conf *cfg)
 	if (err)
 		goto out;
 
-	err = repl_init(cfg);
-	if (err)
-		goto out;
-
 	err = ctl_status_add(cluster_status, NULL);
 	if (err)
 		goto out;
@@ -608,10 +586,10 @@ void cluster_close(void)
 	if (redis_is_up())
 		(void)heartbeat_send(CLUSTER_NODE_DOWN);
 
-	repl_close();
 	shtag_close();
 	redis_close();
 
+	cluster_sync_close();
 	list_flush(&cl.nodes);
 	cluster_msg_close();
 	memset(&cl, 0, sizeof(cl));
@@ -789,7 +767,8 @@ static int node_status(struct odict *arr, const struct cluster_node *node,
 
 /**
  * ctl_status_h: add the cluster's part of GET /v1/status to od:
- * "cluster", "redis", "synced", "nodes", "shtags", "repl".
+ * "cluster", "synced", "nodes", "redis", "shtags" (replication adds
+ * "repl" right after, with its own hook).
  */
 int cluster_status(struct odict *od, void *arg)
 {
@@ -815,13 +794,27 @@ int cluster_status(struct odict *od, void *arg)
 	}
 
 	err  = odict_entry_add(od, "cluster", ODICT_STRING, cl.cfg->cluster);
-	err |= odict_entry_add(od, "synced", ODICT_BOOL, repl_synced());
+	err |= odict_entry_add(od, "synced", ODICT_BOOL, cluster_synced());
 	err |= odict_entry_add(od, "nodes", ODICT_ARRAY, arr);
 	err |= redis_status(od);
 	err |= shtag_status(od);
-	err |= repl_status(od);
 
  out:
 	mem_deref(arr);
 	return err;
+}
+
+
+/** Reported by the step that loads the replicated dialogs */
+void cluster_set_synced(bool synced)
+{
+	if (cl.self)
+		cl.self->synced = synced;
+}
+
+
+/** This node has loaded every replicated dialog since Redis came up */
+bool cluster_synced(void)
+{
+	return cl.self && cl.self->synced;
 }

@@ -37,8 +37,14 @@ typedef void (cluster_node_h)(const struct cluster_node *node,
 			      enum cluster_node_state prev, void *arg);
 typedef bool (cluster_node_apply_h)(const struct cluster_node *node,
 				    void *arg);
-/** End of one step of the (re)connect sequence */
+/** End of one step of the (re)connect sequence: err 0 runs the next */
 typedef void (cluster_done_h)(int err);
+/** Start one step of the (re)connect sequence; done(err) when it ends */
+typedef int  (cluster_sync_h)(cluster_done_h *done, void *arg);
+/** Redis went away: whatever the step had under way is void */
+typedef void (cluster_down_h)(void *arg);
+
+struct cluster_step;
 
 /* life cycle; without `redis` in the config these do nothing */
 int  cluster_init(const struct rh_conf *cfg);
@@ -59,6 +65,19 @@ const struct cluster_node *cluster_node_by_addr(const struct sa *addr);
 int  cluster_set_draining(bool draining);
 const char *cluster_node_state_name(enum cluster_node_state st);
 int  cluster_status(struct odict *od, void *arg);
+
+/*
+ * The (re)connect sequence: once Redis is up (subscribed), every step in
+ * the order added, each after the previous one is done; the modules above
+ * add theirs. Releasing the step (mem_deref) takes it out. "Synced" (has
+ * loaded every replicated dialog) is reported by the module that loads
+ * them; heartbeats and status carry it, and it is off while Redis is down.
+ */
+int  cluster_sync_step_add(struct cluster_step **stepp, const char *name,
+			   cluster_sync_h *synch, cluster_down_h *downh,
+			   void *arg);
+void cluster_set_synced(bool synced);
+bool cluster_synced(void);
 
 /*
  * Signed messages: "<HMAC-SHA256 hex> <body>" under repl_secret

@@ -32,6 +32,11 @@
  * run of it: it counts as not held until shtag_claim() either claims it
  * again (config wish "active") or releases it.
  *
+ * Tags sit on membership (cluster.c): reading them is a step of its
+ * (re)connect sequence, added here. Whoever must follow tags changing
+ * hands (replication, a layer above) adds an observer (shtag_observer.c);
+ * nothing here calls up by name.
+ *
  * The control routes that drive activate/release over HTTP live in
  * shtag_ctl.c; they use only the public API.
  */
@@ -45,7 +50,6 @@
 #include "redis.h"
 #include "cluster.h"
 #include "shtag.h"
-#include "repl.h"
 #include "shtag_int.h"
 
 enum {
@@ -125,6 +129,7 @@ static struct {
 	char node_prefix[KEY_SIZE];
 	shtag_change_h *changeh;
 	void *arg;
+	struct cluster_step *step;
 	cluster_done_h *synch;
 	bool started;          /* claim done: "holder = me" is really us */
 	bool up;
@@ -291,7 +296,7 @@ static void tag_learn(struct shtag *tag, uint64_t epoch, const char *holder)
 
 	/* dialogs first (adopt or hand over), then whoever re-homes them */
 	if (moved)
-		repl_shtag_changed(tag->name, tag->holder);
+		shtag_observers_tell(tag->name, tag->holder);
 	tag_set_active(tag, st.started && is_me(h));
 	metrics_shtag_set(tag->name, tag->epoch, tag->active);
 	reqs_complete(tag, 0, false);
@@ -497,7 +502,7 @@ static int request(const char *name, enum op op, shtag_result_h *h,
 		return EINVAL;
 	if (!st.up)
 		return ENOTSUP;
-	if (!repl_synced())
+	if (!cluster_synced())
 		return EAGAIN;
 
 	err = tag_get(&tag, name);
@@ -761,19 +766,20 @@ static void sync_reply(int err, const struct redisReply *reply, void *arg)
 }
 
 
-/** After (re)connect: read every tag's state; h when done. */
-int shtag_sync(cluster_done_h *h)
+/** cluster_sync_h, after (re)connect: read every tag's state */
+static int tags_sync(cluster_done_h *h, void *arg)
 {
-	if (!h)
-		return EINVAL;
+	(void)arg;
 
 	st.synch = h;
 	return redis_command(sync_reply, NULL, "HGETALL %s", st.key);
 }
 
 
-void shtag_redis_down(void)
+static void redis_down(void *arg)
 {
+	(void)arg;
+
 	reqs_complete(NULL, ENOTCONN, true);
 }
 
@@ -830,6 +836,11 @@ int shtag_init(const struct rh_conf *cfg)
 	if (err)
 		goto out;
 
+	err = cluster_sync_step_add(&st.step, "tag", tags_sync, redis_down,
+				    NULL);
+	if (err)
+		goto out;
+
 	st.up = true;
 
  out:
@@ -843,5 +854,7 @@ void shtag_close(void)
 {
 	reqs_complete(NULL, ECANCELED, true);
 	list_flush(&st.tags);
+	shtag_observers_close();
+	mem_deref(st.step);
 	memset(&st, 0, sizeof(st));
 }

@@ -6,6 +6,7 @@
 
 struct rh_conf;
 struct odict;
+struct shtag_observer;
 
 /**
  * Outcome of shtag_activate()/shtag_release(), called once. err: 0 done;
@@ -22,6 +23,9 @@ typedef void (shtag_change_h)(const char *name, bool active, uint64_t epoch,
 			      void *arg);
 typedef bool (shtag_apply_h)(const char *name, bool active, uint64_t epoch,
 			     const char *holder, void *arg);
+/** Tag `name` changed hands: `holder` has it now ("" nobody) */
+typedef void (shtag_holder_h)(const char *name, const char *holder,
+			      void *arg);
 
 int  shtag_init(const struct rh_conf *cfg);
 void shtag_close(void);
@@ -31,10 +35,10 @@ bool shtag_is_active(const char *name);
 uint64_t shtag_epoch(const char *name);
 const char *shtag_holder(const char *name);
 void shtag_set_handler(shtag_change_h *h, void *arg);
+int  shtag_observer_add(struct shtag_observer **obsp, shtag_holder_h *h,
+			void *arg);
 void shtag_apply(shtag_apply_h *h, void *arg);
 int  shtag_status(struct odict *od);
 
-/* the cluster's (re)connect sequence (cluster.c) */
-int  shtag_sync(cluster_done_h *h);
+/* the end of the cluster's first (re)connect sequence (cluster.c) */
 void shtag_claim(void);
-void shtag_redis_down(void);

@@ -2,11 +2,16 @@
  * @file shtag_int.h  Inside sharing tags: what its files share
  *
  * shtag.c owns the tag table, the compare-and-set script, the channel and
- * the (re)connect sequence; shtag_ctl.c serves the control routes on top
- * of the public API. Nothing but the routes' registration is shared.
+ * the (re)connect step; shtag_ctl.c serves the control routes on top of
+ * the public API; shtag_observer.c keeps who follows tags changing hands.
+ * Nothing but the routes' registration and the observers is shared.
  *
  * Not for other modules: use shtag.h.
  */
 
 /* shtag_ctl.c */
 int shtag_ctl_init(void);
+
+/* shtag_observer.c */
+void shtag_observers_tell(const char *name, const char *holder);
+void shtag_observers_close(void);

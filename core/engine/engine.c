@@ -4,8 +4,9 @@
  * The order follows the flow of a call: libuv inside libre's loop first
  * (everything asynchronous hangs off it), then the SIP stack and its
  * listeners, the dialog table and the proxy; then the cluster (Redis,
- * nodes, sharing tags, replication), the policy, and last the control API,
- * so that nothing is reachable from outside before it can be answered.
+ * nodes, sharing tags), replication on top of it, the policy, and last the
+ * control API, so that nothing is reachable from outside before it can be
+ * answered.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -130,6 +131,10 @@ int engine_init(const struct rh_conf *cfg)
 	err = cluster_init(cfg);
 	if (err)
 		goto out;
+
+	err = repl_init(cfg);
+	if (err)
+		goto out;
 	if (cfg->has_redis)
 		proxy_set_serve_handler(serve_rule, NULL);
 
@@ -155,6 +160,7 @@ void engine_close(void)
 	ctl_close();
 	engine_policy_close();
 	rehome_close();
+	repl_close();
 	cluster_close();
 	proxy_close();
 	dialog_table_close();

@@ -14,7 +14,10 @@
  *   repl_sync.c     after (re)connect: load every snapshot, sweep, write
  *                   ours again, then "synced".
  * This file holds the state, the life cycle, the serving rule and the
- * status.
+ * status. Replication sits on the cluster layer and subscribes to it: the
+ * sync is a step of the cluster's (re)connect sequence, reports "synced"
+ * down to it (cluster_set_synced), and tags changing hands come through
+ * a shtag observer; status is its own GET /v1/status hook.
  *
  * Who serves a dialog (repl_serve_rule, docs/cluster.md): its owner, and
  * nobody else. Ownership moves with the tag: a node that becomes holder
@@ -31,6 +34,7 @@
 #include "did.h"
 #include "cseq.h"
 #include "dialog.h"
+#include "ctl.h"
 #include "redis.h"
 #include "cluster.h"
 #include "shtag.h"
@@ -38,6 +42,12 @@
 #include "repl_int.h"
 
 struct repl_state repl_st;
+
+/* what the cluster layer holds for us, released by repl_close() */
+static struct {
+	struct cluster_step *step;
+	struct shtag_observer *obs;
+} subs;
 
 
 uint64_t repl_now_us(void)
@@ -107,12 +117,6 @@ enum repl_serve repl_serve_rule(const struct dialog *dlg, const char **nodep)
 }
 
 
-bool repl_synced(void)
-{
-	return repl_st.synced;
-}
-
-
 /* ---- status --------------------------------------------------------- */
 
 
@@ -162,17 +166,26 @@ static int lag_status(struct odict *od)
 }
 
 
-/** Add "repl": {synced, counters, lag_us{samples,p50,p99,max}} to od. */
-int repl_status(struct odict *od)
+/**
+ * ctl_status_h: add "repl": {synced, counters, lag_us{samples, p50, p99,
+ * max}} to od, after the cluster's keys (repl_init() follows cluster_init).
+ */
+int repl_status(struct odict *od, void *arg)
 {
 	struct odict *o;
 	int err;
+	(void)arg;
+
+	if (!od)
+		return EINVAL;
+	if (!repl_st.up)
+		return 0;
 
 	err = odict_alloc(&o, 16);
 	if (err)
 		return err;
 
-	err  = odict_entry_add(o, "synced", ODICT_BOOL, repl_st.synced);
+	err  = odict_entry_add(o, "synced", ODICT_BOOL, cluster_synced());
 	err |= odict_entry_add(o, "sent", ODICT_INT,
 			       (int64_t)repl_st.n.sent);
 	err |= odict_entry_add(o, "received", ODICT_INT,
@@ -208,12 +221,18 @@ int repl_status(struct odict *od)
 /* ---- life cycle ----------------------------------------------------- */
 
 
+/**
+ * Start replicating, on the cluster cluster_init() joined: nothing
+ * happens without one.
+ */
 int repl_init(const struct rh_conf *cfg)
 {
 	int err;
 
 	if (!cfg)
 		return EINVAL;
+	if (!cluster_enabled())
+		return 0;
 	if (repl_st.up)
 		return EALREADY;
 
@@ -228,25 +247,47 @@ int repl_init(const struct rh_conf *cfg)
 
 	err = repl_publish_init();
 	if (err)
-		return err;
+		goto out;
 
 	err = redis_subscribe(repl_st.chan, repl_channel_handler, NULL);
 	if (err)
-		return err;
+		goto out;
+
+	/* after the tags' step: the fence and the serving rule need them */
+	err = cluster_sync_step_add(&subs.step, "dialog", repl_sync,
+				    repl_sync_stop, NULL);
+	if (err)
+		goto out;
+
+	err = shtag_observer_add(&subs.obs, repl_shtag_changed, NULL);
+	if (err)
+		goto out;
+
+	err = ctl_status_add(repl_status, NULL);
+	if (err)
+		goto out;
 
 	repl_publish_start();
 	repl_st.up = true;
 
-	return 0;
+ out:
+	if (err) {
+		log_error("repl", "init: %m", err);
+		repl_close();
+	}
+	return err;
 }
 
 
 void repl_close(void)
 {
+	subs.obs = mem_deref(subs.obs);
+	subs.step = mem_deref(subs.step);
+
 	if (!repl_st.up)
 		return;
 
 	repl_publish_close();
-	repl_redis_down();   /* lets a sync under way go */
+	repl_sync_stop(NULL);   /* lets a sync under way go */
 	memset(&repl_st, 0, sizeof(repl_st));
 }

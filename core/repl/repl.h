@@ -15,13 +15,8 @@ enum repl_serve {
 	REPL_HOLD,        /* nobody may change it now: let the endpoint retry */
 };
 
+/* life cycle, after cluster_init(); without a cluster these do nothing */
 int  repl_init(const struct rh_conf *cfg);
 void repl_close(void);
-bool repl_synced(void);
 enum repl_serve repl_serve_rule(const struct dialog *dlg, const char **nodep);
-int  repl_status(struct odict *od);
-
-/* the cluster layer (cluster.c, shtag.c) */
-int  repl_sync(cluster_done_h *h);
-void repl_redis_down(void);
-void repl_shtag_changed(const char *tag, const char *holder);
+int  repl_status(struct odict *od, void *arg);

@@ -291,13 +291,14 @@ static bool tag_handler(struct dialog *dlg, void *arg)
 
 
 /**
- * Tag `tag` now belongs to `holder` (shtag.c): adopt its replicas when
- * that is us, hand our dialogs of it over when it is another node; a
+ * shtag_holder_h: tag `tag` now belongs to `holder`: adopt its replicas
+ * when that is us, hand our dialogs of it over when it is another node; a
  * released tag (no holder) leaves every dialog with its owner.
  */
-void repl_shtag_changed(const char *tag, const char *holder)
+void repl_shtag_changed(const char *tag, const char *holder, void *arg)
 {
 	struct tag_ctx ctx = {tag, repl_is_me(holder)};
+	(void)arg;
 
 	if (!repl_st.up || !str_isset(holder))
 		return;

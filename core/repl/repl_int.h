@@ -5,12 +5,16 @@
  * and the status; repl_publish.c writes this node's changes to Redis;
  * repl_apply.c applies what other nodes wrote, and hands dialogs over when
  * a tag moves; repl_sync.c loads every snapshot after a (re)connect. The
+ * cluster layer below knows none of them: repl.c adds the sync to its
+ * (re)connect sequence and an observer of tags changing hands. The
  * state is one struct, because every piece counts into the same status;
  * what only one piece uses (the write script, the endings queue, the sync
  * under way) stays static in that piece.
  *
  * Not for other modules: use repl.h.
  */
+
+#include "cluster.h"
 
 struct dialog;
 
@@ -32,7 +36,6 @@ struct repl_state {
 	char tags_key[REPL_KEY_SIZE];     /* <cluster>:shtags  */
 	char dlg_prefix[REPL_KEY_SIZE];   /* <cluster>:dlg:    */
 	uint64_t ttl_ms;                  /* snapshots' TTL    */
-	bool synced;
 	bool up;
 	struct {
 		uint64_t sent, received, stale, dropped, fenced, conflicts,
@@ -63,6 +66,9 @@ void repl_msg_apply(const struct pl *msg, enum repl_origin origin);
 void repl_channel_handler(const struct pl *chan, const struct pl *msg,
 			  void *arg);
 void repl_repair(uint64_t did);
+void repl_shtag_changed(const char *tag, const char *holder, void *arg);
 
 /* repl_sync.c */
 void repl_sync_seen(uint64_t did);
+int  repl_sync(cluster_done_h *h, void *arg);
+void repl_sync_stop(void *arg);

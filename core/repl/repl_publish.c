@@ -364,7 +364,7 @@ static void refresh_tmr(void *arg)
 	(void)arg;
 
 	tmr_start(&pub.refresh, repl_st.ttl_ms / 4, refresh_tmr, NULL);
-	if (repl_st.synced)
+	if (cluster_synced())
 		(void)dialog_apply(refresh_handler, NULL);
 }
 

@@ -1,13 +1,14 @@
 /**
  * @file repl_sync.c  Dialog replication: loading every snapshot at (re)connect
  *
- * On reconnect the node subscribes first (redis.c), then cluster.c calls
- * repl_sync(): it loads every snapshot (SCAN + HGET, applied as any
+ * On reconnect the node subscribes first (redis.c), then the cluster runs
+ * its (re)connect sequence, where repl.c added repl_sync() after the
+ * tags' step: it loads every snapshot (SCAN + HGET, applied as any
  * message), drops replicas that no longer exist anywhere (ended while
  * this node was not listening), writes its own dialogs again (the script
  * makes an unchanged one a TTL refresh) and sends the endings queued
- * while Redis was down; then it is "synced". The same path loads a
- * starting node.
+ * while Redis was down; then it reports the node "synced" to the cluster.
+ * The same path loads a starting node.
  *
  * The dids met while loading are kept in a hash for the sweep. Commands
  * in flight hold a reference to their sync; when Redis goes down (or a
@@ -134,7 +135,7 @@ static void sync_finish(struct sync *sync)
 		 (unsigned long long)repl_st.n.dirty);
 
 	repl_st.n.dirty = 0;
-	repl_st.synced = true;
+	cluster_set_synced(true);
 	current = mem_deref(current);
 	h(0);
 }
@@ -229,13 +230,15 @@ static int scan_send(struct sync *sync, const char *cursor)
 
 
 /**
- * After (re)connect, subscribed already: load every snapshot, then write
- * this node's dialogs and pending endings; h(0) once synced.
+ * cluster_sync_h, after (re)connect, subscribed already: load every
+ * snapshot, then write this node's dialogs and pending endings; h(0) once
+ * synced.
  */
-int repl_sync(cluster_done_h *h)
+int repl_sync(cluster_done_h *h, void *arg)
 {
 	struct sync *sync;
 	int err;
+	(void)arg;
 
 	if (!h)
 		return EINVAL;
@@ -253,7 +256,7 @@ int repl_sync(cluster_done_h *h)
 
 	mem_deref(current);
 	current = sync;
-	repl_st.synced = false;
+	cluster_set_synced(false);
 
 	err = scan_send(sync, "0");
 
@@ -267,8 +270,10 @@ int repl_sync(cluster_done_h *h)
 }
 
 
-void repl_redis_down(void)
+/** cluster_down_h: Redis went away (the cluster is not synced then) */
+void repl_sync_stop(void *arg)
 {
-	repl_st.synced = false;
+	(void)arg;
+
 	current = mem_deref(current);   /* callbacks in flight see it gone */
 }

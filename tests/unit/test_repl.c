@@ -379,7 +379,7 @@ static int64_t repl_counter(const char *name)
 	uint64_t v = 0;
 
 	ck_assert_int_eq(odict_alloc(&od, 8), 0);
-	ck_assert_int_eq(repl_status(od), 0);
+	ck_assert_int_eq(repl_status(od, NULL), 0);
 	e = odict_get_type(od, ODICT_OBJECT, "repl");
 	ck_assert_ptr_nonnull(e);
 	ck_assert(odict_get_number(e->u.odict, &v, name));
@@ -391,19 +391,20 @@ static int64_t repl_counter(const char *name)
 
 static bool synced(void)
 {
-	return repl_synced();
+	return cluster_synced();
 }
 
 
 static bool synced_active_a(void)
 {
-	return repl_synced() && shtag_is_active("a");
+	return cluster_synced() && shtag_is_active("a");
 }
 
 
 static void node_start(void)
 {
 	ck_assert_int_eq(cluster_init(&cfg), 0);
+	ck_assert_int_eq(repl_init(&cfg), 0);
 	ck_assert(run_until(synced_active_a, 5000));
 }
 
@@ -439,6 +440,7 @@ static void setup(void)
 
 static void teardown(void)
 {
+	repl_close();
 	cluster_close();
 	ctl_close();
 	dialog_table_close();
@@ -848,7 +850,7 @@ START_TEST(t_redis_restart)
 	dialog_changed(born, DIALOG_EV_CREATED);
 	ck_assert_int_eq(repl_counter("pending_resnapshot"), 2);
 	ck_assert_int_eq(repl_counter("pending_endings"), 1);
-	ck_assert(!repl_synced());
+	ck_assert(!cluster_synced());
 
 	/* a new, empty Redis */
 	redis_start();
@@ -881,6 +883,7 @@ START_TEST(t_claim_respects_live_holder)
 	cmd_ok("SET t:node:n2 x PX 60000");
 
 	ck_assert_int_eq(cluster_init(&cfg), 0);
+	ck_assert_int_eq(repl_init(&cfg), 0);
 	ck_assert(run_until(synced, 5000));
 	run_for(300);
 
