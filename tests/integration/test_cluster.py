@@ -375,7 +375,9 @@ def forged_message_dropped(ctx):
                    calls=1, rate=1, duration=6000)
     uas.start()
     uac.start()
-    assert h.wait_until(lambda: len(dialogs(n2)) == 1, 10)
+    # wait for the confirmed call: an early one still changes under us
+    assert h.wait_until(lambda: [d['state'] for d in dialogs(n2).values()]
+                        == ['confirmed'], 10)
     did, before = next(iter(dialogs(n2).items()))
 
     # a real message, re-targeted: a new version, owned by "mallory"
