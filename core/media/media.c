@@ -13,7 +13,8 @@
  * Every operation with a handler belongs to its call: freeing the call
  * cancels them without calling back, as the caller's state is going too.
  * A delete without a handler is on its own instead, so that it still
- * reaches the relay (with its retries) after the call is freed.
+ * reaches the relay (with its retries) after the call is freed. Each
+ * operation holds its relay, and with it the ng client it is sent on.
  */
 #include <errno.h>
 #include <re.h>
@@ -33,8 +34,8 @@ struct media_call {
 struct media_op {
 	struct le le;
 	struct ng_req *req;
+	struct mrelay *relay;
 	const char *command;       /* for messages */
-	const char *relay;
 	bool want_sdp;
 	media_h *h;
 	void *arg;
@@ -58,33 +59,36 @@ static void op_destructor(void *arg)
 
 	list_unlink(&op->le);
 	mem_deref(op->req);
+	mem_deref(op->relay);
 }
 
 
 static void op_handler(int err, const struct odict *reply, void *arg)
 {
 	struct media_op *op = arg;
+	const char *relay = mrelay_name(op->relay);
 	media_h *h = op->h;
 	void *harg = op->arg;
 	const char *sdp = NULL;
 
 	if (err == EPROTO)
-		log_warn("media", "%s: %s refused: %s", op->relay, op->command,
+		log_warn("media", "%s: %s refused: %s", relay, op->command,
 			 odict_string(reply, "error-reason"));
 	else if (err)
-		log_warn("media", "%s: %s: %m", op->relay, op->command, err);
+		log_warn("media", "%s: %s: %m", relay, op->command, err);
 
 	if (!err && op->want_sdp) {
 		sdp = odict_string(reply, "sdp");
 		if (!sdp) {
 			log_warn("media", "%s: %s: no sdp in the reply",
-				 op->relay, op->command);
+				 relay, op->command);
 			err = EPROTO;
 		}
 	}
 
 	mem_deref(op);
-	h(err, sdp, harg);
+	if (h)
+		h(err, sdp, harg);
 }
 
 
@@ -104,19 +108,22 @@ static int op_start(struct media_call *mc, ng_call_h *cmdh,
 	if (!op)
 		return ENOMEM;
 
+	op->relay = mem_ref(mc->relay);
 	op->command = command;
-	op->relay = mrelay_name(mc->relay);
 	op->want_sdp = call->sdp != NULL;
 	op->h = h;
 	op->arg = arg;
 
-	err = cmdh(&op->req, mrelay_ng(mc->relay), call, op_handler, op);
+	/* without a handler nobody owns it: it lives until it ends */
+	err = cmdh(h ? &op->req : NULL, mrelay_ng(mc->relay), call,
+		   op_handler, op);
 	if (err) {
 		mem_deref(op);
 		return err;
 	}
 
-	list_append(&mc->ops, &op->le, op);
+	if (h)
+		list_append(&mc->ops, &op->le, op);
 
 	return 0;
 }
@@ -222,9 +229,6 @@ int media_delete(struct media_call *mc, media_h *h, void *arg)
 		return EINVAL;
 
 	call.callid = mc->callid;
-
-	if (!h)
-		return ng_delete(NULL, mrelay_ng(mc->relay), &call, NULL, NULL);
 
 	return op_start(mc, ng_delete, "delete", &call, h, arg);
 }

@@ -2,7 +2,8 @@
  * @file loop.h  Running libre's main loop in a test, bounded in time
  *
  * run_until() runs re_main() until a condition holds (checked every
- * 5 ms) or a deadline passes, and tells which. Include it after <re.h>.
+ * 5 ms) or a deadline passes, and tells which; run_for() just waits.
+ * Include it after <re.h>.
  */
 
 typedef bool (loop_cond_h)(void *arg);
@@ -47,7 +48,7 @@ static bool run_until(loop_cond_h *cond, void *arg, uint32_t ms)
 }
 
 
-static void run_for(uint32_t ms)
+static inline void run_for(uint32_t ms)
 {
 	(void)run_until(NULL, NULL, ms);
 }
