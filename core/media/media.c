@@ -14,7 +14,9 @@
  * cancels them without calling back, as the caller's state is going too.
  * A delete without a handler is on its own instead, so that it still
  * reaches the relay (with its retries) after the call is freed. Each
- * operation holds its relay, and with it the ng client it is sent on.
+ * operation holds its relay, and with it the ng client it is sent on, so
+ * a detached delete keeps its relay alive until it ends (1.5 s at most
+ * with the default retries), even when the relay set is freed first.
  */
 #include <errno.h>
 #include <re.h>
