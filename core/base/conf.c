@@ -11,8 +11,8 @@
  * printing).
  *
  * The key table carries each key's syntax ("PROTO:IP:PORT tag=NAME"): its
- * word count is how many values the key takes, and it is quoted in the
- * messages. Simple keys (names, secrets, numbers) share generic handlers
+ * word count is how many values the key takes (a word in brackets may be
+ * left out), and it is quoted in the messages. Simple keys (names, secrets, numbers) share generic handlers
  * that write the struct rh_conf field the table points at; the others have
  * their own. Rules that span several keys (at least one listener, the
  * default sharing tag among the declared ones, an upstream that is not one
@@ -51,6 +51,7 @@ struct scan {
 	unsigned key_line[CONF_MAX_KEYS];  /* first line of each key */
 	unsigned listen_line[CONF_MAX_LISTENERS];
 	unsigned shtag_line[CONF_MAX_SHTAGS];
+	unsigned media_relay_line[CONF_MAX_MEDIA_RELAYS];
 	char *errbuf;
 	size_t errsz;
 };
@@ -412,6 +413,85 @@ static int key_shtag(struct scan *sc, const struct key *k,
 }
 
 
+/* weight=N of media_relay: 1 unless given */
+static int relay_weight(struct scan *sc, const struct pl *arg,
+			uint32_t *weightp)
+{
+	struct pl w = *arg;
+
+	if (!pl_isset(&w)) {
+		*weightp = 1;
+		return 0;
+	}
+
+	if (w.l < 7 || memcmp(w.p, "weight=", 7))
+		return fail(sc, "media_relay: expected weight=N, not '%r'", &w);
+
+	pl_advance(&w, 7);
+	if (w.l > 4 || !all_digits(&w) || pl_u32(&w) < 1 ||
+	    pl_u32(&w) > CONF_MAX_RELAY_WEIGHT)
+		return fail(sc, "media_relay: weight '%r' is not a whole "
+			    "number from 1 to %u", &w, CONF_MAX_RELAY_WEIGHT);
+
+	*weightp = pl_u32(&w);
+
+	return 0;
+}
+
+
+/* An rtpengine's ng address: udp only, and a real address to send to */
+static int key_media_relay(struct scan *sc, const struct key *k,
+			   const struct pl *argv)
+{
+	struct rh_conf *cfg = sc->cfg;
+	const char *colon = pl_strchr(&argv[0], ':');
+	struct conf_media_relay *mr;
+	struct pl proto, addr;
+	int err;
+
+	if (cfg->media_relayc >= CONF_MAX_MEDIA_RELAYS)
+		return fail(sc, "media_relay: too many relays (at most %u)",
+			    CONF_MAX_MEDIA_RELAYS);
+
+	if (!colon)
+		return fail(sc, "media_relay: '%r' is not udp:IP:PORT",
+			    &argv[0]);
+
+	proto.p = argv[0].p;
+	proto.l = colon - argv[0].p;
+	addr.p = colon + 1;
+	addr.l = argv[0].p + argv[0].l - addr.p;
+
+	if (pl_strcasecmp(&proto, "udp"))
+		return fail(sc, "media_relay: unknown transport '%r' (the ng "
+			    "protocol runs over udp)", &proto);
+
+	mr = &cfg->media_relay[cfg->media_relayc];
+	err = parse_ipport(sc, k->name, &addr, &mr->addr);
+	if (err)
+		return err;
+
+	if (sa_is_any(&mr->addr))
+		return fail(sc, "media_relay: %j is a wildcard; name the "
+			    "relay's address", &mr->addr);
+
+	for (size_t i = 0; i < cfg->media_relayc; i++) {
+		if (sa_cmp(&cfg->media_relay[i].addr, &mr->addr, SA_ALL))
+			return fail(sc, "media_relay: udp:%J is already "
+				    "configured on line %u", &mr->addr,
+				    sc->media_relay_line[i]);
+	}
+
+	err = relay_weight(sc, &argv[1], &mr->weight);
+	if (err)
+		return err;
+
+	sc->media_relay_line[cfg->media_relayc++] = sc->line;
+
+	return 0;
+}
+
+
 /* hiredis resolves names itself, so HOST is an IP address or a host name */
 static int key_redis(struct scan *sc, const struct key *k,
 		     const struct pl *argv)
@@ -508,6 +588,8 @@ static const struct key keyv[] = {
 	{.name = "default_shtag", .usage = "NAME", .h = key_name,
 	 FIELD(default_shtag)},
 	{.name = "redis", .usage = "HOST:PORT", .h = key_redis},
+	{.name = "media_relay", .usage = "udp:IP:PORT [weight=N]",
+	 .h = key_media_relay, .repeatable = true},
 	{.name = "cluster", .usage = "NAME", .h = key_name, FIELD(cluster)},
 	{.name = "repl_secret", .usage = "SECRET", .h = key_secret,
 	 FIELD(repl_secret)},
@@ -579,12 +661,16 @@ static int check_arity(struct scan *sc, const struct key *k,
 {
 	struct pl uv[CONF_MAX_WORDS];
 	struct pl usage;
-	unsigned want;
+	unsigned want, need;
 
 	pl_set_str(&usage, k->usage);
 	want = split_words(&usage, uv, ARRAY_SIZE(uv));
 
-	if (n - 1 < want)
+	/* "[word]" in the usage may be left out */
+	for (need = want; need && uv[need - 1].p[0] == '['; --need)
+		;
+
+	if (n - 1 < need)
 		return fail(sc, "%s: missing %r (usage: %s %s)",
 			    k->name, &uv[n - 1], k->name, k->usage);
 	if (n - 1 > want)
@@ -597,7 +683,7 @@ static int check_arity(struct scan *sc, const struct key *k,
 
 static int scan_line(struct scan *sc, struct pl *line)
 {
-	struct pl wv[CONF_MAX_WORDS];
+	struct pl wv[CONF_MAX_WORDS] = {PL_INIT};  /* unset: words left out */
 	const struct key *k;
 	unsigned n, *first;
 	int err;

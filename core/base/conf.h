@@ -32,6 +32,14 @@ struct conf_shtag {
 	bool active;             /* this node's wish at start */
 };
 
+enum { CONF_MAX_MEDIA_RELAYS = 16, CONF_MAX_RELAY_WEIGHT = 1000 };
+
+/** One `media_relay udp:IP:PORT [weight=N]` line */
+struct conf_media_relay {
+	struct sa addr;          /* rtpengine's ng address */
+	uint32_t weight;         /* share of new calls, default 1 */
+};
+
 /** The whole file, parsed and checked; defaults filled in */
 struct rh_conf {
 	char path[CONF_PATH_SZ]; /* file it came from */
@@ -47,6 +55,8 @@ struct rh_conf {
 	bool has_redis;
 	char redis_host[CONF_HOST_SZ];
 	uint16_t redis_port;
+	struct conf_media_relay media_relay[CONF_MAX_MEDIA_RELAYS];
+	size_t media_relayc;     /* 0: signalling only */
 	char cluster[CONF_NAME_SZ]; /* default: "rehome" */
 	char repl_secret[CONF_SECRET_SZ]; /* empty = not signed (warned) */
 	char policy[CONF_PATH_SZ]; /* empty = no policy */

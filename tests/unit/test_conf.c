@@ -69,6 +69,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(cfg.node_timeout, 1500);
 	ck_assert_uint_eq(cfg.rehome_rate, 1000);
 	ck_assert_int_eq(cfg.log_level, LOG_INFO);
+	ck_assert_uint_eq(cfg.media_relayc, 0);
 }
 END_TEST
 
@@ -155,6 +156,48 @@ START_TEST(test_redis_ip)
 	ck_assert_int_eq(load(LISTEN "redis [::1]:6379\n"), 0);
 	ck_assert_str_eq(cfg.redis_host, "::1");
 	ck_assert_uint_eq(cfg.redis_port, 6379);
+}
+END_TEST
+
+
+START_TEST(test_media_relay)
+{
+	ck_assert_msg(load(LISTEN
+			   "media_relay udp:127.0.0.1:2223\n"
+			   "media_relay UDP:127.0.0.2:2223 weight=3\n"
+			   "media_relay udp:[::1]:2223   weight=1000 # v6\n"
+			   "media_relay udp:127.0.0.1:2224 weight=1\n") == 0,
+		      "%s", errbuf);
+
+	ck_assert_uint_eq(cfg.media_relayc, 4);
+	assert_sa(&cfg.media_relay[0].addr, "127.0.0.1", 2223);
+	ck_assert_uint_eq(cfg.media_relay[0].weight, 1);
+	assert_sa(&cfg.media_relay[1].addr, "127.0.0.2", 2223);
+	ck_assert_uint_eq(cfg.media_relay[1].weight, 3);
+	assert_sa(&cfg.media_relay[2].addr, "::1", 2223);
+	ck_assert_uint_eq(cfg.media_relay[2].weight, 1000);
+	assert_sa(&cfg.media_relay[3].addr, "127.0.0.1", 2224);
+	ck_assert_uint_eq(cfg.media_relay[3].weight, 1);
+}
+END_TEST
+
+
+START_TEST(test_too_many_media_relays)
+{
+	struct mbuf *mb = mbuf_alloc(1024);
+
+	ck_assert_ptr_nonnull(mb);
+	ck_assert_int_eq(mbuf_write_str(mb, LISTEN), 0);
+	for (unsigned i = 0; i <= CONF_MAX_MEDIA_RELAYS; i++)
+		ck_assert_int_eq(mbuf_printf(mb, "media_relay "
+					     "udp:127.0.0.1:%u\n", 2000 + i), 0);
+
+	ck_assert_int_eq(conf_load_buf(&cfg, "t.conf", (char *)mb->buf,
+				       mb->end, errbuf, sizeof(errbuf)),
+			 EINVAL);
+	ck_assert_str_eq(errbuf, "t.conf:18: media_relay: too many relays "
+			 "(at most 16)");
+	mem_deref(mb);
 }
 END_TEST
 
@@ -260,6 +303,40 @@ static const struct bad {
 	 "upstream: 127.0.0.1:5060 is this node's own listener (line 1)"},
 	{"\nlisten tcp:127.0.0.1:8060 tag=public\n", 2,
 	 "listen: tcp:127.0.0.1:8060 is also ctl_listen"},
+	{LISTEN "media_relay\n", 2, "media_relay: missing udp:IP:PORT "
+	 "(usage: media_relay udp:IP:PORT [weight=N])"},
+	{LISTEN "media_relay udp:127.0.0.1:2223 weight=1 x\n", 2,
+	 "media_relay: unexpected 'x'"},
+	{LISTEN "media_relay 127.0.0.1\n", 2,
+	 "media_relay: '127.0.0.1' is not udp:IP:PORT"},
+	{LISTEN "media_relay tcp:127.0.0.1:2223\n", 2,
+	 "media_relay: unknown transport 'tcp' (the ng protocol runs over "
+	 "udp)"},
+	{LISTEN "media_relay udp:127.0.0.1\n", 2,
+	 "media_relay: '127.0.0.1' has no port"},
+	{LISTEN "media_relay udp:127.0.0.1:0\n", 2,
+	 "media_relay: bad port '0' (1-65535)"},
+	{LISTEN "media_relay udp:rtp.example.com:2223\n", 2,
+	 "media_relay: 'rtp.example.com' is not an IP address"},
+	{LISTEN "media_relay udp:0.0.0.0:2223\n", 2,
+	 "media_relay: 0.0.0.0 is a wildcard"},
+	{LISTEN "media_relay udp:[::]:2223\n", 2, "is a wildcard"},
+	{LISTEN "media_relay udp:127.0.0.1:2223 weigth=2\n", 2,
+	 "media_relay: expected weight=N, not 'weigth=2'"},
+	{LISTEN "media_relay udp:127.0.0.1:2223 weight=\n", 2,
+	 "media_relay: weight '' is not a whole number from 1 to 1000"},
+	{LISTEN "media_relay udp:127.0.0.1:2223 weight=0\n", 2,
+	 "weight '0' is not a whole number from 1 to 1000"},
+	{LISTEN "media_relay udp:127.0.0.1:2223 weight=1001\n", 2,
+	 "weight '1001' is not"},
+	{LISTEN "media_relay udp:127.0.0.1:2223 weight=-1\n", 2,
+	 "weight '-1' is not"},
+	{LISTEN "media_relay udp:127.0.0.1:2223 weight=99999999999\n", 2,
+	 "weight '99999999999' is not"},
+	{LISTEN "media_relay udp:127.0.0.1:2223\n"
+	 "media_relay udp:127.0.0.2:2223\n"
+	 "media_relay udp:127.0.0.1:2223 weight=2\n", 4,
+	 "media_relay: udp:127.0.0.1:2223 is already configured on line 2"},
 };
 
 
@@ -435,6 +512,8 @@ static Suite *conf_suite(void)
 	tcase_add_test(tc, test_minimal_keeps_defaults);
 	tcase_add_test(tc, test_every_key);
 	tcase_add_test(tc, test_redis_ip);
+	tcase_add_test(tc, test_media_relay);
+	tcase_add_test(tc, test_too_many_media_relays);
 	tcase_add_test(tc, test_default_shtag_is_first_shtag);
 	tcase_add_test(tc, test_comments_and_whitespace);
 	tcase_add_loop_test(tc, test_bad, 0, ARRAY_SIZE(badv));
