@@ -24,11 +24,7 @@ import traceback
 import urllib.error
 import urllib.request
 
-SRC = os.environ.get("REHOME_SRC",
-                     os.path.join(os.path.dirname(__file__), "..", ".."))
-REHOMED = os.environ.get("REHOMED", os.path.join(SRC, "build", "rehomed"))
-REHOMECTL = os.environ.get("REHOMECTL",
-                           os.path.join(SRC, "build", "rehomectl"))
+from harness import REHOMECTL, REHOMED
 
 SIP_PORT = 27010
 CTL_PORT = 27011
