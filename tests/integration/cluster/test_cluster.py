@@ -1,4 +1,4 @@
-"""test_cluster.py  Two rehomed nodes and a real redis-server (issue 4).
+"""test_cluster.py  Two rehomed nodes and a real redis-server.
 
 - replicas_follow_calls: 50 calls through node 1 appear on node 2 (dialogs
   API) with every field equal, and disappear from both when they end.
