@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""Control API and rehomectl against a real rehomed (ports 27000-27099).
+"""Control API and rehomectl against a real rehomed.
 
-Starts rehomed with a generated config (SIP on udp 127.0.0.1:27010, control
-API on 127.0.0.1:27011), checks the HTTP API with urllib and the command
-line client, then stops rehomed with SIGTERM and expects exit status 0.
-Long operations (jobs) are checked against a small fake control server on
-127.0.0.1:27020, because serving them is the re-home module's job.
+Starts rehomed with a generated config (SIP on udp 127.0.0.1, control API
+on 127.0.0.1, free ports of REHOME_TEST_PORTS), checks the HTTP API with
+urllib and the command line client, then stops rehomed with SIGTERM and
+expects exit status 0. Long operations (jobs) are checked against a small
+fake control server on 127.0.0.1, because serving them is the re-home
+module's job.
 
 Environment: REHOMED, REHOMECTL (default build/rehomed, build/rehomectl).
 """
@@ -24,13 +25,13 @@ import traceback
 import urllib.error
 import urllib.request
 
-from harness import REHOMECTL, REHOMED
+from harness import REHOMECTL, REHOMED, free_port
 
-SIP_PORT = 27010
-CTL_PORT = 27011
-FAKE_PORT = 27020
-DEAD_PORT = 27097      # nothing listens here
-MUTE_PORT = 27098      # accepts connections, never answers
+SIP_PORT = free_port()
+CTL_PORT = free_port()
+FAKE_PORT = free_port()
+DEAD_PORT = free_port()      # nothing listens here
+MUTE_PORT = free_port()      # accepts connections, never answers
 CTL = "127.0.0.1:%d" % CTL_PORT
 TOKEN = secrets.token_hex(16)
 NODE = "ctl-it"
