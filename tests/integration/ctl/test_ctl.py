@@ -153,17 +153,18 @@ def t_metrics_sip():
     req_name = 'rehome_sip_requests_received_total{method="OPTIONS"}'
     resp_name = 'rehome_sip_responses_sent_total{code="200"}'
     before = request("/metrics")[2].decode()
+    port = free_port()
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(3)
-        s.bind(("127.0.0.1", 27030))
+        s.bind(("127.0.0.1", port))
         s.sendto(("OPTIONS sip:127.0.0.1:%d SIP/2.0\r\n"
-                  "Via: SIP/2.0/UDP 127.0.0.1:27030;branch=z9hG4bKctl1\r\n"
+                  "Via: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bKctl1\r\n"
                   "Max-Forwards: 70\r\n"
                   "From: <sip:probe@127.0.0.1>;tag=p1\r\n"
                   "To: <sip:127.0.0.1:%d>\r\n"
                   "Call-ID: ctl-metrics-1\r\n"
                   "CSeq: 1 OPTIONS\r\n"
-                  "Content-Length: 0\r\n\r\n" % (SIP_PORT, SIP_PORT))
+                  "Content-Length: 0\r\n\r\n" % (SIP_PORT, port, SIP_PORT))
                  .encode(), ("127.0.0.1", SIP_PORT))
         reply = s.recv(4096).decode()
     assert reply.startswith("SIP/2.0 200"), reply
