@@ -6,7 +6,7 @@ set -eu
 
 BUILD="gcc pkg-config meson ninja-build libre-dev libuv1-dev libhiredis-dev liblua5.4-dev check"
 RUN="redis-server"
-TEST="sip-tester baresip lua5.4 lua-busted python3 procps rtpengine-daemon"
+TEST="sip-tester baresip lua5.4 lua-busted python3 python3-redis procps rtpengine-daemon"
 BENCH=""
 [ "${1:-}" = "--bench" ] && BENCH="kamailio linux-perf"
 

@@ -22,7 +22,7 @@
  * proxy.c knowing this module. A 491 from an endpoint is retried after the
  * RFC 3261 14.1 back-off; 481 means the endpoint lost the call, which is
  * then ended on both legs; any other failure (timeout, 401/407, 488...)
- * fails that leg only and the call stays up on the other one (SPEC): a
+ * fails that leg only and the call stays up on the other one: a
  * non-2xx leaves the failed leg's session as it was, and its media, which
  * never crosses this node, keeps flowing.
  *

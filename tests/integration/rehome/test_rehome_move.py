@@ -8,7 +8,7 @@ of a moved call goes to node 2, the others to node 1, and all 100 calls
 end with BYE/200 at both ends.
 """
 import harness as h
-import test_rehome_lib as lib
+from harness import nodes as lib
 
 t = h.Test(__file__)
 

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""Control API and rehomectl against a real rehomed (ports 27000-27099).
+"""Control API and rehomectl against a real rehomed.
 
-Starts rehomed with a generated config (SIP on udp 127.0.0.1:27010, control
-API on 127.0.0.1:27011), checks the HTTP API with urllib and the command
-line client, then stops rehomed with SIGTERM and expects exit status 0.
-Long operations (jobs) are checked against a small fake control server on
-127.0.0.1:27020, because serving them is the re-home module's job.
+Starts rehomed with a generated config (SIP on udp 127.0.0.1, control API
+on 127.0.0.1, free ports of REHOME_TEST_PORTS), checks the HTTP API with
+urllib and the command line client, then stops rehomed with SIGTERM and
+expects exit status 0. Long operations (jobs) are checked against a small
+fake control server on 127.0.0.1, because serving them is the re-home
+module's job.
 
 Environment: REHOMED, REHOMECTL (default build/rehomed, build/rehomectl).
 """
@@ -24,17 +25,13 @@ import traceback
 import urllib.error
 import urllib.request
 
-SRC = os.environ.get("REHOME_SRC",
-                     os.path.join(os.path.dirname(__file__), "..", ".."))
-REHOMED = os.environ.get("REHOMED", os.path.join(SRC, "build", "rehomed"))
-REHOMECTL = os.environ.get("REHOMECTL",
-                           os.path.join(SRC, "build", "rehomectl"))
+from harness import REHOMECTL, REHOMED, free_port
 
-SIP_PORT = 27010
-CTL_PORT = 27011
-FAKE_PORT = 27020
-DEAD_PORT = 27097      # nothing listens here
-MUTE_PORT = 27098      # accepts connections, never answers
+SIP_PORT = free_port()
+CTL_PORT = free_port()
+FAKE_PORT = free_port()
+DEAD_PORT = free_port()      # nothing listens here
+MUTE_PORT = free_port()      # accepts connections, never answers
 CTL = "127.0.0.1:%d" % CTL_PORT
 TOKEN = secrets.token_hex(16)
 NODE = "ctl-it"
@@ -156,17 +153,18 @@ def t_metrics_sip():
     req_name = 'rehome_sip_requests_received_total{method="OPTIONS"}'
     resp_name = 'rehome_sip_responses_sent_total{code="200"}'
     before = request("/metrics")[2].decode()
+    port = free_port()
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(3)
-        s.bind(("127.0.0.1", 27030))
+        s.bind(("127.0.0.1", port))
         s.sendto(("OPTIONS sip:127.0.0.1:%d SIP/2.0\r\n"
-                  "Via: SIP/2.0/UDP 127.0.0.1:27030;branch=z9hG4bKctl1\r\n"
+                  "Via: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bKctl1\r\n"
                   "Max-Forwards: 70\r\n"
                   "From: <sip:probe@127.0.0.1>;tag=p1\r\n"
                   "To: <sip:127.0.0.1:%d>\r\n"
                   "Call-ID: ctl-metrics-1\r\n"
                   "CSeq: 1 OPTIONS\r\n"
-                  "Content-Length: 0\r\n\r\n" % (SIP_PORT, SIP_PORT))
+                  "Content-Length: 0\r\n\r\n" % (SIP_PORT, port, SIP_PORT))
                  .encode(), ("127.0.0.1", SIP_PORT))
         reply = s.recv(4096).decode()
     assert reply.startswith("SIP/2.0 200"), reply

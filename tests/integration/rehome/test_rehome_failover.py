@@ -9,7 +9,7 @@ successful only then), and each endpoint saw strictly increasing CSeqs
 in every call.
 """
 import harness as h
-import test_rehome_lib as lib
+from harness import nodes as lib
 
 t = h.Test(__file__)
 

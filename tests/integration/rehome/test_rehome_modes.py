@@ -15,7 +15,7 @@ mode and body rules of docs/rehoming.md:
     leg gets that offer and its answer comes back in the first leg's ACK.
 """
 import harness as h
-import test_rehome_lib as lib
+from harness import nodes as lib
 
 t = h.Test(__file__)
 
@@ -52,7 +52,7 @@ def check_wire(rh, mode, body, sipps):
     got = {}      # leg -> received requests [(time, msg)]
     for leg, sipp in sipps.items():
         got[leg] = lib.received(sipp)
-        sent = [m for _, m in lib.timed_trace(sipp.trace_path)
+        sent = [m for m in lib.trace(sipp)
                 if m.direction == 'sent' and lib.o_line(m.body)]
         orig[leg] = lib.o_line(sent[0].body)
 

@@ -16,7 +16,7 @@ import socket
 import time
 
 import harness as h
-import test_rehome_lib as lib
+from harness import nodes as lib
 
 t = h.Test(__file__)
 

@@ -14,7 +14,7 @@ import os
 os.environ.setdefault('REHOME_TEST_PORTS', '32000-32999')
 
 import harness as h  # noqa: E402
-import test_rehome_lib as lib  # noqa: E402
+from harness import nodes as lib  # noqa: E402
 
 t = h.Test(__file__)
 

@@ -1,4 +1,4 @@
-"""test_cluster.py  Two rehomed nodes and a real redis-server (issue 4).
+"""test_cluster.py  Two rehomed nodes and a real redis-server.
 
 - replicas_follow_calls: 50 calls through node 1 appear on node 2 (dialogs
   API) with every field equal, and disappear from both when they end.
@@ -184,10 +184,7 @@ def redis_restart(ctx):
     assert during['repl']['pending_resnapshot'] > 0, during['repl']
     assert not during['synced']
 
-    again = h.Redis(ctx.dir, name='redis-again')
-    again.port = redis.port
-    again.addr = redis.addr
-    again.argv[again.argv.index('--port') + 1] = str(redis.port)
+    again = h.Redis(ctx.dir, name='redis-again', port=redis.port)
     ctx.procs.append(again)
     again.start()
 
@@ -196,7 +193,7 @@ def redis_restart(ctx):
                                        status(n2)['redis'])
     assert h.wait_until(lambda: len(confirmed_here(n1)) == CALLS, 10)
     wait_equal(n1, n2, CALLS)
-    assert again.cmd('HGET', CLUSTER + ':shtags', TAG).endswith(' node1')
+    assert again.client.hget(CLUSTER + ':shtags', TAG).endswith(' node1')
 
     caller = uac.result()
     assert caller.ok, caller.why()
@@ -353,7 +350,7 @@ def activation_race(ctx):
             i, tag_view(me, tag), tag_view(other, tag))
         wins[holder[0]] += 1
 
-    stored = redis.cmd('HGET', CLUSTER + ':shtags', tag)
+    stored = redis.client.hget(CLUSTER + ':shtags', tag)
     assert stored.split()[1] in wins, stored
     # both sides won sometimes, and compare-and-set refused some: it was
     # a real race
@@ -381,7 +378,7 @@ def forged_message_dropped(ctx):
     did, before = next(iter(dialogs(n2).items()))
 
     # a real message, re-targeted: a new version, owned by "mallory"
-    real = redis.cmd('HGET', '%s:dlg:%s' % (CLUSTER, did), 'm')
+    real = redis.client.hget('%s:dlg:%s' % (CLUSTER, did), 'm')
     sig, _, body = real.partition(' ')
     version = before['version']
     body = body.replace('"ver":%d' % version, '"ver":%d' % (version + 9)) \
@@ -390,8 +387,8 @@ def forged_message_dropped(ctx):
     assert '"owner":"mallory"' in body
     forged = sig + ' ' + body            # old signature, new body
     unsigned = '-' * 64 + ' ' + body
-    assert redis.cmd('PUBLISH', CLUSTER + ':repl', forged) == 2
-    assert redis.cmd('PUBLISH', CLUSTER + ':repl', unsigned) == 2
+    assert redis.client.publish(CLUSTER + ':repl', forged) == 2
+    assert redis.client.publish(CLUSTER + ':repl', unsigned) == 2
 
     assert h.wait_until(lambda: status(n2)['repl']['dropped'] == 2, 5), \
         status(n2)['repl']

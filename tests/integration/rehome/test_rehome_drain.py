@@ -13,7 +13,7 @@ serving nothing.
 import time
 
 import harness as h
-import test_rehome_lib as lib
+from harness import nodes as lib
 
 t = h.Test(__file__)
 

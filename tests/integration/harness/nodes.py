@@ -1,42 +1,27 @@
-"""test_rehome_lib.py  Helpers of the re-homing tests (not a test itself).
+"""nodes.py  Helpers of the multi-node tests (re-homing, policies).
 
-Jobs of the control API, and what an endpoint received, read from a sipp
-message trace with its timestamps so that the order of events on two
-endpoints can be compared.
+A cluster of rehomed nodes sharing one Redis, their control API (status,
+jobs, metrics, rehomectl), and what an endpoint received, in the order
+and at the time its sipp traced it, so that events on two endpoints can
+be compared.
 """
 import re
 import subprocess
 import time
 
-import harness as h
-
-# "----------------------------------------------- 2024-05-01 10:00:00.123"
-_STAMP = re.compile(r'^-{20,} (\d{4}-\d\d-\d\d) (\d\d):(\d\d):(\d\d\.\d+)',
-                    re.M)
+from .common import REHOMECTL, free_port, read_text, wait_until
+from .sip import parse_trace
 
 
-def timed_trace(path):
-    """[(seconds of the day, SipMsg)] of a sipp -trace_msg file."""
-    text = h._read(path)
-    out = []
-    marks = list(_STAMP.finditer(text))
-    for i, m in enumerate(marks):
-        end = marks[i + 1].start() if i + 1 < len(marks) else len(text)
-        block = text[m.end():end].lstrip('\n')
-        first, _, rest = block.partition('\n')
-        head = h._TRACE_HEAD.match(first)
-        if not head:
-            continue
-        t = int(m.group(2)) * 3600 + int(m.group(3)) * 60 + \
-            float(m.group(4))
-        out.append((t, h.SipMsg(rest.lstrip('\r\n'), head.group(2),
-                                head.group(1))))
-    return out
+def trace(sipp):
+    """[SipMsg] of a sipp's message trace so far, each with .time."""
+    return parse_trace(read_text(sipp.trace_path))
 
 
 def received(sipp, method=None):
-    """[(time, SipMsg)] requests the endpoint received (of one method)."""
-    return [(t, m) for t, m in timed_trace(sipp.trace_path)
+    """[(Unix time, SipMsg)] requests the endpoint received (of one
+    method)."""
+    return [(m.time, m) for m in trace(sipp)
             if m.direction == 'received' and m.is_request and
             (method is None or m.method == method)]
 
@@ -90,7 +75,7 @@ def post_job(node, path, body, timeout=30.0):
 
 
 def wait_confirmed(node, n, timeout=10.0):
-    ok = h.wait_until(lambda: node.dialog_counts()['confirmed'] >= n,
+    ok = wait_until(lambda: node.dialog_counts()['confirmed'] >= n,
                       timeout)
     assert ok, 'confirmed dialogs: %s' % node.dialog_counts()
 
@@ -108,14 +93,14 @@ def cluster(ctx, upstream, n=2, shtag='service', **kw):
                   extra=['node_timeout 1000'], **kw)
     nodes = []
     for i in range(1, n + 1):
-        port = h.free_port()
+        port = free_port()
         ip = '127.0.0.%d' % i
         nodes.append(ctx.rehomed(
             name='node%d' % i, node_id='node%d' % i,
             shtags={shtag: 'active' if i == 1 else 'backup'},
             listens=['%s:%s:%d tag=public' % (tp, ip, port)
                      for tp in ('udp', 'tcp')], **common))
-    ok = h.wait_until(lambda: all(synced(x, n) for x in nodes), 10)
+    ok = wait_until(lambda: all(synced(x, n) for x in nodes), 10)
     assert ok, [x.ctl.get('/v1/status')[1] for x in nodes]
     return nodes
 
@@ -163,7 +148,7 @@ def metric(node, name):
 
 def rehomectl(node, *args, timeout=60):
     """Run rehomectl against a node: (exit status, stdout, stderr)."""
-    argv = [h.REHOMECTL, '-s', node.ctl_addr, '-t', node.token] + \
+    argv = [REHOMECTL, '-s', node.ctl_addr, '-t', node.token] + \
         list(args)
     p = subprocess.run(argv, capture_output=True, text=True,
                        timeout=timeout)

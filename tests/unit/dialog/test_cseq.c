@@ -1,7 +1,7 @@
 /**
  * @file test_cseq.c  Unit tests of per-leg CSeq numbering
  *
- * The rules under test (SPEC "SIP behaviour", core/cseq.c): relaying keeps
+ * The rules under test (docs/design.md, "CSeq numbering"): relaying keeps
  * numbers while the engine sends nothing of its own; once it has sent a
  * request on a leg, later requests relayed to that leg are renumbered
  * above it; an ACK carries its INVITE's number; numbers from an endpoint
@@ -91,9 +91,9 @@ END_TEST
 
 
 /*
- * rehoming-on-the-wire.md: the call is set up through node 1, node 2 takes
- * it over with mode=challenge (re-INVITE to the caller, then the callee),
- * then "the caller's BYE with CSeq 2 went to the callee as CSeq 3".
+ * A re-homing seen on the wire: the call is set up through node 1, node 2
+ * takes it over with mode=challenge (re-INVITE to the caller, then the
+ * callee), then the caller's BYE with CSeq 2 goes to the callee as CSeq 3.
  */
 START_TEST(test_rehome_sequence)
 {

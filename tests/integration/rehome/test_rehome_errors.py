@@ -17,7 +17,7 @@ happens to the call:
              the transaction timeout (32 s), the call stays up.
 """
 import harness as h
-import test_rehome_lib as lib
+from harness import nodes as lib
 
 t = h.Test(__file__)
 
