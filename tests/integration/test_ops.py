@@ -171,6 +171,47 @@ def syslog_priorities(ctx):
     sock.close()
 
 
+def linked_with_libsystemd():
+    res = subprocess.run(['ldd', h.REHOMED], capture_output=True, text=True)
+    return 'libsystemd' in res.stdout
+
+
+@t.test
+def systemd_notify(ctx):
+    """Type=notify as systemd runs it: $NOTIFY_SOCKET, $WATCHDOG_USEC."""
+    if not linked_with_libsystemd():
+        print('SKIP systemd_notify: rehomed built without libsystemd')
+        return
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(ctx.path('notify'))
+    sock.settimeout(0.1)
+    rh = h.Rehomed(ctx.dir)
+    rh.env.update(NOTIFY_SOCKET=ctx.path('notify'), WATCHDOG_USEC='400000')
+    ctx.procs.append(rh)
+    rh.start()
+
+    def received(seconds):
+        got, deadline = [], time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                got.append(sock.recv(4096).decode())
+            except socket.timeout:
+                pass
+        return got
+
+    got = received(1.0)
+    assert got and got[0] == 'READY=1', got
+    pings = got.count('WATCHDOG=1')
+    assert 3 <= pings <= 8, 'a 400 ms watchdog wants a ping every 200 ms, ' \
+        'got %d in 1 s' % pings
+    assert rh.wait_log(r'systemd watchdog: a ping every 200 ms')
+
+    rh.popen.terminate()
+    assert rh.wait(5) == 0
+    assert 'STOPPING=1' in received(0.3), 'no STOPPING=1'
+    sock.close()
+
+
 def check(ctx, conf_text, policy_name=None, policy_text=None):
     """rehomed -t on a config (and a policy file beside it)."""
     if policy_name:
