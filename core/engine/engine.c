@@ -23,6 +23,7 @@
 #include "cluster.h"
 #include "repl.h"
 #include "rehome.h"
+#include "policy.h"
 #include "ctl.h"
 #include "engine.h"
 
@@ -99,6 +100,51 @@ static const char *lua_libdir(const struct rh_conf *cfg, char *buf, size_t sz)
 }
 
 
+/* POST /v1/log_level {"level": NAME}: at once, until a restart or reload */
+static void log_level_route(struct http_conn *conn,
+			    const struct ctl_req *req, void *arg)
+{
+	const char *name = odict_string(req->body, "level");
+	enum log_level level;
+	struct odict *od = NULL;
+	int err;
+	(void)arg;
+
+	if (pl_isset(&req->rest) || log_level_decode(&level, name)) {
+		(void)ctl_reply_error(conn, 400, "level: one of debug, info, "
+				      "warn, error");
+		return;
+	}
+
+	log_set_level(level);
+	log_info("engine", "log level %s", log_level_name(level));
+
+	err  = odict_alloc(&od, 4);
+	err |= odict_entry_add(od, "level", ODICT_STRING,
+			       log_level_name(level));
+	if (err)
+		(void)ctl_reply_error(conn, 500, "%m", err);
+	else
+		(void)ctl_reply_json(conn, 200, od);
+
+	mem_deref(od);
+}
+
+
+/** rehomed -t: besides the file itself, the policy it names must load */
+int engine_check(const struct rh_conf *cfg, char *errbuf, size_t errsz)
+{
+	char libdir[ENGINE_PATH_SZ];
+
+	if (!str_isset(cfg->policy))
+		return 0;
+
+	return policy_check(cfg->policy, lua_libdir(cfg, libdir,
+						    sizeof(libdir)),
+			    errbuf, errsz);
+}
+
+
 int engine_init(const struct rh_conf *cfg)
 {
 	char libdir[ENGINE_PATH_SZ];
@@ -143,6 +189,10 @@ int engine_init(const struct rh_conf *cfg)
 		goto out;
 
 	err = engine_policy_init(cfg, lua_libdir(cfg, libdir, sizeof(libdir)));
+	if (err)
+		goto out;
+
+	err = ctl_route_add("POST", "/v1/log_level", log_level_route, NULL);
 	if (err)
 		goto out;
 

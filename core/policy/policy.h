@@ -89,6 +89,9 @@ int  policy_init(const char *path, const char *libdir,
 void policy_close(void);
 int  policy_reload(char *errbuf, size_t errsz);
 const char *policy_last_error(void);
+/** Load `path` as a reload would, then drop it: FILE:LINE in errbuf */
+int  policy_check(const char *path, const char *libdir, char *errbuf,
+		  size_t errsz);
 
 /* Hooks. On error the reason is logged and `out` is left at default. */
 int  policy_initial_invite(const struct sip_msg *msg, const char *lsnr_tag,

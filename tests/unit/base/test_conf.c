@@ -70,6 +70,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(cfg.rehome_rate, 1000);
 	ck_assert_int_eq(cfg.log_level, LOG_INFO);
 	ck_assert_uint_eq(cfg.media_relayc, 0);
+	ck_assert_int_eq(cfg.log_target, LOG_TARGET_STDERR);
 }
 END_TEST
 
@@ -113,7 +114,8 @@ START_TEST(test_every_key)
 		"dialog_timeout 60\n"
 		"node_timeout 500\n"
 		"rehome_rate 50\n"
-		"log_level debug\n", real);
+		"log_level debug\n"
+		"log_target syslog\n", real);
 
 	ck_assert_msg(load(text) == 0, "%s", errbuf);
 
@@ -147,6 +149,7 @@ START_TEST(test_every_key)
 	ck_assert_uint_eq(cfg.node_timeout, 500);
 	ck_assert_uint_eq(cfg.rehome_rate, 50);
 	ck_assert_int_eq(cfg.log_level, LOG_DEBUG);
+	ck_assert_int_eq(cfg.log_target, LOG_TARGET_SYSLOG);
 }
 END_TEST
 
@@ -294,6 +297,8 @@ static const struct bad {
 	{LISTEN "rehome_rate 0\n", 2, "rehome_rate: 0 is out of range"},
 	{LISTEN "log_level verbose\n", 2,
 	 "log_level: 'verbose' is not one of debug|info|warn|error"},
+	{LISTEN "log_target file\n", 2,
+	 "log_target: 'file' is not one of stderr|syslog"},
 	{LISTEN "policy /nonexistent/p.lua\n", 2,
 	 "policy: /nonexistent/p.lua: No such file or directory"},
 	{LISTEN "node_id a\x01\n", 2, "control character 0x01 in column 10"},
