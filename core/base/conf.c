@@ -37,7 +37,7 @@
 enum {
 	CONF_MAX_SIZE  = 1 << 20,  /* a bigger config file is a mistake */
 	CONF_MAX_WORDS = 4,        /* key + values kept per line */
-	CONF_MAX_KEYS  = 16,
+	CONF_MAX_KEYS  = 48,
 	CONF_IP_SZ     = 64,        /* an IP address as text */
 	CONF_LEVEL_SZ  = 16,        /* a log level name */
 	CONF_CHUNK_SZ  = 4096,      /* read from the file at a time */
