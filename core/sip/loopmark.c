@@ -66,19 +66,15 @@ int loopmark_add(struct mbuf *mb)
 	struct pl met, ruri, via, branch;
 	char hex[2 * MARK_SZ + 1];
 	const char *start = (const char *)mb->buf;
-	int err;
 
+	/* not the layout we know, or an R-URI too long: no mark, no harm */
 	if (mb->pos != mb->end ||
 	    re_regex(start, mb->end, "[^ \r\n]+ [^ \r\n]+ SIP/2.0\r\n"
 		     "Via: [^\r\n]+\r\n", &met, &ruri, &via) ||
-	    met.p != start || via.p + via.l + 2 != start + mb->end)
-		return 0;   /* not the layout we know: no mark, no harm */
-
-	err = msg_param_decode(&via, "branch", &branch);
-	if (!err)
-		err = mark_print(hex, sizeof(hex), &branch, &ruri);
-	if (err)
-		return err == EOVERFLOW ? 0 : err;
+	    met.p != start || via.p + via.l + 2 != start + mb->end ||
+	    msg_param_decode(&via, "branch", &branch) ||
+	    mark_print(hex, sizeof(hex), &branch, &ruri))
+		return 0;
 
 	mb->end -= 2;
 	mb->pos = mb->end;

@@ -48,7 +48,6 @@
 enum {
 	CSEQ_MAX   = 0x7fffffff,
 	MAXFWD_MAX = 255,
-	CLEN_MAX   = 0xffffffff,
 };
 
 /* the headers a message may carry once (RFC 3261 7.3.1), with their names */
@@ -123,10 +122,13 @@ static const char *quoted_end(const char *p, const char *end)
 {
 	for (++p; p < end; p++) {
 
-		if (*p == '\\')
-			++p;
-		else if (*p == '"')
+		if (*p == '\\') {
+			if (++p == end)
+				break;
+		}
+		else if (*p == '"') {
 			return p + 1;
+		}
 	}
 
 	return NULL;
@@ -258,7 +260,7 @@ static const char *framing(const struct sip_msg *msg)
 	if (!pl_isset(&msg->clen))
 		return NULL;
 
-	if (!number_ok(&msg->clen, CLEN_MAX))
+	if (!number_ok(&msg->clen, UINT32_MAX))
 		return "Bad Content-Length";
 
 	clen = pl_u32(&msg->clen);
@@ -327,24 +329,41 @@ static const char *syntax(const struct sip_msg *msg)
 }
 
 
-/** Syntax only requests have; NULL if sound */
+static bool has_nul(const struct pl *pl)
+{
+	return pl->l && memchr(pl->p, '\0', pl->l);
+}
+
+
+/** Syntax only requests have, after the shared one; NULL if sound */
 static const char *request_syntax(const struct sip_msg *msg)
 {
-	if (pl_isset(&msg->uri.headers))
-		return "Headers in Request-URI";
+	const char *why = syntax(msg);
 
-	if (!pl_strcmp(&msg->via.branch, "z9hG4bK"))
-		return "Bad Via Branch";
-
-	if (pl_isset(&msg->maxfwd) && !number_ok(&msg->maxfwd, MAXFWD_MAX))
-		return "Bad Max-Forwards";
+	if (why)
+		return why;
 
 	if (pl_cmp(&msg->cseq.met, &msg->met) &&
 	    !(!pl_strcmp(&msg->met, "ACK") &&
 	      !pl_strcmp(&msg->cseq.met, "INVITE")))
 		return "CSeq Method Mismatch";
 
-	return syntax(msg);
+	if (pl_isset(&msg->maxfwd) && !number_ok(&msg->maxfwd, MAXFWD_MAX))
+		return "Bad Max-Forwards";
+
+	if (!pl_strcmp(&msg->via.branch, "z9hG4bK"))
+		return "Bad Via Branch";
+
+	if (pl_isset(&msg->uri.headers))
+		return "Headers in Request-URI";
+
+	/* a new dialog keeps these as strings, which a NUL (quoted) cuts */
+	if (!pl_strcmp(&msg->met, "INVITE") && !pl_isset(&msg->to.tag) &&
+	    (has_nul(&msg->callid) || has_nul(&msg->from.val) ||
+	     has_nul(&msg->to.val)))
+		return "NUL in Dialog Identifiers";
+
+	return NULL;
 }
 
 

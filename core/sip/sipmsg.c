@@ -254,13 +254,13 @@ uint32_t sipmsg_max_forwards(const struct sip_msg *msg)
 
 
 /**
- * Max-Forwards of the request relayed for msg: one less, and at most 70,
- * what a request starts with (RFC 3261 8.1.1.6): across B2BUA hops,
+ * Max-Forwards of the request relayed for msg: one less, and at most
+ * SIPMSG_MAX_FORWARDS, what a request starts with: across B2BUA hops,
  * which change Call-ID and Via, only this ends a loop (loopmark.c).
  */
 uint32_t sipmsg_max_forwards_next(const struct sip_msg *msg)
 {
 	uint32_t maxfwd = sipmsg_max_forwards(msg);
 
-	return maxfwd ? MIN(maxfwd - 1, 70) : 0;
+	return maxfwd ? MIN(maxfwd - 1, SIPMSG_MAX_FORWARDS) : 0;
 }

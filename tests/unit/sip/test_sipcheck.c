@@ -258,6 +258,10 @@ START_TEST(test_bare_cr_and_nul)
 		"From: \"x\\\0y\" <sip:a@example.com>;tag=1\r\n"
 		"To: <sip:b@example.com>\r\nCall-ID: c1@example.com\r\n"
 		"CSeq: 1 OPTIONS\r\nContent-Length: 3\r\n\r\na\0b";
+	static const char inul[] = "INVITE sip:b@example.com SIP/2.0\r\n" VIA
+		"From: \"x\\\0y\" <sip:a@example.com>;tag=1\r\n"
+		"To: <sip:b@example.com>\r\nCall-ID: c1@example.com\r\n"
+		"CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
 	struct sip_msg *msg = NULL;
 
 	ck_assert_int_eq(decode_mem(&msg, cr, sizeof(cr) - 1), 0);
@@ -271,6 +275,11 @@ START_TEST(test_bare_cr_and_nul)
 	/* a quoted-pair may be a NUL, and the body anything */
 	ck_assert_int_eq(decode_mem(&msg, qnul, sizeof(qnul) - 1), 0);
 	ck_assert_int_eq(verdict(msg), PASS);
+	msg = mem_deref(msg);
+
+	/* but not where a new dialog keeps it as a string */
+	ck_assert_int_eq(decode_mem(&msg, inul, sizeof(inul) - 1), 0);
+	ck_assert_int_eq(verdict(msg), 400);
 	mem_deref(msg);
 }
 END_TEST
@@ -341,6 +350,7 @@ START_TEST(test_addresses)
 {
 	static const char * const bad[] = {
 		"From: \"unterminated <sip:a@example.com>;tag=1\r\n",
+		"From: \"escaped\\\" <sip:a@example.com>;tag=1\r\n",
 		"From: < sip:a@example.com>;tag=1\r\n",
 		"From: Bell, Alexander <sip:a@example.com>;tag=1\r\n",
 		"From: \"quoted\" sip:a@example.com;tag=1\r\n",
