@@ -135,7 +135,10 @@ static const char *quoted_end(const char *p, const char *end)
 }
 
 
-/** Header parameters after an address: ";" params, quotes balanced */
+/**
+ * Header parameters after an address: each ";" starts a token name (no
+ * empty one), values are anything with quotes balanced.
+ */
 static bool params_ok(const char *p, const char *end)
 {
 	p = skip_lws(p, end);
@@ -144,7 +147,12 @@ static bool params_ok(const char *p, const char *end)
 
 	while (p < end) {
 
-		if (*p == '"') {
+		if (*p == ';') {
+			p = skip_lws(p + 1, end);
+			if (p == end || !is_token(*p))
+				return false;
+		}
+		else if (*p == '"') {
 			p = quoted_end(p, end);
 			if (!p)
 				return false;
@@ -329,6 +337,27 @@ static const char *syntax(const struct sip_msg *msg)
 }
 
 
+/** The scheme of a URI: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) ":" */
+static bool uri_scheme(struct pl *scheme, const struct pl *uri)
+{
+	const char *colon = pl_strchr(uri, ':');
+
+	if (!colon || colon == uri->p || !isalpha((unsigned char)*uri->p))
+		return false;
+
+	scheme->p = uri->p;
+	scheme->l = colon - uri->p;
+
+	for (size_t i = 1; i < scheme->l; i++) {
+		if (!isalnum((unsigned char)scheme->p[i]) &&
+		    !strchr("+-.", scheme->p[i]))
+			return false;
+	}
+
+	return true;
+}
+
+
 static bool has_nul(const struct pl *pl)
 {
 	return pl->l && memchr(pl->p, '\0', pl->l);
@@ -339,6 +368,7 @@ static bool has_nul(const struct pl *pl)
 static const char *request_syntax(const struct sip_msg *msg)
 {
 	const char *why = syntax(msg);
+	struct pl scheme;
 
 	if (why)
 		return why;
@@ -353,6 +383,9 @@ static const char *request_syntax(const struct sip_msg *msg)
 
 	if (!pl_strcmp(&msg->via.branch, "z9hG4bK"))
 		return "Bad Via Branch";
+
+	if (!uri_scheme(&scheme, &msg->ruri))
+		return "Bad Request-URI";
 
 	if (pl_isset(&msg->uri.headers))
 		return "Headers in Request-URI";
@@ -370,14 +403,9 @@ static const char *request_syntax(const struct sip_msg *msg)
 /** Schemes a SIP element routes: RFC 4475 3.3.2, 3.3.3 */
 static bool scheme_known(const struct pl *ruri)
 {
-	const char *colon = pl_strchr(ruri, ':');
 	struct pl scheme;
 
-	if (!colon)
-		return false;
-
-	scheme.p = ruri->p;
-	scheme.l = colon - ruri->p;
+	(void)uri_scheme(&scheme, ruri);   /* request_syntax() checked it */
 
 	return !pl_strcasecmp(&scheme, "sip") ||
 		!pl_strcasecmp(&scheme, "sips") ||

@@ -23,8 +23,9 @@ not reach the caller, a valid one must, with nothing of the callee's Via
 The test prints "N of 49 handled as RFC 4475 says" and fails unless all
 are, except those in LIBRE_REFUSES: valid messages (or one owed a 505)
 that libre 1.1.0's parser refuses before the engine sees them, with no
-hook to answer instead (core/sip/sipcheck.c). Those are reported; the test
-fails if one of them starts passing, so that the list is kept true.
+hook to answer instead (core/sip/sipcheck.c, tests/torture/README.md).
+Those are reported; the test fails if one of them starts passing, so that
+the list is kept true.
 """
 import os
 import re
@@ -46,7 +47,7 @@ GRACE = 0.3
 LIBRE_REFUSES = {
     'longreq': 'top Via without branch: sip_via_decode() fails',
     'inv2543': 'RFC 2543 Via without branch: sip_via_decode() fails',
-    'unksm2': 'To isbn: URI: sip_addr_decode() fails',
+    'unksm2': 'From <http://www.example.com>: sip_addr_decode() fails',
     'badvers': 'SIP/7.0 request line taken for a response with status 0',
 }
 
