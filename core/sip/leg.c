@@ -16,6 +16,7 @@
 #include "dialog.h"
 #include "listener.h"
 #include "sipmsg.h"
+#include "loopmark.h"
 #include "proxy.h"
 #include "leg.h"
 
@@ -100,7 +101,8 @@ int leg_learn_target(struct dialog *dlg, enum dialog_leg_id leg,
 
 /*
  * libre calls this once it has chosen the local address: the right moment
- * to write our Contact, and to learn which listener the leg uses.
+ * to mark our Via (loopmark.c), write our Contact, and learn which
+ * listener the leg uses.
  */
 int leg_send_handler(enum sip_transp tp, const struct sa *src,
 			const struct sa *dst, struct mbuf *mb, void *arg)
@@ -108,10 +110,12 @@ int leg_send_handler(enum sip_transp tp, const struct sa *src,
 	struct proxy_dest *dest = arg;
 	struct dialog_leg *leg = &dest->dlg->leg[dest->to];
 	const struct listener *l;
+	int err;
 	(void)dst;
 
-	if (dest->forward)
-		return 0;
+	err = loopmark_add(mb);
+	if (err || dest->forward)
+		return err;
 
 	leg->tp = tp;
 	if (!leg->lsnr_tag) {

@@ -39,6 +39,7 @@
 #include "dialog.h"
 #include "listener.h"
 #include "sipmsg.h"
+#include "sipcheck.h"
 #include "nict.h"
 #include "metrics.h"
 #include "proxy.h"
@@ -283,7 +284,8 @@ static void forward_to_owner(struct dialog *dlg, const struct sip_msg *msg,
 
 	body.p = (const char *)mbuf_buf(msg->mb);
 	body.l = mbuf_get_left(msg->mb);
-	err  = mbuf_printf(mb, "Max-Forwards: %u\r\n", maxfwd - 1);
+	err  = mbuf_printf(mb, "Max-Forwards: %u\r\n",
+			   sipmsg_max_forwards_next(msg));
 	err |= sipmsg_copy_hdrs(mb, msg, sipmsg_is_hop);
 	err |= mbuf_printf(mb, "Content-Length: %zu\r\n\r\n%r", body.l,
 			   &body);
@@ -427,29 +429,13 @@ static void reply_options(const struct sip_msg *msg)
 
 static bool request_handler(const struct sip_msg *msg, void *arg)
 {
-	const char *problem;
 	(void)arg;
 
 	metrics_sip_request(&msg->met);
 
-	/* without a Via there is nowhere to answer: drop */
-	if (!pl_isset(&msg->via.branch) || !pl_isset(&msg->via.sentby))
+	/* malformed, out of hops, looped, unsupported: answered or dropped */
+	if (sipcheck_refuse(proxy.sip, msg))
 		return true;
-
-	problem = sipmsg_request_problem(msg);
-	if (problem) {
-		log_debug("proxy", "%J: %r rejected: %s", &msg->src, &msg->met,
-			  problem);
-		if (pl_strcmp(&msg->met, "ACK"))
-			reply(msg, 400, problem);
-		return true;
-	}
-
-	if (pl_isset(&msg->maxfwd) && pl_u32(&msg->maxfwd) == 0 &&
-	    pl_strcmp(&msg->met, "ACK")) {
-		reply(msg, 483, "Too Many Hops");
-		return true;
-	}
 
 	if (pl_isset(&msg->to.tag)) {
 		in_dialog(msg);
@@ -493,7 +479,7 @@ static bool response_handler(const struct sip_msg *msg, void *arg)
 	struct pl hex;
 	(void)arg;
 
-	if (nict_response(msg))
+	if (sipcheck_refuse(proxy.sip, msg) || nict_response(msg))
 		return true;
 
 	if (msg->scode < 200 || msg->scode >= 300 ||

@@ -22,5 +22,5 @@ int  sipmsg_print_contact(struct mbuf *mb, uint64_t did, unsigned leg,
 			  const struct sa *laddr, enum sip_transp tp);
 int  sipmsg_print_body(struct mbuf *mb, const char *ctype, const char *body);
 uint32_t sipmsg_max_forwards(const struct sip_msg *msg);
+uint32_t sipmsg_max_forwards_next(const struct sip_msg *msg);
 bool sipmsg_is_target_refresh(const struct pl *met);
-const char *sipmsg_request_problem(const struct sip_msg *msg);

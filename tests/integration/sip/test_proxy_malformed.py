@@ -1,8 +1,9 @@
 """test_proxy_malformed.py  Malformed input: 400 or silence, never a crash.
 
 Garbage bytes, requests missing a mandatory header, a huge header, bad
-CSeq values, a bad start line and a lying Content-Length are sent from a
-plain UDP socket (and garbage over TCP). Each may get 400 and nothing
+CSeq values, a bad start line, a lying Content-Length, a bare CR, a NUL
+and a Max-Forwards that would wrap are sent from a plain UDP socket (and
+garbage over TCP). Each may get 400 and nothing
 else, none may be relayed to the callee, and afterwards rehomed must
 still be alive and relay a normal call. Run it against a sanitizer build
 (REHOMED=build-asan/rehomed) to catch memory errors on the way: the
@@ -47,6 +48,12 @@ def cases(peer, rh):
         'CSeq too large': invite(CSeq='CSeq: 99999999999999999999 INVITE'),
         'Content-Length too large': invite(
             Content_Length='Content-Length: 5000'),
+        'bare CR (a header smuggled)': invite(
+            From='From: <sip:alice@example.com>;tag=1\rX-Smuggled: 1'),
+        'NUL in a header': invite(
+            From='From: <sip:alice@example.com>;tag=1\0x'),
+        'Max-Forwards past 255': invite(
+            Max_Forwards='Max-Forwards: 4294967366'),
         'response out of nowhere': b'SIP/2.0 200 OK\r\n\r\n',
     }
 
