@@ -62,7 +62,7 @@ int json_child_add(struct odict *od, const char *key, int type,
 int json_array_add(struct odict *arr, uint32_t idx, int type,
 		   struct odict *child)
 {
-	char key[16];
+	char key[JSON_INDEX_SZ];
 
 	(void)re_snprintf(key, sizeof(key), "%u", idx);
 	return json_child_add(arr, key, type, child);

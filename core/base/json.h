@@ -4,6 +4,9 @@
 
 struct odict;
 
+/** Key of an element of a JSON array (an odict): its decimal index */
+enum { JSON_INDEX_SZ = 16 };
+
 int json_int_add(struct odict *od, const char *key, uint64_t v);
 int json_str_add(struct odict *od, const char *key, const char *s);
 int json_str_null_add(struct odict *od, const char *key, const char *s);

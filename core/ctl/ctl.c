@@ -14,21 +14,20 @@
  * HMAC key and compares digests with mem_seccmp, so the time it takes
  * says nothing about the token's content or length.
  *
- * ctl itself serves the read-only views: /v1/status (other modules add
- * keys through status hooks), /v1/dialogs and /metrics. Dialog counts are
- * taken from the table on each request; nothing is cached.
+ * ctl itself serves /v1/status, whose keys other modules add through
+ * status hooks, and /metrics (metrics.c, with the collectors other
+ * modules register). ctl is the layer just above base: the dialog table,
+ * the cluster and the jobs reach it through those hooks, never the
+ * other way round.
  *
- * Trade-offs: a single-threaded server in the SIP loop, so a scrape of a
- * huge table delays SIP for the length of the walk; the dialog list is
- * therefore limited (default 100, at most 10000 per call).
+ * Trade-off: a single-threaded server in the SIP loop, so a slow handler
+ * (a walk of a huge table) delays SIP for as long as it runs.
  */
 #include <string.h>
 #include <re.h>
 #include "log.h"
 #include "conf.h"
-#include "did.h"
-#include "cseq.h"
-#include "dialog.h"
+#include "json.h"
 #include "metrics.h"
 #include "ctl.h"
 
@@ -36,10 +35,7 @@ enum {
 	TOKEN_MD_SIZE   = 32,
 	BODY_HASH_SIZE  = 32,
 	BODY_MAX_DEPTH  = 16,
-	DIALOGS_DEFAULT = 100,
-	DIALOGS_MAX     = 10000,
 	QUERY_EXPR_SZ   = 64,     /* regex of one query parameter */
-	LIMIT_SZ        = 16,     /* ?limit= value */
 };
 
 struct route {
@@ -400,112 +396,6 @@ static void http_req_handler(struct http_conn *conn,
 }
 
 
-/** A string entry, or null for a missing string */
-static int str_add(struct odict *od, const char *key, const char *s)
-{
-	return s ? odict_entry_add(od, key, ODICT_STRING, s) :
-		odict_entry_add(od, key, ODICT_NULL);
-}
-
-
-static int int_add(struct odict *od, const char *key, uint64_t v)
-{
-	return odict_entry_add(od, key, ODICT_INT, (int64_t)v);
-}
-
-
-/** Add `child` under `key` and drop the caller's reference */
-static int child_add(struct odict *od, const char *key, int type,
-		     struct odict *child)
-{
-	int err = odict_entry_add(od, key, type, child);
-
-	mem_deref(child);
-	return err;
-}
-
-
-static int state_counts_add(struct odict *od, const uint32_t *state,
-			    uint32_t replicas)
-{
-	uint32_t served = 0;
-	int err = 0;
-
-	for (int st = 0; st < METRICS_DIALOG_STATES; st++)
-		served += state[st];
-
-	err |= int_add(od, "served", served);
-	for (int st = 0; st < METRICS_DIALOG_STATES; st++)
-		err |= int_add(od, dialog_state_name(st), state[st]);
-	err |= int_add(od, "replicas", replicas);
-
-	return err;
-}
-
-
-static int shtag_counts_add(struct odict *by_shtag,
-			    const struct metrics_shtag_dialogs *sd)
-{
-	struct odict *od;
-	int err;
-
-	err = odict_alloc(&od, 8);
-	if (err)
-		return err;
-
-	err = state_counts_add(od, sd->state, sd->replicas);
-	if (err) {
-		mem_deref(od);
-		return err;
-	}
-
-	return child_add(by_shtag, sd->shtag, ODICT_OBJECT, od);
-}
-
-
-/** "dialogs": totals by state and the same per sharing tag */
-static int dialogs_status_add(struct odict *status)
-{
-	uint32_t state[METRICS_DIALOG_STATES] = {0}, replicas = 0;
-	struct list shtags = LIST_INIT;
-	struct odict *od = NULL, *by_shtag = NULL;
-	struct le *le;
-	int err;
-
-	err = metrics_dialogs_by_shtag(&shtags);
-	if (err)
-		return err;
-
-	err = odict_alloc(&od, 8) | odict_alloc(&by_shtag, 16);
-	if (err)
-		goto out;
-
-	for (le = shtags.head; le && !err; le = le->next) {
-		const struct metrics_shtag_dialogs *sd = le->data;
-
-		for (int st = 0; st < METRICS_DIALOG_STATES; st++)
-			state[st] += sd->state[st];
-		replicas += sd->replicas;
-
-		err = shtag_counts_add(by_shtag, sd);
-	}
-
-	err |= int_add(od, "total", dialog_count());
-	err |= state_counts_add(od, state, replicas);
-	err |= odict_entry_add(od, "by_shtag", ODICT_OBJECT, by_shtag);
-	if (err)
-		goto out;
-
-	err = odict_entry_add(status, "dialogs", ODICT_OBJECT, od);
-
- out:
-	mem_deref(by_shtag);
-	mem_deref(od);
-	list_flush(&shtags);
-	return err;
-}
-
-
 static void status_handler(struct http_conn *conn, const struct ctl_req *req,
 			   void *arg)
 {
@@ -521,8 +411,7 @@ static void status_handler(struct http_conn *conn, const struct ctl_req *req,
 
 	err |= odict_entry_add(od, "node_id", ODICT_STRING, ctl.cfg->node_id);
 	err |= odict_entry_add(od, "version", ODICT_STRING, REHOME_VERSION);
-	err |= int_add(od, "uptime", (tmr_jiffies() - ctl.started) / 1000);
-	err |= dialogs_status_add(od);
+	err |= json_int_add(od, "uptime", (tmr_jiffies() - ctl.started) / 1000);
 
 	for (le = ctl.hooks.head; le && !err; le = le->next) {
 		const struct status_hook *hk = le->data;
@@ -540,121 +429,15 @@ static void status_handler(struct http_conn *conn, const struct ctl_req *req,
 }
 
 
-static int leg_odict(struct odict **odp, const struct dialog_leg *leg)
-{
-	struct odict *od = NULL, *cseq = NULL;
-	int err;
-
-	err = odict_alloc(&od, 8) | odict_alloc(&cseq, 4);
-	if (err)
-		goto out;
-
-	err |= int_add(cseq, "rseq", leg->cseq.rseq);
-	err |= int_add(cseq, "lseq", leg->cseq.lseq);
-	err |= int_add(cseq, "off",  leg->cseq.off);
-	err |= int_add(cseq, "ack",  leg->cseq.ack);
-
-	err |= str_add(od, "target", leg->target);
-	err |= str_add(od, "lsnr_tag", leg->lsnr_tag);
-	err |= str_add(od, "transport", sip_transp_name(leg->tp));
-	err |= odict_entry_add(od, "cseq", ODICT_OBJECT, cseq);
-
- out:
-	mem_deref(cseq);
-	if (err)
-		mem_deref(od);
-	else
-		*odp = od;
-
-	return err;
-}
-
-
-/** The listing view of a dialog: identity, state and legs, no SDP */
-static int dialog_odict(struct odict **odp, const struct dialog *dlg)
-{
-	struct odict *od = NULL, *legs = NULL, *leg;
-	char did[DID_STRSZ];
-	int err;
-
-	err = odict_alloc(&od, 16) | odict_alloc(&legs, 2);
-	if (err)
-		goto out;
-
-	(void)re_snprintf(did, sizeof(did), "%016llx",
-			  (unsigned long long)dlg->did);
-
-	err |= str_add(od, "did", did);
-	err |= str_add(od, "callid", dlg->callid);
-	err |= str_add(od, "shtag", dlg->shtag);
-	err |= str_add(od, "state", dialog_state_name(dlg->state));
-	err |= str_add(od, "owner", dlg->owner);
-	err |= odict_entry_add(od, "replica", ODICT_BOOL, dlg->replica);
-	err |= int_add(od, "created", dlg->created);
-	err |= int_add(od, "updated", dlg->updated);
-	err |= int_add(od, "version", dlg->version);
-
-	for (int i = LEG_CALLER; i <= LEG_CALLEE && !err; i++) {
-		err = leg_odict(&leg, &dlg->leg[i]);
-		if (!err)
-			err = child_add(legs, dialog_leg_name(i),
-					ODICT_OBJECT, leg);
-	}
-
-	err |= odict_entry_add(od, "legs", ODICT_OBJECT, legs);
-
- out:
-	mem_deref(legs);
-	if (err)
-		mem_deref(od);
-	else
-		*odp = od;
-
-	return err;
-}
-
-
-struct list_ctx {
-	struct odict *arr;
-	const char *shtag;      /* NULL: every tag */
-	uint32_t limit;
-	uint32_t count;
-	bool truncated;
-	int err;
-};
-
-
-static bool list_handler(struct dialog *dlg, void *arg)
-{
-	struct list_ctx *lc = arg;
-	struct odict *od;
-	char key[CTL_INDEX_SZ];
-
-	if (lc->shtag && str_cmp(dlg->shtag, lc->shtag))
-		return false;
-
-	if (lc->count == lc->limit) {
-		lc->truncated = true;
-		return true;
-	}
-
-	lc->err = dialog_odict(&od, dlg);
-	if (lc->err)
-		return true;
-
-	(void)re_snprintf(key, sizeof(key), "%u", lc->count++);
-	lc->err = child_add(lc->arr, key, ODICT_OBJECT, od);
-
-	return lc->err != 0;
-}
-
-
-/** A query parameter, URL-decoded; ENOENT when absent */
-static int query_get(char *buf, size_t sz, const struct http_msg *msg,
-		     const char *name)
+/** A query parameter of a request, URL-decoded; ENOENT when absent */
+int ctl_query_get(char *buf, size_t sz, const struct http_msg *msg,
+		  const char *name)
 {
 	struct pl val;
 	char expr[QUERY_EXPR_SZ];
+
+	if (!buf || !msg || !name)
+		return EINVAL;
 
 	(void)re_snprintf(expr, sizeof(expr), "[?&]1%s=[^&]*", name);
 	if (re_regex(msg->prm.p, msg->prm.l, expr, NULL, &val))
@@ -662,67 +445,6 @@ static int query_get(char *buf, size_t sz, const struct http_msg *msg,
 
 	return re_snprintf(buf, sz, "%H", uri_header_unescape, &val) < 0 ?
 		EINVAL : 0;
-}
-
-
-static int limit_get(uint32_t *limit, const struct http_msg *msg)
-{
-	struct pl digits;
-	char buf[LIMIT_SZ];
-
-	*limit = DIALOGS_DEFAULT;
-
-	if (query_get(buf, sizeof(buf), msg, "limit"))
-		return 0;
-
-	if (re_regex(buf, strlen(buf), "[0-9]+", &digits) ||
-	    digits.p != buf || digits.l != strlen(buf) || digits.l > 6)
-		return EINVAL;
-
-	*limit = pl_u32(&digits);
-	return *limit >= 1 && *limit <= DIALOGS_MAX ? 0 : EINVAL;
-}
-
-
-static void dialogs_handler(struct http_conn *conn, const struct ctl_req *req,
-			    void *arg)
-{
-	struct list_ctx lc = {0};
-	struct odict *od = NULL;
-	char shtag[CONF_SHTAG_SZ];
-	int err;
-	(void)arg;
-
-	if (limit_get(&lc.limit, req->msg)) {
-		(void)ctl_reply_error(conn, 400, "limit must be 1..%u",
-				      DIALOGS_MAX);
-		return;
-	}
-
-	if (!query_get(shtag, sizeof(shtag), req->msg, "tag"))
-		lc.shtag = shtag;
-
-	err = odict_alloc(&od, 4) | odict_alloc(&lc.arr, 64);
-	if (err)
-		goto out;
-
-	(void)dialog_apply(list_handler, &lc);
-	err = lc.err;
-	if (err)
-		goto out;
-
-	err |= odict_entry_add(od, "dialogs", ODICT_ARRAY, lc.arr);
-	err |= int_add(od, "count", lc.count);
-	err |= odict_entry_add(od, "truncated", ODICT_BOOL, lc.truncated);
-
- out:
-	if (err)
-		(void)ctl_reply_error(conn, 500, "dialogs: %m", err);
-	else
-		(void)ctl_reply_json(conn, 200, od);
-
-	mem_deref(lc.arr);
-	mem_deref(od);
 }
 
 
@@ -858,7 +580,6 @@ int ctl_init(const struct rh_conf *cfg)
 	}
 
 	err  = ctl_route_add("GET", "/v1/status", status_handler, NULL);
-	err |= ctl_route_add("GET", "/v1/dialogs", dialogs_handler, NULL);
 	err |= ctl_route_add("GET", "/metrics", metrics_handler, NULL);
 	if (err)
 		goto out;
@@ -882,5 +603,6 @@ void ctl_close(void)
 	ctl.hmac = mem_deref(ctl.hmac);
 	list_flush(&ctl.routes);
 	list_flush(&ctl.hooks);
+	metrics_close();
 	ctl.cfg = NULL;
 }

@@ -7,14 +7,13 @@
  * (drop reasons, re-home outcomes, policy events) live in small fixed
  * tables searched linearly; the few distinct values make that cheaper than
  * hashing, and a table that fills up folds new values into "other" so a
- * buggy caller cannot grow memory. Dialog gauges are not kept up to date
- * on every change: they are counted from the dialog table when scraped,
- * which costs one walk per scrape instead of work on every call.
+ * buggy caller cannot grow memory. Gauges that other modules count on
+ * demand (dialogs by tag and state) come from collectors they register:
+ * one walk per scrape instead of work on every call, and ctl stays below
+ * the modules whose state it shows.
  */
 #include <string.h>
 #include <re.h>
-#include "cseq.h"
-#include "dialog.h"
 #include "metrics.h"
 
 enum {
@@ -24,9 +23,6 @@ enum {
 	LSET_SIZE  = 32,
 	SHTAG_MAX  = 128,
 };
-
-_Static_assert(DIALOG_ENDED + 1 == METRICS_DIALOG_STATES,
-	       "metrics: dialog states changed");
 
 static const char *methods[] = {
 	"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "UPDATE", "INFO",
@@ -48,6 +44,12 @@ struct lset {
 	size_t c;
 };
 
+struct collector {
+	struct le le;
+	metrics_collector_h *h;
+	void *arg;
+};
+
 struct shtag_gauge {
 	char name[LABEL_SIZE];
 	uint64_t epoch;
@@ -66,15 +68,15 @@ static struct {
 	size_t shtagc;
 	struct lset rehome;
 	struct lset policy;
+	struct list collectors;
 } m;
 
 
-static void shtag_dialogs_destructor(void *arg)
+static void collector_destructor(void *arg)
 {
-	struct metrics_shtag_dialogs *sd = arg;
+	struct collector *c = arg;
 
-	list_unlink(&sd->le);
-	mem_deref(sd->shtag);
+	list_unlink(&c->le);
 }
 
 
@@ -203,81 +205,8 @@ void metrics_policy_event(const char *what)
 }
 
 
-static bool shtag_dialogs_cmp(struct le *le, void *arg)
-{
-	const struct metrics_shtag_dialogs *sd = le->data;
-
-	return 0 == str_cmp(sd->shtag, arg);
-}
-
-
-static bool shtag_dialogs_sort(struct le *le1, struct le *le2, void *arg)
-{
-	const struct metrics_shtag_dialogs *a = le1->data, *b = le2->data;
-	(void)arg;
-
-	return str_cmp(a->shtag, b->shtag) <= 0;
-}
-
-
-struct count_ctx {
-	struct list *shtags;
-	int err;
-};
-
-
-static bool count_handler(struct dialog *dlg, void *arg)
-{
-	struct count_ctx *ctx = arg;
-	struct metrics_shtag_dialogs *sd;
-	const char *tag = dlg->shtag ? dlg->shtag : "";
-
-	sd = list_ledata(list_apply(ctx->shtags, true, shtag_dialogs_cmp,
-				    (void *)tag));
-	if (!sd) {
-		sd = mem_zalloc(sizeof(*sd), shtag_dialogs_destructor);
-		if (!sd || str_dup(&sd->shtag, tag)) {
-			mem_deref(sd);
-			ctx->err = ENOMEM;
-			return true;
-		}
-		list_append(ctx->shtags, &sd->le, sd);
-	}
-
-	if (dlg->replica)
-		sd->replicas++;
-	else if ((unsigned)dlg->state < METRICS_DIALOG_STATES)
-		sd->state[dlg->state]++;
-
-	return false;
-}
-
-
-/**
- * Count the dialogs in the table by sharing tag and state. Appends one
- * struct metrics_shtag_dialogs per tag, sorted by tag; the caller owns
- * them (list_flush).
- */
-int metrics_dialogs_by_shtag(struct list *shtags)
-{
-	struct count_ctx ctx = {shtags, 0};
-
-	if (!shtags)
-		return EINVAL;
-
-	(void)dialog_apply(count_handler, &ctx);
-	if (ctx.err) {
-		list_flush(shtags);
-		return ctx.err;
-	}
-
-	list_sort(shtags, shtag_dialogs_sort, NULL);
-	return 0;
-}
-
-
 /** %H: a label value, escaped as the exposition format asks */
-static int label_print(struct re_printf *pf, void *arg)
+int metrics_label_print(struct re_printf *pf, void *arg)
 {
 	const char *s = arg;
 	int err = 0;
@@ -296,8 +225,9 @@ static int label_print(struct re_printf *pf, void *arg)
 }
 
 
-static int family_print(struct re_printf *pf, const char *name,
-			const char *type, const char *help)
+/** The HELP and TYPE lines that open a family */
+int metrics_family_print(struct re_printf *pf, const char *name,
+			 const char *type, const char *help)
 {
 	return re_hprintf(pf, "# HELP %s %s\n# TYPE %s %s\n",
 			  name, help, name, type);
@@ -309,8 +239,8 @@ static int requests_print(struct re_printf *pf)
 	const char *name = "rehome_sip_requests_received_total";
 	int err;
 
-	err = family_print(pf, name, "counter",
-			   "SIP requests received, by method");
+	err = metrics_family_print(pf, name, "counter",
+				   "SIP requests received, by method");
 	for (size_t i = 0; i < ARRAY_SIZE(methods) && !err; i++) {
 		err = re_hprintf(pf, "%s{method=\"%s\"} %llu\n", name,
 				 methods[i], (unsigned long long)m.req[i]);
@@ -325,7 +255,7 @@ static int scodes_print(struct re_printf *pf, const char *name,
 {
 	int err;
 
-	err = family_print(pf, name, "counter", help);
+	err = metrics_family_print(pf, name, "counter", help);
 	for (size_t i = 0; i <= SCODE_MAX - SCODE_MIN && !err; i++) {
 		if (!v[i])
 			continue;
@@ -340,7 +270,7 @@ static int scodes_print(struct re_printf *pf, const char *name,
 static int value_print(struct re_printf *pf, const char *name,
 		       const char *type, const char *help, uint64_t v)
 {
-	return family_print(pf, name, type, help) |
+	return metrics_family_print(pf, name, type, help) |
 		re_hprintf(pf, "%s %llu\n", name, (unsigned long long)v);
 }
 
@@ -352,15 +282,15 @@ static int lset_print(struct re_printf *pf, const char *name,
 {
 	int err;
 
-	err = family_print(pf, name, "counter", help);
+	err = metrics_family_print(pf, name, "counter", help);
 	for (size_t i = 0; i < set->c && !err; i++) {
 		const struct lcount *lc = &set->v[i];
 
 		err = re_hprintf(pf, "%s{%s=\"%H\"", name,
-				 la, label_print, lc->a);
+				 la, metrics_label_print, lc->a);
 		if (lb)
 			err |= re_hprintf(pf, ",%s=\"%H\"",
-					  lb, label_print, lc->b);
+					  lb, metrics_label_print, lc->b);
 		err |= re_hprintf(pf, "} %llu\n", (unsigned long long)lc->n);
 	}
 
@@ -372,19 +302,20 @@ static int shtags_print(struct re_printf *pf)
 {
 	int err;
 
-	err = family_print(pf, "rehome_shtag_epoch", "gauge",
-			   "Epoch of each sharing tag as last seen");
+	err = metrics_family_print(pf, "rehome_shtag_epoch", "gauge",
+				   "Epoch of each sharing tag as last seen");
 	for (size_t i = 0; i < m.shtagc && !err; i++) {
 		err = re_hprintf(pf, "rehome_shtag_epoch{shtag=\"%H\"} %llu\n",
-				 label_print, m.shtag[i].name,
+				 metrics_label_print, m.shtag[i].name,
 				 (unsigned long long)m.shtag[i].epoch);
 	}
 
-	err |= family_print(pf, "rehome_shtag_active", "gauge",
-			    "1 when this node is active for the sharing tag");
+	err |= metrics_family_print(pf, "rehome_shtag_active", "gauge",
+				    "1 when this node is active for the "
+				    "sharing tag");
 	for (size_t i = 0; i < m.shtagc && !err; i++) {
 		err = re_hprintf(pf, "rehome_shtag_active{shtag=\"%H\"} %d\n",
-				 label_print, m.shtag[i].name,
+				 metrics_label_print, m.shtag[i].name,
 				 m.shtag[i].active);
 	}
 
@@ -392,51 +323,14 @@ static int shtags_print(struct re_printf *pf)
 }
 
 
-static int dialogs_print(struct re_printf *pf)
-{
-	struct list shtags = LIST_INIT;
-	struct le *le;
-	int err;
-
-	err = metrics_dialogs_by_shtag(&shtags);
-	if (err)
-		return err;
-
-	err = family_print(pf, "rehome_dialogs", "gauge",
-			   "Dialogs served by this node, by tag and state");
-	for (le = shtags.head; le && !err; le = le->next) {
-		const struct metrics_shtag_dialogs *sd = le->data;
-
-		for (int st = 0; st < METRICS_DIALOG_STATES && !err; st++) {
-			err = re_hprintf(pf, "rehome_dialogs{shtag=\"%H\","
-					 "state=\"%s\"} %u\n",
-					 label_print, sd->shtag,
-					 dialog_state_name(st), sd->state[st]);
-		}
-	}
-
-	err |= family_print(pf, "rehome_dialog_replicas", "gauge",
-			    "Dialogs held as replicas for other nodes");
-	for (le = shtags.head; le && !err; le = le->next) {
-		const struct metrics_shtag_dialogs *sd = le->data;
-
-		err = re_hprintf(pf,
-				 "rehome_dialog_replicas{shtag=\"%H\"} %u\n",
-				 label_print, sd->shtag, sd->replicas);
-	}
-
-	list_flush(&shtags);
-	return err;
-}
-
-
 /** The whole exposition, in Prometheus text format 0.0.4 */
 int metrics_print(struct re_printf *pf)
 {
+	struct le *le;
 	int err;
 
-	err  = family_print(pf, "rehome_build_info", "gauge",
-			    "Always 1; the version is a label");
+	err  = metrics_family_print(pf, "rehome_build_info", "gauge",
+				    "Always 1; the version is a label");
 	err |= re_hprintf(pf, "rehome_build_info{version=\"%s\"} 1\n",
 			  REHOME_VERSION);
 	err |= requests_print(pf);
@@ -446,7 +340,6 @@ int metrics_print(struct re_printf *pf)
 	err |= scodes_print(pf, "rehome_sip_responses_received_total",
 			    "SIP responses received, by status code",
 			    m.resp_recv);
-	err |= dialogs_print(pf);
 	err |= value_print(pf, "rehome_repl_messages_sent_total", "counter",
 			   "Replication messages published", m.repl_sent);
 	err |= value_print(pf, "rehome_repl_messages_received_total",
@@ -465,5 +358,38 @@ int metrics_print(struct re_printf *pf)
 			  "Policy events (reload, error, overrun...)",
 			  &m.policy, "event", NULL);
 
+	LIST_FOREACH(&m.collectors, le) {
+		const struct collector *c = le->data;
+
+		err |= c->h(pf, c->arg);
+	}
+
 	return err;
+}
+
+
+/** Print more families with each scrape, until metrics_close */
+int metrics_collector_add(metrics_collector_h *h, void *arg)
+{
+	struct collector *c;
+
+	if (!h)
+		return EINVAL;
+
+	c = mem_zalloc(sizeof(*c), collector_destructor);
+	if (!c)
+		return ENOMEM;
+
+	c->h   = h;
+	c->arg = arg;
+	list_append(&m.collectors, &c->le, c);
+
+	return 0;
+}
+
+
+/** Forget the collectors (the counters live as long as the process) */
+void metrics_close(void)
+{
+	list_flush(&m.collectors);
 }

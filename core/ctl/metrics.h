@@ -20,14 +20,15 @@ void metrics_policy_event(const char *what);
 
 int  metrics_print(struct re_printf *pf);
 
-enum { METRICS_DIALOG_STATES = 3 };  /* early, confirmed, ended */
+/**
+ * A collector prints families of its own at the end of the exposition
+ * (metrics_family_print, then its samples): counts a module above ctl
+ * takes on demand, such as the dialogs by tag and state.
+ */
+typedef int (metrics_collector_h)(struct re_printf *pf, void *arg);
 
-/** Dialogs of one sharing tag in the table, counted on demand */
-struct metrics_shtag_dialogs {
-	struct le le;
-	char *shtag;                            /* "" when none */
-	uint32_t state[METRICS_DIALOG_STATES];  /* served by this node */
-	uint32_t replicas;                      /* held for other nodes */
-};
-
-int metrics_dialogs_by_shtag(struct list *shtags);
+int  metrics_collector_add(metrics_collector_h *h, void *arg);
+void metrics_close(void);
+int  metrics_family_print(struct re_printf *pf, const char *name,
+			  const char *type, const char *help);
+int  metrics_label_print(struct re_printf *pf, void *arg);

@@ -137,4 +137,38 @@ int dialog_encode_mb(struct mbuf **mbp, const struct dialog *dlg);
 int dialog_decode(struct dialog **dlgp, const char *str, size_t len);
 bool dialog_equal(const struct dialog *a, const struct dialog *b);
 
+/* dialog_view.c: dialogs as the API and the policies see them */
+enum { DIALOG_STATES = DIALOG_ENDED + 1 };
+
+/** Dialogs in the table, counted by state, served here or held */
+struct dialog_counts {
+	uint32_t state[DIALOG_STATES];  /* served by this node */
+	uint32_t replicas;              /* held for other nodes */
+};
+
+/** The dialogs of one sharing tag and one owner */
+struct dialog_tally {
+	struct le le;
+	char *shtag;                    /* "" when none */
+	char *owner;                    /* "" when none */
+	struct dialog_counts n;
+};
+
+typedef bool (dialog_tally_h)(const char *shtag,
+			      const struct dialog_counts *n, void *arg);
+
+int  dialog_view_odict(struct odict **odp, const struct dialog *dlg);
+int  dialog_view_list(struct odict **arrp, bool *truncatedp,
+		      const char *shtag, uint32_t limit);
+int  dialog_tally(struct list *tallies);
+void dialog_tally_sum(struct dialog_counts *sum, const struct list *tallies,
+		      const char *shtag, const char *owner);
+void dialog_tally_by_shtag(const struct list *tallies, dialog_tally_h *h,
+			   void *arg);
+uint32_t dialog_counts_served(const struct dialog_counts *n);
+uint32_t dialog_counts_total(const struct dialog_counts *n);
+
+/* dialog_ctl.c: the table in the control API and the metrics */
+int  dialog_ctl_init(void);
+
 #endif

@@ -170,6 +170,10 @@ int engine_init(const struct rh_conf *cfg)
 	if (err)
 		goto out;
 
+	err = dialog_ctl_init();
+	if (err)
+		goto out;
+
 	err = proxy_init(eng.sip, cfg);
 	if (err)
 		goto out;

@@ -14,8 +14,9 @@
   with 403 and its reason; the callee never sees them, no dialog is
   created, and a call from another domain goes through.
 - shtag_in_dialogs: the tag a policy gives a call (not the default) is
-  the call's tag in GET /v1/dialogs and in the status counts; and the
-  policy heard on_node_up for this node at start.
+  the call's tag in GET /v1/dialogs and in the status counts; the policy's
+  rehome.dialogs{} shows the call with the same fields and values as GET
+  /v1/dialogs; and the policy heard on_node_up for this node at start.
 - reload: POST /v1/policy/reload and `rehomectl policy reload` load a
   valid edit; a syntax error is refused (HTTP 422 / exit 1, the Lua error
   in the answer and in policy.last_error) and the old policy keeps
@@ -198,6 +199,13 @@ return {
     if req.from_user == "alice" then return {shtag = "gold"} end
   end,
   on_node_up = function(node) rehome.log("info", "up: " .. node) end,
+  on_tick = function(stats)
+    for _, d in ipairs(rehome.dialogs{tag = "gold"}) do
+      rehome.log("info", table.concat({"dialog", d.did, d.callid, d.shtag,
+        d.state, d.owner, tostring(d.replica), d.created,
+        d.legs.caller.target, d.legs.callee.target}, " "))
+    end
+  end,
 }
 ''')
     rh, uac, uas = ctx.proxied(
@@ -211,6 +219,13 @@ return {
     st, data = rh.ctl.get('/v1/dialogs')
     assert st == 200, data
     assert [d['shtag'] for d in data['dialogs']] == ['gold'], data
+    d = data['dialogs'][0]
+    seen = ' '.join(str(v) for v in (
+        d['did'], d['callid'], d['shtag'], d['state'], d['owner'],
+        str(d['replica']).lower(), d['created'],
+        d['legs']['caller']['target'], d['legs']['callee']['target']))
+    assert rh.wait_log(r' lua +dialog %s$' % re.escape(seen), 3), \
+        (seen, rh.log_tail())
     st, data = rh.ctl.get('/v1/dialogs?tag=service')
     assert st == 200 and data['dialogs'] == [], data
     by_tag = rh.dialog_counts()['by_shtag']
