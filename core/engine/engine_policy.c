@@ -475,7 +475,6 @@ static int rehome(const struct policy_rehome *req, policy_done_h *doneh,
 		  void *done_arg, void *arg)
 {
 	struct rehome_opts opts;
-	struct rehome_job *job = NULL;
 	struct pending *p;
 	int err;
 	(void)arg;
@@ -488,7 +487,7 @@ static int rehome(const struct policy_rehome *req, policy_done_h *doneh,
 	if (err)
 		return err;
 
-	err = rehome_tag(&job, req->tag, &opts, job_done, p);
+	err = rehome_tag(req->tag, &opts, NULL, job_done, p);
 	if (err)
 		mem_deref(p);
 
@@ -500,7 +499,6 @@ static int move(const struct policy_move *req, policy_done_h *doneh,
 		void *done_arg, void *arg)
 {
 	struct rehome_opts opts;
-	struct rehome_job *job = NULL;
 	struct pending *p;
 	int err;
 	(void)arg;
@@ -513,8 +511,8 @@ static int move(const struct policy_move *req, policy_done_h *doneh,
 	if (err)
 		return err;
 
-	err = rehome_move(&job, req->tag, req->to, req->count, req->percent,
-			  &opts, job_done, p);
+	err = rehome_move(req->tag, req->to, req->count, req->percent,
+			  &opts, NULL, job_done, p);
 	if (err)
 		mem_deref(p);
 
