@@ -15,6 +15,8 @@
  * dids, mode, body, rate) and "results" (outcomes by index, every
  * RESULTS_MS), so the asking node's job shows progress and per-dialog
  * outcomes; the receiver paces, with a job of its own (kind "take").
+ * The three kinds are defined here as tables of operations (struct
+ * rehome_job_ops) that the job code in rehome.c runs.
  *
  * drain(to) refuses new INVITEs with 503 and Retry-After (a 3xx would
  * replace the Request-URI with the other node's address, which an
