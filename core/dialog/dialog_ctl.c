@@ -18,7 +18,6 @@
 #include "json.h"
 #include "ctl.h"
 #include "metrics.h"
-#include "cseq.h"
 #include "dialog.h"
 
 enum {

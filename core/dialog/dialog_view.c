@@ -19,7 +19,6 @@
 #include <re.h>
 #include "json.h"
 #include "did.h"
-#include "cseq.h"
 #include "dialog.h"
 
 
