@@ -48,6 +48,7 @@ struct dialog_leg {
 	char *sdp_in;          /* last SDP received from it (shared ref) */
 	char *sdp_out;         /* last SDP sent to it (shared ref) */
 	char *lsnr_tag;        /* tag of the listener this leg uses (atom) */
+	uint64_t contact_key;  /* random, in our Contact toward this leg */
 	struct cseq_leg cseq;
 	enum sip_transp tp;
 };
@@ -63,6 +64,7 @@ struct dialog {
 	struct le he;          /* dialog table, keyed by did */
 	uint64_t did;
 	char *callid;          /* caller leg's Call-ID (callee's is derived) */
+	uint64_t callid_key;   /* random, in the callee leg's Call-ID */
 	char *from;            /* From value as the caller sent it, with tag */
 	char *to;              /* To value as the caller sent it, no tag */
 	char *to_tag;          /* the callee's tag, NULL while early */
@@ -131,7 +133,7 @@ const char *dialog_leg_name(enum dialog_leg_id leg);
 uint64_t dialog_now(void);
 
 /* dialog_codec.c: versioned serialization (JSON) */
-enum { DIALOG_CODEC_VERSION = 1 };
+enum { DIALOG_CODEC_VERSION = 2, DIALOG_CODEC_VERSION_MIN = 1 };
 int dialog_encode(struct re_printf *pf, const struct dialog *dlg);
 int dialog_encode_mb(struct mbuf **mbp, const struct dialog *dlg);
 int dialog_decode(struct dialog **dlgp, const char *str, size_t len);

@@ -15,10 +15,12 @@
  * node, nobody for now), and what the engine sends on its own (BYE on
  * dialog timeout, the requests re-homing needs).
  *
- * Each leg gets the engine's own Contact, "rh-<did>-<a|b>" at the listener
- * of that leg's tag, so in-dialog requests arrive with the dialog id in the
- * Request-URI: no Call-ID table is needed, and any node with a listener of
- * the same tag can serve them after the call moved.
+ * Each leg gets the engine's own Contact, "rh-<did>-<a|b>-<key>" at the
+ * listener of that leg's tag, so in-dialog requests arrive with the dialog
+ * id in the Request-URI: no Call-ID table is needed, and any node with a
+ * listener of the same tag can serve them after the call moved. The key,
+ * random per leg and replicated, and the leg's Call-ID and tags, must all
+ * match: the did alone is known to both endpoints (did.c).
  *
  * The dialog (dialog.c) holds only data another node can continue from;
  * the transactions in flight are node-local and die with the node, which
@@ -231,24 +233,24 @@ static void initial_invite(const struct sip_msg *msg)
 /* ---- in-dialog requests ------------------------------------------- */
 
 
-/** The dialog and leg an in-dialog request belongs to, from its R-URI. */
+/**
+ * The dialog and leg an in-dialog request belongs to: the R-URI names
+ * them and must carry that leg's Contact key, and the Call-ID and tags
+ * must be the leg's. Anything less is no dialog of ours (481).
+ */
 static struct dialog *dialog_of_request(const struct sip_msg *msg,
 					enum dialog_leg_id *fromp)
 {
-	char callid[LEG_CALLID_SZ];
 	struct dialog *dlg;
-	uint64_t did;
+	uint64_t did, key;
 	unsigned leg;
 
-	if (did_contact_user_decode(&did, &leg, &msg->uri.user))
+	if (did_contact_user_decode(&did, &leg, &key, &msg->uri.user))
 		return NULL;
 
 	dlg = dialog_lookup(did);
-	if (!dlg)
-		return NULL;
-
-	if (pl_strcmp(&msg->callid, leg_callid(dlg, leg, callid,
-						      sizeof(callid))))
+	if (!dlg || key != dlg->leg[leg].contact_key ||
+	    !leg_match(dlg, leg, msg))
 		return NULL;
 
 	*fromp = leg;

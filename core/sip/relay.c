@@ -128,7 +128,7 @@ static int reply_relay(struct relay *r, const struct sip_msg *resp)
 	if (sip_msg_hdr(resp, SIP_HDR_CONTACT)) {
 		laddr = leg_laddr(dlg, r->from, msg->tp);
 		if (laddr)
-			err |= sipmsg_print_contact(mb, dlg->did, r->from,
+			err |= sipmsg_print_contact(mb, dlg, r->from,
 						    laddr, msg->tp);
 	}
 	err |= sipmsg_copy_hdrs(mb, resp, sipmsg_is_rewritten);

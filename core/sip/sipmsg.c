@@ -17,6 +17,7 @@
 #include <string.h>
 #include <re.h>
 #include "did.h"
+#include "dialog.h"
 #include "sipmsg.h"
 
 
@@ -205,14 +206,19 @@ int sipmsg_body_str(char **strp, const struct sip_msg *msg)
 }
 
 
-/** The engine's Contact toward one leg: its listener plus the did. */
-int sipmsg_print_contact(struct mbuf *mb, uint64_t did, unsigned leg,
-			 const struct sa *laddr, enum sip_transp tp)
+/** The engine's Contact toward one leg: its listener, the did, its key */
+int sipmsg_print_contact(struct mbuf *mb, const struct dialog *dlg,
+			 unsigned leg, const struct sa *laddr,
+			 enum sip_transp tp)
 {
 	char user[DID_USER_SZ];
 	int err;
 
-	err = did_contact_user(user, sizeof(user), did, leg);
+	if (!dlg || leg > LEG_CALLEE)
+		return EINVAL;
+
+	err = did_contact_user(user, sizeof(user), dlg->did, leg,
+			       dlg->leg[leg].contact_key);
 	if (err)
 		return err;
 

@@ -610,14 +610,47 @@ END_TEST
 START_TEST(test_callee_callid)
 {
 	struct dialog *dlg = new_dialog(0xfedcba9876543210ULL);
-	char buf[32];
+	char buf[40];
 
+	dlg->callid_key = 0x0123456789abcdefULL;
 	ck_assert_int_eq(dialog_callee_callid(buf, sizeof(buf), dlg), 0);
-	ck_assert_str_eq(buf, "rh-fedcba9876543210");
+	ck_assert_str_eq(buf, "rh-fedcba9876543210-0123456789abcdef");
+	ck_assert_int_ne(dialog_callee_callid(buf, 36, dlg), 0);
 	ck_assert_int_ne(dialog_callee_callid(buf, 8, dlg), 0);
 	ck_assert_int_eq(dialog_callee_callid(NULL, 8, dlg), EINVAL);
 
+	/* a dialog from before keys keeps the Call-ID its callee knows */
+	dlg->callid_key = 0;
+	ck_assert_int_eq(dialog_callee_callid(buf, sizeof(buf), dlg), 0);
+	ck_assert_str_eq(buf, "rh-fedcba9876543210");
+
 	mem_deref(dlg);
+}
+END_TEST
+
+
+/*
+ * Each new dialog draws its own keys: non-zero, different from each other
+ * and from the did, and different in the next dialog, so that nothing one
+ * endpoint is sent gives a value of the other leg's.
+ */
+START_TEST(test_new_dialog_keys)
+{
+	struct dialog *a = new_dialog(0x1234), *b = new_dialog(0x1234);
+	uint64_t v[] = {
+		a->did, a->callid_key, a->leg[LEG_CALLER].contact_key,
+		a->leg[LEG_CALLEE].contact_key, b->callid_key,
+		b->leg[LEG_CALLER].contact_key, b->leg[LEG_CALLEE].contact_key,
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(v); i++) {
+		ck_assert_uint_ne(v[i], 0);
+		for (size_t j = 0; j < i; j++)
+			ck_assert_uint_ne(v[i], v[j]);
+	}
+
+	mem_deref(b);
+	mem_deref(a);
 }
 END_TEST
 
@@ -730,6 +763,7 @@ static Suite *dialog_suite(void)
 	tcase_add_test(tc, test_lock_args);
 	tcase_add_test(tc, test_lock_break);
 	tcase_add_test(tc, test_callee_callid);
+	tcase_add_test(tc, test_new_dialog_keys);
 	tcase_add_test(tc, test_from_tag);
 	tcase_add_test(tc, test_state_names);
 	tcase_add_test(tc, test_set_str);

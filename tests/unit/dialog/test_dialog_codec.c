@@ -56,6 +56,9 @@ static struct dialog *typical_dialog(uint64_t id)
 	    ";tag=1928301774");
 	set(&dlg->to, "\"Bob\" <sip:bob@biloxi.example.com>");
 	set(&dlg->to_tag, "a6c85cf");
+	dlg->callid_key = 0x8000000000000001ULL;
+	dlg->leg[LEG_CALLER].contact_key = 0xa0a0a0a0a0a0a0a0ULL;
+	dlg->leg[LEG_CALLEE].contact_key = 0x0b0b0b0b0b0b0b0bULL;
 	/* names shared by many dialogs are atoms, as the proxy sets them */
 	ck_assert_int_eq(dialog_atom_str(&dlg->shtag, "service"), 0);
 	ck_assert_int_eq(dialog_atom_str(&dlg->owner, "node1"), 0);
@@ -155,8 +158,15 @@ START_TEST(test_roundtrip_full)
 	/* one line of JSON: CR LF and quotes are escaped */
 	ck_assert_ptr_null(strchr(s, '\r'));
 	ck_assert_ptr_null(strchr(s, '\n'));
-	ck_assert_ptr_nonnull(strstr(s, "\"v\":1,"));
+	ck_assert_ptr_nonnull(strstr(s, "\"v\":2,"));
 	ck_assert_ptr_nonnull(strstr(s, "\"did\":\"" DID_HEX "\""));
+	ck_assert_ptr_nonnull(strstr(s,
+				     "\"callid_key\":\"8000000000000001\""));
+	ck_assert_ptr_nonnull(strstr(s,
+				     "\"contact_key\":\"a0a0a0a0a0a0a0a0\""));
+	ck_assert_uint_eq(out->callid_key, 0x8000000000000001ULL);
+	ck_assert_uint_eq(out->leg[LEG_CALLEE].contact_key,
+			  0x0b0b0b0b0b0b0b0bULL);
 	ck_assert_ptr_null(strstr(s, "replica"));
 
 	mem_deref(out);
@@ -258,6 +268,47 @@ START_TEST(test_decode_minimal)
 END_TEST
 
 
+/*
+ * A version 1 object, as an engine from before keys wrote it, is read
+ * with no keys (its endpoints know the identifiers without one); written
+ * again it is version 2 and still without keys.
+ */
+START_TEST(test_decode_version1_has_no_keys)
+{
+	static const char v1[] =
+		"{\"v\":1,\"did\":\"" DID_HEX "\",\"state\":\"confirmed\","
+		"\"callid\":\"c1@127.0.0.1\",\"from\":\"<sip:a@x>;tag=f\","
+		"\"to\":\"<sip:b@x>\",\"to_tag\":\"t\","
+		"\"caller\":{\"target\":\"sip:a@127.0.0.1\",\"tp\":\"UDP\"},"
+		"\"callee\":{\"target\":\"sip:b@127.0.0.2\",\"tp\":\"UDP\"}}";
+	struct dialog *out = NULL, *again = NULL;
+	char *s;
+
+	ck_assert_int_eq(decode_str(&out, v1), 0);
+	ck_assert_uint_eq(out->callid_key, 0);
+	ck_assert_uint_eq(out->leg[LEG_CALLER].contact_key, 0);
+	ck_assert_uint_eq(out->leg[LEG_CALLEE].contact_key, 0);
+
+	s = encode(out);
+	ck_assert_ptr_nonnull(strstr(s, "\"v\":2,"));
+	ck_assert_ptr_null(strstr(s, "_key"));
+	ck_assert_int_eq(decode_str(&again, s), 0);
+	ck_assert(dialog_equal(out, again));
+
+	mem_deref(again);
+	mem_deref(s);
+	mem_deref(out);
+
+	/* no leg objects at all: no keys either */
+	ck_assert_int_eq(decode_str(&out,
+		"{\"v\":2,\"did\":\"" DID_HEX "\"}"), 0);
+	ck_assert_uint_eq(out->leg[LEG_CALLER].contact_key, 0);
+	ck_assert_uint_eq(out->leg[LEG_CALLEE].contact_key, 0);
+	mem_deref(out);
+}
+END_TEST
+
+
 START_TEST(test_decode_rejects_truncated)
 {
 	struct dialog *dlg = full_dialog();
@@ -281,7 +332,7 @@ END_TEST
 START_TEST(test_decode_rejects_version)
 {
 	static const char *bad[] = {
-		"{\"v\":2,\"did\":\"" DID_HEX "\"}",
+		"{\"v\":3,\"did\":\"" DID_HEX "\"}",
 		"{\"v\":0,\"did\":\"" DID_HEX "\"}",
 		"{\"v\":\"1\",\"did\":\"" DID_HEX "\"}",
 		"{\"v\":1.5,\"did\":\"" DID_HEX "\"}",
@@ -322,6 +373,15 @@ START_TEST(test_decode_rejects_bad_fields)
 		"\"callee\":{\"cseq\":{\"rseq\":4294967296}}}",
 		"{\"v\":1,\"did\":\"" DID_HEX "\","
 		"\"caller\":{\"cseq\":{\"off\":-1}}}",
+		"{\"v\":2,\"did\":\"" DID_HEX "\",\"callid_key\":7}",
+		"{\"v\":2,\"did\":\"" DID_HEX "\","
+		"\"callid_key\":\"0000000000000000\"}",
+		"{\"v\":2,\"did\":\"" DID_HEX "\","
+		"\"callid_key\":\"123456789abcdef\"}",
+		"{\"v\":2,\"did\":\"" DID_HEX "\","
+		"\"caller\":{\"contact_key\":\"x23456789abcdef0\"}}",
+		"{\"v\":2,\"did\":\"" DID_HEX "\","
+		"\"callee\":{\"contact_key\":true}}",
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
@@ -365,6 +425,8 @@ static bool mutate(struct dialog *d, unsigned k)
 	case 18: l->cseq.lseq++;                    break;
 	case 19: l->cseq.off++;                     break;
 	case 20: l->cseq.ack++;                     break;
+	case 21: d->callid_key ^= 1;                break;
+	case 22: l->contact_key = 0;                break;
 	default: return false;
 	}
 
@@ -394,7 +456,7 @@ START_TEST(test_equal_sees_every_field)
 		if (!more)
 			break;
 	}
-	ck_assert_uint_eq(k, 42);
+	ck_assert_uint_eq(k, 46);
 
 	/* node-local state is not compared */
 	{
@@ -548,6 +610,7 @@ static Suite *codec_suite(void)
 	tcase_add_test(tc, test_roundtrip_all_states_and_empty_strings);
 	tcase_add_test(tc, test_decode_shares_relayed_sdp);
 	tcase_add_test(tc, test_decode_minimal);
+	tcase_add_test(tc, test_decode_version1_has_no_keys);
 	tcase_add_test(tc, test_decode_rejects_truncated);
 	tcase_add_test(tc, test_decode_rejects_version);
 	tcase_add_test(tc, test_decode_rejects_bad_fields);

@@ -2,8 +2,9 @@
  * @file test_did.c  Unit tests of dialog ids and the Contact user part
  *
  * Uniqueness is checked by drawing many ids and sorting them; the string
- * forms are checked both ways, with every kind of bad input the decoders
- * must refuse (an endpoint can put anything in a Request-URI).
+ * forms are checked both ways, with and without a leg's key, with every
+ * kind of bad input the decoders must refuse (an endpoint can put anything
+ * in a Request-URI).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -122,35 +123,89 @@ END_TEST
 
 START_TEST(test_contact_user_roundtrip)
 {
-	char buf[64];
+	char buf[DID_USER_SZ];
 
 	for (unsigned leg = 0; leg <= 1; leg++) {
-		uint64_t did = did_new(), out = 0;
+		uint64_t did = did_new(), key = did_new(), out = 0, outkey = 0;
 		unsigned outleg = 7;
 		struct pl pl;
 
-		ck_assert_int_eq(did_contact_user(buf, sizeof(buf), did, leg),
-				 0);
-		ck_assert_uint_eq(strlen(buf), 21);
+		ck_assert_int_eq(did_contact_user(buf, sizeof(buf), did, leg,
+						  key), 0);
+		ck_assert_uint_eq(strlen(buf), 38);
 		ck_assert_int_eq(strncmp(buf, "rh-", 3), 0);
 		ck_assert_int_eq(buf[20], leg ? 'b' : 'a');
 
 		pl_set_str(&pl, buf);
-		ck_assert_int_eq(did_contact_user_decode(&out, &outleg, &pl), 0);
+		ck_assert_int_eq(did_contact_user_decode(&out, &outleg,
+							 &outkey, &pl), 0);
 		ck_assert_uint_eq(out, did);
 		ck_assert_uint_eq(outleg, leg);
+		ck_assert_uint_eq(outkey, key);
 	}
+}
+END_TEST
+
+
+START_TEST(test_contact_user_format)
+{
+	char buf[DID_USER_SZ];
+
+	ck_assert_int_eq(did_contact_user(buf, sizeof(buf),
+					  0x0123456789abcdefULL, 1,
+					  0xfedcba9876543210ULL), 0);
+	ck_assert_str_eq(buf, "rh-0123456789abcdef-b-fedcba9876543210");
+
+	ck_assert_int_eq(did_contact_user(buf, sizeof(buf), 1, 0, 2), 0);
+	ck_assert_str_eq(buf, "rh-0000000000000001-a-0000000000000002");
+}
+END_TEST
+
+
+/* a dialog from before keys (key 0) keeps the form it was given */
+START_TEST(test_contact_user_without_key)
+{
+	char buf[DID_USER_SZ];
+	uint64_t did = 0, key = 42;
+	unsigned leg = 7;
+	struct pl pl;
+
+	ck_assert_int_eq(did_contact_user(buf, sizeof(buf),
+					  0x0123456789abcdefULL, 0, 0), 0);
+	ck_assert_str_eq(buf, "rh-0123456789abcdef-a");
+
+	pl_set_str(&pl, buf);
+	ck_assert_int_eq(did_contact_user_decode(&did, &leg, &key, &pl), 0);
+	ck_assert_uint_eq(did, 0x0123456789abcdefULL);
+	ck_assert_uint_eq(leg, 0);
+	ck_assert_uint_eq(key, 0);
 }
 END_TEST
 
 
 START_TEST(test_contact_user_bad_args)
 {
-	char buf[64];
+	char buf[DID_USER_SZ];
+	uint64_t did, key;
+	unsigned leg;
+	struct pl pl = PL("rh-0123456789abcdef-a");
 
-	ck_assert_int_eq(did_contact_user(buf, sizeof(buf), 1, 2), EINVAL);
-	ck_assert_int_eq(did_contact_user(buf, 21, 1, 0), EINVAL);
-	ck_assert_int_eq(did_contact_user(NULL, sizeof(buf), 1, 0), EINVAL);
+	ck_assert_int_eq(did_contact_user(buf, sizeof(buf), 1, 2, 1), EINVAL);
+	ck_assert_int_eq(did_contact_user(buf, 21, 1, 0, 0), EINVAL);
+	ck_assert_int_eq(did_contact_user(buf, 22, 1, 0, 0), 0);
+	ck_assert_int_eq(did_contact_user(buf, 38, 1, 0, 1), EINVAL);
+	ck_assert_int_eq(did_contact_user(buf, 39, 1, 0, 1), 0);
+	ck_assert_int_eq(did_contact_user(NULL, sizeof(buf), 1, 0, 1),
+			 EINVAL);
+
+	ck_assert_int_eq(did_contact_user_decode(NULL, &leg, &key, &pl),
+			 EINVAL);
+	ck_assert_int_eq(did_contact_user_decode(&did, NULL, &key, &pl),
+			 EINVAL);
+	ck_assert_int_eq(did_contact_user_decode(&did, &leg, NULL, &pl),
+			 EINVAL);
+	ck_assert_int_eq(did_contact_user_decode(&did, &leg, &key, NULL),
+			 EINVAL);
 }
 END_TEST
 
@@ -171,18 +226,28 @@ START_TEST(test_contact_user_decode_rejects_garbage)
 		"rh-0000000000000000-a",        /* zero did */
 		"rh-0123456789abcdef-ab",       /* too long */
 		"rh-123456789abcdef-a",         /* too short */
+		"rh-0123456789abcdef-a-",       /* empty key */
+		"rh-0123456789abcdef-a-fedcba987654321",   /* short key */
+		"rh-0123456789abcdef-a-fedcba98765432100", /* long key */
+		"rh-0123456789abcdef-a_fedcba9876543210",  /* separator */
+		"rh-0123456789abcdef-afedcba98765432100",
+		"rh-0123456789abcdef-a-fedcba987654321g",  /* not hex */
+		"rh-0123456789abcdef-a-0000000000000000",  /* zero key */
+		"rh-0123456789abcdef-c-fedcba9876543210",  /* unknown leg */
+		"rh-0123456789abcdeg-a-fedcba9876543210",  /* did not hex */
 	};
-	uint64_t did = 42;
+	uint64_t did = 42, key = 43;
 	unsigned leg = 7;
 
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		struct pl pl;
 
 		pl_set_str(&pl, bad[i]);
-		ck_assert_msg(did_contact_user_decode(&did, &leg, &pl) ==
+		ck_assert_msg(did_contact_user_decode(&did, &leg, &key, &pl) ==
 			      EINVAL, "accepted '%s'", bad[i]);
 		ck_assert_uint_eq(did, 42);
 		ck_assert_uint_eq(leg, 7);
+		ck_assert_uint_eq(key, 43);
 	}
 }
 END_TEST
@@ -199,6 +264,8 @@ static Suite *did_suite(void)
 	tcase_add_test(tc, test_decode_accepts_upper_case);
 	tcase_add_test(tc, test_decode_rejects_bad);
 	tcase_add_test(tc, test_contact_user_roundtrip);
+	tcase_add_test(tc, test_contact_user_format);
+	tcase_add_test(tc, test_contact_user_without_key);
 	tcase_add_test(tc, test_contact_user_bad_args);
 	tcase_add_test(tc, test_contact_user_decode_rejects_garbage);
 	suite_add_tcase(s, tc);

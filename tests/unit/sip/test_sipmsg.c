@@ -15,6 +15,7 @@
 #include <string.h>
 #include <check.h>
 #include <re.h>
+#include "dialog.h"
 #include "sipmsg.h"
 
 
@@ -315,31 +316,38 @@ END_TEST
 START_TEST(test_print_contact)
 {
 	struct mbuf *mb = mbuf_alloc(128);
+	struct dialog *dlg = NULL;
 	struct sa laddr;
 	char *out;
 
 	ck_assert_int_eq(sa_set_str(&laddr, "127.0.0.1", 5060), 0);
+	ck_assert_int_eq(dialog_alloc(&dlg, 0x0123456789abcdefULL), 0);
+	dlg->leg[LEG_CALLER].contact_key = 0xfedcba9876543210ULL;
+	dlg->leg[LEG_CALLEE].contact_key = 1;
 
-	ck_assert_int_eq(sipmsg_print_contact(mb, 0x0123456789abcdefULL, 0,
-					      &laddr, SIP_TRANSP_UDP), 0);
+	ck_assert_int_eq(sipmsg_print_contact(mb, dlg, LEG_CALLER, &laddr,
+					      SIP_TRANSP_UDP), 0);
 	out = text(mb);
-	ck_assert_str_eq(out,
-		"Contact: <sip:rh-0123456789abcdef-a@127.0.0.1:5060>\r\n");
+	ck_assert_str_eq(out, "Contact: <sip:rh-0123456789abcdef-a"
+			 "-fedcba9876543210@127.0.0.1:5060>\r\n");
 	mem_deref(out);
 
 	mb = mbuf_alloc(128);
-	ck_assert_int_eq(sipmsg_print_contact(mb, 1, 1, &laddr,
+	ck_assert_int_eq(sipmsg_print_contact(mb, dlg, LEG_CALLEE, &laddr,
 					      SIP_TRANSP_TCP), 0);
 	out = text(mb);
-	ck_assert_str_eq(out, "Contact: <sip:rh-0000000000000001-b"
-			 "@127.0.0.1:5060;transport=tcp>\r\n");
+	ck_assert_str_eq(out, "Contact: <sip:rh-0123456789abcdef-b"
+			 "-0000000000000001@127.0.0.1:5060;transport=tcp>\r\n");
 	mem_deref(out);
 
 	mb = mbuf_alloc(128);
-	ck_assert_int_eq(sipmsg_print_contact(mb, 1, 2, &laddr,
+	ck_assert_int_eq(sipmsg_print_contact(mb, dlg, 2, &laddr,
+					      SIP_TRANSP_UDP), EINVAL);
+	ck_assert_int_eq(sipmsg_print_contact(mb, NULL, 0, &laddr,
 					      SIP_TRANSP_UDP), EINVAL);
 	ck_assert_uint_eq(mb->end, 0);
 	mem_deref(mb);
+	mem_deref(dlg);
 }
 END_TEST
 
