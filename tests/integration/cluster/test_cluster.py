@@ -23,6 +23,7 @@ import time
 os.environ.setdefault('REHOME_TEST_PORTS', '27100-27299')
 
 import json
+import re
 import subprocess
 
 import harness as h  # noqa: E402
@@ -200,15 +201,30 @@ def redis_restart(ctx):
     assert h.wait_until(lambda: not dialogs(n1) and not dialogs(n2), 5)
 
 
+def snapshot(redis, did):
+    """The dialog as its Redis snapshot holds it (dialog_codec.c's JSON)."""
+    raw = redis.client.hget('%s:dlg:%s' % (CLUSTER, did), 'm')
+    return json.loads(raw.partition('\n')[2]) if raw else {}
+
+
 def bye_to(peer, rh, dlg, wait=2.0):
-    """A BYE from the caller leg of dlg, sent to rh: the final responses
-    received within `wait` seconds."""
-    ruri = 'sip:rh-%s-a@%s' % (dlg['did'], rh.sip_addr)
+    """A BYE from the caller leg of dlg (a snapshot), sent to rh with the
+    identifiers rehomed gave that leg: the final responses received within
+    `wait` seconds."""
+    ruri = 'sip:rh-%s-a-%s@%s' % (dlg['did'], dlg['caller']['contact_key'],
+                                  rh.sip_addr)
     bye = peer.request('BYE', ruri, call_id=dlg['callid'], cseq=2)
-    bye = bye.replace('To: <sip:bob@example.com>',
-                      'To: <sip:bob@example.com>;tag=in-dialog')
+    bye = re.sub(r'\r\nFrom: [^\r]*', lambda m: '\r\nFrom: ' + dlg['from'],
+                 bye)
+    bye = re.sub(r'\r\nTo: [^\r]*',
+                 lambda m: '\r\nTo: %s;tag=%s' % (dlg['to'], dlg['to_tag']),
+                 bye)
     peer.send(bye, rh.sip_addr)
     return [m for m in peer.recv(wait) if m.status and m.status >= 200]
+
+
+def callee_callid(dlg):
+    return 'rh-%s-%s' % (dlg['did'], dlg['callid_key'])
 
 
 def held(responses):
@@ -219,7 +235,7 @@ def held(responses):
 
 def call_on_two_nodes(ctx):
     """node1 (active) and node2 (backup) with one call through node1:
-    (n1, n2, uas, did, the dialog as node2 holds it)."""
+    (n1, n2, uas, did, the dialog as node2 holds it, its snapshot)."""
     redis = ctx.redis()
     uas = ctx.sipp('uas.xml', ip=h.CALLEE_IP, calls=1)
     n1 = node(ctx, redis, 'node1', 'active', uas.target)
@@ -230,10 +246,14 @@ def call_on_two_nodes(ctx):
                    calls=1, rate=1, duration=60000)
     uas.start()
     uac.start()
+    # the confirmed call: an early one still changes under us
     assert h.wait_until(lambda: len(confirmed_here(n1)) == 1 and
-                        len(dialogs(n2)) == 1, 10)
+                        [d['state'] for d in dialogs(n2).values()] ==
+                        ['confirmed'], 10)
     did, held_dlg = next(iter(dialogs(n2).items()))
-    return n1, n2, uas, did, held_dlg
+    snap = snapshot(redis, did)
+    assert snap.get('state') == 'confirmed', snap
+    return n1, n2, uas, did, held_dlg, snap
 
 
 @t.test
@@ -241,15 +261,15 @@ def replica_request_forwarded(ctx):
     """An in-dialog request that reaches the replica node while the owner
     is alive is forwarded to the owner, which serves it: the BYE ends the
     call at the callee, and on both nodes."""
-    n1, n2, uas, did, before = call_on_two_nodes(ctx)
+    n1, n2, uas, did, before, snap = call_on_two_nodes(ctx)
     peer = ctx.udp()
 
-    resp = bye_to(peer, n2, before, wait=3.0)
+    resp = bye_to(peer, n2, snap, wait=3.0)
     assert [r.status for r in resp] == [200], resp
     called = uas.result(timeout=5)
     byes = called.select('received', 'BYE')
     assert len(byes) == 1, called.why()
-    assert byes[0].call_id == 'rh-' + did, byes[0].call_id
+    assert byes[0].call_id == callee_callid(snap), byes[0].call_id
     assert n1.sip_addr in byes[0].header('Via'), byes[0].header('Via')
     assert h.wait_until(lambda: not dialogs(n1) and not dialogs(n2), 5)
 
@@ -259,7 +279,7 @@ def replica_request_held(ctx):
     """While the owner is down and no node took the tag, an in-dialog
     request is not served (503 + Retry-After, dialog untouched); once the
     replica node takes the tag it serves it."""
-    n1, n2, uas, did, before = call_on_two_nodes(ctx)
+    n1, n2, uas, did, before, snap = call_on_two_nodes(ctx)
     peer = ctx.udp()
 
     # owner down, tag not taken yet: nobody's to touch
@@ -267,7 +287,7 @@ def replica_request_held(ctx):
     assert h.wait_until(lambda: [n for n in status(n2)['nodes']
                                  if n['id'] == 'node1' and
                                  n['state'] == 'down'], 3)
-    resp = bye_to(peer, n2, before)
+    resp = bye_to(peer, n2, snap)
     assert held(resp), resp
     assert dialogs(n2)[did] == before
 
@@ -278,12 +298,12 @@ def replica_request_held(ctx):
     assert code == 200 and data['active'], (code, data)
     assert h.wait_until(lambda: not dialogs(n2)[did]['replica'], 3)
     assert dialogs(n2)[did]['owner'] == 'node2'
-    resp = bye_to(peer, n2, before, wait=1.0)
+    resp = bye_to(peer, n2, snap, wait=1.0)
     assert not resp, resp
     called = uas.result(timeout=5)
     byes = called.select('received', 'BYE')
     assert len(byes) >= 1, called.why()
-    assert byes[0].call_id == 'rh-' + did, byes[0].call_id
+    assert byes[0].call_id == callee_callid(snap), byes[0].call_id
     assert n2.sip_addr in byes[0].header('Via'), byes[0].header('Via')
 
 

@@ -6,7 +6,7 @@ actually received:
 - no header and no body holds the other side's IP (127.0.0.10 / .20);
 - no Record-Route or Route at all, and exactly one Via: the endpoint's
   own on responses, rehomed's on requests;
-- every Contact is rehomed's "rh-<did>-<leg>" at the listener;
+- every Contact is rehomed's "rh-<did>-<leg>-<key>" at the listener;
 - the two legs have different Call-IDs.
 The same checks run on a TCP call.
 """
@@ -26,8 +26,8 @@ def assert_hidden(side, own_ip, other_ip, rh):
     bodies = [m.start_line for m in got if other_ip in m.body]
     assert not bodies, '%s got bodies naming %s: %s' % (side.name,
                                                         other_ip, bodies)
-    contact = re.compile(r'^<?sip:rh-[0-9a-f]{16}-[ab]@%s[>;]' %
-                         re.escape(rh.sip_addr))
+    contact = re.compile(r'^<?sip:rh-[0-9a-f]{16}-[ab]-[0-9a-f]{16}@%s[>;]'
+                         % re.escape(rh.sip_addr))
     for m in got:
         for name in ('Record-Route', 'Route'):
             assert not m.header_all(name), '%s in %s: %s' % (
