@@ -4,7 +4,8 @@
   and load balancers), on UDP;
 - an INVITE with Max-Forwards: 0 gets 483 and is not relayed;
 - an in-dialog request (To tag) for a dialog rehomed does not have gets
-  481, whether its Request-URI carries an unknown did or none at all.
+  481, whether its Request-URI carries an unknown did (with a key or
+  without) or none at all.
 Each answer must be the one final response of its transaction, with the
 sender's own Via.
 """
@@ -49,7 +50,9 @@ def max_forwards_zero(ctx):
 def unknown_dialog_481(ctx):
     rh = ctx.rehomed()
     peer = ctx.udp()
-    for ruri in ('sip:rh-0123456789abcdef-a@%s' % rh.sip_addr,
+    for ruri in ('sip:rh-0123456789abcdef-a-0123456789abcdef@%s' %
+                 rh.sip_addr,
+                 'sip:rh-0123456789abcdef-a@%s' % rh.sip_addr,
                  'sip:%s' % rh.sip_addr):
         for method in ('BYE', 'INVITE'):
             req = peer.request(method, ruri, cseq=5).replace(
