@@ -381,6 +381,13 @@ def activation_race(ctx):
 
 
 @t.test
+def settled(rh, quiet=0.5):
+    """True when rh's dialogs stay the same for `quiet` seconds."""
+    first = dialogs(rh)
+    time.sleep(quiet)
+    return dialogs(rh) == first
+
+
 def forged_message_dropped(ctx):
     redis = ctx.redis()
     uas = callee(ctx)
@@ -392,9 +399,11 @@ def forged_message_dropped(ctx):
                    calls=1, rate=1, duration=6000)
     uas.start()
     uac.start()
-    # wait for the confirmed call: an early one still changes under us
+    # wait for the settled call: an early one, or one whose ACK is still
+    # on its way, changes under the comparison
     assert h.wait_until(lambda: [d['state'] for d in dialogs(n2).values()]
                         == ['confirmed'], 10)
+    assert h.wait_until(lambda: settled(n2), 10)
     did, before = next(iter(dialogs(n2).items()))
 
     # a real message, re-targeted: a new version, owned by "mallory"
