@@ -233,6 +233,13 @@ def held(responses):
             responses[0].header('Retry-After'))
 
 
+def settled(rh, quiet=0.5):
+    """True when rh's dialogs stay the same for `quiet` seconds."""
+    first = dialogs(rh)
+    time.sleep(quiet)
+    return dialogs(rh) == first
+
+
 def call_on_two_nodes(ctx):
     """node1 (active) and node2 (backup) with one call through node1:
     (n1, n2, uas, did, the dialog as node2 holds it, its snapshot)."""
@@ -250,6 +257,7 @@ def call_on_two_nodes(ctx):
     assert h.wait_until(lambda: len(confirmed_here(n1)) == 1 and
                         [d['state'] for d in dialogs(n2).values()] ==
                         ['confirmed'], 10)
+    assert h.wait_until(lambda: settled(n2), 10)
     did, held_dlg = next(iter(dialogs(n2).items()))
     snap = snapshot(redis, did)
     assert snap.get('state') == 'confirmed', snap
@@ -381,13 +389,6 @@ def activation_race(ctx):
 
 
 @t.test
-def settled(rh, quiet=0.5):
-    """True when rh's dialogs stay the same for `quiet` seconds."""
-    first = dialogs(rh)
-    time.sleep(quiet)
-    return dialogs(rh) == first
-
-
 def forged_message_dropped(ctx):
     redis = ctx.redis()
     uas = callee(ctx)
