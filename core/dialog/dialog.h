@@ -171,6 +171,10 @@ uint32_t dialog_counts_served(const struct dialog_counts *n);
 uint32_t dialog_counts_total(const struct dialog_counts *n);
 
 /* dialog_ctl.c: the table in the control API and the metrics */
+typedef int (dialog_ctl_hangup_h)(struct dialog *dlg, const char **nodep,
+				  void *arg);
+
 int  dialog_ctl_init(void);
+void dialog_ctl_set_hangup_handler(dialog_ctl_hangup_h *h, void *arg);
 
 #endif

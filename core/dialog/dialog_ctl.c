@@ -1,12 +1,19 @@
 /**
  * @file dialog_ctl.c  The dialog table in the control API and the metrics
  *
- * GET /v1/dialogs lists dialog views (dialog_view.c), "dialogs" in GET
+ * GET /v1/dialogs lists dialog views (dialog_view.c), GET /v1/dialogs/DID
+ * shows one and DELETE /v1/dialogs/DID ends it; "dialogs" in GET
  * /v1/status gives the counts by state and by sharing tag, and the
  * rehome_dialogs / rehome_dialog_replicas gauges print the same counts
  * for Prometheus. ctl sits below the dialog module and knows nothing of
- * dialogs, so this file plugs into it: a route, a status hook and a
+ * dialogs, so this file plugs into it: routes, a status hook and a
  * metrics collector.
+ *
+ * Ending a call means a BYE to each leg, which the SIP layer above sends,
+ * and only the node that serves the call may send it, which replication
+ * decides: the engine lends DELETE a hangup handler that does both. Only
+ * answered calls are ended (a BYE cannot end a ringing one), and not while
+ * the call is on its way to another node.
  *
  * Trade-off: every request walks the table in the SIP loop, so a scrape
  * of a huge table delays SIP for the length of the walk; the listing is
@@ -18,6 +25,7 @@
 #include "json.h"
 #include "ctl.h"
 #include "metrics.h"
+#include "did.h"
 #include "dialog.h"
 
 enum {
@@ -25,6 +33,11 @@ enum {
 	DIALOGS_MAX     = 10000,
 	LIMIT_SZ        = 16,     /* ?limit= value */
 };
+
+static struct {
+	dialog_ctl_hangup_h *h;
+	void *arg;
+} hangup;
 
 
 /* ---- GET /v1/dialogs ------------------------------------------------- */
@@ -49,7 +62,10 @@ static int limit_get(uint32_t *limit, const struct http_msg *msg)
 }
 
 
-/** {"dialogs": [view...], "count": N, "truncated": bool} */
+/**
+ * {"dialogs": [view...], "count": N, "truncated": bool, "now": unix ms},
+ * "now" to tell the dialogs' ages by the node's clock.
+ */
 static void dialogs_handler(struct http_conn *conn, const struct ctl_req *req,
 			    void *arg)
 {
@@ -83,6 +99,7 @@ static void dialogs_handler(struct http_conn *conn, const struct ctl_req *req,
 	err |= json_child_add(od, "dialogs", ODICT_ARRAY, arr);
 	err |= json_int_add(od, "count", count);
 	err |= json_bool_add(od, "truncated", truncated);
+	err |= json_int_add(od, "now", dialog_now());
 
  out:
 	if (err)
@@ -91,6 +108,105 @@ static void dialogs_handler(struct http_conn *conn, const struct ctl_req *req,
 		(void)ctl_reply_json(conn, 200, od);
 
 	mem_deref(od);
+}
+
+
+/* ---- GET and DELETE /v1/dialogs/DID ------------------------------------ */
+
+
+/** The dialog the path names; answers 404 (and returns NULL) if none */
+static struct dialog *path_dialog(struct http_conn *conn,
+				  const struct ctl_req *req)
+{
+	struct dialog *dlg = NULL;
+	uint64_t did;
+
+	if (!did_decode(&did, &req->rest))
+		dlg = dialog_lookup(did);
+
+	if (!dlg)
+		(void)ctl_reply_error(conn, 404, "no such dialog: %r",
+				      &req->rest);
+
+	return dlg;
+}
+
+
+static void reply_view(struct http_conn *conn, const struct dialog *dlg)
+{
+	struct odict *od = NULL;
+	int err;
+
+	err = dialog_view_odict(&od, dlg);
+	if (err)
+		(void)ctl_reply_error(conn, 500, "dialog: %m", err);
+	else
+		(void)ctl_reply_json(conn, 200, od);
+
+	mem_deref(od);
+}
+
+
+/** GET /v1/dialogs/DID: the dialog's view */
+static void dialog_get(struct http_conn *conn, const struct ctl_req *req,
+		       void *arg)
+{
+	struct dialog *dlg = path_dialog(conn, req);
+	(void)arg;
+
+	if (dlg)
+		reply_view(conn, dlg);
+}
+
+
+/**
+ * DELETE /v1/dialogs/DID: BYE to both legs; the view of the ended dialog.
+ * 409 when the call is not answered yet, is being moved, or is served by
+ * another node (named); 503 when nobody may serve it now.
+ */
+static void dialog_delete(struct http_conn *conn, const struct ctl_req *req,
+			  void *arg)
+{
+	struct dialog *dlg = path_dialog(conn, req);
+	const char *node = NULL;
+	int err;
+	(void)arg;
+
+	if (!dlg)
+		return;
+
+	if (!hangup.h) {
+		(void)ctl_reply_error(conn, 501, "ending calls is not "
+				      "available");
+		return;
+	}
+
+	if (dlg->state != DIALOG_CONFIRMED) {
+		(void)ctl_reply_error(conn, 409, "dialog %r is not answered "
+				      "yet", &req->rest);
+		return;
+	}
+
+	if (dlg->lock.kind == DIALOG_LOCK_HANDOFF) {
+		(void)ctl_reply_error(conn, 409, "dialog %r is being moved "
+				      "to another node", &req->rest);
+		return;
+	}
+
+	mem_ref(dlg);
+	err = hangup.h(dlg, &node, hangup.arg);
+	if (err == EXDEV)
+		(void)ctl_reply_error(conn, 409, "dialog %r is served by %s: "
+				      "end it there", &req->rest, node);
+	else if (err == EAGAIN)
+		(void)ctl_reply_error(conn, 503, "dialog %r: no node may "
+				      "serve it now", &req->rest);
+	else if (err)
+		(void)ctl_reply_error(conn, 500, "dialog %r: %m", &req->rest,
+				      err);
+	else
+		reply_view(conn, dlg);
+	mem_deref(dlg);
 }
 
 
@@ -234,12 +350,26 @@ static int metrics_collect(struct re_printf *pf, void *arg)
 }
 
 
+/**
+ * Who ends a call for DELETE /v1/dialogs/DID. The handler returns 0 once
+ * the BYEs are on their way, EXDEV when another node serves the call (its
+ * id in *nodep), EAGAIN when no node may serve it now.
+ */
+void dialog_ctl_set_hangup_handler(dialog_ctl_hangup_h *h, void *arg)
+{
+	hangup.h = h;
+	hangup.arg = arg;
+}
+
+
 /** Serve the table through ctl; registrations last until ctl_close */
 int dialog_ctl_init(void)
 {
 	int err;
 
 	err  = ctl_route_add("GET", "/v1/dialogs", dialogs_handler, NULL);
+	err |= ctl_route_add("GET", "/v1/dialogs/", dialog_get, NULL);
+	err |= ctl_route_add("DELETE", "/v1/dialogs/", dialog_delete, NULL);
 	err |= ctl_status_add(status_add, NULL);
 	err |= metrics_collector_add(metrics_collect, NULL);
 

@@ -76,6 +76,28 @@ static enum proxy_serve serve_rule(const struct dialog *dlg,
 
 
 /*
+ * DELETE /v1/dialogs/DID: only the node serving a call may end it, by the
+ * same rule as for the endpoints' own requests.
+ */
+static int hangup_rule(struct dialog *dlg, const char **nodep, void *arg)
+{
+	(void)arg;
+
+	switch (repl_serve_rule(dlg, nodep)) {
+
+	case REPL_SERVE:
+		return proxy_hangup(dlg, "ended through the control API");
+
+	case REPL_RELAY:
+		return EXDEV;
+
+	default:
+		return EAGAIN;
+	}
+}
+
+
+/*
  * Where require() finds the Lua library: $REHOME_LUADIR, else lua/ beside
  * the policy's own folder (the shipped layout, both in the source tree and
  * installed under <datadir>/rehome/), else the compiled-in default.
@@ -187,6 +209,7 @@ int engine_init(const struct rh_conf *cfg)
 		goto out;
 	if (cfg->has_redis)
 		proxy_set_serve_handler(serve_rule, NULL);
+	dialog_ctl_set_hangup_handler(hangup_rule, NULL);
 
 	err = rehome_init(cfg);
 	if (err)

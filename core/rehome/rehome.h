@@ -62,6 +62,7 @@ int  rehome_move(const char *tag, const char *to, uint32_t count,
 int  rehome_drain(const char *to, const struct rehome_opts *opts,
 		  rehome_done_h *readyh, rehome_done_h *doneh, void *arg);
 bool rehome_draining(uint32_t *retry_after);
+bool rehome_undrain(void);
 
 void rehome_set_done_handler(rehome_done_h *h, void *arg);
 const struct rehome_job *rehome_job_find(uint32_t id);

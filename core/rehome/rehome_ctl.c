@@ -2,8 +2,9 @@
  * @file rehome_ctl.c  Re-homing in the control API: routes and job JSON
  *
  * POST /v1/rehome, /v1/move and /v1/drain start a job; GET /v1/jobs,
- * /v1/jobs/ID and /v1/jobs/ID/dialogs show them; "rehome" in GET
- * /v1/status tells whether this node drains and how much is in flight.
+ * /v1/jobs/ID and /v1/jobs/ID/dialogs show them; POST /v1/undrain ends
+ * a drain; "rehome" in GET /v1/status tells whether this node drains and
+ * how much is in flight.
  * A POST is answered once its job runs, through the job's ready handler:
  * at once for move and drain, once the tags are held for rehome (202
  * with the job), or when they could not be taken (409 when another node
@@ -295,6 +296,9 @@ static void reply_peer_error(struct http_conn *conn, int err, const char *to)
 
 	if (err == EINVAL)
 		(void)ctl_reply_error(conn, 400, "bad request");
+	else if (!rehome_clustered())
+		(void)ctl_reply_error(conn, 409, "no cluster (this node runs "
+				      "without redis)");
 	else if (rehome_clustered() && to && !cluster_node_find(to))
 		(void)ctl_reply_error(conn, 404, "no such node: %s", to);
 	else if (why)
@@ -369,6 +373,30 @@ static void post_drain(struct http_conn *conn, const struct ctl_req *req,
 		mem_deref(w);
 		reply_peer_error(conn, err, to);
 	}
+}
+
+
+/** POST /v1/undrain: {"draining":false,"was_draining":bool} */
+static void post_undrain(struct http_conn *conn, const struct ctl_req *req,
+			 void *arg)
+{
+	struct odict *od = NULL;
+	bool was;
+	int err;
+	(void)req;
+	(void)arg;
+
+	was = rehome_undrain();
+
+	err  = odict_alloc(&od, 2);
+	err |= json_bool_add(od, "draining", false);
+	err |= json_bool_add(od, "was_draining", was);
+	if (err)
+		(void)ctl_reply_error(conn, 500, "undrain: %m", err);
+	else
+		(void)ctl_reply_json(conn, 200, od);
+
+	mem_deref(od);
 }
 
 
@@ -506,6 +534,7 @@ int rehome_ctl_init(void)
 	err  = ctl_route_add("POST", "/v1/rehome", post_rehome, NULL);
 	err |= ctl_route_add("POST", "/v1/move", post_move, NULL);
 	err |= ctl_route_add("POST", "/v1/drain", post_drain, NULL);
+	err |= ctl_route_add("POST", "/v1/undrain", post_undrain, NULL);
 	err |= ctl_route_add("GET", "/v1/jobs", get_jobs, NULL);
 	err |= ctl_route_add("GET", "/v1/jobs/", get_job, NULL);
 	err |= ctl_status_add(status_add, NULL);

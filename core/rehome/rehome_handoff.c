@@ -23,7 +23,10 @@
  * R-URI-routed proxy cannot use and which tells every caller about the
  * cluster's insides; a 503 is what RFC 3263 clients and upstream proxies
  * already treat as "try the next server"), then hands over every confirmed
- * call, again as early ones get answered, until none is left.
+ * call, again as early ones get answered, until none is left. The node
+ * refuses new calls until undrain (or a restart: the flag is not kept);
+ * undrain also stops the drains still running from handing over more
+ * calls: each ends once the calls already handed over have an outcome.
  *
  * Trade-offs: sub-tags are real tags, shown in the status, and a fail-over
  * must take them too; a node that took dialogs and then says nothing for
@@ -599,7 +602,7 @@ static void move_step(struct rehome_job *job, uint64_t now)
 /** drain: also hand over what got answered since the last scan */
 static void drain_step(struct rehome_job *job, uint64_t now)
 {
-	if (rehome_since(now, job->scanned) >= DRAIN_SCAN_MS)
+	if (draining && rehome_since(now, job->scanned) >= DRAIN_SCAN_MS)
 		drain_scan(job);
 
 	remote_check(job, now);
@@ -623,10 +626,10 @@ static void handoff_item_done(struct rehome_job *job, uint32_t idx)
 }
 
 
-/** drain: a scan found nothing left to hand over */
+/** drain: a scan found nothing left to hand over, or undrain came */
 static bool drain_settled(const struct rehome_job *job)
 {
-	return job->drained;
+	return job->drained || !draining;
 }
 
 
@@ -734,6 +737,23 @@ bool rehome_draining(uint32_t *retry_after)
 		*retry_after = DRAIN_RETRY_S;
 
 	return draining;
+}
+
+
+/**
+ * Take new calls again after a drain; drains still running hand over no
+ * more calls. Returns whether this node was draining.
+ */
+bool rehome_undrain(void)
+{
+	if (!draining)
+		return false;
+
+	log_info("rehome", "undrained: new calls are taken again");
+	draining = false;
+	(void)cluster_set_draining(false);
+	rehome_tick_soon();
+	return true;
 }
 
 
