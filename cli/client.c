@@ -168,13 +168,17 @@ static struct odict *body_decode(const struct client *cl)
 
 
 /**
- * True when the node says it runs without Redis: its status has no
- * "redis". Asked only after a refusal, so the last reply is expendable.
+ * A command that needs a cluster was refused (404, 409) by a node that
+ * runs without Redis: its status has no "redis". The check is one more
+ * call, which replaces the last reply.
  */
-static bool single_node(struct client *cl)
+static bool refused_for_no_cluster(struct client *cl)
 {
 	struct odict *od;
 	bool single;
+
+	if (!cl->needs_cluster || (cl->scode != 404 && cl->scode != 409))
+		return false;
 
 	if (http_call(cl, "GET", "/v1/status", NULL) || cl->scode != 200)
 		return false;
@@ -195,7 +199,8 @@ int client_call(struct client *cl, const char *met, const char *path,
 		const struct odict *body, struct odict **odp)
 {
 	struct odict *od = NULL;
-	const char *text;
+	char reason[sizeof(cl->reason)];
+	uint16_t scode;
 	int err;
 
 	err = http_call(cl, met, path, body);
@@ -209,6 +214,8 @@ int client_call(struct client *cl, const char *met, const char *path,
 	}
 
 	od = body_decode(cl);
+	scode = cl->scode;       /* the no-cluster check makes another call */
+	str_ncpy(reason, cl->reason, sizeof(reason));
 
 	if (cl->scode == 401) {
 		call_error(cl, met, path, "401 bad or missing token (use -t "
@@ -216,14 +223,13 @@ int client_call(struct client *cl, const char *met, const char *path,
 		goto fail;
 	}
 	if (cl->scode >= 300) {
-		text = od ? odict_string(od, "error") : NULL;
-		if ((cl->scode == 404 || cl->scode == 409) &&
-		    cl->needs_cluster && single_node(cl))
+		if (refused_for_no_cluster(cl))
 			call_error(cl, met, path, "no cluster (this node runs "
 				   "without redis)");
 		else
-			call_error(cl, met, path, "%u %s", cl->scode,
-				   text ? text : cl->reason);
+			call_error(cl, met, path, "%u %s", scode,
+				   od && odict_string(od, "error") ?
+				   odict_string(od, "error") : reason);
 		goto fail;
 	}
 	if (!od) {

@@ -4,15 +4,19 @@
 Starts rehomed with a generated config (SIP on udp 127.0.0.1, control API
 on 127.0.0.1, free ports of REHOME_TEST_PORTS), checks the HTTP API with
 urllib and the command line client, then stops rehomed with SIGTERM and
-expects exit status 0. Long operations (jobs) are checked against a small
-fake control server on 127.0.0.1, because serving them is the re-home
-module's job.
+expects exit status 0. Following long operations (progress, failed
+dialogs) is checked against a small fake control server on 127.0.0.1.
+Commands about calls (dialogs, dialog show/end) run against calls made
+with sipp, and those that need a cluster (drain, undrain, jobs of a
+drain, a replica's dialog) against two nodes and a Redis, each in a
+harness context of its own (tests/integration/harness).
 
 Environment: REHOMED, REHOMECTL (default build/rehomed, build/rehomectl).
 """
 import http.server
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -25,7 +29,9 @@ import traceback
 import urllib.error
 import urllib.request
 
+import harness as h
 from harness import REHOMECTL, REHOMED, free_port
+from harness import nodes
 
 SIP_PORT = free_port()
 CTL_PORT = free_port()
@@ -110,6 +116,7 @@ def t_status():
 def t_dialogs():
     status, _, od = http_json("/v1/dialogs")
     assert status == 200, status
+    assert isinstance(od.pop("now"), int), od
     assert od == {"dialogs": [], "count": 0, "truncated": False}, od
     status, _, od = http_json("/v1/dialogs?tag=service&limit=5")
     assert status == 200 and od["dialogs"] == [], (status, od)
@@ -229,15 +236,16 @@ def t_ctl_wrong_token():
     for kw in ({"token": "wrong"}, {"token": None}):
         r = ctl("status", **kw)
         assert r.returncode == 1, (kw, r.returncode)
-        assert "bad or missing token" in r.stderr, r.stderr
+        assert r.stderr.startswith("rehomectl: %s GET /v1/status: 401 bad "
+                                   "or missing token" % CTL), r.stderr
         assert r.stdout == "", r.stdout
 
 
 def t_ctl_unreachable():
     r = ctl("status", server="127.0.0.1:%d" % DEAD_PORT)
     assert r.returncode == 1, r.returncode
-    assert "cannot reach rehomed at 127.0.0.1:%d" % DEAD_PORT in r.stderr, \
-        r.stderr
+    assert r.stderr.startswith("rehomectl: 127.0.0.1:%d GET /v1/status: "
+                               "cannot reach rehomed: " % DEAD_PORT), r.stderr
 
 
 def t_ctl_timeout():
@@ -256,23 +264,197 @@ def t_ctl_timeout():
     assert 4.5 < took < 8, took
 
 
+DID = "0123456789abcdef"     # a well-formed dialog id no node has
+
+
 def t_ctl_usage():
-    cases = [[], ["bogus"], ["status", "extra"], ["status", "--tag", "a"],
+    """Bad usage: exit 2, no call, the problem and the usage of the
+    command at fault (the whole help only without a command)."""
+    cases = [["bogus"], ["status", "extra"], ["status", "--tag", "a"],
              ["dialogs", "--limit", "0"], ["shtag", "activate"],
              ["shtag", "take", "a"], ["move", "a", "--to", "n2"],
              ["move", "a", "--count", "3"],
              ["move", "a", "--to", "n2", "--count", "1", "--percent", "5"],
              ["rehome", "a", "--mode", "sideways"],
              ["rehome", "a", "--body", "maybe"],
-             ["rehome", "a/b"], ["--nope", "status"]]
+             ["rehome", "a/b"], ["--nope", "status"],
+             ["dialog"], ["dialog", "show"], ["dialog", "show", "xyz"],
+             ["dialog", "end", DID + "0"], ["dialog", "kill", DID],
+             ["dialog", "show", DID, "--tag", "a"],
+             ["log-level"], ["log-level", "loud"], ["undrain", "now"],
+             ["jobs", "--to", "n2"], ["reload", "all"], ["version", "2"],
+             ["help", "me"]]
     for args in cases:
-        r = ctl(*args)
+        r = ctl(*args, server="127.0.0.1:%d" % DEAD_PORT)
         assert r.returncode == 2, (args, r.returncode, r.stderr)
-        assert "usage: rehomectl" in r.stderr, (args, r.stderr)
+        lines = r.stderr.splitlines()
+        assert len(lines) >= 2 and lines[0].startswith("rehomectl: "), \
+            (args, r.stderr)
+        assert lines[1].startswith("usage: rehomectl "), (args, r.stderr)
+        assert "commands:" not in r.stderr, (args, "whole help dumped")
+        assert "cannot reach" not in r.stderr, (args, "a call was made")
         assert r.stdout == "", (args, r.stdout)
+    r = ctl("dialog", "show", "xyz")
+    assert "bad dialog id 'xyz'" in r.stderr, r.stderr
+    assert "usage: rehomectl dialog show DID" in r.stderr, r.stderr
+    r = ctl("log-level", "loud")
+    assert r.stderr.splitlines() == [
+        "rehomectl: unknown log level 'loud'",
+        "usage: rehomectl log-level LEVEL"], r.stderr
+    r = ctl()
+    assert r.returncode == 2 and "commands:" in r.stderr, r
     r = subprocess.run([REHOMECTL, "-s", "nonsense", "status"],
                        capture_output=True, text=True, timeout=15)
     assert r.returncode == 2 and "bad server address" in r.stderr, r
+
+
+# every command of rehomectl, as its help lists them
+COMMANDS = ["status", "dialogs [--tag T] [--limit N]", "dialog show DID",
+            "dialog end DID", "shtag activate T", "shtag release T",
+            "rehome T", "move T --to NODE", "drain [--to NODE]", "undrain",
+            "jobs", "policy reload", "reload", "log-level LEVEL", "version",
+            "help"]
+
+
+def t_ctl_help():
+    for args in (["help"], ["--help"], ["-h"], ["status", "-h"]):
+        r = ctl(*args, server="127.0.0.1:%d" % DEAD_PORT)
+        assert r.returncode == 0 and r.stderr == "", (args, r)
+        listed = [ln.strip() for ln in r.stdout.splitlines()]
+        for cmd in COMMANDS:
+            assert any(ln.startswith(cmd) for ln in listed), (args, cmd)
+        assert "exit status: 0 success, 1 failed operation, 2 bad usage" \
+            in r.stdout, r.stdout
+
+
+def t_ctl_version():
+    version = http_json("/v1/status")[2]["version"]
+    r = ctl("version")
+    assert r.returncode == 0, (r.returncode, r.stderr)
+    assert r.stdout.splitlines() == [
+        "rehomectl %s" % version,
+        "rehomed %s (node %s at %s)" % (version, NODE, CTL)], r.stdout
+    r = ctl("version", "--json")
+    assert r.returncode == 0, (r.returncode, r.stderr)
+    assert json.loads(r.stdout) == {"rehomectl": version, "rehomed": version,
+                                    "node_id": NODE}, r.stdout
+    dead = "127.0.0.1:%d" % DEAD_PORT
+    r = ctl("version", server=dead)
+    assert r.returncode == 1, r.returncode
+    assert r.stdout == "rehomectl %s\n" % version, r.stdout
+    assert r.stderr.startswith("rehomectl: %s GET /v1/status: cannot reach"
+                               % dead), r.stderr
+    r = ctl("--json", "version", server=dead)
+    assert r.returncode == 1 and json.loads(r.stdout) == {
+        "rehomectl": version}, r
+
+
+def t_ctl_log_level():
+    r = ctl("log-level", "debug")
+    assert r.returncode == 0, (r.returncode, r.stderr)
+    assert r.stdout == "log level debug\n", r.stdout
+    r = ctl("--json", "log-level", "warn")
+    assert r.returncode == 0 and json.loads(r.stdout) == {"level": "warn"}, r
+    r = ctl("log-level", "info")
+    assert r.returncode == 0, r
+    r = ctl("log-level", "info", token="wrong")
+    assert r.returncode == 1, r.returncode
+    assert r.stderr.startswith("rehomectl: %s POST /v1/log_level: 401 "
+                               % CTL), r.stderr
+
+
+def t_ctl_no_cluster():
+    """On a single node, commands that need a cluster say so plainly."""
+    for args, path in ((["shtag", "activate", "service"],
+                        "/v1/shtags/service/activate"),
+                       (["shtag", "release", "service"],
+                        "/v1/shtags/service/release"),
+                       (["move", "service", "--to", "n2", "--count", "1"],
+                        "/v1/move"),
+                       (["drain"], "/v1/drain"),
+                       (["drain", "--to", "n2"], "/v1/drain")):
+        r = ctl(*args)
+        assert r.returncode == 1, (args, r.returncode, r.stderr)
+        assert r.stderr == ("rehomectl: %s POST %s: no cluster (this node "
+                            "runs without redis)\n" % (CTL, path)), \
+            (args, r.stderr)
+        assert r.stdout == "", (args, r.stdout)
+
+
+def t_ctl_undrain_single():
+    r = ctl("undrain")
+    assert r.returncode == 0, (r.returncode, r.stderr)
+    assert r.stdout == "not draining: new calls are taken\n", r.stdout
+    r = ctl("undrain", "--json")
+    assert r.returncode == 0, r
+    assert json.loads(r.stdout) == {"draining": False,
+                                    "was_draining": False}, r.stdout
+
+
+def t_ctl_jobs():
+    r = ctl("jobs")
+    assert r.returncode == 0, (r.returncode, r.stderr)
+    before = json.loads(ctl("--json", "jobs").stdout)["jobs"]
+    r = ctl("rehome", "service")
+    assert r.returncode == 0, (r.returncode, r.stderr)
+    r = ctl("--json", "jobs")
+    assert r.returncode == 0, r
+    jobs = json.loads(r.stdout)["jobs"]
+    assert len(jobs) == len(before) + 1, jobs
+    job = jobs[-1]
+    assert job["kind"] == "rehome" and job["tag"] == "service", job
+    assert job["state"] == "done", job
+    r = ctl("jobs")
+    assert r.returncode == 0, r
+    assert r.stdout.split("\n")[0].split() == [
+        "JOB", "KIND", "STATE", "TAG", "NODE", "PROGRESS", "MOVED", "FAILED",
+        "ENDED", "ELAPSED", "ERROR"], r.stdout
+    row = table(r.stdout)[-1]
+    assert row == dict(row, JOB=str(job["job"]), KIND="rehome", STATE="done",
+                       TAG="service", NODE="-", PROGRESS="0/0 100%",
+                       ERROR=""), row
+
+
+def t_dialog_api():
+    status, _, od = http_json("/v1/dialogs/" + DID)
+    assert status == 404 and DID in od["error"], (status, od)
+    for path in ("/v1/dialogs/xyz", "/v1/dialogs/" + DID + "/x",
+                 "/v1/dialogs/"):
+        status, _, od = http_json(path)
+        assert status == 404, (path, status)
+        status, _, od = http_json(path, method="DELETE")
+        assert status == 404, (path, status)
+    status, headers, od = http_json("/v1/dialogs/" + DID, method="POST",
+                                    data=b"{}")
+    assert status == 405, status
+    assert set(headers["Allow"].split(", ")) == {"GET", "DELETE"}, headers
+    status, _, od = http_json("/v1/dialogs")
+    assert abs(od["now"] / 1000 - time.time()) < 5, od
+
+
+def t_ctl_dialog_missing():
+    for sub, method in (("show", "GET"), ("end", "DELETE")):
+        r = ctl("dialog", sub, DID)
+        assert r.returncode == 1, (sub, r.returncode)
+        assert r.stderr == ("rehomectl: %s %s /v1/dialogs/%s: 404 no such "
+                            "dialog: %s\n" % (CTL, method, DID, DID)), \
+            r.stderr
+        assert r.stdout == "", r.stdout
+
+
+def t_ctl_reload():
+    """POST /v1/reload: what the CLI says depends on the node having it."""
+    status, _, od = http_json("/v1/reload", method="POST", data=b"{}")
+    r = ctl("reload")
+    if status == 404:       # a node without config reload
+        assert r.returncode == 1, r
+        assert r.stderr.startswith("rehomectl: %s POST /v1/reload: 404 "
+                                   % CTL), r.stderr
+    else:
+        assert status == 200, (status, od)
+        assert r.returncode == 0, (r.returncode, r.stderr)
+        r = ctl("--json", "reload")
+        assert r.returncode == 0 and isinstance(json.loads(r.stdout), dict)
 
 
 # ---- jobs, against a fake control server ----
@@ -373,7 +555,236 @@ def t_job_error():
 def t_unknown_tag():
     r = fake("rehome", "nosuch")
     assert r.returncode == 1, r.returncode
-    assert "unknown sharing tag 'nosuch'" in r.stderr, r.stderr
+    assert r.stderr == ("rehomectl: 127.0.0.1:%d POST /v1/rehome: 404 "
+                        "unknown sharing tag 'nosuch'\n" % FAKE_PORT), r.stderr
+
+
+# ---- calls and a cluster, each test in a harness context of its own ----
+
+def in_ctx(fn):
+    """Run fn(ctx) in a fresh harness context; what went wrong with its
+    processes (a crash, a sanitizer report) fails the test too."""
+    def run():
+        ctx = h.Ctx(fn.__name__)
+        try:
+            fn(ctx)
+        except Exception:
+            print(ctx.report())
+            raise
+        finally:
+            problems = ctx.close()
+        assert not problems, problems
+    run.__name__ = fn.__name__
+    return run
+
+
+def node_ctl(node, *args):
+    return ctl(*args, token=node.token, server=node.ctl_addr)
+
+
+def dialog_list(node):
+    r = node_ctl(node, "--json", "dialogs")
+    assert r.returncode == 0, r
+    return json.loads(r.stdout)
+
+
+def table(stdout):
+    """[{COLUMN: cell}] of a table rehomectl printed: each column starts
+    where its header does."""
+    head, *rows = stdout.splitlines()
+    starts = [m.start() for m in re.finditer(r"\S+", head)]
+    ends = starts[1:] + [None]
+    return [{head[a:b].strip(): row[a:b].strip()
+             for a, b in zip(starts, ends)} for row in rows]
+
+
+@in_ctx
+def t_call_dialog_show_end(ctx):
+    """A call: listed with its age, shown, ended by rehomectl (a BYE to
+    each leg, both end well); ending it again is a 404 naming the path."""
+    rh, uac, uas = ctx.proxied("uac_wait_bye.xml", "uas.xml",
+                               caller={"timeout": 20},
+                               callee={"timeout": 20})
+    uas.start()
+    uac.start()
+    assert h.wait_until(lambda: rh.dialog_counts()["confirmed"] == 1, 5), \
+        rh.dialog_counts()
+    time.sleep(1.0)
+
+    listing = dialog_list(rh)
+    dlg, = listing["dialogs"]
+    did = dlg["did"]
+    assert listing["now"] - dlg["created"] >= 1000, listing
+
+    r = node_ctl(rh, "dialogs")
+    assert r.returncode == 0, r
+    row, = table(r.stdout)
+    assert row["DID"] == did and row["SERVED"] == "here", row
+    assert row["STATE"] == "confirmed" and row["OWNER"] == "node1", row
+    age = float(row["AGE"].rstrip("s"))
+    assert 1.0 <= age < 30, row
+
+    r = node_ctl(rh, "dialog", "show", did)
+    assert r.returncode == 0, r
+    assert "callid     %s" % dlg["callid"] in r.stdout, r.stdout
+    assert "state      confirmed" in r.stdout, r.stdout
+    r = node_ctl(rh, "--json", "dialog", "show", did)
+    assert r.returncode == 0, r
+    shown = json.loads(r.stdout)
+    assert shown["did"] == did and shown["legs"] == dlg["legs"], shown
+
+    r = node_ctl(rh, "dialog", "end", did)
+    assert r.returncode == 0, r
+    assert r.stdout == "dialog %s ended: BYE sent to both legs\n" % did, r
+    caller, callee = uac.result(timeout=10), uas.result(timeout=10)
+    assert caller.ok, caller.why()
+    assert callee.ok, callee.why()
+    assert len(caller.select("received", "BYE")) == 1
+    assert len(callee.select("received", "BYE")) == 1
+    assert "ended through the control API" in rh.log()
+    assert rh.active_dialogs() == 0, rh.dialog_counts()
+
+    r = node_ctl(rh, "dialog", "end", did)
+    assert r.returncode == 1, r
+    assert r.stderr == ("rehomectl: %s DELETE /v1/dialogs/%s: 404 no such "
+                        "dialog: %s\n" % (rh.ctl_addr, did, did)), r.stderr
+
+
+@in_ctx
+def t_call_early_not_ended(ctx):
+    """A ringing call is no BYE's to end: 409, and it keeps ringing."""
+    callee = ctx.udp(h.CALLEE_IP)
+    rh = ctx.rehomed(upstream="udp:%s:%d" % (callee.ip, callee.port))
+    caller = ctx.udp(h.CALLER_IP)
+    caller.send(caller.request("INVITE", "sip:bob@%s" % rh.sip_addr),
+                rh.sip_addr)
+    assert any(m.method == "INVITE" for m in callee.recv(3.0)), \
+        "the INVITE did not reach the callee"
+    did = dialog_list(rh)["dialogs"][0]["did"]
+
+    r = node_ctl(rh, "dialog", "end", did)
+    assert r.returncode == 1, r
+    assert r.stderr == ("rehomectl: %s DELETE /v1/dialogs/%s: 409 dialog %s "
+                        "is not answered yet\n" % (rh.ctl_addr, did, did)), \
+        r.stderr
+    assert rh.dialog_counts()["early"] == 1, rh.dialog_counts()
+
+
+def probe_invite(ctx, node, callee):
+    """An INVITE to node for callee (a UdpPeer): the node's final answer
+    (a draining node's 503), or None once the callee got the INVITE,
+    which it turns down (486) so that no call is left ringing."""
+    caller = ctx.udp(h.CALLER_IP)
+    caller.send(caller.request("INVITE", "sip:bob@%s:%d" % (callee.ip,
+                                                           callee.port)),
+                node.sip_addr)
+    final = [m for m in caller.recv(2.0) if m.status and m.status >= 200]
+    if final:
+        return final[0].status
+    invite = [m for m in callee.recv(2.0) if m.method == "INVITE"]
+    assert invite, "INVITE neither refused nor relayed"
+    inv = invite[0]
+    busy = ["SIP/2.0 486 Busy Here"]
+    busy += ["Via: %s" % v for v in inv.header_all("Via")]
+    busy += ["From: %s" % inv.header("From"),
+             "To: %s;tag=busy" % inv.header("To"),
+             "Call-ID: %s" % inv.call_id,
+             "CSeq: %d INVITE" % inv.cseq[0], "Content-Length: 0"]
+    callee.send("\r\n".join(busy) + "\r\n\r\n", node.sip_addr)
+    assert any(m.status == 486 for m in caller.recv(2.0)), "no 486 relayed"
+    return None
+
+
+@in_ctx
+def t_cluster_drain_undrain(ctx):
+    """Two nodes: a replica's dialog is shown but ended only where it is
+    served; drain shows up in jobs; undrain takes calls again; a node
+    restarted after a drain comes back undrained."""
+    uas = ctx.sipp("uas.xml", ip=h.CALLEE_IP, calls=1, timeout=40)
+    node1, node2 = nodes.cluster(ctx, None)   # the Request-URI routes
+    uas.start()
+    uac = ctx.sipp("uac_wait_bye.xml", ip=h.CALLER_IP,
+                   remote=node1.sip_addr, timeout=40,
+                   ruri="sip:bob@%s:%d" % (uas.ip, uas.port))
+    uac.start()
+    nodes.wait_confirmed(node1, 1)
+    assert h.wait_until(lambda: nodes.replicas(node2) == 1, 5)
+    did = dialog_list(node1)["dialogs"][0]["did"]
+
+    row, = table(node_ctl(node1, "dialogs").stdout)
+    assert row["SERVED"] == "here" and row["OWNER"] == "node1", row
+    row, = table(node_ctl(node2, "dialogs").stdout)
+    assert row["SERVED"] == "replica" and row["OWNER"] == "node1", row
+    assert dialog_list(node2)["dialogs"][0]["replica"] is True
+
+    r = node_ctl(node2, "dialog", "show", did)
+    assert r.returncode == 0 and "replica    yes" in r.stdout, r
+    r = node_ctl(node2, "dialog", "end", did)
+    assert r.returncode == 1, r
+    assert r.stderr == ("rehomectl: %s DELETE /v1/dialogs/%s: 409 dialog %s "
+                        "is served by node1: end it there\n" % (
+                            node2.ctl_addr, did, did)), r.stderr
+
+    r = node_ctl(node1, "move", "service", "--to", "node9", "--count", "1")
+    assert r.returncode == 1, r
+    assert r.stderr == ("rehomectl: %s POST /v1/move: 404 no such node: "
+                        "node9\n" % node1.ctl_addr), r.stderr
+
+    # drain node1: the call moves to node2, the job is listed with it
+    r = node_ctl(node1, "drain", "--to", "node2")
+    assert r.returncode == 0, r
+    assert "drain: 1 moved, 0 failed, of 1" in r.stdout, r.stdout
+    jobs = json.loads(node_ctl(node1, "--json", "jobs").stdout)["jobs"]
+    job = jobs[-1]
+    assert (job["kind"], job["state"], job["to"], job["moved"]) == \
+        ("drain", "done", "node2", 1), job
+    row = table(node_ctl(node1, "jobs").stdout)[-1]
+    assert row == dict(row, KIND="drain", STATE="done", TAG="-",
+                       NODE="node2", PROGRESS="1/1 100%", MOVED="1",
+                       FAILED="0"), row
+    assert nodes.status(node1)["rehome"]["draining"] is True
+    assert h.wait_until(lambda: nodes.node_state(node2, "node1") ==
+                        "draining", 3)
+    callee = ctx.udp(h.CALLEE_IP)
+    assert probe_invite(ctx, node1, callee) == 503
+
+    # the call is node2's now: ended there
+    assert h.wait_until(lambda: dialog_list(node2)["dialogs"] and not
+                        dialog_list(node2)["dialogs"][0]["replica"], 5)
+    r = node_ctl(node2, "--json", "dialog", "end", did)
+    assert r.returncode == 0, r
+    assert json.loads(r.stdout)["state"] == "ended", r.stdout
+    caller = uac.result(timeout=10)
+    assert caller.ok, caller.why()
+    assert uas.result(timeout=10).ok
+
+    r = node_ctl(node1, "undrain")
+    assert r.returncode == 0, r
+    assert r.stdout == "undrained: new calls are taken again\n", r.stdout
+    r = node_ctl(node1, "--json", "undrain")
+    assert json.loads(r.stdout) == {"draining": False,
+                                    "was_draining": False}, r.stdout
+    assert nodes.status(node1)["rehome"]["draining"] is False
+    assert h.wait_until(lambda: nodes.node_state(node2, "node1") == "up", 3)
+    assert probe_invite(ctx, node1, callee) is None
+    assert h.wait_until(lambda: node1.active_dialogs() == 0, 3), \
+        node1.dialog_counts()
+
+    # drained again, then restarted: undrained
+    r = node_ctl(node1, "drain", "--to", "node2")
+    assert r.returncode == 0, r
+    assert nodes.status(node1)["rehome"]["draining"] is True
+    node1.stop()
+    node1.start()
+
+    def back():
+        try:
+            return nodes.synced(node1, 2)
+        except OSError:         # not listening yet: the log is appended
+            return False        # to, so start() saw the first run's line
+    assert h.wait_until(back, 10), "node1 did not come back"
+    assert nodes.status(node1)["rehome"]["draining"] is False
+    assert h.wait_until(lambda: nodes.node_state(node2, "node1") == "up", 3)
 
 
 def main():
