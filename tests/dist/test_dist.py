@@ -5,7 +5,9 @@
 - rehome.conf(5) has an entry for every key the parser knows (core/base/
   conf.c), so a new key cannot ship undocumented;
 - the bash completion of rehomectl offers every command and sub-command of
-  rehomectl, and the fixed values of its options.
+  rehomectl, and the fixed values of its options;
+- every command `rehomectl help` lists (REHOMECTL: the built client) is
+  completed and has an entry in rehomectl(8).
 
 Usage: test_dist.py MANDIR (the build's man/, pages with paths filled in).
 Exits 1 with the reasons on the first failing check group.
@@ -117,6 +119,44 @@ def completion_complete():
     return problems
 
 
+def help_commands():
+    """[word] or [word, sub] of each command `rehomectl help` lists."""
+    res = subprocess.run([os.environ['REHOMECTL'], 'help'],
+                         capture_output=True, text=True, timeout=30)
+    text = res.stdout.split('commands:\n', 1)[-1].split('\n\n', 1)[0]
+    cmds = []
+    for line in text.splitlines():
+        words = line.split()
+        sub = words[1:2] if len(words) > 1 and re.fullmatch(
+            r'[a-z][a-z-]*', words[1]) else []
+        cmds.append(words[:1] + sub)
+    return cmds
+
+
+def man_entries(page):
+    """The first line of each .TP entry, without fonts, macros, quotes."""
+    heads = re.findall(r'^\.TP\n(.*)$', page, re.M)
+    heads = [re.sub(r'\\f[BIPR]|^\.B[IR]? |"', '', h) for h in heads]
+    return [h.replace('\\-', '-') for h in heads]
+
+
+def help_covered(mandir):
+    cmds = help_commands()
+    if len(cmds) < 10:
+        return ['rehomectl help lists only %r' % cmds]
+    with open(os.path.join(mandir, 'rehomectl.8')) as f:
+        entries = man_entries(f.read())
+    problems = []
+    for cmd in cmds:
+        line = ' '.join(['rehomectl'] + cmd[:-1]) + ' '
+        if cmd[-1] not in complete(line):
+            problems.append('"%s" is not completed' % ' '.join(cmd))
+        if not any(e.startswith(' '.join(cmd)) for e in entries):
+            problems.append('"%s" has no entry in rehomectl(8)' %
+                            ' '.join(cmd))
+    return problems
+
+
 def main():
     mandir = sys.argv[1]
     checks = [('conf keys', lambda: conf_keys_documented(mandir))]
@@ -125,6 +165,9 @@ def main():
     else:
         print('SKIP man pages: no man(1)')
     checks.append(('completion', completion_complete))
+    if os.environ.get('REHOMECTL') and os.path.exists(BASH_COMPLETION):
+        checks.append(('rehomectl help covered',
+                       lambda: help_covered(mandir)))
 
     failed = False
     for name, fn in checks:
