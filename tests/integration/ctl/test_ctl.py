@@ -37,7 +37,6 @@ SIP_PORT = free_port()
 CTL_PORT = free_port()
 FAKE_PORT = free_port()
 DEAD_PORT = free_port()      # nothing listens here
-MUTE_PORT = free_port()      # accepts connections, never answers
 CTL = "127.0.0.1:%d" % CTL_PORT
 TOKEN = secrets.token_hex(16)
 NODE = "ctl-it"
@@ -249,13 +248,12 @@ def t_ctl_unreachable():
 
 
 def t_ctl_timeout():
-    mute = socket.socket()
-    mute.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    mute.bind(("127.0.0.1", MUTE_PORT))
-    mute.listen(4)
+    mute = socket.socket()     # accepts connections, never answers
+    mute.bind(("127.0.0.1", 0))  # any port: a test port may be in use by
+    mute.listen(4)               # then (an outgoing connection's)
     try:
         start = time.monotonic()
-        r = ctl("status", server="127.0.0.1:%d" % MUTE_PORT)
+        r = ctl("status", server="127.0.0.1:%d" % mute.getsockname()[1])
         took = time.monotonic() - start
     finally:
         mute.close()
