@@ -108,7 +108,8 @@ static int age_print(struct re_printf *pf, void *arg)
 		return re_hprintf(pf, "%llu.%llus", (unsigned long long)s,
 				  (unsigned long long)ms % 1000 / 100);
 	if (s < 3600)
-		return re_hprintf(pf, "%llum%02llus", (unsigned long long)s / 60,
+		return re_hprintf(pf, "%llum%02llus",
+				  (unsigned long long)s / 60,
 				  (unsigned long long)s % 60);
 	if (s < 86400)
 		return re_hprintf(pf, "%lluh%02llum",
