@@ -153,6 +153,14 @@ static void log_level_route(struct http_conn *conn,
 }
 
 
+/* GET /v1/status on a single node: it holds everything there is */
+static int single_node_status(struct odict *od, void *arg)
+{
+	(void)arg;
+	return odict_entry_add(od, "synced", ODICT_BOOL, true);
+}
+
+
 /** rehomed -t: besides the file itself, the policy it names must load */
 int engine_check(const struct rh_conf *cfg, char *errbuf, size_t errsz)
 {
@@ -209,6 +217,10 @@ int engine_init(const struct rh_conf *cfg)
 		goto out;
 	if (cfg->has_redis)
 		proxy_set_serve_handler(serve_rule, NULL);
+	else
+		err = ctl_status_add(single_node_status, NULL);
+	if (err)
+		goto out;
 	dialog_ctl_set_hangup_handler(hangup_rule, NULL);
 
 	err = rehome_init(cfg);

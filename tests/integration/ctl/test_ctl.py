@@ -106,6 +106,7 @@ def t_status():
     assert od["node_id"] == NODE, od
     assert isinstance(od["version"], str) and od["version"], od
     assert isinstance(od["uptime"], int) and od["uptime"] >= 0, od
+    assert od["synced"] is True, od   # a single node always is
     d = od["dialogs"]
     assert d["total"] == 0 and d["served"] == 0 and d["replicas"] == 0, d
     assert d["early"] == 0 and d["confirmed"] == 0, d
