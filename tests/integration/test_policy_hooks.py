@@ -9,7 +9,13 @@
   (rehome_policy_events_total{event="budget_exceeded"|"hook_error"}).
   error() fails every call; a hook that overran is held back for a while
   after it (event "hook_held"), so every INVITE is either an overrun or
-  held; the hoarding policy is loaded afresh.
+  held; the hoarding policy (stopped by the memory limit or by the CPU
+  time budget, whichever it reaches first) is loaded afresh.
+- catastrophic_pattern, catastrophic_pattern_latency: a hook whose
+  string.find backtracks for seconds in Lua's own matcher fails on the
+  instruction budget (matcher steps count) like a runaway loop: 50 calls
+  go through; an OPTIONS sent right behind the INVITE is answered within
+  200 ms and the INVITE reaches the callee within 300 ms.
 - reject_by_from_domain: a policy answers INVITEs from one From domain
   with 403 and its reason; the callee never sees them, no dialog is
   created, and a call from another domain goes through.
@@ -27,6 +33,7 @@
 import os
 import re
 import signal
+import socket
 import time
 
 os.environ.setdefault('REHOME_TEST_PORTS', '32000-32999')
@@ -66,13 +73,14 @@ def last_error(rh):
     return lib.status(rh)['policy'].get('last_error')
 
 
-def calls_despite(ctx, text, event, error_re, held=False):
+def calls_despite(ctx, text, events, error_re, held=False, rate=50):
     """50 calls through a rehomed running the failing policy `text`;
-    held: the hook overruns and is held back between overruns."""
+    events: the policy event(s) counting its failures; held: the hook
+    overruns and is held back between overruns."""
     path = policy_file(ctx, text)
     rh, uac, uas = ctx.proxied('uac.xml', 'uas.xml',
                                engine={'policy': path},
-                               caller={'calls': CALLS, 'rate': 50},
+                               caller={'calls': CALLS, 'rate': rate},
                                callee={'calls': CALLS})
     caller, callee = h.run_pair(uac, uas)
     assert caller.ok, caller.why()
@@ -83,7 +91,10 @@ def calls_despite(ctx, text, event, error_re, held=False):
 
     err = last_error(rh)
     assert err and re.search(error_re, err), err
-    failed, skipped = event_count(rh, event), event_count(rh, 'hook_held')
+    if isinstance(events, str):
+        events = (events,)
+    failed = sum(event_count(rh, e) for e in events)
+    skipped = event_count(rh, 'hook_held')
     if held:
         assert failed >= 1 and failed + skipped == CALLS, (failed, skipped)
         assert rh.wait_log(r'on_initial_invite held back for 1000 ms')
@@ -127,8 +138,72 @@ return {
     while true do hoard[#hoard + 1] = string.rep("x", 1 << 20) .. #hoard end
   end,
 }
-''', 'hook_error', r'^on_initial_invite: not enough memory$', held=True)
+''', ('hook_error', 'budget_exceeded'),
+        r'^on_initial_invite: (not enough memory|.*policy\.lua:5: CPU time '
+        r'budget of 100 ms exceeded)$', held=True, rate=10)
     assert rh.wait_log(r'loading .*policy\.lua afresh'), rh.log_tail()
+
+
+# Lua's own matcher backtracks through some 10^9 steps on this: seconds
+CATASTROPHIC = '''
+return {
+  on_initial_invite = function(req)
+    local s = ("a"):rep(300) .. req.method
+    if s:find("a*a*a*b") then return {reject = 500} end
+  end,
+}
+'''
+
+
+@t.test
+def catastrophic_pattern(ctx):
+    calls_despite(ctx, CATASTROPHIC, 'budget_exceeded',
+                  r'^on_initial_invite: .*policy\.lua:5: instruction budget '
+                  r'of 1000000 exceeded$', held=True)
+
+
+def first_request(peer, timeout):
+    """When (time.monotonic()) `peer` receives a request; None if none
+    came within `timeout` seconds."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        peer.sock.settimeout(end - time.monotonic())
+        try:
+            data = peer.sock.recv(65535)
+        except socket.timeout:
+            break
+        if h.SipMsg(data.decode('latin-1')).is_request:
+            return time.monotonic()
+    return None
+
+
+@t.test
+def catastrophic_pattern_latency(ctx):
+    """While the hook runs, the node answers an OPTIONS sent right behind
+    the INVITE within milliseconds, and the INVITE goes on with the
+    default decision; twice, the hold-back after the first overrun
+    passed in between."""
+    callee = ctx.udp(h.CALLEE_IP)
+    rh = ctx.rehomed(policy=policy_file(ctx, CATASTROPHIC),
+                     upstream='udp:%s:%d' % (callee.ip, callee.port))
+    caller, prober = ctx.udp(h.CALLER_IP), ctx.udp(h.CALLER_IP)
+    for n in (1, 2):
+        invite = caller.request('INVITE', 'sip:bob@%s' % rh.sip_addr)
+        options = prober.request('OPTIONS', 'sip:%s' % rh.sip_addr)
+        t0 = time.monotonic()
+        caller.send(invite, rh.sip_addr)
+        prober.send(options, rh.sip_addr)
+        answers = prober.recv(2.0)
+        answered = time.monotonic() - t0
+        assert answers and answers[-1].status == 200, answers
+        assert answered < 0.2, 'OPTIONS answered after %.3f s' % answered
+        forwarded = first_request(callee, 2.0)
+        assert forwarded is not None, 'the INVITE did not reach the callee'
+        assert forwarded - t0 < 0.3, \
+            'INVITE forwarded after %.3f s' % (forwarded - t0)
+        assert event_count(rh, 'budget_exceeded') == n
+        assert event_count(rh, 'hook_held') == 0
+        time.sleep(1.2)
 
 
 class Probe:
