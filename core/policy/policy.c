@@ -149,6 +149,9 @@ static void refresh_handler(void *arg)
  * call would fail the same way, so start again from the file. */
 static void memory_check(struct policy_state *ps)
 {
+	if (tmr_isrunning(&pol.refresh))
+		return;
+
 	lua_gc(ps->L, LUA_GCCOLLECT);
 	if (ps->mem < POLICY_MEM_LIMIT / 2)
 		return;
