@@ -1,7 +1,7 @@
 /**
  * @file ctl.c  Control API: HTTP + JSON on ctl_listen, bearer token
  *
- * One libre HTTP socket serves every control call. The API is a table of
+ * One server (ctl_http.c) serves every control call. The API is a table of
  * routes (method, path prefix, handler) that each module fills in for the
  * calls it owns, so ctl knows nothing about sharing tags, re-homing or
  * policies; it only authenticates, routes, decodes JSON bodies and formats

@@ -23,10 +23,9 @@
  * (that is how lua.c stops a script on Ctrl-C), whereas calling it from
  * another thread, a watchdog thread say, would race with the VM changing
  * its call stack. The signal cannot stop a C function, only the VM once
- * the function returns: a C function's own cost is bounded by the memory
- * limit (one pass over at most 64 MiB) or charged as above. A call that
- * waits (no CPU) is not a runaway. Where the timer cannot be made, only
- * the instruction budget applies (logged once).
+ * the function returns, which is why C functions are bounded as above. A
+ * call that waits (no CPU) is not a runaway. Where the timer cannot be
+ * made, only the instruction budget applies (logged once).
  *
  * Once a call is over budget, the hook fails every instruction, so that a
  * pcall in the policy cannot swallow the error and carry on.
