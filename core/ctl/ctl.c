@@ -1,7 +1,7 @@
 /**
  * @file ctl.c  Control API: HTTP + JSON on ctl_listen, bearer token
  *
- * One libre HTTP socket serves every control call. The API is a table of
+ * One server (ctl_http.c) serves every control call. The API is a table of
  * routes (method, path prefix, handler) that each module fills in for the
  * calls it owns, so ctl knows nothing about sharing tags, re-homing or
  * policies; it only authenticates, routes, decodes JSON bodies and formats
@@ -12,7 +12,10 @@
  *
  * The token check hashes the presented token with a per-process random
  * HMAC key and compares digests with mem_seccmp, so the time it takes
- * says nothing about the token's content or length.
+ * says nothing about the token's content or length. It runs on the
+ * request line and headers alone: the server (ctl_http.c, which also
+ * bounds sizes, time and connections) reads no body for a request
+ * without the token.
  *
  * ctl itself serves /v1/status, whose keys other modules add through
  * status hooks, and /metrics (metrics.c, with the collectors other
@@ -30,6 +33,7 @@
 #include "json.h"
 #include "metrics.h"
 #include "ctl.h"
+#include "ctl_http.h"
 
 enum {
 	TOKEN_MD_SIZE   = 32,
@@ -55,7 +59,7 @@ struct status_hook {
 
 static struct {
 	const struct rh_conf *cfg;
-	struct http_sock *sock;
+	struct ctl_http *srv;
 	struct hmac *hmac;           /* NULL: no token, no auth */
 	uint8_t token_md[TOKEN_MD_SIZE];
 	uint64_t started;            /* tmr_jiffies() at ctl_init */
@@ -82,40 +86,19 @@ static void hook_destructor(void *arg)
 }
 
 
-static const char *reason_phrase(uint16_t scode)
-{
-	switch (scode) {
-
-	case 200: return "OK";
-	case 201: return "Created";
-	case 202: return "Accepted";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 409: return "Conflict";
-	case 422: return "Unprocessable Entity";
-	case 500: return "Internal Server Error";
-	case 503: return "Service Unavailable";
-	default:  return scode < 400 ? "OK" : "Error";
-	}
-}
-
-
 /** Send a complete response; `xhdrs` are extra header lines, or "" */
 static int reply_mb(struct http_conn *conn, uint16_t scode,
 		    const char *xhdrs, const char *ctype,
 		    const struct mbuf *mb)
 {
-	return http_reply(conn, scode, reason_phrase(scode),
-			  "%s"
-			  "Content-Type: %s\r\n"
-			  "Content-Length: %zu\r\n"
-			  "Cache-Control: no-store\r\n"
-			  "\r\n"
-			  "%b",
-			  xhdrs, ctype, mb->end, mb->buf, mb->end);
+	return ctl_http_reply(conn, scode,
+			      "%s"
+			      "Content-Type: %s\r\n"
+			      "Content-Length: %zu\r\n"
+			      "Cache-Control: no-store\r\n"
+			      "\r\n"
+			      "%b",
+			      xhdrs, ctype, mb->end, mb->buf, mb->end);
 }
 
 
@@ -347,6 +330,28 @@ static int body_decode(struct odict **odp, const struct http_msg *msg)
 }
 
 
+/** Before any body is read: a request without the token ends here */
+static bool http_head_handler(struct http_conn *conn,
+			      const struct http_msg *msg, void *arg)
+{
+	(void)arg;
+
+	log_debug("ctl", "%r %r%r from %J", &msg->met, &msg->path, &msg->prm,
+		  ctl_http_peer(conn));
+
+	if (authorized(msg))
+		return true;
+
+	log_warn("ctl", "%r %r from %J: bad or missing token",
+		 &msg->met, &msg->path, ctl_http_peer(conn));
+	(void)reply_error_hdrs(conn, 401,
+			       "WWW-Authenticate: Bearer "
+			       "realm=\"rehome\"\r\n",
+			       "bad or missing token");
+	return false;
+}
+
+
 static void http_req_handler(struct http_conn *conn,
 			     const struct http_msg *msg, void *arg)
 {
@@ -355,19 +360,6 @@ static void http_req_handler(struct http_conn *conn,
 	struct odict *body = NULL;
 	size_t len;
 	(void)arg;
-
-	log_debug("ctl", "%r %r%r from %J", &msg->met, &msg->path, &msg->prm,
-		  http_conn_peer(conn));
-
-	if (!authorized(msg)) {
-		log_warn("ctl", "%r %r from %J: bad or missing token",
-			 &msg->met, &msg->path, http_conn_peer(conn));
-		(void)reply_error_hdrs(conn, 401,
-				       "WWW-Authenticate: Bearer "
-				       "realm=\"rehome\"\r\n",
-				       "bad or missing token");
-		return;
-	}
 
 	rt = route_find(msg, &len);
 	if (!rt && !len) {
@@ -393,6 +385,16 @@ static void http_req_handler(struct http_conn *conn,
 	rt->h(conn, &req, rt->arg);
 
 	mem_deref(body);
+}
+
+
+/** The server turned a request or connection down */
+static void http_err_handler(struct http_conn *conn, uint16_t scode,
+			     const char *why, void *arg)
+{
+	(void)arg;
+
+	(void)ctl_reply_error(conn, scode, "%s", why);
 }
 
 
@@ -451,7 +453,7 @@ int ctl_query_get(char *buf, size_t sz, const struct http_msg *msg,
 static int metrics_print_h(struct re_printf *pf, void *arg)
 {
 	(void)arg;
-	return metrics_print(pf);
+	return metrics_print(pf) | ctl_http_metrics_print(pf, ctl.srv);
 }
 
 
@@ -563,7 +565,7 @@ int ctl_init(const struct rh_conf *cfg)
 
 	if (!cfg)
 		return EINVAL;
-	if (ctl.sock)
+	if (ctl.srv)
 		return EALREADY;
 
 	ctl.cfg = cfg;
@@ -584,7 +586,8 @@ int ctl_init(const struct rh_conf *cfg)
 	if (err)
 		goto out;
 
-	err = http_listen(&ctl.sock, &cfg->ctl_listen, http_req_handler, NULL);
+	err = ctl_http_listen(&ctl.srv, &cfg->ctl_listen, http_head_handler,
+			      http_req_handler, http_err_handler, NULL);
 	if (err) {
 		log_error("ctl", "listen on %J: %m", &cfg->ctl_listen, err);
 		goto out;
@@ -599,7 +602,7 @@ int ctl_init(const struct rh_conf *cfg)
 
 void ctl_close(void)
 {
-	ctl.sock = mem_deref(ctl.sock);
+	ctl.srv  = mem_deref(ctl.srv);
 	ctl.hmac = mem_deref(ctl.hmac);
 	list_flush(&ctl.routes);
 	list_flush(&ctl.hooks);

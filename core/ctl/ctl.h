@@ -3,7 +3,7 @@
  */
 
 struct rh_conf;
-struct http_conn;
+struct http_conn;   /* ctl's own (ctl_http.c), not libre's */
 struct http_msg;
 struct odict;
 

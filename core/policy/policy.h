@@ -11,6 +11,7 @@
 enum {
 	POLICY_MEM_LIMIT   = 64 * 1024 * 1024, /* bytes per Lua state          */
 	POLICY_INSN_BUDGET = 1000000,          /* VM instructions per hook call */
+	POLICY_CPU_BUDGET_MS = 100,            /* CPU time per hook call        */
 	POLICY_TICK_MS     = 1000,             /* on_tick period                */
 	POLICY_DEBOUNCE_MS = 100,              /* file events -> one reload     */
 	POLICY_MAX_TIMERS  = 1024,             /* pending rehome.after() calls  */

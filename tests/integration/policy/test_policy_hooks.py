@@ -8,8 +8,15 @@
   policy's file:line) and in /metrics
   (rehome_policy_events_total{event="budget_exceeded"|"hook_error"}).
   error() fails every call; a hook that overran is held back for a while
-  after it (event "hook_held"), so every INVITE is either an overrun or
-  held; the hoarding policy is loaded afresh.
+  after it (event "hook_held"), so every INVITE of the runaway loop is
+  either an overrun or held. The hoarding policy, stopped by the memory
+  limit or the CPU time budget, whichever comes first, hoards on through
+  after() callbacks and is loaded afresh once it fills half the limit.
+- catastrophic_pattern, catastrophic_pattern_latency: a hook whose
+  string.find backtracks for seconds in Lua's own matcher fails on the
+  instruction budget (matcher steps count) like a runaway loop: 50 calls
+  go through; an OPTIONS sent right behind the INVITE is answered within
+  200 ms and the INVITE reaches the callee within 300 ms.
 - reject_by_from_domain: a policy answers INVITEs from one From domain
   with 403 and its reason; the callee never sees them, no dialog is
   created, and a call from another domain goes through.
@@ -28,6 +35,7 @@
 import os
 import re
 import signal
+import socket
 import time
 
 os.environ.setdefault('REHOME_TEST_PORTS', '32000-32999')
@@ -67,13 +75,14 @@ def last_error(rh):
     return lib.status(rh)['policy'].get('last_error')
 
 
-def calls_despite(ctx, text, event, error_re, held=False):
-    """50 calls through a rehomed running the failing policy `text`;
-    held: the hook overruns and is held back between overruns."""
+def calls_through(ctx, text, rate=50):
+    """50 calls through a rehomed running the failing policy `text`: all
+    succeed at both ends (the default applies), every INVITE reached the
+    callee, no dialog is left."""
     path = policy_file(ctx, text)
     rh, uac, uas = ctx.proxied('uac.xml', 'uas.xml',
                                engine={'policy': path},
-                               caller={'calls': CALLS, 'rate': 50},
+                               caller={'calls': CALLS, 'rate': rate},
                                callee={'calls': CALLS})
     caller, callee = h.run_pair(uac, uas)
     assert caller.ok, caller.why()
@@ -81,7 +90,14 @@ def calls_despite(ctx, text, event, error_re, held=False):
     assert len(callee.select('received', 'INVITE')) == CALLS
     assert h.wait_until(lambda: rh.active_dialogs() == 0, 5), \
         rh.dialog_counts()
+    assert rh.alive()
+    return rh
 
+
+def calls_despite(ctx, text, event, error_re, held=False):
+    """calls_through, and the failure in the status and metrics; held:
+    the hook overruns and is held back between overruns."""
+    rh = calls_through(ctx, text)
     err = last_error(rh)
     assert err and re.search(error_re, err), err
     failed, skipped = event_count(rh, event), event_count(rh, 'hook_held')
@@ -90,7 +106,6 @@ def calls_despite(ctx, text, event, error_re, held=False):
         assert rh.wait_log(r'on_initial_invite held back for 1000 ms')
     else:
         assert (failed, skipped) == (CALLS, 0), (failed, skipped)
-    assert rh.alive()
     return rh
 
 
@@ -121,15 +136,92 @@ return {
 
 @t.test
 def memory_bomb(ctx):
-    rh = calls_despite(ctx, '''
-local hoard = {}
+    # One call may run out of CPU time before it fills the state (fresh
+    # pages are slow, the more under a sanitizer): the policy hoards on
+    # through after() callbacks, each a call of its own, 500 ms apart.
+    rh = calls_through(ctx, '''
+local hoard, more = {}, true
+local function grab()
+  while true do hoard[#hoard + 1] = string.rep("x", 1 << 20) .. #hoard end
+end
 return {
   on_initial_invite = function(req)
-    while true do hoard[#hoard + 1] = string.rep("x", 1 << 20) .. #hoard end
+    for i = 1, more and 15 or 0 do rehome.after(500 * i, grab) end
+    more = false
+    grab()
   end,
 }
-''', 'hook_error', r'^on_initial_invite: not enough memory$', held=True)
-    assert rh.wait_log(r'loading .*policy\.lua afresh'), rh.log_tail()
+''')
+    assert rh.wait_log(r'loading .*policy\.lua afresh', 15), rh.log_tail()
+    err = last_error(rh)
+    assert re.search(r': (not enough memory|.*policy\.lua:4: CPU time '
+                     r'budget of 100 ms exceeded)$', err), err
+    assert event_count(rh, 'hook_held') >= 1
+    overruns = (event_count(rh, 'hook_error') +
+                event_count(rh, 'budget_exceeded'))
+    assert overruns >= 2, overruns
+
+
+# Lua's own matcher backtracks through some 10^9 steps on this: seconds
+CATASTROPHIC = '''
+return {
+  on_initial_invite = function(req)
+    local s = ("a"):rep(300) .. req.method
+    if s:find("a*a*a*b") then return {reject = 500} end
+  end,
+}
+'''
+
+
+@t.test
+def catastrophic_pattern(ctx):
+    calls_despite(ctx, CATASTROPHIC, 'budget_exceeded',
+                  r'^on_initial_invite: .*policy\.lua:5: instruction budget '
+                  r'of 1000000 exceeded$', held=True)
+
+
+def first_request(peer, timeout):
+    """When (time.monotonic()) `peer` receives a request; None if none
+    came within `timeout` seconds."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        peer.sock.settimeout(end - time.monotonic())
+        try:
+            data = peer.sock.recv(65535)
+        except socket.timeout:
+            break
+        if h.SipMsg(data.decode('latin-1')).is_request:
+            return time.monotonic()
+    return None
+
+
+@t.test
+def catastrophic_pattern_latency(ctx):
+    """While the hook runs, the node answers an OPTIONS sent right behind
+    the INVITE within milliseconds, and the INVITE goes on with the
+    default decision; twice, the hold-back after the first overrun
+    passed in between."""
+    callee = ctx.udp(h.CALLEE_IP)
+    rh = ctx.rehomed(policy=policy_file(ctx, CATASTROPHIC),
+                     upstream='udp:%s:%d' % (callee.ip, callee.port))
+    caller, prober = ctx.udp(h.CALLER_IP), ctx.udp(h.CALLER_IP)
+    for n in (1, 2):
+        invite = caller.request('INVITE', 'sip:bob@%s' % rh.sip_addr)
+        options = prober.request('OPTIONS', 'sip:%s' % rh.sip_addr)
+        t0 = time.monotonic()
+        caller.send(invite, rh.sip_addr)
+        prober.send(options, rh.sip_addr)
+        answers = prober.recv(2.0)
+        answered = time.monotonic() - t0
+        assert answers and answers[-1].status == 200, answers
+        assert answered < 0.2, 'OPTIONS answered after %.3f s' % answered
+        forwarded = first_request(callee, 2.0)
+        assert forwarded is not None, 'the INVITE did not reach the callee'
+        assert forwarded - t0 < 0.3, \
+            'INVITE forwarded after %.3f s' % (forwarded - t0)
+        assert event_count(rh, 'budget_exceeded') == n
+        assert event_count(rh, 'hook_held') == 0
+        time.sleep(1.2)
 
 
 class Probe:
