@@ -25,10 +25,8 @@ import socket
 import threading
 import time
 
-os.environ.setdefault('REHOME_TEST_PORTS', '33000-33999')
-
 import harness as h  # noqa: E402
-import test_rehome_lib as lib  # noqa: E402
+from harness import nodes as lib  # noqa: E402
 
 t = h.Test(__file__)
 
