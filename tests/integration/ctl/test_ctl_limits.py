@@ -19,7 +19,6 @@
   requests answered in order, Expect: 100-continue.
 """
 import json
-import os
 import select
 import socket
 import threading
