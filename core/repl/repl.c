@@ -35,6 +35,7 @@
 #include "cseq.h"
 #include "dialog.h"
 #include "ctl.h"
+#include "metrics.h"
 #include "redis.h"
 #include "cluster.h"
 #include "shtag.h"
@@ -264,6 +265,10 @@ int repl_init(const struct rh_conf *cfg)
 		goto out;
 
 	err = ctl_status_add(repl_status, NULL);
+	if (err)
+		goto out;
+
+	err = metrics_collector_add(repl_metrics_print, NULL);
 	if (err)
 		goto out;
 

@@ -68,6 +68,9 @@ void repl_channel_handler(const struct pl *chan, const struct pl *msg,
 void repl_repair(uint64_t did);
 void repl_shtag_changed(const char *tag, const char *holder, void *arg);
 
+/* repl_metrics.c */
+int  repl_metrics_print(struct re_printf *pf, void *arg);
+
 /* repl_sync.c */
 void repl_sync_seen(uint64_t did);
 int  repl_sync(cluster_done_h *h, void *arg);
