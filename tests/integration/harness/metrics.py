@@ -10,17 +10,29 @@
 lint() is what every exposition must pass: `promtool check metrics`
 (Prometheus' own linter: names, units, _total on counters), no
 `rehome_rehome_` prefix, no empty label value, every sample in a family
-with a TYPE, and every histogram whole (cumulative buckets up to +Inf,
-_sum, _count equal to the +Inf bucket).
+with a TYPE, every family documented in docs/metrics.md with its type,
+and every histogram whole (cumulative buckets up to +Inf, _sum, _count
+equal to the +Inf bucket).
 """
 
+import os
 import re
 import shutil
 import subprocess
 
+from .common import SRC
+
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$')
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"(,|$)')
 SUFFIXES = ('_bucket', '_sum', '_count')
+DOC_ROW = re.compile(r'^\| `([a-zA-Z_:][a-zA-Z0-9_:]*)` \| '
+                     r'(counter|gauge|histogram) \|', re.M)
+
+
+def documented():
+    """{name: type} of docs/metrics.md's tables (name, type, ...)."""
+    with open(os.path.join(SRC, 'docs', 'metrics.md')) as f:
+        return dict(DOC_ROW.findall(f.read()))
 
 
 class Metrics:
@@ -130,7 +142,11 @@ def lint(text):
             problems.append('no TYPE for ' + name)
         if '' in labels.values():
             problems.append('empty label value: %s%s' % (name, labels))
+    docs = documented()
     for name, kind in m.types.items():
+        if docs.get(name) != kind:
+            problems.append('not in docs/metrics.md as a %s: %s'
+                            % (kind, name))
         if kind == 'histogram':
             problems += histogram_problems(m, name)
     return problems
