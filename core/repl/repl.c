@@ -17,7 +17,9 @@
  * status. Replication sits on the cluster layer and subscribes to it: the
  * sync is a step of the cluster's (re)connect sequence, reports "synced"
  * down to it (cluster_set_synced), and tags changing hands come through
- * a shtag observer; status is its own GET /v1/status hook.
+ * a shtag observer; status is its own GET /v1/status hook, and the
+ * dialogs no other node could continue are counted by its metrics
+ * collector (repl_metrics.c).
  *
  * Who serves a dialog (repl_serve_rule, docs/cluster.md): its owner, and
  * nobody else. Ownership moves with the tag: a node that becomes holder

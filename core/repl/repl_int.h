@@ -9,7 +9,8 @@
  * (re)connect sequence and an observer of tags changing hands. The
  * state is one struct, because every piece counts into the same status;
  * what only one piece uses (the write script, the endings queue, the sync
- * under way) stays static in that piece.
+ * under way) stays static in that piece. repl_metrics.c prints the
+ * dialogs no other node could continue, at each scrape.
  *
  * Not for other modules: use repl.h.
  */
