@@ -8,7 +8,8 @@ set -eu
 BUILD="gcc pkg-config meson ninja-build libre-dev libuv1-dev libhiredis-dev liblua5.4-dev check libsystemd-dev"
 RUN="redis-server"
 PACKAGE="debhelper dpkg-dev fakeroot systemd bash-completion man-db"
-TEST="sip-tester baresip lua5.4 lua-busted python3 python3-redis procps rtpengine-daemon"
+# prometheus: its promtool lints /metrics and checks docs/prometheus/
+TEST="sip-tester baresip lua5.4 lua-busted python3 python3-redis python3-yaml procps rtpengine-daemon prometheus"
 BENCH=""
 [ "${1:-}" = "--bench" ] && BENCH="kamailio linux-perf"
 

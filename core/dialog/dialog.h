@@ -168,6 +168,7 @@ void dialog_tally_sum(struct dialog_counts *sum, const struct list *tallies,
 void dialog_tally_by_shtag(const struct list *tallies, dialog_tally_h *h,
 			   void *arg);
 uint32_t dialog_counts_served(const struct dialog_counts *n);
+uint32_t dialog_counts_live(const struct dialog_counts *n);
 uint32_t dialog_counts_total(const struct dialog_counts *n);
 
 /* dialog_ctl.c: the table in the control API and the metrics */

@@ -298,10 +298,11 @@ static bool states_print_handler(const char *shtag,
 	struct print_ctx *ctx = arg;
 
 	for (int st = 0; st < DIALOG_STATES && !ctx->err; st++) {
-		ctx->err = re_hprintf(ctx->pf, "rehome_dialogs{shtag=\"%H\","
-				      "state=\"%s\"} %u\n",
-				      metrics_label_print, shtag,
-				      dialog_state_name(st), n->state[st]);
+		const char *lv[] = {"shtag", shtag,
+				    "state", dialog_state_name(st), NULL};
+
+		ctx->err = re_hprintf(ctx->pf, "rehome_dialogs%H %u\n",
+				      metrics_labels_print, lv, n->state[st]);
 	}
 
 	return ctx->err != 0;
@@ -312,16 +313,19 @@ static bool replicas_print_handler(const char *shtag,
 				   const struct dialog_counts *n, void *arg)
 {
 	struct print_ctx *ctx = arg;
+	const char *lv[] = {"shtag", shtag, NULL};
 
-	ctx->err = re_hprintf(ctx->pf,
-			      "rehome_dialog_replicas{shtag=\"%H\"} %u\n",
-			      metrics_label_print, shtag, n->replicas);
+	ctx->err = re_hprintf(ctx->pf, "rehome_dialog_replicas%H %u\n",
+			      metrics_labels_print, lv, n->replicas);
 
 	return ctx->err != 0;
 }
 
 
-/** rehome_dialogs{shtag,state} and rehome_dialog_replicas{shtag} */
+/**
+ * rehome_dialogs{shtag,state} and rehome_dialog_replicas{shtag}; the
+ * dialogs without a tag are the samples without the shtag label.
+ */
 static int metrics_collect(struct re_printf *pf, void *arg)
 {
 	struct list tallies = LIST_INIT;

@@ -345,6 +345,13 @@ uint32_t dialog_counts_served(const struct dialog_counts *n)
 }
 
 
+/** Dialogs served here and still up or being set up (not ending) */
+uint32_t dialog_counts_live(const struct dialog_counts *n)
+{
+	return n->state[DIALOG_EARLY] + n->state[DIALOG_CONFIRMED];
+}
+
+
 /** Every dialog counted: served here and held for others */
 uint32_t dialog_counts_total(const struct dialog_counts *n)
 {

@@ -13,6 +13,9 @@
 - forged_message_dropped: a replication message with a bad HMAC (and an
   unsigned one) published straight into Redis changes nothing and is
   counted.
+- unprotected_dialogs: rehome_dialogs_unprotected on the node serving a
+  call: 0 with a backup, then by reason as the tag is released
+  (tag_not_held) and Redis goes away (redis_down).
 
 Ports: redis and SIP from REHOME_TEST_PORTS (default here 27100-27299).
 """
@@ -27,6 +30,7 @@ import re
 import subprocess
 
 import harness as h  # noqa: E402
+from harness import metrics as hm  # noqa: E402
 
 t = h.Test(__file__)
 
@@ -433,6 +437,48 @@ def forged_message_dropped(ctx):
 
     caller = uac.result()
     assert caller.ok, caller.why()
+
+
+def unprotected(rh, reason):
+    """(rehome_dialogs_unprotected{reason}, the sum over reasons)"""
+    m = hm.scrape(rh)
+    return (m.value('rehome_dialogs_unprotected', reason=reason),
+            m.sum('rehome_dialogs_unprotected'))
+
+
+@t.test
+def unprotected_dialogs(ctx):
+    redis = ctx.redis()
+    uas = ctx.sipp('uas.xml', ip=h.CALLEE_IP, calls=1)
+    n1 = node(ctx, redis, 'node1', 'active', uas.target)
+    n2 = node(ctx, redis, 'node2', 'backup', uas.target)
+    assert h.wait_until(lambda: synced(n1) and synced(n2), 10)
+
+    uac = ctx.sipp('uac.xml', ip=h.CALLER_IP, remote=n1.sip_addr,
+                   calls=1, rate=1, duration=60000)
+    uas.start()
+    uac.start()
+    assert h.wait_until(lambda: len(confirmed_here(n1)) == 1 and
+                        len(dialogs(n2)) == 1, 10)
+
+    # served by the tag's holder, replicated to a live synced backup
+    m = hm.scrape(n1)
+    assert m.value('rehome_calls_total') == 1, m.text
+    assert m.sum('rehome_dialogs_unprotected') == 0, m.text
+    assert m.value('rehome_redis_up') == 1, m.text
+    assert hm.scrape(n2).value('rehome_calls_total') == 0
+
+    # nobody holds the tag: nobody is set to take the call over
+    code, data = n1.ctl.post('/v1/shtags/%s/release' % TAG)
+    assert code == 200, (code, data)
+    assert h.wait_until(lambda: unprotected(n1, 'tag_not_held') == (1, 1),
+                        3), hm.scrape(n1).text
+
+    # Redis gone: nothing is written, whatever the tag
+    redis.stop()
+    assert h.wait_until(lambda: unprotected(n1, 'redis_down') == (1, 1),
+                        5), hm.scrape(n1).text
+    assert hm.scrape(n1).value('rehome_redis_up') == 0
 
 
 def ctl(rh, *args, token=None):

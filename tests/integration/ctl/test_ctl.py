@@ -32,6 +32,7 @@ import urllib.request
 import harness as h
 from harness import REHOMECTL, REHOMED, free_port
 from harness import nodes
+from harness import metrics as hm
 
 SIP_PORT = free_port()
 CTL_PORT = free_port()
@@ -40,6 +41,7 @@ DEAD_PORT = free_port()      # nothing listens here
 CTL = "127.0.0.1:%d" % CTL_PORT
 TOKEN = secrets.token_hex(16)
 NODE = "ctl-it"
+STARTED = 0.0                # when rehomed was started (time.time())
 
 results = {"passed": 0, "failed": 0}
 
@@ -134,18 +136,46 @@ def t_metrics():
     assert status == 200, status
     assert headers["Content-Type"].startswith("text/plain"), headers
     text = body.decode()
+    problems = hm.lint(text)
+    assert not problems, "\n".join(problems)
     for line in ("# TYPE rehome_sip_requests_received_total counter",
                  "# TYPE rehome_dialogs gauge",
-                 "# TYPE rehome_repl_messages_dropped_total counter",
-                 "# TYPE rehome_redis_up gauge",
-                 "rehome_redis_up 0",
+                 "# TYPE rehome_calls_total counter",
+                 "# TYPE rehome_calls_rehomed_total counter",
+                 "# TYPE rehome_call_rehome_duration_seconds histogram",
+                 "rehome_calls_total 0",
                  'rehome_sip_requests_received_total{method="INVITE"} 0'):
         assert line in text.splitlines(), line
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name = line.split("{")[0].split(" ")[0]
-            assert name.startswith("rehome_"), line
-            float(line.rsplit(" ", 1)[1])
+    # a single node: nothing of Redis, replication, tags or nodes
+    m = hm.Metrics(text)
+    for name in m.types:
+        assert not name.startswith(("rehome_redis_", "rehome_repl_",
+                                    "rehome_shtag_", "rehome_cluster_",
+                                    "rehome_dialogs_unprotected")), name
+
+
+def t_metrics_process():
+    """process_* as Prometheus' client libraries name them, plausible."""
+    m = hm.Metrics(request("/metrics")[2].decode())
+    now = time.time()
+    for name in ("process_cpu_seconds_total", "process_open_fds",
+                 "process_max_fds", "process_resident_memory_bytes",
+                 "process_virtual_memory_bytes",
+                 "process_start_time_seconds"):
+        assert name in m.types, name
+    start = m.value("process_start_time_seconds")
+    assert STARTED - 1 <= start <= now, (STARTED, start, now)
+    cpu = m.value("process_cpu_seconds_total")
+    assert 0 <= cpu <= now - STARTED + 1, cpu
+    rss = m.value("process_resident_memory_bytes")
+    assert 1 << 20 < rss < 1 << 30, rss
+    assert m.value("process_virtual_memory_bytes") >= rss
+    fds = m.value("process_open_fds")
+    assert 4 <= fds < m.value("process_max_fds"), fds
+    # one more connection to the control API is one more fd
+    with socket.create_connection(("127.0.0.1", CTL_PORT)):
+        more = hm.Metrics(request("/metrics")[2].decode())
+        assert more.value("process_open_fds") > fds, more.text
 
 
 def sample(text, line_start):
@@ -797,6 +827,8 @@ def main():
                 "log_level info\n" % (NODE, SIP_PORT, CTL, TOKEN))
 
     log = open(os.path.join(tmp, "rehomed.log"), "w+")
+    global STARTED
+    STARTED = time.time()
     node = subprocess.Popen([REHOMED, "-c", conf], stdout=log, stderr=log)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", FAKE_PORT),
                                              FakeNode)

@@ -10,6 +10,7 @@ import subprocess
 import time
 
 from .common import REHOMECTL, free_port, read_text, wait_until
+from . import metrics
 from .sip import parse_trace
 
 
@@ -136,9 +137,9 @@ def replicas(node):
 
 
 def metric(node, name):
-    """A sample of GET /metrics ("name{labels}"), 0 when absent."""
-    st, text = node.ctl.get('/metrics')
-    assert st == 200, text
+    """A sample of GET /metrics ("name{labels}"), 0 when absent; the
+    whole exposition is linted first (metrics.lint)."""
+    text = metrics.scrape(node).text
     for line in text.splitlines():
         key, _, value = line.rpartition(' ')
         if key == name:

@@ -2,9 +2,11 @@
 
 Proves that the basic relay (INVITE, 100/180/200, ACK, BYE) holds under
 concurrency (up to ~50 calls up at once), that every callee leg gets its
-own Call-ID, and that no dialog is left once every call has hung up.
+own Call-ID, and that no dialog is left once every call has hung up
+(and rehome_calls_total counted each call once).
 """
 import harness as h
+from harness import metrics as hm
 
 t = h.Test(__file__)
 
@@ -31,6 +33,8 @@ def calls_100_udp_rate_50(ctx):
 
     assert h.wait_until(lambda: rh.active_dialogs() == 0, 5), \
         'dialogs left: %s' % rh.dialog_counts()
+    m = hm.scrape(rh)
+    assert m.value('rehome_calls_total') == CALLS, m.text
 
 
 t.main()
