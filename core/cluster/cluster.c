@@ -539,7 +539,7 @@ int cluster_init(const struct rh_conf *cfg)
 	if (err)
 		goto out;
 
-	err = redis_init(cfg->redis_host, cfg->redis_port, probe);
+	err = redis_init(cfg, probe);
 	if (err)
 		goto out;
 
@@ -559,8 +559,14 @@ int cluster_init(const struct rh_conf *cfg)
 		goto out;
 
 	tmr_start(&cl.hb, cl.hb_ms, hb_handler, NULL);
-	log_info("cluster", "node '%s' joining cluster '%s' via redis %s:%u",
-		 cfg->node_id, cfg->cluster, cfg->redis_host, cfg->redis_port);
+	if (cfg->redis_sentinelc)
+		log_info("cluster", "node '%s' joining cluster '%s' via redis "
+			 "master %s (Sentinel)", cfg->node_id, cfg->cluster,
+			 cfg->redis_master);
+	else
+		log_info("cluster", "node '%s' joining cluster '%s' via redis "
+			 "%s:%u", cfg->node_id, cfg->cluster, cfg->redis_host,
+			 cfg->redis_port);
 
  out:
 	if (err) {
