@@ -268,6 +268,7 @@ static void connect_start(void)
 static void master_switched(int err, const char *host, uint16_t port,
 			    void *arg)
 {
+	char addr[REDIS_ADDR_SZ];
 	(void)err;
 	(void)arg;
 
@@ -279,10 +280,11 @@ static void master_switched(int err, const char *host, uint16_t port,
 
 	/* no backoff for a master that is known to be there */
 	rd.backoff = BACKOFF_MIN_MS;
+	re_snprintf(addr, sizeof(addr), "now %s:%u", host, port);
 	if (tmr_isrunning(&rd.retry))
 		tmr_start(&rd.retry, 0, retry_handler, NULL);
 	else
-		redis_fail("master switched", host);
+		redis_fail("master switched", addr);
 }
 
 
