@@ -8,7 +8,7 @@ set -eu
 BUILD="gcc pkg-config meson ninja-build libre-dev libuv1-dev libhiredis-dev liblua5.4-dev check libsystemd-dev"
 RUN="redis-server"
 PACKAGE="debhelper dpkg-dev fakeroot systemd bash-completion man-db"
-TEST="sip-tester baresip lua5.4 lua-busted python3 python3-redis procps rtpengine-daemon"
+TEST="redis-sentinel sip-tester baresip lua5.4 lua-busted python3 python3-redis procps rtpengine-daemon"
 BENCH=""
 [ "${1:-}" = "--bench" ] && BENCH="kamailio linux-perf"
 
