@@ -891,6 +891,46 @@ START_TEST(t_redis_restart)
 END_TEST
 
 
+/*
+ * A fail-over to a replica that missed the last writes: a call that ended
+ * just before is still in the new server's snapshots. The node writes its
+ * ending again before it loads them, so the call does not come back.
+ */
+START_TEST(t_new_server_gets_recent_endings)
+{
+	struct dialog *dlg;
+	char m[8192], v[32];
+
+	node_start();
+
+	dlg = make_dialog(0xcccc000000000001ULL, "a", "n1");
+	ck_assert_int_eq(dialog_insert(dlg), 0);
+	dialog_changed(dlg, DIALOG_EV_CONFIRMED);
+	the_did = dlg->did;
+	ck_assert(run_until(key_exists, 2000));
+	cmd_str(m, sizeof(m), "HGET t:dlg:%016llx m",
+		(unsigned long long)the_did);
+	cmd_str(v, sizeof(v), "HGET t:dlg:%016llx v",
+		(unsigned long long)the_did);
+
+	dialog_end(dlg);
+	mem_deref(dlg);
+	ck_assert(run_until(key_gone, 2000));
+
+	/* another server (the loop is not running: n1 cannot see it yet) */
+	redis_stop();
+	ck_assert(run_until(redis_down, 5000));
+	redis_start();
+	cmd_ok("HSET t:dlg:%016llx v %s m %s", (unsigned long long)the_did,
+	       v, m);
+
+	ck_assert(run_until(synced, 8000));
+	ck_assert_ptr_null(dialog_lookup(the_did));
+	ck_assert(key_gone());
+}
+END_TEST
+
+
 START_TEST(t_claim_respects_live_holder)
 {
 	cmd_ok("HSET t:shtags a %s", "5 n2");
@@ -995,6 +1035,7 @@ static Suite *repl_suite(void)
 	tcase_add_test(tc, t_steps_down_and_serve_rule);
 	tcase_add_test(tc, t_activate_race);
 	tcase_add_test(tc, t_redis_restart);
+	tcase_add_test(tc, t_new_server_gets_recent_endings);
 	tcase_add_test(tc, t_claim_respects_live_holder);
 	tcase_add_test(tc, t_restart_takes_back_own);
 	tcase_add_test(tc, t_loads_snapshots);
