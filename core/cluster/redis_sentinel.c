@@ -259,21 +259,24 @@ static void q_step(void *arg)
 
 /**
  * Ask the sentinels where the master is; h gets the first answer, or
- * EHOSTUNREACH when none gave one. EALREADY while a question is out.
+ * EHOSTUNREACH when none gave one. A question already out is taken over:
+ * its answer goes to h instead.
  */
 int redis_sentinel_resolve(redis_master_h *h, void *arg)
 {
 	struct query *q = &sen.q;
+	bool asking = q->h != NULL;
 
 	if (!h)
 		return EINVAL;
 	if (!sen.cfg)
 		return ENOTSUP;
-	if (q->h)
-		return EALREADY;
 
 	q->h = h;
 	q->arg = arg;
+	if (asking)
+		return 0;
+
 	q->tried = 0;
 	q->found = false;
 	ask(sen.first);
