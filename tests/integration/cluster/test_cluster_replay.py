@@ -18,14 +18,13 @@ Ports from REHOME_TEST_PORTS (default here 33000-33999).
 import hashlib
 import hmac
 import os
-import socket
 import threading
 import time
 
 os.environ.setdefault('REHOME_TEST_PORTS', '33000-33999')
 
 import harness as h  # noqa: E402
-import test_rehome_lib as lib  # noqa: E402
+from harness import nodes as lib  # noqa: E402
 
 t = h.Test(__file__)
 
@@ -58,35 +57,17 @@ def node(ctx, redis, cluster, i, wish, secrets):
                        ['repl_secret %s' % s for s in secrets[1:]])
 
 
-class Subscriber:
-    """A raw RESP connection SUBSCRIBEd to one channel."""
-
-    def __init__(self, redis, chan):
-        self.sock = socket.create_connection((h.ENGINE_IP, redis.port), 5)
-        self.file = self.sock.makefile('rb')
-        req = '*2\r\n$9\r\nSUBSCRIBE\r\n$%d\r\n%s\r\n' % (len(chan), chan)
-        self.sock.sendall(req.encode())
-        assert h._resp_read(self.file)[0] == 'subscribe'
-
-    def next_message(self):
-        kind, _, payload = h._resp_read(self.file)
-        assert kind == 'message', kind
-        return payload
-
-    def close(self):
-        self.file.close()
-        self.sock.close()
-
-
 def capture_heartbeat(redis, cluster, node_id):
-    """A heartbeat of node_id as it went over Redis, byte for byte."""
-    sub = Subscriber(redis, cluster + ':nodes')
+    """A heartbeat of node_id as it went over Redis, byte for byte (the
+    client decodes latin-1, so the str publishes back unchanged)."""
+    sub = redis.client.pubsub(ignore_subscribe_messages=True)
+    sub.subscribe(cluster + ':nodes')
     try:
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
-            msg = sub.next_message()
-            if '"node":"%s"' % node_id in msg:
-                return msg
+            msg = sub.get_message(timeout=1.0)
+            if msg and '"node":"%s"' % node_id in msg['data']:
+                return msg['data']
     finally:
         sub.close()
     raise h.TestFailure('no heartbeat of %s in 5 s' % node_id)
@@ -103,7 +84,7 @@ class Replayer(threading.Thread):
 
     def run(self):
         while not self.halt.is_set():
-            self.redis.cmd('PUBLISH', self.chan, self.msg.encode('latin-1'))
+            self.redis.client.publish(self.chan, self.msg)
             self.sent += 1
             self.halt.wait(self.every)
 
@@ -181,7 +162,7 @@ def stale_message_dropped(ctx):
 
     old = signed(SECRET, 'node9', int(time.time() * 1000) - 10000,
                  heartbeat_of('node9'))
-    assert redis.cmd('PUBLISH', chan, old) == 2
+    assert redis.client.publish(chan, old) == 2
     assert h.wait_until(lambda: dropped(node2, 'stale') == 1, 3), \
         lib.status(node2)['messages']
     assert dropped(node1, 'stale') == 1
@@ -193,7 +174,7 @@ def stale_message_dropped(ctx):
     # the same, made now, from another boot: node9 joins
     fresh = signed(SECRET, 'node9', int(time.time() * 1000),
                    heartbeat_of('node9'), boot=0x5eed00000000cafe)
-    assert redis.cmd('PUBLISH', chan, fresh) == 2
+    assert redis.client.publish(chan, fresh) == 2
     assert h.wait_until(lambda: lib.node_state(node2, 'node9') == 'up', 3)
     assert dropped(node2, 'stale') == 1
 

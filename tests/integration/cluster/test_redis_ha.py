@@ -21,13 +21,14 @@
 Ports from REHOME_TEST_PORTS (default here 33000-33999).
 """
 import os
-import socket
 import time
+
+import redis as redispy
 
 os.environ.setdefault('REHOME_TEST_PORTS', '33000-33999')
 
 import harness as h  # noqa: E402
-import test_rehome_lib as lib  # noqa: E402
+from harness import nodes as lib  # noqa: E402
 
 t = h.Test(__file__)
 
@@ -42,32 +43,27 @@ NODE_TIMEOUT_MS = 1000
 FAILOVER_S = 15              # SIGKILL of the master to nodes following
 
 
+def client(port, password=None):
+    """A redis-py client of a server or sentinel on ENGINE_IP."""
+    return redispy.Redis(h.ENGINE_IP, port, password=password,
+                         socket_timeout=2, decode_responses=True,
+                         encoding='latin-1')
+
+
 class Server(h.Redis):
     """redis-server with more arguments; with a password, the test's own
-    commands authenticate too."""
+    client authenticates too."""
 
     def __init__(self, workdir, name, args=(), password=None):
         super().__init__(workdir, name)
-        self.password = password
         self.argv += list(args)
         if password:
             self.argv += ['--requirepass', password, '--masterauth',
                           password]
+            self.client = client(self.port, password)
 
-    def cmd(self, *args):
-        if not self.password:
-            return super().cmd(*args)
-        req = b''
-        for argv in (('AUTH', self.password), args):
-            req += b'*%d\r\n' % len(argv)
-            for a in argv:
-                a = a if isinstance(a, bytes) else str(a).encode()
-                req += b'$%d\r\n%s\r\n' % (len(a), a)
-        with socket.create_connection((h.ENGINE_IP, self.port), 2) as s:
-            s.sendall(req)
-            f = s.makefile('rb')
-            h._resp_read(f)
-            return h._resp_read(f)
+    def role(self):
+        return self.client.execute_command('ROLE')[0]
 
 
 class Sentinel(h.Proc):
@@ -88,6 +84,7 @@ class Sentinel(h.Proc):
             lines.append('sentinel auth-pass %s %s' % (MASTER, password))
         with open(conf, 'w') as f:
             f.write('\n'.join(lines) + '\n')
+        self.client = client(self.port)
         super().__init__(name, ['redis-sentinel', conf],
                          os.path.join(workdir, name + '.log'))
 
@@ -98,22 +95,28 @@ class Sentinel(h.Proc):
                 self.name, self.log_tail()))
         return self
 
+    def stop(self, timeout=5.0):
+        self.client.close()
+        return super().stop(timeout)
+
     def _pong(self):
         try:
-            return self.cmd('PING') == 'PONG'
-        except OSError:
+            return self.client.ping()
+        except redispy.ConnectionError:
             return False
 
-    def cmd(self, *args):
-        return h.Redis.cmd(self, *args)
-
     def master(self):
-        """{field: value} of SENTINEL MASTER, {} if it does not answer."""
+        """{field: value} of SENTINEL MASTER (as the sentinel gives it),
+        {} if it does not answer."""
         try:
-            flat = self.cmd('SENTINEL', 'MASTER', MASTER)
-        except (OSError, RuntimeError):
+            flat = self.client.execute_command('SENTINEL', 'MASTER',
+                                               MASTER)
+        except redispy.RedisError:
             return {}
         return dict(zip(flat[::2], flat[1::2]))
+
+    def failover(self):
+        return self.client.execute_command('SENTINEL', 'FAILOVER', MASTER)
 
 
 def servers(ctx, password=None):
@@ -133,15 +136,15 @@ def servers(ctx, password=None):
         sentinels.append(s.start())
 
     def in_sync():
-        info = master.cmd('INFO', 'replication')
-        return 'state=online' in info
+        info = master.client.info('replication')
+        return info.get('slave0', {}).get('state') == 'online'
 
     def watched(s):
         m = s.master()
         return m.get('num-slaves') == '1' and \
             m.get('num-other-sentinels') == '2' and \
             m.get('flags') == 'master'
-    assert h.wait_until(in_sync, 10), master.cmd('INFO', 'replication')
+    assert h.wait_until(in_sync, 10), master.client.info('replication')
     assert h.wait_until(lambda: all(map(watched, sentinels)), 20), \
         [s.master() for s in sentinels]
     return master, replica, sentinels
@@ -250,7 +253,7 @@ def sentinel_failover(ctx):
     assert len(served) == 2 * CALLS, len(served)
     assert h.wait_until(lambda: dids(node2, True) == served, 5), \
         len(dids(node2, True))
-    assert replica.cmd('ROLE')[0] == 'master'
+    assert replica.role() == 'master'
 
     # a new call through node1 works and reaches node2's replicas
     pairs.append(calls(ctx, node1, 1, False, NEW_TALK_MS, 'new-call'))
@@ -290,13 +293,13 @@ def sentinel_switch_while_connected(ctx):
     master, replica, sentinels = servers(ctx)
     node1, _ = ha_nodes(ctx, sentinels, None)
 
-    assert sentinels[1].cmd('SENTINEL', 'FAILOVER', MASTER) == 'OK'
+    assert sentinels[1].failover()
     assert h.wait_until(lambda: following(node1, replica.addr), 10, 0.1), \
         redis_view(node1)
     assert node1.wait_log(r'Sentinel: master %s moved to 127\.0\.0\.1:%d'
                           % (MASTER, replica.port))
     assert master.alive()
-    assert h.wait_until(lambda: master.cmd('ROLE')[0] == 'slave', 10)
+    assert h.wait_until(lambda: master.role() == 'slave', 10)
 
 
 @t.test
@@ -304,8 +307,9 @@ def redis_password(ctx):
     redis = Server(ctx.dir, 'redis', password=PASSWORD)
     ctx.procs.append(redis)
     redis.start()
-    redis.cmd('ACL', 'SETUSER', 'rehome', 'on', '>user-pass-0123', '~*',
-              '&*', '+@all')
+    redis.client.acl_setuser('rehome', enabled=True,
+                             passwords=['+user-pass-0123'], keys=['*'],
+                             channels=['*'], categories=['+@all'])
     common = dict(redis=redis.addr, cluster='pw%d' % redis.port,
                   repl_secret=SECRET, shtags={'service': 'backup'})
 
@@ -320,7 +324,7 @@ def redis_password(ctx):
     assert h.wait_until(lambda: lib.synced(good, 2) and
                         lib.synced(user, 2), 10), \
         [lib.status(n) for n in (good, user)]
-    assert redis.cmd('EXISTS', 'pw%d:node:user' % redis.port) == 1
+    assert redis.client.exists('pw%d:node:user' % redis.port) == 1
 
     time.sleep(3)   # several attempts: still one error line
     st = lib.status(bad)
