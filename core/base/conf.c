@@ -16,7 +16,8 @@
  * that write the struct rh_conf field the table points at; the others have
  * their own. Rules that span several keys (at least one listener, the
  * default sharing tag among the declared ones, an upstream that is not one
- * of our own listeners) run once the whole file is read.
+ * of our own listeners) run once the whole file is read. The cluster's
+ * keys (Redis, Sentinel, secrets) and their rules are in conf_cluster.c.
  *
  * A `#` starts a comment at the start of a line or after whitespace; one
  * inside a word (a secret such as "s3#cret") is part of the value. Secrets
@@ -33,46 +34,17 @@
 #include <re.h>
 #include "log.h"
 #include "conf.h"
+#include "conf_int.h"
 
 enum {
 	CONF_MAX_SIZE  = 1 << 20,  /* a bigger config file is a mistake */
 	CONF_MAX_WORDS = 4,        /* key + values kept per line */
-	CONF_MAX_KEYS  = 48,
-	CONF_IP_SZ     = 64,        /* an IP address as text */
 	CONF_LEVEL_SZ  = 16,        /* a log level name */
 	CONF_CHUNK_SZ  = 4096,      /* read from the file at a time */
 };
 
-/** Where the scanner is, and what it has seen so far */
-struct scan {
-	struct rh_conf *cfg;
-	const char *name;          /* file name, for messages */
-	unsigned line;             /* current line, from 1 */
-	unsigned key_line[CONF_MAX_KEYS];  /* first line of each key */
-	unsigned listen_line[CONF_MAX_LISTENERS];
-	unsigned shtag_line[CONF_MAX_SHTAGS];
-	unsigned media_relay_line[CONF_MAX_MEDIA_RELAYS];
-	char *errbuf;
-	size_t errsz;
-};
 
-struct key;
-typedef int (key_h)(struct scan *sc, const struct key *k,
-		    const struct pl *argv);
-
-/** One configuration key */
-struct key {
-	const char *name;
-	const char *usage;         /* syntax of the values, one word each */
-	key_h *h;
-	size_t off;                /* struct rh_conf field (generic handlers) */
-	size_t size;
-	uint32_t min, max;         /* range of a number */
-	bool repeatable;
-};
-
-
-static int fail(struct scan *sc, const char *fmt, ...)
+int conf_fail(struct conf_scan *sc, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -85,7 +57,7 @@ static int fail(struct scan *sc, const char *fmt, ...)
 }
 
 
-static void *field(const struct scan *sc, const struct key *k)
+static void *field(const struct conf_scan *sc, const struct conf_key *k)
 {
 	return (char *)sc->cfg + k->off;
 }
@@ -144,36 +116,37 @@ static unsigned split_words(const struct pl *s, struct pl *wv, unsigned max)
 
 
 /* Names end up in Redis keys, Contacts and metrics: keep them plain */
-static int copy_name(struct scan *sc, const char *what, const struct pl *val,
-		     char *dst, size_t size)
+int conf_copy_name(struct conf_scan *sc, const char *what,
+		   const struct pl *val, char *dst, size_t size)
 {
 	if (!pl_isset(val))
-		return fail(sc, "%s: the name is empty", what);
+		return conf_fail(sc, "%s: the name is empty", what);
 
 	for (size_t i = 0; i < val->l; i++) {
 		if (!is_name_char(val->p[i]))
-			return fail(sc, "%s: '%r' may only contain letters, "
-				    "digits, '-', '_' and '.'", what, val);
+			return conf_fail(sc, "%s: '%r' may only contain "
+					 "letters, digits, '-', '_' and '.'",
+					 what, val);
 	}
 
 	if (val->l >= size)
-		return fail(sc, "%s: '%r' is too long (at most %zu characters)",
-			    what, val, size - 1);
+		return conf_fail(sc, "%s: '%r' is too long (at most %zu "
+				 "characters)", what, val, size - 1);
 
 	return pl_strcpy(val, dst, size);
 }
 
 
 /* HOST:PORT, with an IPv6 HOST in brackets; the port is 1-65535 */
-static int split_hostport(struct scan *sc, const char *what,
-			  const struct pl *val, struct pl *host,
-			  uint16_t *portp)
+int conf_split_hostport(struct conf_scan *sc, const char *what,
+			const struct pl *val, struct pl *host,
+			uint16_t *portp)
 {
 	const char *colon = pl_strrchr(val, ':');
 	struct pl port;
 
 	if (!colon)
-		return fail(sc, "%s: '%r' has no port", what, val);
+		return conf_fail(sc, "%s: '%r' has no port", what, val);
 
 	host->p = val->p;
 	host->l = colon - val->p;
@@ -185,16 +158,17 @@ static int split_hostport(struct scan *sc, const char *what,
 		host->l -= 2;
 	}
 	else if (pl_strchr(host, ':')) {
-		return fail(sc, "%s: write an IPv6 address in brackets, "
-			    "as in [::1]:5060", what);
+		return conf_fail(sc, "%s: write an IPv6 address in brackets, "
+				 "as in [::1]:5060", what);
 	}
 
 	if (!pl_isset(host))
-		return fail(sc, "%s: '%r' has no address", what, val);
+		return conf_fail(sc, "%s: '%r' has no address", what, val);
 
 	if (port.l > 5 || !all_digits(&port) || pl_u32(&port) < 1 ||
 	    pl_u32(&port) > 65535)
-		return fail(sc, "%s: bad port '%r' (1-65535)", what, &port);
+		return conf_fail(sc, "%s: bad port '%r' (1-65535)", what,
+				 &port);
 
 	*portp = (uint16_t)pl_u32(&port);
 
@@ -202,7 +176,7 @@ static int split_hostport(struct scan *sc, const char *what,
 }
 
 
-static int parse_ipport(struct scan *sc, const char *what,
+static int parse_ipport(struct conf_scan *sc, const char *what,
 			const struct pl *val, struct sa *sa)
 {
 	char ip[CONF_IP_SZ];
@@ -210,13 +184,14 @@ static int parse_ipport(struct scan *sc, const char *what,
 	uint16_t port;
 	int err;
 
-	err = split_hostport(sc, what, val, &host, &port);
+	err = conf_split_hostport(sc, what, val, &host, &port);
 	if (err)
 		return err;
 
 	if (host.l >= sizeof(ip) || pl_strcpy(&host, ip, sizeof(ip)) ||
 	    sa_set_str(sa, ip, port))
-		return fail(sc, "%s: '%r' is not an IP address", what, &host);
+		return conf_fail(sc, "%s: '%r' is not an IP address", what,
+				 &host);
 
 	return 0;
 }
@@ -224,7 +199,7 @@ static int parse_ipport(struct scan *sc, const char *what,
 
 /* PROTO:IP:PORT of listen and upstream: a real address, never a wildcard,
  * since it is written into Via and Contact */
-static int parse_transport(struct scan *sc, const char *what,
+static int parse_transport(struct conf_scan *sc, const char *what,
 			   const struct pl *val, enum sip_transp *tpp,
 			   struct sa *sa)
 {
@@ -233,7 +208,8 @@ static int parse_transport(struct scan *sc, const char *what,
 	int err;
 
 	if (!colon)
-		return fail(sc, "%s: '%r' is not PROTO:IP:PORT", what, val);
+		return conf_fail(sc, "%s: '%r' is not PROTO:IP:PORT", what,
+				 val);
 
 	proto.p = val->p;
 	proto.l = colon - val->p;
@@ -245,19 +221,19 @@ static int parse_transport(struct scan *sc, const char *what,
 	else if (!pl_strcasecmp(&proto, "tcp"))
 		*tpp = SIP_TRANSP_TCP;
 	else if (!pl_strcasecmp(&proto, "tls"))
-		return fail(sc, "%s: tls is not supported yet (use udp or tcp)",
-			    what);
+		return conf_fail(sc, "%s: tls is not supported yet (use udp "
+				 "or tcp)", what);
 	else
-		return fail(sc, "%s: unknown transport '%r' (udp or tcp)",
-			    what, &proto);
+		return conf_fail(sc, "%s: unknown transport '%r' (udp or tcp)",
+				 what, &proto);
 
 	err = parse_ipport(sc, what, &addr, sa);
 	if (err)
 		return err;
 
 	if (sa_is_any(sa))
-		return fail(sc, "%s: %j is a wildcard; name the address, it "
-			    "goes into Via and Contact", what, sa);
+		return conf_fail(sc, "%s: %j is a wildcard; name the address, "
+				 "it goes into Via and Contact", what, sa);
 
 	return 0;
 }
@@ -287,37 +263,37 @@ static int find_shtag(const struct rh_conf *cfg, const char *name)
 }
 
 
-static int key_name(struct scan *sc, const struct key *k,
+static int key_name(struct conf_scan *sc, const struct conf_key *k,
 		    const struct pl *argv)
 {
-	return copy_name(sc, k->name, &argv[0], field(sc, k), k->size);
+	return conf_copy_name(sc, k->name, &argv[0], field(sc, k), k->size);
 }
 
 
-static int key_secret(struct scan *sc, const struct key *k,
+static int key_secret(struct conf_scan *sc, const struct conf_key *k,
 		      const struct pl *argv)
 {
 	if (argv[0].l >= k->size)
-		return fail(sc, "%s: too long (at most %zu characters)",
-			    k->name, k->size - 1);
+		return conf_fail(sc, "%s: too long (at most %zu characters)",
+				 k->name, k->size - 1);
 
 	return pl_strcpy(&argv[0], field(sc, k), k->size);
 }
 
 
-static int key_number(struct scan *sc, const struct key *k,
+static int key_number(struct conf_scan *sc, const struct conf_key *k,
 		      const struct pl *argv)
 {
 	uint64_t n;
 
 	if (argv[0].l > 10 || !all_digits(&argv[0]))
-		return fail(sc, "%s: '%r' is not a whole number",
-			    k->name, &argv[0]);
+		return conf_fail(sc, "%s: '%r' is not a whole number",
+				 k->name, &argv[0]);
 
 	n = pl_u64(&argv[0]);
 	if (n < k->min || n > k->max)
-		return fail(sc, "%s: %r is out of range (%u-%u)",
-			    k->name, &argv[0], k->min, k->max);
+		return conf_fail(sc, "%s: %r is out of range (%u-%u)",
+				 k->name, &argv[0], k->min, k->max);
 
 	*(uint32_t *)field(sc, k) = (uint32_t)n;
 
@@ -325,7 +301,7 @@ static int key_number(struct scan *sc, const struct key *k,
 }
 
 
-static int key_listen(struct scan *sc, const struct key *k,
+static int key_listen(struct conf_scan *sc, const struct conf_key *k,
 		      const struct pl *argv)
 {
 	struct rh_conf *cfg = sc->cfg;
@@ -334,8 +310,8 @@ static int key_listen(struct scan *sc, const struct key *k,
 	int err, dup;
 
 	if (cfg->listenc >= CONF_MAX_LISTENERS)
-		return fail(sc, "listen: too many listeners (at most %u)",
-			    CONF_MAX_LISTENERS);
+		return conf_fail(sc, "listen: too many listeners (at most %u)",
+				 CONF_MAX_LISTENERS);
 
 	cl = &cfg->listen[cfg->listenc];
 	err = parse_transport(sc, k->name, &argv[0], &cl->tp, &cl->addr);
@@ -343,17 +319,18 @@ static int key_listen(struct scan *sc, const struct key *k,
 		return err;
 
 	if (tag.l < 4 || memcmp(tag.p, "tag=", 4))
-		return fail(sc, "listen: expected tag=NAME, not '%r'", &tag);
+		return conf_fail(sc, "listen: expected tag=NAME, not '%r'",
+				 &tag);
 
 	pl_advance(&tag, 4);
-	err = copy_name(sc, "listen tag", &tag, cl->tag, sizeof(cl->tag));
+	err = conf_copy_name(sc, "listen tag", &tag, cl->tag, sizeof(cl->tag));
 	if (err)
 		return err;
 
 	dup = find_listener(cfg, cl->tp, &cl->addr);
 	if (dup >= 0)
-		return fail(sc, "listen: %r is already configured on line %u",
-			    &argv[0], sc->listen_line[dup]);
+		return conf_fail(sc, "listen: %r is already configured on "
+				 "line %u", &argv[0], sc->listen_line[dup]);
 
 	sc->listen_line[cfg->listenc++] = sc->line;
 
@@ -361,7 +338,7 @@ static int key_listen(struct scan *sc, const struct key *k,
 }
 
 
-static int key_upstream(struct scan *sc, const struct key *k,
+static int key_upstream(struct conf_scan *sc, const struct conf_key *k,
 			const struct pl *argv)
 {
 	struct rh_conf *cfg = sc->cfg;
@@ -378,7 +355,7 @@ static int key_upstream(struct scan *sc, const struct key *k,
 }
 
 
-static int key_shtag(struct scan *sc, const struct key *k,
+static int key_shtag(struct conf_scan *sc, const struct conf_key *k,
 		     const struct pl *argv)
 {
 	struct rh_conf *cfg = sc->cfg;
@@ -386,11 +363,11 @@ static int key_shtag(struct scan *sc, const struct key *k,
 	int err, dup;
 
 	if (cfg->shtagc >= CONF_MAX_SHTAGS)
-		return fail(sc, "shtag: too many sharing tags (at most %u)",
-			    CONF_MAX_SHTAGS);
+		return conf_fail(sc, "shtag: too many sharing tags (at most "
+				 "%u)", CONF_MAX_SHTAGS);
 
 	sh = &cfg->shtag[cfg->shtagc];
-	err = copy_name(sc, k->name, &argv[0], sh->name, sizeof(sh->name));
+	err = conf_copy_name(sc, k->name, &argv[0], sh->name, sizeof(sh->name));
 	if (err)
 		return err;
 
@@ -399,13 +376,13 @@ static int key_shtag(struct scan *sc, const struct key *k,
 	else if (!pl_strcmp(&argv[1], "backup"))
 		sh->active = false;
 	else
-		return fail(sc, "shtag: the state must be active or backup, "
-			    "not '%r'", &argv[1]);
+		return conf_fail(sc, "shtag: the state must be active or "
+				 "backup, not '%r'", &argv[1]);
 
 	dup = find_shtag(cfg, sh->name);
 	if (dup >= 0)
-		return fail(sc, "shtag: '%s' is already declared on line %u",
-			    sh->name, sc->shtag_line[dup]);
+		return conf_fail(sc, "shtag: '%s' is already declared on "
+				 "line %u", sh->name, sc->shtag_line[dup]);
 
 	sc->shtag_line[cfg->shtagc++] = sc->line;
 
@@ -414,7 +391,7 @@ static int key_shtag(struct scan *sc, const struct key *k,
 
 
 /* weight=N of media_relay: 1 unless given */
-static int relay_weight(struct scan *sc, const struct pl *arg,
+static int relay_weight(struct conf_scan *sc, const struct pl *arg,
 			uint32_t *weightp)
 {
 	struct pl w = *arg;
@@ -425,13 +402,15 @@ static int relay_weight(struct scan *sc, const struct pl *arg,
 	}
 
 	if (w.l < 7 || memcmp(w.p, "weight=", 7))
-		return fail(sc, "media_relay: expected weight=N, not '%r'", &w);
+		return conf_fail(sc, "media_relay: expected weight=N, not "
+				 "'%r'", &w);
 
 	pl_advance(&w, 7);
 	if (w.l > 4 || !all_digits(&w) || pl_u32(&w) < 1 ||
 	    pl_u32(&w) > CONF_MAX_RELAY_WEIGHT)
-		return fail(sc, "media_relay: weight '%r' is not a whole "
-			    "number from 1 to %u", &w, CONF_MAX_RELAY_WEIGHT);
+		return conf_fail(sc, "media_relay: weight '%r' is not a "
+				 "whole number from 1 to %u", &w,
+				 CONF_MAX_RELAY_WEIGHT);
 
 	*weightp = pl_u32(&w);
 
@@ -440,7 +419,7 @@ static int relay_weight(struct scan *sc, const struct pl *arg,
 
 
 /* An rtpengine's ng address: udp only, and a real address to send to */
-static int key_media_relay(struct scan *sc, const struct key *k,
+static int key_media_relay(struct conf_scan *sc, const struct conf_key *k,
 			   const struct pl *argv)
 {
 	struct rh_conf *cfg = sc->cfg;
@@ -450,12 +429,12 @@ static int key_media_relay(struct scan *sc, const struct key *k,
 	int err;
 
 	if (cfg->media_relayc >= CONF_MAX_MEDIA_RELAYS)
-		return fail(sc, "media_relay: too many relays (at most %u)",
-			    CONF_MAX_MEDIA_RELAYS);
+		return conf_fail(sc, "media_relay: too many relays (at most "
+				 "%u)", CONF_MAX_MEDIA_RELAYS);
 
 	if (!colon)
-		return fail(sc, "media_relay: '%r' is not udp:IP:PORT",
-			    &argv[0]);
+		return conf_fail(sc, "media_relay: '%r' is not udp:IP:PORT",
+				 &argv[0]);
 
 	proto.p = argv[0].p;
 	proto.l = colon - argv[0].p;
@@ -463,8 +442,8 @@ static int key_media_relay(struct scan *sc, const struct key *k,
 	addr.l = argv[0].p + argv[0].l - addr.p;
 
 	if (pl_strcasecmp(&proto, "udp"))
-		return fail(sc, "media_relay: unknown transport '%r' (the ng "
-			    "protocol runs over udp)", &proto);
+		return conf_fail(sc, "media_relay: unknown transport '%r' "
+				 "(the ng protocol runs over udp)", &proto);
 
 	mr = &cfg->media_relay[cfg->media_relayc];
 	err = parse_ipport(sc, k->name, &addr, &mr->addr);
@@ -472,14 +451,14 @@ static int key_media_relay(struct scan *sc, const struct key *k,
 		return err;
 
 	if (sa_is_any(&mr->addr))
-		return fail(sc, "media_relay: %j is a wildcard; name the "
-			    "relay's address", &mr->addr);
+		return conf_fail(sc, "media_relay: %j is a wildcard; name the "
+				 "relay's address", &mr->addr);
 
 	for (size_t i = 0; i < cfg->media_relayc; i++) {
 		if (sa_cmp(&cfg->media_relay[i].addr, &mr->addr, SA_ALL))
-			return fail(sc, "media_relay: udp:%J is already "
-				    "configured on line %u", &mr->addr,
-				    sc->media_relay_line[i]);
+			return conf_fail(sc, "media_relay: udp:%J is already "
+					 "configured on line %u", &mr->addr,
+					 sc->media_relay_line[i]);
 	}
 
 	err = relay_weight(sc, &argv[1], &mr->weight);
@@ -492,40 +471,10 @@ static int key_media_relay(struct scan *sc, const struct key *k,
 }
 
 
-/* hiredis resolves names itself, so HOST is an IP address or a host name */
-static int key_redis(struct scan *sc, const struct key *k,
-		     const struct pl *argv)
-{
-	struct rh_conf *cfg = sc->cfg;
-	struct pl host;
-	struct sa sa;
-	int err;
-
-	err = split_hostport(sc, k->name, &argv[0], &host, &cfg->redis_port);
-	if (err)
-		return err;
-
-	if (host.l >= sizeof(cfg->redis_host))
-		return fail(sc, "redis: the host name is too long");
-
-	(void)pl_strcpy(&host, cfg->redis_host, sizeof(cfg->redis_host));
-	if (sa_set_str(&sa, cfg->redis_host, cfg->redis_port)) {
-		err = copy_name(sc, "redis host", &host, cfg->redis_host,
-				sizeof(cfg->redis_host));
-		if (err)
-			return err;
-	}
-
-	cfg->has_redis = true;
-
-	return 0;
-}
-
-
 /* Relative to the config file's directory, so that the daemon finds the
  * same file whatever its working directory; resolving it also proves the
  * file is there when the configuration is checked with -t. */
-static int key_policy(struct scan *sc, const struct key *k,
+static int key_policy(struct conf_scan *sc, const struct conf_key *k,
 		      const struct pl *argv)
 {
 	char path[PATH_MAX], real[PATH_MAX];
@@ -538,14 +487,14 @@ static int key_policy(struct scan *sc, const struct key *k,
 	}
 
 	if (re_snprintf(path, sizeof(path), "%r%r", &dir, &argv[0]) < 0)
-		return fail(sc, "policy: the path is too long");
+		return conf_fail(sc, "policy: the path is too long");
 
 	if (!realpath(path, real))
-		return fail(sc, "policy: %s: %m", path, errno);
+		return conf_fail(sc, "policy: %s: %m", path, errno);
 
 	if (strlen(real) >= k->size)
-		return fail(sc, "policy: %s: the path is too long (at most %zu "
-			    "characters)", real, k->size - 1);
+		return conf_fail(sc, "policy: %s: the path is too long (at "
+				 "most %zu characters)", real, k->size - 1);
 
 	str_ncpy(field(sc, k), real, k->size);
 
@@ -553,7 +502,7 @@ static int key_policy(struct scan *sc, const struct key *k,
 }
 
 
-static int key_ctl_listen(struct scan *sc, const struct key *k,
+static int key_ctl_listen(struct conf_scan *sc, const struct conf_key *k,
 			  const struct pl *argv)
 {
 	return parse_ipport(sc, k->name, &argv[0], &sc->cfg->ctl_listen);
@@ -561,7 +510,7 @@ static int key_ctl_listen(struct scan *sc, const struct key *k,
 
 
 /* log_level and log_target: one word of the set their usage lists */
-static int key_log(struct scan *sc, const struct key *k,
+static int key_log(struct conf_scan *sc, const struct conf_key *k,
 		   const struct pl *argv)
 {
 	struct rh_conf *cfg = sc->cfg;
@@ -574,8 +523,8 @@ static int key_log(struct scan *sc, const struct key *k,
 			log_level_decode(&cfg->log_level, name) :
 			log_target_decode(&cfg->log_target, name);
 	if (err)
-		return fail(sc, "%s: '%r' is not one of %s",
-			    k->name, &argv[0], k->usage);
+		return conf_fail(sc, "%s: '%r' is not one of %s",
+				 k->name, &argv[0], k->usage);
 
 	return 0;
 }
@@ -584,7 +533,7 @@ static int key_log(struct scan *sc, const struct key *k,
 #define FIELD(f) .off = offsetof(struct rh_conf, f), \
 		 .size = sizeof(((struct rh_conf *)0)->f)
 
-static const struct key keyv[] = {
+static const struct conf_key keyv[] = {
 	{.name = "node_id", .usage = "NAME", .h = key_name, FIELD(node_id)},
 	{.name = "listen", .usage = "PROTO:IP:PORT tag=NAME",
 	 .h = key_listen, .repeatable = true},
@@ -593,12 +542,20 @@ static const struct key keyv[] = {
 	 .repeatable = true},
 	{.name = "default_shtag", .usage = "NAME", .h = key_name,
 	 FIELD(default_shtag)},
-	{.name = "redis", .usage = "HOST:PORT", .h = key_redis},
+	{.name = "redis", .usage = "HOST:PORT", .h = conf_key_redis},
+	{.name = "redis_sentinel", .usage = "HOST:PORT[,HOST:PORT...]",
+	 .h = conf_key_redis_sentinel},
+	{.name = "redis_master", .usage = "NAME", .h = key_name,
+	 FIELD(redis_master)},
+	{.name = "redis_user", .usage = "NAME", .h = key_name,
+	 FIELD(redis_user)},
+	{.name = "redis_password", .usage = "SECRET", .h = key_secret,
+	 FIELD(redis_password)},
 	{.name = "media_relay", .usage = "udp:IP:PORT [weight=N]",
 	 .h = key_media_relay, .repeatable = true},
 	{.name = "cluster", .usage = "NAME", .h = key_name, FIELD(cluster)},
-	{.name = "repl_secret", .usage = "SECRET", .h = key_secret,
-	 FIELD(repl_secret)},
+	{.name = "repl_secret", .usage = "SECRET", .h = conf_key_repl_secret,
+	 .repeatable = true},
 	{.name = "policy", .usage = "PATH", .h = key_policy, FIELD(policy)},
 	{.name = "ctl_listen", .usage = "IP:PORT", .h = key_ctl_listen},
 	{.name = "ctl_token", .usage = "TOKEN", .h = key_secret,
@@ -618,7 +575,7 @@ static const struct key keyv[] = {
 _Static_assert(ARRAY_SIZE(keyv) <= CONF_MAX_KEYS, "raise CONF_MAX_KEYS");
 
 
-static const struct key *key_find(const struct pl *name)
+static const struct conf_key *key_find(const struct pl *name)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(keyv); i++) {
 		if (!pl_strcmp(name, keyv[i].name))
@@ -629,7 +586,7 @@ static const struct key *key_find(const struct pl *name)
 }
 
 
-static unsigned line_of(const struct scan *sc, const char *name)
+unsigned conf_key_line(const struct conf_scan *sc, const char *name)
 {
 	struct pl pl;
 
@@ -650,21 +607,21 @@ static void strip_comment(struct pl *line)
 }
 
 
-static int check_chars(struct scan *sc, const struct pl *line)
+static int check_chars(struct conf_scan *sc, const struct pl *line)
 {
 	for (size_t i = 0; i < line->l; i++) {
 		unsigned char c = line->p[i];
 
 		if ((c < 0x20 && !is_space(c)) || c == 0x7f)
-			return fail(sc, "control character 0x%02x in column "
-				    "%zu", c, i + 1);
+			return conf_fail(sc, "control character 0x%02x in "
+					 "column %zu", c, i + 1);
 	}
 
 	return 0;
 }
 
 
-static int check_arity(struct scan *sc, const struct key *k,
+static int check_arity(struct conf_scan *sc, const struct conf_key *k,
 		       const struct pl *wv, unsigned n)
 {
 	struct pl uv[CONF_MAX_WORDS];
@@ -679,20 +636,20 @@ static int check_arity(struct scan *sc, const struct key *k,
 		;
 
 	if (n - 1 < need)
-		return fail(sc, "%s: missing %r (usage: %s %s)",
-			    k->name, &uv[n - 1], k->name, k->usage);
+		return conf_fail(sc, "%s: missing %r (usage: %s %s)",
+				 k->name, &uv[n - 1], k->name, k->usage);
 	if (n - 1 > want)
-		return fail(sc, "%s: unexpected '%r' (usage: %s %s)",
-			    k->name, &wv[want + 1], k->name, k->usage);
+		return conf_fail(sc, "%s: unexpected '%r' (usage: %s %s)",
+				 k->name, &wv[want + 1], k->name, k->usage);
 
 	return 0;
 }
 
 
-static int scan_line(struct scan *sc, struct pl *line)
+static int scan_line(struct conf_scan *sc, struct pl *line)
 {
 	struct pl wv[CONF_MAX_WORDS] = {PL_INIT};  /* unset: words left out */
-	const struct key *k;
+	const struct conf_key *k;
 	unsigned n, *first;
 	int err;
 
@@ -708,7 +665,7 @@ static int scan_line(struct scan *sc, struct pl *line)
 
 	k = key_find(&wv[0]);
 	if (!k)
-		return fail(sc, "unknown key '%r'", &wv[0]);
+		return conf_fail(sc, "unknown key '%r'", &wv[0]);
 
 	err = check_arity(sc, k, wv, n);
 	if (err)
@@ -716,8 +673,8 @@ static int scan_line(struct scan *sc, struct pl *line)
 
 	first = &sc->key_line[k - keyv];
 	if (*first && !k->repeatable)
-		return fail(sc, "%s: given twice (first on line %u)",
-			    k->name, *first);
+		return conf_fail(sc, "%s: given twice (first on line %u)",
+				 k->name, *first);
 	if (!*first)
 		*first = sc->line;
 
@@ -725,10 +682,10 @@ static int scan_line(struct scan *sc, struct pl *line)
 }
 
 
-static int check_default_shtag(struct scan *sc)
+static int check_default_shtag(struct conf_scan *sc)
 {
 	struct rh_conf *cfg = sc->cfg;
-	unsigned line = line_of(sc, "default_shtag");
+	unsigned line = conf_key_line(sc, "default_shtag");
 
 	if (!cfg->shtagc)
 		return 0;
@@ -743,12 +700,12 @@ static int check_default_shtag(struct scan *sc)
 		return 0;
 
 	sc->line = line;
-	return fail(sc, "default_shtag: '%s' is not declared by a shtag line",
-		    cfg->default_shtag);
+	return conf_fail(sc, "default_shtag: '%s' is not declared by a "
+			 "shtag line", cfg->default_shtag);
 }
 
 
-static int check_addresses(struct scan *sc)
+static int check_addresses(struct conf_scan *sc)
 {
 	const struct rh_conf *cfg = sc->cfg;
 	int i;
@@ -756,18 +713,18 @@ static int check_addresses(struct scan *sc)
 	if (cfg->has_upstream) {
 		i = find_listener(cfg, cfg->upstream_tp, &cfg->upstream);
 		if (i >= 0) {
-			sc->line = line_of(sc, "upstream");
-			return fail(sc, "upstream: %J is this node's own "
-				    "listener (line %u): calls would loop",
-				    &cfg->upstream, sc->listen_line[i]);
+			sc->line = conf_key_line(sc, "upstream");
+			return conf_fail(sc, "upstream: %J is this node's own "
+					 "listener (line %u): calls would loop",
+					 &cfg->upstream, sc->listen_line[i]);
 		}
 	}
 
 	i = find_listener(cfg, SIP_TRANSP_TCP, &cfg->ctl_listen);
 	if (i >= 0) {
 		sc->line = sc->listen_line[i];
-		return fail(sc, "listen: tcp:%J is also ctl_listen",
-			    &cfg->ctl_listen);
+		return conf_fail(sc, "listen: tcp:%J is also ctl_listen",
+				 &cfg->ctl_listen);
 	}
 
 	return 0;
@@ -776,17 +733,21 @@ static int check_addresses(struct scan *sc)
 
 /* The rules that need the whole file; errors name the line at fault, or
  * the last line for something missing */
-static int check_whole(struct scan *sc)
+static int check_whole(struct conf_scan *sc)
 {
 	int err;
 
 	if (!sc->cfg->listenc) {
 		sc->line = max(sc->line, 1u);  /* an empty file has line 1 */
-		return fail(sc, "no listen line: at least one listener is "
-			    "required (listen PROTO:IP:PORT tag=NAME)");
+		return conf_fail(sc, "no listen line: at least one listener is "
+				 "required (listen PROTO:IP:PORT tag=NAME)");
 	}
 
 	err = check_default_shtag(sc);
+	if (err)
+		return err;
+
+	err = conf_check_cluster(sc);
 	if (err)
 		return err;
 
@@ -794,19 +755,11 @@ static int check_whole(struct scan *sc)
 }
 
 
-static void warn_unsafe(const struct scan *sc)
+static void warn_unsafe(const struct conf_scan *sc)
 {
 	const struct rh_conf *cfg = sc->cfg;
 
-	if (cfg->has_redis && !str_isset(cfg->repl_secret))
-		log_warn("conf", "%s:%u: redis without repl_secret: "
-			 "replication messages are not signed", sc->name,
-			 line_of(sc, "redis"));
-
-	if (!cfg->has_redis && str_isset(cfg->repl_secret))
-		log_warn("conf", "%s:%u: repl_secret without redis: "
-			 "nothing is replicated", sc->name,
-			 line_of(sc, "repl_secret"));
+	conf_warn_cluster(sc);
 
 	if (!str_isset(cfg->ctl_token))
 		log_warn("conf", "%s: no ctl_token: the control API on %J "
@@ -840,7 +793,7 @@ void conf_defaults(struct rh_conf *cfg)
 int conf_load_buf(struct rh_conf *cfg, const char *name, const char *buf,
 		  size_t len, char *errbuf, size_t errsz)
 {
-	struct scan sc = {
+	struct conf_scan sc = {
 		.cfg = cfg, .name = name, .errbuf = errbuf, .errsz = errsz
 	};
 	struct pl rest, line;

@@ -34,6 +34,14 @@ struct conf_shtag {
 
 enum { CONF_MAX_MEDIA_RELAYS = 16, CONF_MAX_RELAY_WEIGHT = 1000 };
 
+enum { CONF_MAX_SENTINELS = 8 };
+
+/** One HOST:PORT of `redis_sentinel` (hiredis resolves a host name) */
+struct conf_hostport {
+	char host[CONF_HOST_SZ];
+	uint16_t port;
+};
+
 /** One `media_relay udp:IP:PORT [weight=N]` line */
 struct conf_media_relay {
 	struct sa addr;          /* rtpengine's ng address */
@@ -52,13 +60,19 @@ struct rh_conf {
 	struct conf_shtag shtag[CONF_MAX_SHTAGS];
 	size_t shtagc;
 	char default_shtag[CONF_SHTAG_SZ]; /* default: "default" */
-	bool has_redis;
-	char redis_host[CONF_HOST_SZ];
+	bool has_redis;          /* `redis` or `redis_sentinel`: a cluster */
+	char redis_host[CONF_HOST_SZ]; /* `redis`; empty with Sentinel */
 	uint16_t redis_port;
+	struct conf_hostport redis_sentinel[CONF_MAX_SENTINELS];
+	size_t redis_sentinelc;  /* > 0: the master comes from Sentinel */
+	char redis_master[CONF_NAME_SZ];    /* Sentinel's name of it */
+	char redis_user[CONF_NAME_SZ];      /* empty: AUTH with password only */
+	char redis_password[CONF_SECRET_SZ]; /* empty: no AUTH */
 	struct conf_media_relay media_relay[CONF_MAX_MEDIA_RELAYS];
 	size_t media_relayc;     /* 0: signalling only */
 	char cluster[CONF_NAME_SZ]; /* default: "rehome" */
 	char repl_secret[CONF_SECRET_SZ]; /* empty = not signed (warned) */
+	char repl_secret2[CONF_SECRET_SZ]; /* a second line: verifies only */
 	char policy[CONF_PATH_SZ]; /* empty = no policy */
 	struct sa ctl_listen;    /* default 127.0.0.1:8060 */
 	char ctl_token[CONF_SECRET_SZ]; /* empty = no auth (warned) */

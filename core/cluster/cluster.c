@@ -341,12 +341,8 @@ static void heartbeat_recv(const struct pl *chan, const struct pl *msg,
 	(void)chan;
 	(void)arg;
 
-	err = cluster_msg_open(&body, msg);
-	if (err) {
-		metrics_repl_dropped(err == EACCES ? "bad_signature"
-				     : "unsigned");
-		return;
-	}
+	if (cluster_msg_open(&body, msg))
+		return;   /* counted */
 
 	err = json_decode_odict(&od, 8, body.p, body.l, JSON_DEPTH);
 	if (err)
@@ -535,7 +531,7 @@ int cluster_init(const struct rh_conf *cfg)
 	re_snprintf(probe, sizeof(probe), "%s:probe:%s", cfg->cluster,
 		    cfg->node_id);
 
-	err = cluster_msg_init(cfg->repl_secret);
+	err = cluster_msg_init(cfg);
 	if (err)
 		goto out;
 
@@ -543,7 +539,7 @@ int cluster_init(const struct rh_conf *cfg)
 	if (err)
 		goto out;
 
-	err = redis_init(cfg->redis_host, cfg->redis_port, probe);
+	err = redis_init(cfg, probe);
 	if (err)
 		goto out;
 
@@ -567,8 +563,14 @@ int cluster_init(const struct rh_conf *cfg)
 		goto out;
 
 	tmr_start(&cl.hb, cl.hb_ms, hb_handler, NULL);
-	log_info("cluster", "node '%s' joining cluster '%s' via redis %s:%u",
-		 cfg->node_id, cfg->cluster, cfg->redis_host, cfg->redis_port);
+	if (cfg->redis_sentinelc)
+		log_info("cluster", "node '%s' joining cluster '%s' via redis "
+			 "master %s (Sentinel)", cfg->node_id, cfg->cluster,
+			 cfg->redis_master);
+	else
+		log_info("cluster", "node '%s' joining cluster '%s' via redis "
+			 "%s:%u", cfg->node_id, cfg->cluster, cfg->redis_host,
+			 cfg->redis_port);
 
  out:
 	if (err) {
@@ -800,6 +802,7 @@ int cluster_status(struct odict *od, void *arg)
 	err  = odict_entry_add(od, "cluster", ODICT_STRING, cl.cfg->cluster);
 	err |= odict_entry_add(od, "synced", ODICT_BOOL, cluster_synced());
 	err |= odict_entry_add(od, "nodes", ODICT_ARRAY, arr);
+	err |= cluster_fresh_status(od);
 	err |= redis_status(od);
 	err |= shtag_status(od);
 

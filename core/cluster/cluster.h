@@ -80,12 +80,18 @@ void cluster_set_synced(bool synced);
 bool cluster_synced(void);
 
 /*
- * Signed messages: "<HMAC-SHA256 hex> <body>" under repl_secret
- * ("- <body>" when no secret is configured). Build the body after the
- * reserved space of cluster_msg_alloc(), then seal it.
+ * Signed messages: "<seal> <stamp> <body>", the seal being HMAC-SHA256 in
+ * hex under repl_secret of everything after it (64 '-' when no secret is
+ * configured), the stamp "<boot> <seq> <ms> <node>" the sender's boot id,
+ * sequence number, clock and node id (cluster_fresh.c). Build the body
+ * after what cluster_msg_alloc() wrote, then seal it. A message heard live
+ * is opened with cluster_msg_open(), which also drops replays and stale
+ * ones; one read back from Redis (a snapshot) with
+ * cluster_msg_open_stored(). Both count what they drop.
  */
 int  cluster_msg_alloc(struct mbuf **mbp);
 int  cluster_msg_seal(struct mbuf *mb);
 int  cluster_msg_open(struct pl *body, const struct pl *msg);
+int  cluster_msg_open_stored(struct pl *body, const struct pl *msg);
 
 #endif

@@ -1,16 +1,28 @@
 /**
- * @file cluster_msg.c  Signed cluster messages: HMAC-SHA256 seal and check
+ * @file cluster_msg.c  Signed cluster messages: stamp, HMAC-SHA256 seal and check
  *
- * Every message of the cluster is signed with HMAC-SHA256 under
- * repl_secret, as "<64 hex> <body>", so one check covers heartbeats, tag
- * changes and dialogs; anything else is dropped and counted by the
- * receiver. The signature goes in front so a sender can reserve its room
- * first and write the body straight after it, without copying. Without a
- * secret the seal is 64 '-', so the framing stays the same.
+ * Every message of the cluster is "<seal> <stamp> <body>", so one check
+ * covers heartbeats, tag changes, dialogs and re-homing requests. The
+ * seal is HMAC-SHA256 in hex, under repl_secret, of everything after it;
+ * the stamp, "<boot> <seq> <ms> <node>", says who sent it and when: the
+ * sender's boot id (64 random bits drawn at start, in hex), the number of
+ * messages it sent since, its wall clock and its node id. Being under the
+ * seal, the stamp cannot be changed, so a receiver can tell a message it
+ * saw already (cluster_fresh.c). Anything else is dropped and counted.
+ *
+ * The seal goes in front so a sender reserves its room first and writes
+ * the stamp and body straight after it, without copying; the stamp is
+ * written when the buffer is taken, and the message is sealed and sent
+ * without giving the loop back, so the sequence numbers go out in order.
+ * Without a secret the seal is 64 '-', so the framing stays the same.
+ *
+ * While the cluster changes its key, repl_secret is given twice: the
+ * first signs, and a message passes under either.
  */
 #include <string.h>
 #include <re.h>
 #include "log.h"
+#include "conf.h"
 #include "cluster.h"
 #include "cluster_int.h"
 
@@ -18,32 +30,97 @@ enum {
 	SEAL_MD       = 32,             /* SHA-256 */
 	SEAL_HEX      = 2 * SEAL_MD,    /* in hex */
 	SEAL_SIZE     = SEAL_HEX + 1,   /* and a space */
+	BOOT_HEX      = 16,
+	STAMP_FIELDS  = 4,
+	MSG_SIZE      = 1024,           /* a first guess, it grows */
+	SECRETS       = 2,
 };
 
-static struct hmac *hmac;       /* NULL: no repl_secret, nothing signed */
+static struct {
+	struct hmac *hmac[SECRETS];     /* [0] signs; none: nothing signed */
+	uint64_t boot;
+	uint64_t seq;
+	char *node;
+} cm;
 
 
-/** Key the signatures with `secret`; without one, messages go unsigned. */
-int cluster_msg_init(const char *secret)
+static void secrets_close(void)
 {
-	if (!str_isset(secret)) {
-		log_warn("cluster", "no repl_secret: cluster messages are "
-			 "not signed");
-		return 0;
+	for (size_t i = 0; i < SECRETS; i++)
+		cm.hmac[i] = mem_deref(cm.hmac[i]);
+}
+
+
+static int secrets_init(const char *secretv[SECRETS])
+{
+	for (size_t i = 0; i < SECRETS; i++) {
+		int err;
+
+		if (!str_isset(secretv[i]))
+			continue;
+
+		err = hmac_create(&cm.hmac[i], HMAC_HASH_SHA256,
+				  (const uint8_t *)secretv[i],
+				  strlen(secretv[i]));
+		if (err)
+			return err;
 	}
 
-	return hmac_create(&hmac, HMAC_HASH_SHA256, (const uint8_t *)secret,
-			   strlen(secret));
+	return 0;
+}
+
+
+/**
+ * Key the signatures with repl_secret (and check with the second one too,
+ * if given); draw this run's boot id. Without a secret, messages go
+ * unsigned.
+ */
+int cluster_msg_init(const struct rh_conf *cfg)
+{
+	const char *secretv[SECRETS] = {cfg->repl_secret, cfg->repl_secret2};
+	struct cluster_stamp self;
+	int err;
+
+	memset(&cm, 0, sizeof(cm));
+	if (!str_isset(cfg->repl_secret))
+		log_warn("cluster", "no repl_secret: cluster messages are "
+			 "not signed");
+
+	err = secrets_init(secretv);
+	if (err)
+		goto out;
+
+	err = str_dup(&cm.node, cfg->node_id);
+	if (err)
+		goto out;
+
+	while (!cm.boot)
+		cm.boot = rand_u64();
+
+	self.boot = cm.boot;
+	self.seq = 0;
+	self.ts = cluster_clock_ms();
+	pl_set_str(&self.node, cm.node);
+	err = cluster_fresh_init(&self, cfg->node_timeout);
+
+ out:
+	if (err)
+		cluster_msg_close();
+	return err;
 }
 
 
 void cluster_msg_close(void)
 {
-	hmac = mem_deref(hmac);
+	secrets_close();
+	cluster_fresh_close();
+	cm.node = mem_deref(cm.node);
+	memset(&cm, 0, sizeof(cm));
 }
 
 
-static int digest_hex(char *hex, size_t sz, const uint8_t *data, size_t len)
+static int digest_hex(char *hex, size_t sz, struct hmac *hmac,
+		      const uint8_t *data, size_t len)
 {
 	uint8_t md[SEAL_MD];
 	int err;
@@ -57,7 +134,11 @@ static int digest_hex(char *hex, size_t sz, const uint8_t *data, size_t len)
 }
 
 
-/** A message buffer with room for the signature in front of the body. */
+/**
+ * A message buffer with room for the seal in front, and the stamp: write
+ * the body from mb->pos, then seal and send it without returning to the
+ * loop in between (the sequence numbers must go out in order).
+ */
 int cluster_msg_alloc(struct mbuf **mbp)
 {
 	struct mbuf *mb;
@@ -65,12 +146,20 @@ int cluster_msg_alloc(struct mbuf **mbp)
 
 	if (!mbp)
 		return EINVAL;
+	if (!cm.boot)
+		return ENOTCONN;
 
-	mb = mbuf_alloc(1024);
+	mb = mbuf_alloc(MSG_SIZE);
 	if (!mb)
 		return ENOMEM;
 
 	err = mbuf_fill(mb, ' ', SEAL_SIZE);
+	if (!err)
+		err = mbuf_printf(mb, "%016llx %llu %llu %s ",
+				  (unsigned long long)cm.boot,
+				  (unsigned long long)++cm.seq,
+				  (unsigned long long)cluster_clock_ms(),
+				  cm.node);
 	if (err) {
 		mem_deref(mb);
 		return err;
@@ -91,12 +180,12 @@ int cluster_msg_seal(struct mbuf *mb)
 		return EINVAL;
 
 	mb->pos = 0;
-	if (!hmac) {
+	if (!cm.hmac[0]) {
 		memset(mb->buf, '-', SEAL_HEX);
 		return 0;
 	}
 
-	err = digest_hex(hex, sizeof(hex), mb->buf + SEAL_SIZE,
+	err = digest_hex(hex, sizeof(hex), cm.hmac[0], mb->buf + SEAL_SIZE,
 			 mb->end - SEAL_SIZE);
 	if (err)
 		return err;
@@ -117,37 +206,139 @@ static bool unsigned_seal(const char *p)
 }
 
 
-/**
- * Check a message and point `body` at its payload. EBADMSG: malformed or
- * unsigned (when a secret is set); EACCES: bad signature.
- */
-int cluster_msg_open(struct pl *body, const struct pl *msg)
+/* Constant time: do not tell a forger how much was right */
+static bool seal_matches(struct hmac *hmac, const struct pl *msgp)
 {
 	char hex[SEAL_HEX + 1];
 	uint8_t diff = 0;
+
+	if (digest_hex(hex, sizeof(hex), hmac,
+		       (const uint8_t *)msgp->p + SEAL_SIZE,
+		       msgp->l - SEAL_SIZE))
+		return false;
+
+	for (size_t i = 0; i < SEAL_HEX; i++)
+		diff |= (uint8_t)(hex[i] ^ msgp->p[i]);
+
+	return diff == 0;
+}
+
+
+/* EBADMSG: unsigned (a secret is set); EACCES: no secret signed it */
+static int seal_check(const struct pl *msgp)
+{
+	bool keyed = false;
+
+	for (size_t i = 0; i < SECRETS; i++) {
+		if (!cm.hmac[i])
+			continue;
+
+		keyed = true;
+		if (seal_matches(cm.hmac[i], msgp))
+			return 0;
+	}
+
+	if (!keyed)
+		return 0;
+
+	return unsigned_seal(msgp->p) ? EBADMSG : EACCES;
+}
+
+
+static bool all_of(const struct pl *pl, const char *set)
+{
+	for (size_t i = 0; i < pl->l; i++) {
+		if (!strchr(set, pl->p[i]))
+			return false;
+	}
+
+	return pl->l > 0;
+}
+
+
+/* "<boot> <seq> <ms> <node> " in front of the body */
+static int stamp_decode(struct cluster_stamp *st, struct pl *rest)
+{
+	static const char dec[] = "0123456789", hexd[] = "0123456789abcdef";
+	struct pl f[STAMP_FIELDS];
+
+	for (size_t i = 0; i < STAMP_FIELDS; i++) {
+		const char *sp = pl_strchr(rest, ' ');
+
+		if (!sp)
+			return EPROTO;
+
+		f[i].p = rest->p;
+		f[i].l = sp - rest->p;
+		pl_advance(rest, f[i].l + 1);
+	}
+
+	if (f[0].l != BOOT_HEX || !all_of(&f[0], hexd) ||
+	    f[1].l > 20 || !all_of(&f[1], dec) ||
+	    f[2].l > 20 || !all_of(&f[2], dec) || !pl_isset(&f[3]))
+		return EPROTO;
+
+	st->boot = pl_x64(&f[0]);
+	st->seq = pl_u64(&f[1]);
+	st->ts = pl_u64(&f[2]);
+	st->node = f[3];
+
+	return st->boot && st->seq ? 0 : EPROTO;
+}
+
+
+static int open_msg(struct pl *body, struct cluster_stamp *st,
+		    const struct pl *msgp)
+{
 	int err;
 
-	if (!body || !msg)
+	if (!body || !msgp)
 		return EINVAL;
 
-	if (msg->l <= SEAL_SIZE || msg->p[SEAL_HEX] != ' ')
-		return EBADMSG;
+	if (msgp->l <= SEAL_SIZE || msgp->p[SEAL_HEX] != ' ')
+		return EPROTO;
 
-	body->p = msg->p + SEAL_SIZE;
-	body->l = msg->l - SEAL_SIZE;
-
-	if (!hmac)
-		return 0;
-	if (unsigned_seal(msg->p))
-		return EBADMSG;
-
-	err = digest_hex(hex, sizeof(hex), (const uint8_t *)body->p, body->l);
+	err = seal_check(msgp);
 	if (err)
 		return err;
 
-	/* constant time: do not tell a forger how much was right */
-	for (size_t i = 0; i < SEAL_HEX; i++)
-		diff |= (uint8_t)(hex[i] ^ msg->p[i]);
+	body->p = msgp->p + SEAL_SIZE;
+	body->l = msgp->l - SEAL_SIZE;
 
-	return diff ? EACCES : 0;
+	return stamp_decode(st, body);
+}
+
+
+/**
+ * Check a message heard live and point `body` at its payload: EPROTO
+ * malformed, EBADMSG unsigned (when a secret is set), EACCES bad
+ * signature, EALREADY a replay, ETIMEDOUT stale. Drops are counted.
+ */
+int cluster_msg_open(struct pl *body, const struct pl *msgp)
+{
+	struct cluster_stamp st;
+	int err;
+
+	err = open_msg(body, &st, msgp);
+	if (err) {
+		if (err != EINVAL)
+			cluster_fresh_dropped(err);
+		return err;
+	}
+
+	return cluster_fresh_accept(&st);
+}
+
+
+/** The same for a message read back from Redis: no freshness check */
+int cluster_msg_open_stored(struct pl *body, const struct pl *msgp)
+{
+	struct cluster_stamp st;
+	int err;
+
+	err = open_msg(body, &st, msgp);
+	if (err && err != EINVAL)
+		cluster_fresh_dropped(err);
+
+	return err;
 }

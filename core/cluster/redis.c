@@ -5,20 +5,28 @@
  * loop (uvre.c), so no call here ever blocks the SIP path. There are two
  * connections, because a SUBSCRIBEd connection takes nothing but pub/sub:
  * `cmd` for commands and scripts, `sub` for the channels. They are one
- * session: the client is "up" only when both are connected, every Lua
- * script is loaded (its SHA1 comes back from SCRIPT LOAD, so we never hash
- * locally) and every channel is confirmed. Consumers learn of it through
- * one state handler, and since a channel is confirmed before "up", a
- * consumer that reads Redis on "up" cannot miss a message published after
- * its read.
+ * session (redis_session.c): the client is "up" only when both are
+ * connected and authenticated, every Lua script is loaded and every
+ * channel is confirmed. Consumers learn of it through one state handler.
+ *
+ * The server is `redis HOST:PORT`, or, with `redis_sentinel`, whatever
+ * master the sentinels name before each connect (redis_sentinel.c). A
+ * fail-over reaches us three ways: the connection to the old master
+ * breaks, a sentinel announces `+switch-master`, or a command is refused
+ * with READONLY (the old master came back as a replica); each one resets
+ * the session, and the next connect asks the sentinels again. To the
+ * modules above a fail-over is a reconnect like any other: they re-read
+ * and re-write what they hold on every "up" (and redis_new_server() tells
+ * them that acknowledged writes may have been lost).
  *
  * Any failure of either connection tears both down and reconnects after a
- * backoff (100 ms doubling to 2 s). Commands are refused (ENOTCONN) while
- * not up instead of being queued here: only the caller knows whether a
- * change can be re-derived later (replication re-snapshots), so queueing
- * is its decision. Every accepted command gets its reply handler called
- * exactly once, with an error when the connection dies first, so callers
- * can own references through it.
+ * backoff (100 ms doubling to 2 s; a new master announced by Sentinel is
+ * tried at once). Commands are refused (ENOTCONN) while not up instead of
+ * being queued here: only the caller knows whether a change can be
+ * re-derived later (replication re-snapshots), so queueing is its
+ * decision. Every accepted command gets its reply handler called exactly
+ * once, with an error when the connection dies first, so callers can own
+ * references through it.
  *
  * A TCP connection to a hung Redis stays "connected", so a watchdog probes
  * every second: it publishes on this node's private channel and wants both
@@ -35,9 +43,11 @@
 #include <hiredis/adapters/libuv.h>
 #include <re.h>
 #include "log.h"
+#include "conf.h"
 #include "uvre.h"
 #include "metrics.h"
 #include "redis.h"
+#include "redis_int.h"
 
 enum {
 	BACKOFF_MIN_MS = 100,
@@ -46,24 +56,6 @@ enum {
 	TIMEOUT_MS     = 3000,
 	PROBE_CMD      = 1 << 0,
 	PROBE_SUB      = 1 << 1,
-	ERROR_SZ       = 128,
-	ADDR_SZ        = 160,       /* "host:port" */
-};
-
-/** A channel, subscribed again on every connect */
-struct redis_sub {
-	struct le le;
-	char *chan;
-	redis_msg_h *h;
-	void *arg;
-	bool confirmed;
-};
-
-/** A Lua script, loaded again on every connect */
-struct redis_script {
-	struct le le;
-	char *src;
-	char *sha;
 };
 
 /** One command in flight */
@@ -72,90 +64,76 @@ struct redis_cmd {
 	void *arg;
 };
 
+struct redis_client redis_cl;
+
+/* what only this file uses */
 static struct {
-	char *host;
-	uint16_t port;
-	char *probe_chan;
-	redisAsyncContext *cmd;
-	redisAsyncContext *sub;
-	enum redis_state state;
-	unsigned connected;        /* contexts whose connect succeeded */
-	unsigned pending;          /* script loads and subscriptions to go */
-	struct list subs;
-	struct list scripts;
 	struct tmr reset;          /* tears down outside hiredis callbacks */
 	struct tmr retry;
 	struct tmr watchdog;
 	uint32_t backoff;
 	uint64_t since;            /* jiffies of the last state change */
+	uint64_t opened;           /* jiffies the connections were opened */
 	uint64_t probe_at;         /* jiffies of the probe in flight, 0 none */
 	unsigned probe_acks;
 	uint64_t ups;
-	char last_error[ERROR_SZ];
+	char last_error[REDIS_ERROR_SZ];
 	redis_state_h *stateh;
 	void *arg;
+	bool resolving;            /* asking the sentinels for the master */
 	bool warned;               /* this outage was logged */
-	bool init;
-	bool closing;
-} rds;
+} rd;
 
 static const char *state_names[] = {"down", "connecting", "up"};
 
 
-static void sub_destructor(void *arg)
-{
-	struct redis_sub *sub = arg;
-
-	list_unlink(&sub->le);
-	mem_deref(sub->chan);
-}
-
-
-static void script_destructor(void *arg)
-{
-	struct redis_script *s = arg;
-
-	list_unlink(&s->le);
-	mem_deref(s->src);
-	mem_deref(s->sha);
-}
-
-
-static void session_start(void);
 static void connect_start(void);
 static void reset_handler(void *arg);
 
 
+/* "host:port", or the master's name while Sentinel has not named it */
+static int addr_print(struct re_printf *pf, void *arg)
+{
+	(void)arg;
+
+	if (!redis_cl.host)
+		return re_hprintf(pf, "master %s", redis_cl.cfg->redis_master);
+
+	return re_hprintf(pf, "%s:%u", redis_cl.host, redis_cl.port);
+}
+
+
 static void set_state(enum redis_state st)
 {
-	enum redis_state prev = rds.state;
+	enum redis_state prev = redis_cl.state;
 
 	if (prev == st)
 		return;
 
-	rds.state = st;
-	rds.since = tmr_jiffies();
+	redis_cl.state = st;
+	rd.since = tmr_jiffies();
 	metrics_redis_up(st == REDIS_ST_UP);
 
 	/* consumers care about up and about losing up, not the attempts */
-	if (rds.stateh && (st == REDIS_ST_UP || prev == REDIS_ST_UP))
-		rds.stateh(st, rds.arg);
+	if (rd.stateh && (st == REDIS_ST_UP || prev == REDIS_ST_UP))
+		rd.stateh(st, rd.arg);
 }
 
 
 /** Something broke: remember why, and reset both connections soon. */
-static void fail(const char *what, const char *detail)
+void redis_fail(const char *what, const char *detail)
 {
-	if (rds.closing || tmr_isrunning(&rds.reset))
+	if (redis_cl.closing || tmr_isrunning(&rd.reset))
 		return;
 
-	re_snprintf(rds.last_error, sizeof(rds.last_error), "%s: %s", what,
+	re_snprintf(rd.last_error, sizeof(rd.last_error), "%s: %s", what,
 		    detail ? detail : "?");
-	tmr_start(&rds.reset, 0, reset_handler, NULL);
+	tmr_start(&rd.reset, 0, reset_handler, NULL);
 }
 
 
-static void ctx_free(redisAsyncContext **acp)
+/** Free a context we own, outside its callbacks; NULL-safe */
+void redis_ctx_free(redisAsyncContext **acp)
 {
 	redisAsyncContext *ac = *acp;
 
@@ -169,19 +147,12 @@ static void ctx_free(redisAsyncContext **acp)
 
 static void teardown(void)
 {
-	struct le *le;
-
-	ctx_free(&rds.cmd);
-	ctx_free(&rds.sub);
-	rds.connected = 0;
-	rds.pending = 0;
-	rds.probe_at = 0;
-
-	LIST_FOREACH(&rds.subs, le) {
-		struct redis_sub *sub = le->data;
-
-		sub->confirmed = false;
-	}
+	redis_sentinel_cancel();
+	rd.resolving = false;
+	redis_ctx_free(&redis_cl.cmd);
+	redis_ctx_free(&redis_cl.sub);
+	redis_session_reset();
+	rd.probe_at = 0;
 }
 
 
@@ -197,104 +168,79 @@ static void reset_handler(void *arg)
 	(void)arg;
 
 	/* one warning per outage, not one per attempt */
-	if (!rds.warned)
-		log_warn("redis", "%s:%u %s (%s); calls go on, changes are "
-			 "re-snapshotted on reconnect", rds.host, rds.port,
-			 rds.state == REDIS_ST_UP ? "down" : "unreachable",
-			 rds.last_error);
+	if (!rd.warned)
+		log_warn("redis", "%H %s (%s); calls go on, changes are "
+			 "re-snapshotted on reconnect", addr_print, NULL,
+			 redis_cl.state == REDIS_ST_UP ? "down" : "unreachable",
+			 rd.last_error);
 	else
-		log_debug("redis", "%s:%u: %s, retry in %u ms", rds.host,
-			  rds.port, rds.last_error, rds.backoff);
-	rds.warned = true;
+		log_debug("redis", "%H: %s, retry in %u ms", addr_print, NULL,
+			  rd.last_error, rd.backoff);
+	rd.warned = true;
 
 	/* down first: handlers run by the teardown must see it */
 	set_state(REDIS_ST_DOWN);
 	teardown();
 
-	tmr_start(&rds.retry, rds.backoff, retry_handler, NULL);
-	rds.backoff = min(rds.backoff * 2, (uint32_t)BACKOFF_MAX_MS);
+	tmr_start(&rd.retry, rd.backoff, retry_handler, NULL);
+	rd.backoff = min(rd.backoff * 2, (uint32_t)BACKOFF_MAX_MS);
 }
 
 
-/** Both connections are there and the session's commands went out */
-static bool session_started(void)
+/** The session's last answer is in: commands are accepted now */
+void redis_set_up(void)
 {
-	return rds.connected == 2;
-}
-
-
-static void maybe_up(void)
-{
-	if (rds.state != REDIS_ST_CONNECTING || rds.pending)
-		return;
-
-	++rds.ups;
-	rds.backoff = BACKOFF_MIN_MS;
-	rds.warned = false;
-	log_info("redis", "%s:%u up", rds.host, rds.port);
+	++rd.ups;
+	rd.backoff = BACKOFF_MIN_MS;
+	rd.warned = false;
+	redis_cl.auth_logged = false;
+	log_info("redis", "%H up%s", addr_print, NULL, redis_cl.new_server ?
+		 " (not the server of the last session)" : "");
 	set_state(REDIS_ST_UP);
 }
 
 
-static void connect_handler(const redisAsyncContext *ac, int status)
+static void session_open(void)
 {
-	if (ac != rds.cmd && ac != rds.sub)
-		return;
-
-	if (status != REDIS_OK) {
-		/* hiredis frees the context after this returns */
-		if (ac == rds.cmd)
-			rds.cmd = NULL;
-		else
-			rds.sub = NULL;
-		fail("connect", ac->errstr);
-		return;
-	}
-
-	if (++rds.connected == 2)
-		session_start();
+	rd.opened = tmr_jiffies();
+	(void)redis_session_open();
 }
 
 
-static void disconnect_handler(const redisAsyncContext *ac, int status)
+static bool is_current(const char *host, uint16_t port)
 {
-	(void)status;
-
-	if (ac == rds.cmd)
-		rds.cmd = NULL;
-	else if (ac == rds.sub)
-		rds.sub = NULL;
-	else
-		return;
-
-	fail("connection lost", ac->errstr ? ac->errstr : "closed");
+	return redis_cl.host && port == redis_cl.port &&
+		0 == str_casecmp(host, redis_cl.host);
 }
 
 
-static int ctx_open(redisAsyncContext **acp)
+/* redis_master_h: the sentinels named the master, connect to it */
+static void master_found(int err, const char *host, uint16_t port,
+			 void *arg)
 {
-	redisAsyncContext *ac;
+	char *h = NULL;
+	(void)arg;
 
-	ac = redisAsyncConnect(rds.host, rds.port);
-	if (!ac)
-		return ENOMEM;
-
-	if (ac->err) {
-		fail("connect", ac->errstr);
-		redisAsyncFree(ac);
-		return ECONNREFUSED;
+	rd.resolving = false;
+	if (err) {
+		redis_fail("sentinel", "no sentinel named the master");
+		return;
 	}
 
-	if (redisLibuvAttach(ac, uvre_loop()) != REDIS_OK) {
-		redisAsyncFree(ac);
-		return ENOMEM;
+	if (!is_current(host, port)) {
+		if (str_dup(&h, host)) {
+			redis_fail("sentinel", "out of memory");
+			return;
+		}
+
+		log_info("redis", "master %s is %s:%u (from Sentinel)",
+			 redis_cl.cfg->redis_master, host, port);
+		mem_deref(redis_cl.host);
+		redis_cl.host = h;
+		redis_cl.port = port;
 	}
 
-	redisAsyncSetConnectCallback(ac, connect_handler);
-	redisAsyncSetDisconnectCallback(ac, disconnect_handler);
-	*acp = ac;
-
-	return 0;
+	session_open();
 }
 
 
@@ -304,123 +250,102 @@ static void connect_start(void)
 
 	set_state(REDIS_ST_CONNECTING);
 
-	err = ctx_open(&rds.cmd);
-	if (!err)
-		err = ctx_open(&rds.sub);
-	if (err)
-		fail("connect", "cannot open a connection");
-
-	uvre_kick();
-}
-
-
-static void script_loaded(redisAsyncContext *ac, void *r, void *arg)
-{
-	struct redis_script *s = arg;
-	redisReply *reply = r;
-	(void)ac;
-
-	if (!reply)
-		return;
-
-	if (reply->type != REDIS_REPLY_STRING) {
-		log_error("redis", "SCRIPT LOAD: %s",
-			  reply->type == REDIS_REPLY_ERROR ? reply->str : "?");
-		fail("script load", "refused");
+	if (!redis_sentinel_mode()) {
+		session_open();
 		return;
 	}
 
-	s->sha = mem_deref(s->sha);
-	if (str_dup(&s->sha, reply->str)) {
-		fail("script load", "out of memory");
+	rd.resolving = true;
+	err = redis_sentinel_resolve(master_found, NULL);
+	if (err) {
+		rd.resolving = false;
+		redis_fail("sentinel", "cannot ask the sentinels");
+	}
+}
+
+
+/* redis_master_h: Sentinel announced a fail-over of our master */
+static void master_switched(int err, const char *host, uint16_t port,
+			    void *arg)
+{
+	char addr[REDIS_ADDR_SZ];
+	(void)err;
+	(void)arg;
+
+	if (redis_cl.state == REDIS_ST_UP && is_current(host, port))
 		return;
+
+	log_info("redis", "Sentinel: master %s moved to %s:%u, reconnecting",
+		 redis_cl.cfg->redis_master, host, port);
+
+	/* no backoff for a master that is known to be there */
+	rd.backoff = BACKOFF_MIN_MS;
+	re_snprintf(addr, sizeof(addr), "now %s:%u", host, port);
+	if (tmr_isrunning(&rd.retry))
+		tmr_start(&rd.retry, 0, retry_handler, NULL);
+	else
+		redis_fail("master switched", addr);
+}
+
+
+/**
+ * A connection to host:port on the main loop, with our handlers. On error
+ * nothing is left open and `why` says what went wrong.
+ */
+int redis_ctx_open(redisAsyncContext **acp, const char *host,
+		   uint16_t port, redisConnectCallback *connh,
+		   redisDisconnectCallback *disconnh, char *why,
+		   size_t whysz)
+{
+	redisAsyncContext *ac;
+
+	ac = redisAsyncConnect(host, port);
+	if (!ac) {
+		str_ncpy(why, "out of memory", whysz);
+		return ENOMEM;
 	}
 
-	--rds.pending;
-	maybe_up();
-}
-
-
-static bool reply_is_str(const redisReply *reply, size_t i, const char *s)
-{
-	const redisReply *e;
-
-	if (i >= reply->elements)
-		return false;
-
-	e = reply->element[i];
-	return e->type == REDIS_REPLY_STRING && 0 == str_casecmp(e->str, s);
-}
-
-
-static void sub_handler(redisAsyncContext *ac, void *r, void *arg)
-{
-	struct redis_sub *sub = arg;
-	redisReply *reply = r;
-	struct pl chan, msg;
-	(void)ac;
-
-	if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 3)
-		return;
-
-	if (reply_is_str(reply, 0, "subscribe")) {
-		if (!sub->confirmed && rds.state == REDIS_ST_CONNECTING) {
-			--rds.pending;
-			maybe_up();
-		}
-		sub->confirmed = true;
-		return;
+	if (ac->err) {
+		str_ncpy(why, ac->errstr, whysz);
+		redisAsyncFree(ac);
+		return ECONNREFUSED;
 	}
 
-	if (!reply_is_str(reply, 0, "message") ||
-	    reply->element[2]->type != REDIS_REPLY_STRING)
-		return;
+	if (redisLibuvAttach(ac, uvre_loop()) != REDIS_OK) {
+		str_ncpy(why, "cannot attach to the loop", whysz);
+		redisAsyncFree(ac);
+		return ENOMEM;
+	}
 
-	chan.p = reply->element[1]->str;
-	chan.l = reply->element[1]->len;
-	msg.p = reply->element[2]->str;
-	msg.l = reply->element[2]->len;
-	sub->h(&chan, &msg, sub->arg);
-}
+	redisAsyncSetConnectCallback(ac, connh);
+	redisAsyncSetDisconnectCallback(ac, disconnh);
+	*acp = ac;
 
-
-static int sub_send(struct redis_sub *sub)
-{
-	if (redisAsyncCommand(rds.sub, sub_handler, sub, "SUBSCRIBE %s",
-			      sub->chan) != REDIS_OK)
-		return ENOTCONN;
-
-	uvre_kick();
 	return 0;
 }
 
 
-/** Both connections are there: load the scripts, subscribe, then up. */
-static void session_start(void)
+/** AUTH with redis_password (as redis_user if set) on a connection */
+int redis_auth_send(redisAsyncContext *ac, redisCallbackFn *fn, void *arg)
 {
-	struct le *le;
+	const struct rh_conf *cfg = redis_cl.cfg;
+	int r;
 
-	rds.pending = list_count(&rds.scripts) + list_count(&rds.subs);
+	if (str_isset(cfg->redis_user))
+		r = redisAsyncCommand(ac, fn, arg, "AUTH %s %s",
+				      cfg->redis_user, cfg->redis_password);
+	else
+		r = redisAsyncCommand(ac, fn, arg, "AUTH %s",
+				      cfg->redis_password);
 
-	LIST_FOREACH(&rds.scripts, le) {
-		struct redis_script *s = le->data;
-
-		if (redisAsyncCommand(rds.cmd, script_loaded, s,
-				      "SCRIPT LOAD %s", s->src) != REDIS_OK) {
-			fail("script load", "cannot send");
-			return;
-		}
-	}
-
-	LIST_FOREACH(&rds.subs, le) {
-		if (sub_send(le->data)) {
-			fail("subscribe", "cannot send");
-			return;
-		}
-	}
-
-	maybe_up();
 	uvre_kick();
+	return r == REDIS_OK ? 0 : ENOTCONN;
+}
+
+
+bool redis_sentinel_mode(void)
+{
+	return redis_cl.cfg && redis_cl.cfg->redis_sentinelc > 0;
 }
 
 
@@ -431,7 +356,7 @@ static void probe_msg_handler(const struct pl *chan, const struct pl *msg,
 	(void)msg;
 	(void)arg;
 
-	rds.probe_acks |= PROBE_SUB;
+	rd.probe_acks |= PROBE_SUB;
 }
 
 
@@ -442,7 +367,7 @@ static void probe_reply_handler(int err, const struct redisReply *reply,
 	(void)arg;
 
 	if (!err)
-		rds.probe_acks |= PROBE_CMD;
+		rd.probe_acks |= PROBE_CMD;
 }
 
 
@@ -451,60 +376,69 @@ static void watchdog_handler(void *arg)
 	uint64_t now = tmr_jiffies();
 	(void)arg;
 
-	tmr_start(&rds.watchdog, PROBE_MS, watchdog_handler, NULL);
+	tmr_start(&rd.watchdog, PROBE_MS, watchdog_handler, NULL);
 
-	if (rds.state == REDIS_ST_CONNECTING &&
-	    now - rds.since > TIMEOUT_MS) {
-		fail("connect", "timeout");
+	/* the sentinels are asked with a timeout of their own */
+	if (redis_cl.state == REDIS_ST_CONNECTING && !rd.resolving &&
+	    now - rd.opened > TIMEOUT_MS) {
+		redis_fail("connect", "timeout");
 		return;
 	}
 
-	if (rds.state != REDIS_ST_UP)
+	if (redis_cl.state != REDIS_ST_UP)
 		return;
 
-	if (rds.probe_at && rds.probe_acks != (PROBE_CMD | PROBE_SUB)) {
-		if (now - rds.probe_at > TIMEOUT_MS)
-			fail("watchdog", "no answer for 3 s");
+	if (rd.probe_at && rd.probe_acks != (PROBE_CMD | PROBE_SUB)) {
+		if (now - rd.probe_at > TIMEOUT_MS)
+			redis_fail("watchdog", "no answer for 3 s");
 		return;
 	}
 
-	rds.probe_at = now;
-	rds.probe_acks = 0;
+	rd.probe_at = now;
+	rd.probe_acks = 0;
 	(void)redis_command(probe_reply_handler, NULL, "PUBLISH %s probe",
-			    rds.probe_chan);
+			    redis_cl.probe_chan);
 }
 
 
 /**
- * Start connecting to Redis. `probe_chan` is a channel private to this
+ * Start connecting to the Redis of the config (`redis`, or the master
+ * that `redis_sentinel` names). `probe_chan` is a channel private to this
  * process, used by the watchdog to see both connections work end to end.
  */
-int redis_init(const char *host, uint16_t port, const char *probe_chan)
+int redis_init(const struct rh_conf *cfg, const char *probe_chan)
 {
 	int err;
 
-	if (!host || !port || !probe_chan)
+	if (!cfg || !probe_chan)
 		return EINVAL;
-	if (rds.init)
+	if (redis_cl.cfg)
 		return EALREADY;
 	if (!uvre_loop())
 		return ENOTCONN;
 
-	memset(&rds, 0, sizeof(rds));
-	err  = str_dup(&rds.host, host);
-	err |= str_dup(&rds.probe_chan, probe_chan);
+	memset(&redis_cl, 0, sizeof(redis_cl));
+	memset(&rd, 0, sizeof(rd));
+	redis_cl.cfg = cfg;
+	rd.backoff = BACKOFF_MIN_MS;
+
+	err = str_dup(&redis_cl.probe_chan, probe_chan);
 	if (err)
 		goto out;
 
-	rds.port = port;
-	rds.backoff = BACKOFF_MIN_MS;
-	rds.init = true;
+	if (cfg->redis_sentinelc)
+		err = redis_sentinel_init(cfg, master_switched);
+	else
+		err = str_dup(&redis_cl.host, cfg->redis_host);
+	if (err)
+		goto out;
 
+	redis_cl.port = cfg->redis_port;
 	err = redis_subscribe(probe_chan, probe_msg_handler, NULL);
 	if (err)
 		goto out;
 
-	tmr_start(&rds.watchdog, PROBE_MS, watchdog_handler, NULL);
+	tmr_start(&rd.watchdog, PROBE_MS, watchdog_handler, NULL);
 	connect_start();
 
  out:
@@ -516,99 +450,29 @@ int redis_init(const char *host, uint16_t port, const char *probe_chan)
 
 void redis_close(void)
 {
-	if (!rds.init)
+	if (!redis_cl.cfg)
 		return;
 
-	rds.closing = true;
-	tmr_cancel(&rds.reset);
-	tmr_cancel(&rds.retry);
-	tmr_cancel(&rds.watchdog);
+	redis_cl.closing = true;
+	tmr_cancel(&rd.reset);
+	tmr_cancel(&rd.retry);
+	tmr_cancel(&rd.watchdog);
 
 	/* a last word (a node's goodbye) may still sit in the buffer */
-	if (rds.cmd && rds.state == REDIS_ST_UP)
-		redisAsyncHandleWrite(rds.cmd);
+	if (redis_cl.cmd && redis_cl.state == REDIS_ST_UP)
+		redisAsyncHandleWrite(redis_cl.cmd);
 
-	rds.state = REDIS_ST_DOWN;
+	redis_cl.state = REDIS_ST_DOWN;
 	metrics_redis_up(false);
 	teardown();
 
-	list_flush(&rds.subs);
-	list_flush(&rds.scripts);
-	mem_deref(rds.host);
-	mem_deref(rds.probe_chan);
-	memset(&rds, 0, sizeof(rds));
+	redis_sentinel_close();
+	redis_session_close();
+	mem_deref(redis_cl.host);
+	mem_deref(redis_cl.probe_chan);
+	memset(&redis_cl, 0, sizeof(redis_cl));
+	memset(&rd, 0, sizeof(rd));
 	uvre_kick();
-}
-
-
-/**
- * Listen on a channel, now and after every reconnect. Register channels
- * before the first connect (right after redis_init) to have them confirmed
- * before "up".
- */
-int redis_subscribe(const char *chan, redis_msg_h *h, void *arg)
-{
-	struct redis_sub *sub;
-	int err;
-
-	if (!chan || !h)
-		return EINVAL;
-	if (!rds.init)
-		return ENOTCONN;
-
-	sub = mem_zalloc(sizeof(*sub), sub_destructor);
-	if (!sub)
-		return ENOMEM;
-
-	err = str_dup(&sub->chan, chan);
-	if (err) {
-		mem_deref(sub);
-		return err;
-	}
-
-	sub->h = h;
-	sub->arg = arg;
-	list_append(&rds.subs, &sub->le, sub);
-
-	/* a session under way: join it (else the next one subscribes) */
-	if (session_started() && !sub_send(sub) &&
-	    rds.state == REDIS_ST_CONNECTING)
-		++rds.pending;
-
-	return 0;
-}
-
-
-/**
- * Register a Lua script run with redis_eval(); it is (re)loaded on every
- * connect, before "up". The object belongs to this module.
- */
-int redis_script_add(struct redis_script **sp, const char *src)
-{
-	struct redis_script *s;
-	int err;
-
-	if (!sp || !src)
-		return EINVAL;
-	if (!rds.init)
-		return ENOTCONN;
-
-	s = mem_zalloc(sizeof(*s), script_destructor);
-	if (!s)
-		return ENOMEM;
-
-	err = str_dup(&s->src, src);
-	if (err) {
-		mem_deref(s);
-		return err;
-	}
-
-	list_append(&rds.scripts, &s->le, s);
-	if (session_started())
-		fail("new script", "reconnecting to load it");
-
-	*sp = s;
-	return 0;
 }
 
 
@@ -620,9 +484,13 @@ static void reply_handler(redisAsyncContext *ac, void *r, void *arg)
 	(void)ac;
 
 	if (!reply)
-		err = rds.closing ? ECONNABORTED : ECONNRESET;
+		err = redis_cl.closing ? ECONNABORTED : ECONNRESET;
 	else if (reply->type == REDIS_REPLY_ERROR)
 		err = EPROTO;
+
+	/* our master became a replica: find the new one */
+	if (err == EPROTO && !strncmp(reply->str, "READONLY", 8))
+		redis_fail("read-only", "the server is a replica now");
 
 	cmd->h(err, reply, cmd->arg);
 	mem_deref(cmd);
@@ -634,7 +502,7 @@ static int command_send(redis_reply_h *h, void *arg, const char *fmt,
 {
 	struct redis_cmd *cmd = NULL;
 
-	if (rds.state != REDIS_ST_UP || !rds.cmd)
+	if (redis_cl.state != REDIS_ST_UP || !redis_cl.cmd)
 		return ENOTCONN;
 
 	if (h) {
@@ -646,8 +514,8 @@ static int command_send(redis_reply_h *h, void *arg, const char *fmt,
 		cmd->arg = arg;
 	}
 
-	if (redisvAsyncCommand(rds.cmd, cmd ? reply_handler : NULL, cmd, fmt,
-			       ap) != REDIS_OK) {
+	if (redisvAsyncCommand(redis_cl.cmd, cmd ? reply_handler : NULL, cmd,
+			       fmt, ap) != REDIS_OK) {
 		mem_deref(cmd);
 		return ENOTCONN;
 	}
@@ -681,16 +549,17 @@ int redis_command(redis_reply_h *h, void *arg, const char *fmt, ...)
 int redis_eval(const struct redis_script *script, redis_reply_h *h,
 	       void *arg, const char *fmt, ...)
 {
+	const char *sha = redis_script_sha(script);
 	char *full = NULL;
 	va_list ap;
 	int err;
 
 	if (!script || !fmt)
 		return EINVAL;
-	if (!script->sha)
+	if (!sha)
 		return ENOTCONN;
 
-	err = re_sdprintf(&full, "EVALSHA %s %s", script->sha, fmt);
+	err = re_sdprintf(&full, "EVALSHA %s %s", sha, fmt);
 	if (err)
 		return err;
 
@@ -706,20 +575,30 @@ int redis_eval(const struct redis_script *script, redis_reply_h *h,
 /** One handler, told when the session goes up or down. */
 void redis_set_state_handler(redis_state_h *h, void *arg)
 {
-	rds.stateh = h;
-	rds.arg = arg;
+	rd.stateh = h;
+	rd.arg = arg;
 }
 
 
 enum redis_state redis_state(void)
 {
-	return rds.state;
+	return redis_cl.state;
 }
 
 
 bool redis_is_up(void)
 {
-	return rds.state == REDIS_ST_UP;
+	return redis_cl.state == REDIS_ST_UP;
+}
+
+
+/**
+ * This session's server is not the last session's (a fail-over to a
+ * replica, a restart): writes the last one acknowledged may be lost.
+ */
+bool redis_new_server(void)
+{
+	return redis_cl.new_server;
 }
 
 
@@ -729,11 +608,14 @@ static const char *redis_state_name(enum redis_state st)
 }
 
 
-/** Add "redis": {state, addr, since_ms, connects, last_error} to od. */
+/**
+ * Add "redis": {state, addr, since_ms, connects, last_error, and with
+ * Sentinel "sentinel": {master, sentinels, watching, switches}} to od.
+ */
 int redis_status(struct odict *od)
 {
 	struct odict *o;
-	char addr[ADDR_SZ];
+	char addr[REDIS_ADDR_SZ];
 	int err;
 
 	if (!od)
@@ -743,15 +625,17 @@ int redis_status(struct odict *od)
 	if (err)
 		return err;
 
-	re_snprintf(addr, sizeof(addr), "%s:%u", rds.host ? rds.host : "",
-		    rds.port);
+	re_snprintf(addr, sizeof(addr), "%s:%u",
+		    redis_cl.host ? redis_cl.host : "", redis_cl.port);
 	err  = odict_entry_add(o, "state", ODICT_STRING,
-			       redis_state_name(rds.state));
+			       redis_state_name(redis_cl.state));
 	err |= odict_entry_add(o, "addr", ODICT_STRING, addr);
 	err |= odict_entry_add(o, "since_ms", ODICT_INT,
-			       (int64_t)(tmr_jiffies() - rds.since));
-	err |= odict_entry_add(o, "connects", ODICT_INT, (int64_t)rds.ups);
-	err |= odict_entry_add(o, "last_error", ODICT_STRING, rds.last_error);
+			       (int64_t)(tmr_jiffies() - rd.since));
+	err |= odict_entry_add(o, "connects", ODICT_INT, (int64_t)rd.ups);
+	err |= odict_entry_add(o, "last_error", ODICT_STRING, rd.last_error);
+	if (!err && redis_sentinel_mode())
+		err = redis_sentinel_status(o);
 	if (!err)
 		err = odict_entry_add(od, "redis", ODICT_OBJECT, o);
 

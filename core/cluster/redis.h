@@ -2,9 +2,13 @@
  * @file redis.h  Redis client on the main loop: async, two connections, reconnect
  */
 
+#ifndef REHOME_REDIS_H
+#define REHOME_REDIS_H
+
 struct redisReply;
 struct redis_script;
 struct odict;
+struct rh_conf;
 
 enum redis_state {
 	REDIS_ST_DOWN = 0,     /* no connection; retrying with backoff */
@@ -24,7 +28,7 @@ typedef void (redis_msg_h)(const struct pl *chan, const struct pl *msg,
 			   void *arg);
 typedef void (redis_state_h)(enum redis_state st, void *arg);
 
-int  redis_init(const char *host, uint16_t port, const char *probe_chan);
+int  redis_init(const struct rh_conf *cfg, const char *probe_chan);
 void redis_close(void);
 int  redis_subscribe(const char *chan, redis_msg_h *h, void *arg);
 int  redis_script_add(struct redis_script **sp, const char *src);
@@ -34,4 +38,7 @@ int  redis_eval(const struct redis_script *script, redis_reply_h *h,
 void redis_set_state_handler(redis_state_h *h, void *arg);
 enum redis_state redis_state(void);
 bool redis_is_up(void);
+bool redis_new_server(void);
 int  redis_status(struct odict *od);
+
+#endif

@@ -325,16 +325,11 @@ static void msg_handler(const struct pl *chan, const struct pl *msg,
 	const char *name, *holder;
 	struct pl body;
 	uint64_t epoch;
-	int err;
 	(void)chan;
 	(void)arg;
 
-	err = cluster_msg_open(&body, msg);
-	if (err) {
-		metrics_repl_dropped(err == EACCES ? "bad_signature"
-				     : "unsigned");
-		return;
-	}
+	if (cluster_msg_open(&body, msg))
+		return;   /* counted */
 
 	if (json_decode_odict(&od, 4, body.p, body.l, JSON_DEPTH))
 		goto bad;

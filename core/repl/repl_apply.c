@@ -160,15 +160,12 @@ void repl_msg_apply(const struct pl *msg, enum repl_origin origin)
 	const char *nl;
 	int err;
 
-	err = cluster_msg_open(&body, msg);
+	/* a snapshot is old by nature: only a live one can be a replay */
+	err = origin == REPL_ORIGIN_CHANNEL ? cluster_msg_open(&body, msg)
+		: cluster_msg_open_stored(&body, msg);
 	if (err) {
-		++repl_st.n.dropped;
-		metrics_repl_dropped(err == EACCES ? "bad_signature"
-				     : "unsigned");
-		if (origin == REPL_ORIGIN_CHANNEL)
-			log_debug("repl", "message dropped: %s",
-				  err == EACCES ? "bad signature"
-				  : "unsigned");
+		++repl_st.n.dropped;   /* and counted by reason below us */
+		log_debug("repl", "message dropped: %m", err);
 		return;
 	}
 

@@ -60,6 +60,7 @@ void repl_publish_start(void);
 void repl_publish_close(void);
 int  repl_publish(const struct dialog *dlg, const char *ev);
 void repl_endings_send(void);
+void repl_endings_replay(void);
 uint32_t repl_endings_pending(void);
 
 /* repl_apply.c */

@@ -20,8 +20,12 @@
  *
  * Redis down: calls go on; nothing is queued but the endings (a did, a
  * tag, a version: bounded, overflow logged and counted). Other changes
- * are only counted: the sync after reconnect (repl_sync.c) writes this
- * node's dialogs again and then sends the queued endings.
+ * are only counted: the sync after reconnect (repl_sync.c) sends the
+ * queued endings and writes this node's dialogs again. Redis replicates
+ * asynchronously, so a replica that Sentinel promotes may lack what the
+ * old master took last: the endings taken in the last RECENT_MS are kept
+ * and sent again to another server (the dialogs still up are written
+ * again anyway).
  *
  * A snapshot's TTL is refreshed every quarter of it while its dialog is
  * served here, so only the snapshots of dialogs nobody serves expire.
@@ -42,6 +46,7 @@
 
 enum {
 	ENDED_MAX = 65536,
+	RECENT_MS = 10000,
 };
 
 /*
@@ -76,12 +81,13 @@ static const char put_lua[] =
 
 static const char *ev_names[] = {"created", "confirmed", "updated", "ended"};
 
-/** An ending Redis has not seen yet */
+/** An ending Redis has not seen yet, or took a moment ago */
 struct ended {
 	struct le le;
 	uint64_t did;
 	char *tag;
 	uint64_t ver;
+	uint64_t at;          /* jiffies Redis took it (recent ones) */
 };
 
 /** One write in flight */
@@ -95,8 +101,10 @@ struct put {
 static struct {
 	struct redis_script *put;
 	struct tmr refresh;
-	struct list ended;
+	struct list ended;    /* endings Redis has not seen yet */
 	uint32_t endedc;
+	struct list recent;   /* endings Redis took in the last RECENT_MS */
+	uint32_t recentc;
 } pub;
 
 
@@ -148,6 +156,21 @@ static int header_encode(struct mbuf *mb, uint64_t did, const char *tag,
 }
 
 
+static struct ended *ended_alloc(uint64_t did, const char *tag,
+				 uint64_t ver)
+{
+	struct ended *e;
+
+	e = mem_zalloc(sizeof(*e), ended_destructor);
+	if (!e || str_dup(&e->tag, tag ? tag : ""))
+		return mem_deref(e);
+
+	e->did = did;
+	e->ver = ver;
+	return e;
+}
+
+
 static void ended_add(uint64_t did, const char *tag, uint64_t ver)
 {
 	struct ended *e;
@@ -161,17 +184,40 @@ static void ended_add(uint64_t did, const char *tag, uint64_t ver)
 		--pub.endedc;
 	}
 
-	e = mem_zalloc(sizeof(*e), ended_destructor);
-	if (!e || str_dup(&e->tag, tag ? tag : "")) {
-		mem_deref(e);
+	e = ended_alloc(did, tag, ver);
+	if (!e) {
 		++repl_st.n.ended_lost;
 		return;
 	}
 
-	e->did = did;
-	e->ver = ver;
 	list_append(&pub.ended, &e->le, e);
 	++pub.endedc;
+}
+
+
+/*
+ * Redis took an ending. A replica promoted by a fail-over may not have
+ * had it yet (replication is asynchronous): keep it a while, to write it
+ * again to a new server (repl_endings_replay()).
+ */
+static void recent_add(uint64_t did, const char *tag, uint64_t ver)
+{
+	uint64_t now = tmr_jiffies();
+	struct ended *e;
+
+	while ((e = list_ledata(pub.recent.head)) &&
+	       (e->at + RECENT_MS < now || pub.recentc >= ENDED_MAX)) {
+		mem_deref(e);
+		--pub.recentc;
+	}
+
+	e = ended_alloc(did, tag, ver);
+	if (!e)
+		return;
+
+	e->at = now;
+	list_append(&pub.recent, &e->le, e);
+	++pub.recentc;
 }
 
 
@@ -210,6 +256,8 @@ static void put_reply(int err, const struct redisReply *reply, void *arg)
 	if (!str_cmp(what, "ok")) {
 		++repl_st.n.sent;
 		metrics_repl_sent();
+		if (p->ended)
+			recent_add(p->did, p->tag, p->ver);
 	}
 	else if (!str_cmp(what, "fenced")) {
 		++repl_st.n.fenced;
@@ -315,6 +363,32 @@ void repl_endings_send(void)
 }
 
 
+/**
+ * Redis is another server than before (a replica promoted by a
+ * fail-over): the endings the last one took lately go out again, ahead
+ * of those it never saw, so the new server cannot bring those calls back.
+ */
+void repl_endings_replay(void)
+{
+	uint32_t n = 0;
+	struct le *le;
+
+	while ((le = list_tail(&pub.recent)) && pub.endedc < ENDED_MAX) {
+		list_unlink(le);
+		list_prepend(&pub.ended, le, le->data);
+		--pub.recentc;
+		++pub.endedc;
+		++n;
+	}
+
+	list_flush(&pub.recent);
+	pub.recentc = 0;
+	if (n)
+		log_info("repl", "another redis server: the %u calls that "
+			 "ended last are written as ended again", n);
+}
+
+
 uint32_t repl_endings_pending(void)
 {
 	return pub.endedc;
@@ -394,5 +468,6 @@ void repl_publish_close(void)
 	dialog_set_observer(NULL);
 	tmr_cancel(&pub.refresh);
 	list_flush(&pub.ended);
+	list_flush(&pub.recent);
 	memset(&pub, 0, sizeof(pub));
 }

@@ -3,11 +3,14 @@
  *
  * On reconnect the node subscribes first (redis.c), then the cluster runs
  * its (re)connect sequence, where repl.c added repl_sync() after the
- * tags' step: it loads every snapshot (SCAN + HGET, applied as any
- * message), drops replicas that no longer exist anywhere (ended while
- * this node was not listening), writes its own dialogs again (the script
- * makes an unchanged one a TTL refresh) and sends the endings queued
- * while Redis was down; then it reports the node "synced" to the cluster.
+ * tags' step: it sends the endings queued while Redis was down (and,
+ * on another server than before, those the last one took lately), so
+ * that their snapshots are gone before it loads every snapshot (SCAN +
+ * HGET, applied as any message), drops replicas that no longer exist
+ * anywhere (ended while this node was not listening) and writes its own
+ * dialogs again (the script makes an unchanged one a TTL refresh); then
+ * it reports the node "synced" to the cluster. A Sentinel fail-over is
+ * such a reconnect: the promoted replica gets back whatever it missed.
  * The same path loads a starting node.
  *
  * The dids met while loading are kept in a hash for the sweep. Commands
@@ -126,7 +129,6 @@ static void sync_finish(struct sync *sync)
 
 	(void)dialog_apply(sweep_handler, sync);
 	(void)dialog_apply(reput_handler, NULL);
-	repl_endings_send();
 
 	repl_st.n.loaded = sync->loaded;
 	log_info("repl", "synced: %u snapshots loaded, %u dialogs here, %llu "
@@ -257,6 +259,11 @@ int repl_sync(cluster_done_h *h, void *arg)
 	mem_deref(current);
 	current = sync;
 	cluster_set_synced(false);
+
+	/* endings first: the load must not bring those calls back */
+	if (redis_new_server())
+		repl_endings_replay();
+	repl_endings_send();
 
 	err = scan_send(sync, "0");
 

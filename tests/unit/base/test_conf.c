@@ -163,6 +163,47 @@ START_TEST(test_redis_ip)
 END_TEST
 
 
+START_TEST(test_redis_sentinel)
+{
+	ck_assert_msg(load(LISTEN
+			   "redis_sentinel 127.0.0.1:26379,[::1]:26380,"
+			   "sentinel-3.example:26381\n"
+			   "redis_master my-master\n"
+			   "redis_user rehome\n"
+			   "redis_password pa#ss\n"
+			   "repl_secret new-key\n"
+			   "repl_secret old-key\n") == 0, "%s", errbuf);
+
+	ck_assert(cfg.has_redis);
+	ck_assert_str_eq(cfg.redis_host, "");
+	ck_assert_uint_eq(cfg.redis_sentinelc, 3);
+	ck_assert_str_eq(cfg.redis_sentinel[0].host, "127.0.0.1");
+	ck_assert_uint_eq(cfg.redis_sentinel[0].port, 26379);
+	ck_assert_str_eq(cfg.redis_sentinel[1].host, "::1");
+	ck_assert_uint_eq(cfg.redis_sentinel[1].port, 26380);
+	ck_assert_str_eq(cfg.redis_sentinel[2].host, "sentinel-3.example");
+	ck_assert_uint_eq(cfg.redis_sentinel[2].port, 26381);
+	ck_assert_str_eq(cfg.redis_master, "my-master");
+	ck_assert_str_eq(cfg.redis_user, "rehome");
+	ck_assert_str_eq(cfg.redis_password, "pa#ss");
+	ck_assert_str_eq(cfg.repl_secret, "new-key");
+	ck_assert_str_eq(cfg.repl_secret2, "old-key");
+}
+END_TEST
+
+
+START_TEST(test_redis_password_alone)
+{
+	ck_assert_msg(load(LISTEN "redis 127.0.0.1:6379\n"
+			   "redis_password s3cret\n") == 0, "%s", errbuf);
+	ck_assert_str_eq(cfg.redis_password, "s3cret");
+	ck_assert_str_eq(cfg.redis_user, "");
+	ck_assert_uint_eq(cfg.redis_sentinelc, 0);
+	ck_assert_str_eq(cfg.repl_secret2, "");
+}
+END_TEST
+
+
 START_TEST(test_media_relay)
 {
 	ck_assert_msg(load(LISTEN
@@ -285,6 +326,38 @@ static const struct bad {
 	{LISTEN "redis 127.0.0.1\n", 2, "redis: '127.0.0.1' has no port"},
 	{LISTEN "redis :6379\n", 2, "has no address"},
 	{LISTEN "redis red!s:6379\n", 2, "may only contain letters"},
+	{LISTEN "redis 127.0.0.1:6379\nredis_sentinel 127.0.0.1:26379\n"
+	 "redis_master m\n", 3, "redis_sentinel: give either redis or "
+	 "redis_sentinel, not both (the other is on line 2)"},
+	{LISTEN "redis_sentinel 127.0.0.1:26379\nredis_master m\n"
+	 "redis 127.0.0.1:6379\n", 4, "redis: give either redis or "
+	 "redis_sentinel, not both (the other is on line 2)"},
+	{LISTEN "redis_sentinel 127.0.0.1:26379\n", 2,
+	 "redis_sentinel: needs redis_master NAME"},
+	{LISTEN "redis 127.0.0.1:6379\nredis_master m\n", 3,
+	 "redis_master: only with redis_sentinel"},
+	{LISTEN "redis 127.0.0.1:6379\nredis_user u\n", 3,
+	 "redis_user: needs redis_password"},
+	{LISTEN "redis_sentinel 127.0.0.1:26379,\n", 2,
+	 "redis_sentinel: an empty address in '127.0.0.1:26379,'"},
+	{LISTEN "redis_sentinel ,127.0.0.1:26379\n", 2, "an empty address"},
+	{LISTEN "redis_sentinel a:1,,b:2\n", 2, "an empty address"},
+	{LISTEN "redis_sentinel a:1,b\n", 2,
+	 "redis_sentinel: 'b' has no port"},
+	{LISTEN "redis_sentinel a:1,b:0\n", 2, "bad port '0'"},
+	{LISTEN "redis_sentinel a:1,b!:2\n", 2,
+	 "redis_sentinel host: 'b!' may only contain"},
+	{LISTEN "redis_sentinel a:1,b:2,A:1\n", 2,
+	 "redis_sentinel: 'A:1' is given twice"},
+	{LISTEN "redis_sentinel a:1,b:2,c:3,d:4,e:5,f:6,g:7,h:8,i:9\n", 2,
+	 "redis_sentinel: too many sentinels (at most 8)"},
+	{LISTEN "redis_sentinel a:1 b:2\n", 2,
+	 "redis_sentinel: unexpected 'b:2'"},
+	{LISTEN "redis_master m!\n", 2, "may only contain"},
+	{LISTEN "repl_secret a\nrepl_secret b\n\nrepl_secret c\n", 5,
+	 "repl_secret: given a third time (at most twice"},
+	{LISTEN "repl_secret a\n\nrepl_secret a\n", 4,
+	 "repl_secret: the same secret as on line 2"},
 	{LISTEN "ctl_listen localhost:8060\n", 2,
 	 "ctl_listen: 'localhost' is not an IP address"},
 	{LISTEN "dialog_timeout 12x\n", 2,
@@ -517,6 +590,8 @@ static Suite *conf_suite(void)
 	tcase_add_test(tc, test_minimal_keeps_defaults);
 	tcase_add_test(tc, test_every_key);
 	tcase_add_test(tc, test_redis_ip);
+	tcase_add_test(tc, test_redis_sentinel);
+	tcase_add_test(tc, test_redis_password_alone);
 	tcase_add_test(tc, test_media_relay);
 	tcase_add_test(tc, test_too_many_media_relays);
 	tcase_add_test(tc, test_default_shtag_is_first_shtag);
