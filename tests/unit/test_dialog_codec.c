@@ -74,6 +74,26 @@ static struct dialog *typical_dialog(uint64_t id)
 }
 
 
+/** A 2xx awaiting its ACK on a leg, as the proxy keeps it */
+static void add_ok(struct dialog *dlg, enum dialog_leg_id leg,
+		   const char *dst, const char *msg, uint32_t cseq)
+{
+	struct dialog_ok ok;
+
+	memset(&ok, 0, sizeof(ok));
+	ok.mb = mbuf_alloc(512);
+	ck_assert_ptr_nonnull(ok.mb);
+	ck_assert_int_eq(mbuf_write_str(ok.mb, msg), 0);
+	ck_assert_int_eq(sa_decode(&ok.dst, dst, strlen(dst)), 0);
+	ok.tp = leg == LEG_CALLER ? SIP_TRANSP_UDP : SIP_TRANSP_TCP;
+	ok.cseq = cseq;
+	ok.ack = cseq + 100;
+	ok.until = 1700000001000ULL + cseq;
+	ck_assert_int_eq(dialog_ok_keep(NULL, dlg, leg, &ok), 0);
+	mem_deref(ok.mb);
+}
+
+
 /** Every replicated field set, none equal to its default */
 static struct dialog *full_dialog(void)
 {
@@ -98,6 +118,13 @@ static struct dialog *full_dialog(void)
 	set(&callee->sdp_out, sdp_a);
 	callee->tp = SIP_TRANSP_TLS;
 	callee->cseq = (struct cseq_leg){UINT32_MAX, 55, 66, 77};
+
+	add_ok(dlg, LEG_CALLER, "127.0.0.10:5070",
+	       "SIP/2.0 200 OK\r\nCSeq: 11 INVITE\r\n"
+	       "Content-Length: 0\r\n\r\n", 11);
+	add_ok(dlg, LEG_CALLEE, "[::1]:5080",
+	       "SIP/2.0 200 \"OK\"\r\nCSeq: 12 INVITE\r\n"
+	       "Content-Type: application/sdp\r\n\r\nv=0\r\n", 12);
 
 	return dlg;
 }
@@ -146,10 +173,19 @@ START_TEST(test_roundtrip_full)
 	ck_assert_uint_eq(out->created, 1700000000123ULL);
 	ck_assert_int_eq(out->leg[LEG_CALLEE].tp, SIP_TRANSP_TLS);
 
+	/* the 2xx awaiting an ACK travels, its resending does not */
+	ck_assert_ptr_nonnull(out->leg[LEG_CALLEE].ok);
+	ck_assert_uint_eq(out->leg[LEG_CALLEE].ok->ack, 112);
+	ck_assert_int_eq(out->leg[LEG_CALLEE].ok->tp, SIP_TRANSP_TCP);
+	ck_assert_uint_eq(sa_port(&out->leg[LEG_CALLEE].ok->dst), 5080);
+	ck_assert_ptr_eq(out->leg[LEG_CALLER].ok->dlg, out);
+	ck_assert_int_eq(out->leg[LEG_CALLER].ok->leg, LEG_CALLER);
+	ck_assert_ptr_null(out->leg[LEG_CALLER].ok->sock);
+	ck_assert(!tmr_isrunning(&out->leg[LEG_CALLER].ok->tmr));
+
 	/* node-local state does not travel */
 	ck_assert(!out->replica);
 	ck_assert(!out->acked);
-	ck_assert_ptr_null(out->ok);
 	ck_assert(!dialog_locked(out));
 
 	/* one line of JSON: CR LF and quotes are escaped */
@@ -322,6 +358,16 @@ START_TEST(test_decode_rejects_bad_fields)
 		"\"callee\":{\"cseq\":{\"rseq\":4294967296}}}",
 		"{\"v\":1,\"did\":\"" DID_HEX "\","
 		"\"caller\":{\"cseq\":{\"off\":-1}}}",
+		"{\"v\":1,\"did\":\"" DID_HEX "\",\"caller\":{\"ok\":1}}",
+		"{\"v\":1,\"did\":\"" DID_HEX "\",\"caller\":{\"ok\":"
+		"{\"tp\":\"UDP\",\"dst\":\"127.0.0.1:5060\"}}}",
+		"{\"v\":1,\"did\":\"" DID_HEX "\",\"caller\":{\"ok\":"
+		"{\"tp\":\"UDP\",\"dst\":\"nowhere\",\"msg\":\"x\"}}}",
+		"{\"v\":1,\"did\":\"" DID_HEX "\",\"caller\":{\"ok\":"
+		"{\"tp\":\"SCTP\",\"dst\":\"127.0.0.1:1\",\"msg\":\"x\"}}}",
+		"{\"v\":1,\"did\":\"" DID_HEX "\",\"caller\":{\"ok\":"
+		"{\"tp\":\"UDP\",\"dst\":\"127.0.0.1:1\",\"msg\":\"x\","
+		"\"cseq\":-2}}}",
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
@@ -365,6 +411,13 @@ static bool mutate(struct dialog *d, unsigned k)
 	case 18: l->cseq.lseq++;                    break;
 	case 19: l->cseq.off++;                     break;
 	case 20: l->cseq.ack++;                     break;
+	case 21: l->ok->cseq++;                     break;
+	case 22: l->ok->ack++;                      break;
+	case 23: l->ok->until++;                    break;
+	case 24: l->ok->tp = SIP_TRANSP_WS;         break;
+	case 25: sa_set_port(&l->ok->dst, 1);       break;
+	case 26: l->ok->mb->buf[0] ^= 1;            break;
+	case 27: dialog_ok_clear(d, k % 2);         break;
 	default: return false;
 	}
 
@@ -394,7 +447,7 @@ START_TEST(test_equal_sees_every_field)
 		if (!more)
 			break;
 	}
-	ck_assert_uint_eq(k, 42);
+	ck_assert_uint_eq(k, 56);
 
 	/* node-local state is not compared */
 	{
