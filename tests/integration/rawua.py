@@ -37,7 +37,7 @@ def _rand():
     return '%x' % random.getrandbits(48)
 
 
-def _uri(value):
+def uri_of(value):
     """The URI inside <...> of a header value (or the value itself)."""
     if '<' in value:
         return value.split('<', 1)[1].split('>', 1)[0]
@@ -242,7 +242,7 @@ class Call:
                 self.ok = text
         to = inv.header('To') + ';tag=' + tag
         self.callee = Leg(ua, inv.call_id, to, inv.header('From'),
-                          _uri(inv.header('Contact')), 0)
+                          uri_of(inv.header('Contact')), 0)
         return inv
 
     def ok_received(self, timeout=5.0):
@@ -255,7 +255,7 @@ class Call:
     def learn(self, ok):
         """The caller's dialog, from the 200 to its INVITE."""
         self.caller.remote = ok.header('To')
-        self.caller.target = _uri(ok.header('Contact'))
+        self.caller.target = uri_of(ok.header('Contact'))
 
     def ack(self, cseq=None):
         """The caller ACKs the 2xx of its INVITE (or of CSeq cseq)."""
