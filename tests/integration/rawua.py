@@ -53,6 +53,8 @@ def _hostport(uri):
 class Ua:
     """One UDP socket on ip:<free port>: a SIP endpoint the test drives."""
 
+    transport = 'UDP'
+
     def __init__(self, ctx, ip):
         self.ip = ip
         self.port = h.free_port()
@@ -118,6 +120,66 @@ class Ua:
             self.addr, what, timeout, self.inbox)
         return msg
 
+    def contact(self, user):
+        return 'sip:%s@%s' % (user, self.addr)
+
+
+class TcpUa(Ua):
+    """A SIP endpoint on one TCP connection to `engine` ("IP:PORT"): every
+    message goes over it, whatever its destination (arrival times are
+    those of the reads)."""
+
+    transport = 'TCP'
+
+    def __init__(self, ctx, ip, engine):
+        host, _, port = engine.rpartition(':')
+        self.ip = ip
+        self.port = h.free_port()
+        self.addr = '%s:%d' % (ip, self.port)
+        self.sock = socket.create_connection((host, int(port)), 5,
+                                             (ip, self.port))
+        self.buf = b''
+        self.inbox = []
+        ctx.peers.append(self)
+
+    def send(self, text, dst):
+        stamp = time.time()
+        self.sock.sendall(text.encode())
+        return stamp
+
+    def _message(self):
+        """One whole message off the front of the stream, or None."""
+        head, sep, rest = self.buf.partition(b'\r\n\r\n')
+        if not sep:
+            return None
+        msg = h.SipMsg(head.decode('latin-1') + '\r\n\r\n', 'received',
+                       'TCP')
+        length = int(msg.header('Content-Length') or 0)
+        if len(rest) < length:
+            return None
+        self.buf = rest[length:]
+        return h.SipMsg((head + sep + rest[:length]).decode('latin-1'),
+                        'received', 'TCP')
+
+    def _read(self, timeout):
+        msg = self._message()
+        if msg is None:
+            self.sock.settimeout(max(timeout, 0.001))
+            try:
+                data = self.sock.recv(65535)
+            except socket.timeout:
+                return False
+            self.buf += data
+            msg = self._message()
+            if msg is None:
+                return bool(data)
+        msg.time = time.time()
+        self.inbox.append(msg)
+        return True
+
+    def contact(self, user):
+        return 'sip:%s@%s;transport=tcp' % (user, self.addr)
+
 
 def via_addr(msg):
     """"IP:PORT" of msg's top Via: where its responses go."""
@@ -169,13 +231,13 @@ class Leg:
             self.cseq += 1
             cseq = self.cseq
         lines = ['%s %s SIP/2.0' % (method, self.target),
-                 'Via: SIP/2.0/UDP %s;branch=z9hG4bK%s;rport' % (
-                     self.ua.addr, branch or _rand()),
+                 'Via: SIP/2.0/%s %s;branch=z9hG4bK%s;rport' % (
+                     self.ua.transport, self.ua.addr, branch or _rand()),
                  'Max-Forwards: 70',
                  'From: ' + self.local, 'To: ' + self.remote,
                  'Call-ID: ' + self.call_id,
                  'CSeq: %d %s' % (cseq, method),
-                 'Contact: <sip:%s>' % self.ua.addr]
+                 'Contact: <%s>' % self.ua.contact('ua')]
         if body:
             lines.append('Content-Type: application/sdp')
         lines.append('Content-Length: %d' % len(body.encode()))
@@ -232,7 +294,7 @@ class Call:
         inv = ua.expect(is_request('INVITE'), 'INVITE')
         self.invite_in = inv
         tag = _rand()
-        contact = 'sip:bob@%s' % ua.addr
+        contact = ua.contact('bob')
         for code in codes:
             reason = {100: 'Trying', 180: 'Ringing', 200: 'OK'}[code]
             text = response(inv, code, reason, tag, contact,

@@ -7,6 +7,7 @@ Raw UAs (rawua.py) that lose messages on purpose:
   not ACKed before that; a later copy gets the same ACK again, and a
   repeated ACK of the caller does not cross;
 - the same for a re-INVITE from either side;
+- over TCP the 200 is sent once, and the ACK still awaited and relayed;
 - Timer C (ring_timeout): an INVITE answered only 180 is CANCELled toward
   the callee and answered 408, and the dialog is gone; an early dialog
   reaped by dialog_timeout ends the same way;
@@ -16,7 +17,7 @@ Raw UAs (rawua.py) that lose messages on purpose:
 import time
 
 import harness as h
-from rawua import (SDP_CALLEE, SDP_CALLER, Call, Ua, is_request,
+from rawua import (SDP_CALLEE, SDP_CALLER, Call, TcpUa, Ua, is_request,
                    is_response, response, via_addr)
 
 t = h.Test(__file__)
@@ -93,6 +94,30 @@ def ok_resent_until_ack(ctx):
     again = callee.take_all(is_request('ACK'), 1.0)
     assert len(again) == 1, '%d ACKs for a copy of the 200' % len(again)
     assert again[0].raw == acks[0].raw, 'not the same ACK'
+
+    hang_up(call, rh)
+
+
+@t.test
+def ok_over_tcp_awaits_ack(ctx):
+    callee = Ua(ctx, h.CALLEE_IP)
+    rh = engine(ctx, callee)
+    caller = TcpUa(ctx, h.CALLER_IP, rh.sip_addr)
+    call = Call(caller, callee, rh.sip_addr)
+    call.send_invite()
+    inv = call.answer()
+    callee.send(call.ok, via_addr(inv))     # the callee's own copy
+    call.ok_received()
+
+    # over TCP the 200 is not resent, and nobody is ACKed meanwhile
+    assert not caller.take_all(is_response(200), 2.5), '200 resent'
+    assert not callee.take_all(is_request('ACK'), 0), 'ACKed for the caller'
+
+    ack_sent = call.ack()
+    acks = callee.take_all(is_request('ACK'), 1.0)
+    assert len(acks) == 1, '%d ACKs reached the callee' % len(acks)
+    assert acks[0].time >= ack_sent
+    assert acks[0].cseq == (inv.cseq[0], 'ACK'), acks[0].cseq
 
     hang_up(call, rh)
 
