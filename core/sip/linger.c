@@ -1,5 +1,5 @@
 /**
- * @file linger.c  Objects kept alive a while after their work, one timer for all
+ * @file linger.c  Objects kept alive a while after their work, one timer
  *
  * Answered server transactions must absorb retransmissions for 64*T1
  * (32 s) and the ACK of a 2xx must be sent again for each copy of it that

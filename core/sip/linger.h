@@ -1,5 +1,5 @@
 /**
- * @file linger.h  Objects kept alive a while after their work, one timer for all
+ * @file linger.h  Objects kept alive a while after their work, one timer
  */
 
 /** The longest stay: 64*T1, RFC 3261's Timers J and L (RFC 6026) */

@@ -40,7 +40,7 @@
 
 static struct {
 	struct sip *sip;
-	struct list ringing;   /* INVITEs without a final answer, oldest first */
+	struct list ringing;   /* INVITEs not answered finally, oldest first */
 } rl;
 
 

@@ -1,5 +1,5 @@
 /**
- * @file reliable.c  2xx to INVITE: resent until its ACK, and the ACK resent for its copies
+ * @file reliable.c  2xx to INVITE resent until its ACK; the ACK resent per copy
  *
  * A 2xx to INVITE ends the INVITE transactions at both ends, so its
  * reliability is the UA cores' work: the UAS resends it until the ACK

@@ -1,5 +1,5 @@
 /**
- * @file reliable.h  2xx to INVITE: resent until its ACK, and the ACK resent for its copies
+ * @file reliable.h  2xx to INVITE resent until its ACK; the ACK resent per copy
  */
 
 #include "dialog.h"
