@@ -402,8 +402,8 @@ int relay_alloc(struct relay **rp, struct dialog *dlg,
 /**
  * An ACK from leg `from`. Only the ACK of the 2xx we keep for that leg
  * crosses, once, with the CSeq of the INVITE the other leg answered; any
- * other (a repeat, a late one) stops here. Ours to the other leg was sent
- * by nobody else: the engine never ACKs for an endpoint.
+ * other (a repeat, a late one) stops here. It is the only ACK the other
+ * leg gets for its 2xx: the engine never ACKs on an endpoint's behalf.
  */
 void relay_ack(struct dialog *dlg, const struct sip_msg *msg,
 		      enum dialog_leg_id from)
