@@ -43,9 +43,10 @@ struct dialog_lock {
 
 /**
  * Our 2xx to an INVITE of one leg, kept until that leg's ACK for it
- * (RFC 3261 13.3.1.4). It is replicated, so that whichever node serves
- * the dialog next goes on resending it and relays the ACK; the tail is
- * node-local, and the resending itself is the SIP layer's.
+ * (RFC 3261 13.3.1.4). Once its ACK is overdue it is replicated
+ * (`shared`), so that whichever node serves the dialog next goes on
+ * resending it and relays the ACK; the tail is node-local, and the
+ * resending itself is the SIP layer's.
  */
 struct dialog_ok {
 	struct mbuf *mb;       /* the 2xx as sent */
@@ -54,6 +55,7 @@ struct dialog_ok {
 	uint32_t cseq;         /* the INVITE's CSeq, as the leg numbered it */
 	uint32_t ack;          /* CSeq of the ACK owed to the other leg */
 	uint64_t until;        /* unix ms: no ACK by then, no call */
+	bool shared;           /* replicated: its ACK is overdue */
 
 	/* node-local, never serialized */
 	struct dialog *dlg;    /* the dialog holding it (no reference) */
@@ -61,6 +63,7 @@ struct dialog_ok {
 	void *sock;            /* the UDP socket it left by, NULL: any */
 	struct tmr tmr;        /* the next resend */
 	uint32_t interval;     /* ms, T1 doubling up to T2 */
+	bool taken_over;       /* sent by another node before this one */
 };
 
 /** One side of the call: how to reach that endpoint and what it has seen */
@@ -131,6 +134,7 @@ int  dialog_serve(struct dialog *dlg, const char *node);
 void dialog_hold(struct dialog *dlg);
 int  dialog_ok_keep(struct dialog_ok **okp, struct dialog *dlg,
 		    enum dialog_leg_id leg, const struct dialog_ok *ok);
+void dialog_ok_share(struct dialog_ok *ok);
 int  dialog_ack(struct dialog *dlg, enum dialog_leg_id leg, uint32_t cseq,
 		uint32_t *ackp);
 void dialog_ok_clear(struct dialog *dlg, enum dialog_leg_id leg);

@@ -26,8 +26,9 @@
  *              "ok":{"cseq":n,"ack":n,"until":ms,"tp":"UDP",
  *                    "dst":"IP:PORT","msg":"SIP/2.0 200 OK..."}},
  *    "callee":{..}}
- * "ok" is the 2xx that leg has not acknowledged yet, if any: whoever
- * serves the dialog next resends it (dialog_state.c).
+ * "ok" is the 2xx that leg has not acknowledged in time, if any: whoever
+ * serves the dialog next resends it (dialog_state.c). A 2xx whose ACK is
+ * not overdue yet is not written.
  * The did is a string because odict integers are signed 64-bit and a did
  * uses all 64 bits. "v" changes only when an old reader would misread the
  * object; added fields keep "v" (readers ignore unknown keys), and a
@@ -225,6 +226,13 @@ static bool fields_equal(const void *a, const void *b,
 }
 
 
+/** The leg's 2xx if it is replicated, else NULL */
+static const struct dialog_ok *shared_ok(const struct dialog_leg *leg)
+{
+	return leg->ok && leg->ok->shared ? leg->ok : NULL;
+}
+
+
 static int ok_encode(struct odict *lo, const struct dialog_ok *ok)
 {
 	struct odict *oo = NULL;
@@ -285,7 +293,7 @@ static int leg_encode(struct odict *o, const char *key,
 	if (err)
 		goto out;
 
-	if (leg->ok) {
+	if (shared_ok(leg)) {
 		err = ok_encode(lo, leg->ok);
 		if (err)
 			goto out;
@@ -422,6 +430,7 @@ static int ok_decode(struct dialog *dlg, enum dialog_leg_id leg,
 	int err;
 
 	memset(&ok, 0, sizeof(ok));
+	ok.shared = true;
 	err = fields_decode(&ok, o, ok_fields, ARRAY_SIZE(ok_fields));
 	if (!err)
 		err = entry_lookup(&tp, o, "tp", ODICT_STRING);
@@ -614,7 +623,7 @@ static bool leg_equal(const struct dialog_leg *a, const struct dialog_leg *b)
 		fields_equal(a, b, leg_fields, ARRAY_SIZE(leg_fields)) &&
 		fields_equal(&a->cseq, &b->cseq, cseq_fields,
 			     ARRAY_SIZE(cseq_fields)) &&
-		ok_equal(a->ok, b->ok);
+		ok_equal(shared_ok(a), shared_ok(b));
 }
 
 

@@ -20,8 +20,9 @@
  * dialog at once, a re-homed one with its first request.
  *
  * A 2xx to an INVITE is kept per leg until that leg's ACK for it
- * (dialog_ok_keep(), dialog_ack()). It is replicated data, but resending
- * it is node-local work that only the node serving the dialog does, so
+ * (dialog_ok_keep(), dialog_ack()), and replicated once that ACK is
+ * overdue (dialog_ok_share()). Resending it is node-local work that only
+ * the node serving the dialog does, so
  * the doors that change who serves it say so: dialog_hold() stops the
  * resend timers, and dialog_serve() of a replica hands each kept 2xx to
  * the ok handler (the SIP layer), which resumes resending it. A dialog
@@ -260,6 +261,7 @@ int dialog_ok_keep(struct dialog_ok **okp, struct dialog *dlg,
 	k->cseq  = ok->cseq;
 	k->ack   = ok->ack;
 	k->until = ok->until;
+	k->shared = ok->shared;
 	k->sock  = ok->sock;
 	k->dlg   = dlg;
 	k->leg   = leg;
@@ -275,9 +277,21 @@ int dialog_ok_keep(struct dialog_ok **okp, struct dialog *dlg,
 
 
 /**
+ * The ACK of a kept 2xx is overdue: the 2xx is replicated from now on, so
+ * that a node taking the dialog over resends it. Announced by the caller.
+ * (An ACK that comes in time spares the cluster the 2xx altogether.)
+ */
+void dialog_ok_share(struct dialog_ok *ok)
+{
+	if (ok)
+		ok->shared = true;
+}
+
+
+/**
  * An ACK from `leg` with CSeq `cseq`: if it acknowledges the 2xx kept for
  * the leg, that 2xx is forgotten and *ackp says which CSeq the ACK carries
- * to the other leg. Announced by the caller.
+ * to the other leg. Announced by the caller if the 2xx was shared.
  *
  * @return 0, or ENOENT if no 2xx of that INVITE awaits an ACK (a repeated
  *         ACK, or one for a 2xx given up on)

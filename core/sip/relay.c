@@ -255,7 +255,6 @@ static void relay_response(int err, const struct sip_msg *msg, void *arg)
 
 	changed = absorb_response(r, msg);
 	(void)reply_relay(r, msg);
-	changed |= is_2xx_invite(r, msg);   /* the 2xx kept for the ACK */
 
 	if (msg->scode < 200) {
 		if (changed)
@@ -408,6 +407,8 @@ int relay_alloc(struct relay **rp, struct dialog *dlg,
 void relay_ack(struct dialog *dlg, const struct sip_msg *msg,
 		      enum dialog_leg_id from)
 {
+	const struct dialog_ok *ok = dlg->leg[from].ok;
+	bool announce = ok && ok->shared;   /* the replicas keep it too */
 	struct relay r;
 	struct pl hop;
 	uint32_t cseq;
@@ -419,7 +420,10 @@ void relay_ack(struct dialog *dlg, const struct sip_msg *msg,
 		return;
 	}
 
-	(void)leg_learn_sdp(dlg, from, msg);
+	if (sipmsg_has_sdp(msg)) {
+		(void)leg_learn_sdp(dlg, from, msg);
+		announce = true;
+	}
 
 	/* ACK is stateless: a relay on the stack only carries the context */
 	memset(&r, 0, sizeof(r));
@@ -432,8 +436,8 @@ void relay_ack(struct dialog *dlg, const struct sip_msg *msg,
 	if (!leg_hop(&hop, &dlg->leg[r.dest.to]))
 		(void)relay_send(&r, dlg->leg[r.dest.to].target, &hop);
 
-	/* the 2xx is no longer kept: replicas forget it too */
-	dialog_changed(dlg, DIALOG_EV_UPDATED);
+	if (announce)
+		dialog_changed(dlg, DIALOG_EV_UPDATED);
 }
 
 

@@ -14,9 +14,12 @@
  *    (relay_ack()). Without an ACK 64*T1 after the 2xx, the call is hung
  *    up (13.3.1.4). The engine never ACKs the other leg's 2xx on an
  *    endpoint's behalf: that leg repeats its 2xx meanwhile, and the copies
- *    are dropped. The kept 2xx is replicated, so a node that starts
- *    serving the dialog (a re-home, a fail-over) resumes resending it:
- *    dialog_serve() hands it to ok_resume().
+ *    are dropped. A 2xx whose ACK has not come after T1 is replicated, so
+ *    a node that starts serving the dialog (a re-home, a fail-over)
+ *    resumes resending it: dialog_serve() hands it to ok_take_over(). An
+ *    ACK in time (nearly always) costs the cluster nothing: replicating
+ *    every 2xx would also hand a node that takes over right after the
+ *    ACK, before its replication, a 2xx to resend that was acknowledged.
  *  - Every ACK the engine sends, relayed or its own, is kept as sent for
  *    64*T1 under the Call-ID, From tag and CSeq of the 2xx it answers: a
  *    copy of that 2xx coming back means the ACK was lost, and gets the
@@ -86,55 +89,89 @@ static void ok_send(struct dialog_ok *ok)
 }
 
 
-/** RFC 3261 13.3.1.4: no ACK, no session */
+/**
+ * RFC 3261 13.3.1.4: no ACK, no session. Unless the 2xx was taken over
+ * with the dialog: its ACK may have reached the node that sent it just
+ * before that node died, with the change not replicated, and the caller's
+ * copies for our resends then go to that node still; the call is fine.
+ */
 static void ok_give_up(struct dialog_ok *ok)
 {
 	struct dialog *dlg = ok->dlg;
 	enum dialog_leg_id leg = ok->leg;
-
-	log_warn("proxy", "%016llx: no ACK from the %s for our 2xx (CSeq %u)",
-		 (unsigned long long)dlg->did, dialog_leg_name(leg), ok->cseq);
+	bool taken_over = ok->taken_over;
 
 	dialog_ok_clear(dlg, leg);   /* frees ok */
+
+	if (taken_over) {
+		log_info("proxy", "%016llx: no ACK from the %s for a 2xx taken "
+			 "over: forgotten", (unsigned long long)dlg->did,
+			 dialog_leg_name(leg));
+		return;
+	}
+
+	log_warn("proxy", "%016llx: no ACK from the %s for our 2xx",
+		 (unsigned long long)dlg->did, dialog_leg_name(leg));
 	(void)proxy_hangup(dlg, "no ACK");
 }
 
 
+/**
+ * T1 after the 2xx, and every resend after: the ACK is overdue, so the 2xx
+ * is replicated now (once); over UDP it is sent again, over TCP only the
+ * deadline is left to wait for.
+ */
 static void ok_timer(void *arg)
 {
 	struct dialog_ok *ok = arg;
 	uint64_t now = dialog_now();
+	uint64_t left;
 
 	if (now >= ok->until) {
 		ok_give_up(ok);
 		return;
 	}
 
+	left = ok->until - now;
+	if (!ok->shared) {
+		dialog_ok_share(ok);
+		dialog_changed(ok->dlg, DIALOG_EV_UPDATED);
+	}
+
+	if (ok->tp != SIP_TRANSP_UDP) {
+		tmr_start(&ok->tmr, left, ok_timer, ok);
+		return;
+	}
+
 	ok_send(ok);
 	ok->interval = MIN(2 * ok->interval, (uint32_t)SIP_T2);
-	tmr_start(&ok->tmr, MIN(ok->interval, ok->until - now), ok_timer, ok);
+	tmr_start(&ok->tmr, MIN(ok->interval, left), ok_timer, ok);
+}
+
+
+/** Resend a kept 2xx from T1 on */
+static void ok_start(struct dialog_ok *ok)
+{
+	ok->interval = SIP_T1;
+	tmr_start(&ok->tmr, MIN(ok->until - dialog_now(), (uint64_t)SIP_T1),
+		  ok_timer, ok);
 }
 
 
 /**
- * Resend a kept 2xx from now on (dialog_ok_h): first after T1 over UDP,
- * only its deadline over TCP. One whose deadline passed before this node
- * served the dialog is dropped: the node that sent it gave up on it.
+ * This node serves a dialog whose 2xx another node sent (dialog_ok_h):
+ * resend it until its deadline. One whose deadline passed already is
+ * dropped: the node that sent it gave up on it.
  */
-static void ok_resume(struct dialog_ok *ok)
+static void ok_take_over(struct dialog_ok *ok)
 {
-	uint64_t now = dialog_now();
-	uint64_t left;
-
-	if (now >= ok->until) {
+	if (dialog_now() >= ok->until) {
 		dialog_ok_clear(ok->dlg, ok->leg);
 		return;
 	}
 
-	left = ok->until - now;
-	ok->interval = SIP_T1;
-	tmr_start(&ok->tmr, ok->tp == SIP_TRANSP_UDP ? MIN(left, SIP_T1) : left,
-		  ok_timer, ok);
+	ok->taken_over = true;
+	ok_start(ok);
 }
 
 
@@ -165,7 +202,7 @@ int reliable_2xx(struct dialog *dlg, enum dialog_leg_id leg,
 	if (err)
 		return err;
 
-	ok_resume(ok);
+	ok_start(ok);
 	return 0;
 }
 
@@ -331,7 +368,7 @@ bool reliable_stray(const struct sip_msg *msg)
 int reliable_init(struct sip *sip)
 {
 	rb.sip = sip;
-	dialog_set_ok_handler(ok_resume);
+	dialog_set_ok_handler(ok_take_over);
 
 	return hash_alloc(&rb.echoes, ECHO_BUCKETS);
 }

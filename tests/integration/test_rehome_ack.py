@@ -1,8 +1,9 @@
 """test_rehome_ack.py  A re-home while the caller's ACK is lost.
 
 Node 1 relays the callee's 200 to the caller, whose ACK never arrives.
-The 200 awaiting its ACK is part of the replicated dialog, so when node 1
-dies and node 2 takes the calls over, node 2 resends that 200 itself; the
+A 200 whose ACK is overdue (no ACK after T1, when node 1 resends it) is
+part of the replicated dialog, so when node 1 dies and node 2 takes the
+calls over, node 2 resends that 200 itself; the
 caller's ACK of a copy reaches the callee once, with the CSeq of the
 callee's INVITE, and no other ACK of it before. The re-home's own
 re-INVITE to the caller loses its first ACK as well: the caller's copy of
@@ -14,6 +15,12 @@ from rawua import (SDP_CALLER, Call, Ua, is_request, is_response, response,
                    uri_of, via_addr)
 
 t = h.Test(__file__)
+
+
+def version(node):
+    status, data = node.ctl.get('/v1/dialogs')
+    assert status == 200 and data['count'] == 1, data
+    return data['dialogs'][0]['version']
 
 
 def in_dialog_invite(m):
@@ -29,11 +36,14 @@ def rehome_with_lost_ack(ctx):
     call.send_invite()
     inv = call.answer()
 
-    # the caller gets the 200 from node 1, but its ACK is lost
+    # the caller gets the 200 from node 1, but its ACK is lost; node 1
+    # resends the 200 and replicates it
     call.learn(call.caller_ua.expect(is_response(200, cseq=1), '200'))
+    caller.expect(is_response(200, cseq=1), 'a copy of the 200 from node 1')
     lib.wait_confirmed(node1, 1)
-    assert h.wait_until(lambda: lib.replicas(node2) == 1, 5), \
-        node2.dialog_counts()
+    assert h.wait_until(lambda: lib.replicas(node2) == 1 and
+                        version(node2) == version(node1), 5), \
+        (node2.dialog_counts(), version(node1))
 
     lib.kill(ctx, node1)
     assert h.wait_until(lambda: lib.node_state(node2, 'node1') == 'down',

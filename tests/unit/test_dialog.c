@@ -527,6 +527,7 @@ static struct dialog_ok *keep_ok(struct dialog *dlg, enum dialog_leg_id leg,
 	tmpl.cseq = cseq;
 	tmpl.ack = ack;
 	tmpl.until = 99;
+	tmpl.shared = cseq > 1;
 	ck_assert_int_eq(sa_set_str(&tmpl.dst, "127.0.0.1", 5060), 0);
 	ck_assert_int_eq(dialog_ok_keep(&ok, dlg, leg, &tmpl), 0);
 
@@ -549,10 +550,17 @@ START_TEST(test_ok_keep_and_ack)
 	ck_assert_uint_eq(ok->cseq, 1);
 	ck_assert_uint_eq(ok->ack, 7);
 	ck_assert_uint_eq(ok->until, 99);
+	ck_assert(!ok->shared);
 	ck_assert_uint_eq(mem_nrefs(a), 2);
+
+	/* its ACK is overdue: replicated from now on */
+	dialog_ok_share(ok);
+	ck_assert(ok->shared);
+	dialog_ok_share(NULL);
 
 	/* a newer 2xx to the leg replaces the kept one, which lets go */
 	ok = keep_ok(dlg, LEG_CALLER, b, 2, 8);
+	ck_assert(ok->shared);
 	ck_assert_uint_eq(mem_nrefs(a), 1);
 	ck_assert_ptr_eq(dlg->leg[LEG_CALLER].ok->mb, b);
 

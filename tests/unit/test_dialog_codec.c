@@ -89,6 +89,7 @@ static void add_ok(struct dialog *dlg, enum dialog_leg_id leg,
 	ok.cseq = cseq;
 	ok.ack = cseq + 100;
 	ok.until = 1700000001000ULL + cseq;
+	ok.shared = true;
 	ck_assert_int_eq(dialog_ok_keep(NULL, dlg, leg, &ok), 0);
 	mem_deref(ok.mb);
 }
@@ -182,6 +183,7 @@ START_TEST(test_roundtrip_full)
 	ck_assert_int_eq(out->leg[LEG_CALLER].ok->leg, LEG_CALLER);
 	ck_assert_ptr_null(out->leg[LEG_CALLER].ok->sock);
 	ck_assert(!tmr_isrunning(&out->leg[LEG_CALLER].ok->tmr));
+	ck_assert(out->leg[LEG_CALLER].ok->shared);
 
 	/* node-local state does not travel */
 	ck_assert(!out->replica);
@@ -194,6 +196,32 @@ START_TEST(test_roundtrip_full)
 	ck_assert_ptr_nonnull(strstr(s, "\"v\":1,"));
 	ck_assert_ptr_nonnull(strstr(s, "\"did\":\"" DID_HEX "\""));
 	ck_assert_ptr_null(strstr(s, "replica"));
+
+	mem_deref(out);
+	mem_deref(s);
+	mem_deref(dlg);
+}
+END_TEST
+
+
+START_TEST(test_ok_not_overdue_stays_home)
+{
+	struct dialog *dlg = full_dialog(), *out = NULL;
+	char *s;
+
+	/* an ACK not overdue yet: its 2xx is not replicated */
+	dlg->leg[LEG_CALLER].ok->shared = false;
+	s = encode(dlg);
+	ck_assert_ptr_null(strstr(s, "CSeq: 11 INVITE"));
+	ck_assert_ptr_nonnull(strstr(s, "CSeq: 12 INVITE"));
+
+	ck_assert_int_eq(decode_str(&out, s), 0);
+	ck_assert_ptr_null(out->leg[LEG_CALLER].ok);
+	ck_assert(dialog_equal(dlg, out));
+
+	dialog_ok_share(dlg->leg[LEG_CALLER].ok);
+	ck_assert(!dialog_equal(dlg, out));
+	assert_roundtrip(dlg);
 
 	mem_deref(out);
 	mem_deref(s);
@@ -597,6 +625,7 @@ static Suite *codec_suite(void)
 	 * is too short under MALLOC_PERTURB_ on a loaded machine */
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_roundtrip_full);
+	tcase_add_test(tc, test_ok_not_overdue_stays_home);
 	tcase_add_test(tc, test_roundtrip_early_with_nulls);
 	tcase_add_test(tc, test_roundtrip_all_states_and_empty_strings);
 	tcase_add_test(tc, test_decode_shares_relayed_sdp);
