@@ -220,8 +220,9 @@ static int echo_add(struct echo **ep, const struct pl *callid,
 	if (!e)
 		return ENOMEM;
 
-	err  = pl_strdup(&e->callid, callid);
-	err |= pl_strdup(&e->ftag, ftag);
+	/* (an absent tag is kept as "") */
+	err  = re_sdprintf(&e->callid, "%r", callid);
+	err |= re_sdprintf(&e->ftag, "%r", ftag);
 	if (err) {
 		mem_deref(e);
 		return err;

@@ -1,18 +1,21 @@
-"""rawua.py  Hand-driven SIP user agents on raw UDP sockets (not a test).
+"""rawua.py  Hand-driven SIP user agents on raw sockets (not a test).
 
 sipp answers and retransmits by its own rules; a test that loses messages
 on purpose (never ACKs the first copies of a 200, retransmits a request
-20 s late) needs a UA that does nothing by itself. A `Ua` sends what the
-test tells it and reads what arrives, each message stamped by the kernel
-with its arrival time (SO_TIMESTAMP), so a test can read its socket late
-and still measure retransmission intervals exactly. Messages not asked
-for yet wait in the UA's inbox.
+20 s late) needs a UA that does nothing by itself. A `Ua` (UDP) sends what
+the test tells it and reads what arrives, each message stamped by the
+kernel with its arrival time (SO_TIMESTAMP), so a test can read its
+socket late and still measure retransmission intervals exactly. Messages
+not asked for yet wait in the UA's inbox. A `TcpUa` does the same over
+one TCP connection to the engine.
 
     caller, callee = rawua.Ua(ctx, h.CALLER_IP), rawua.Ua(ctx, h.CALLEE_IP)
     rh = ctx.rehomed(upstream='udp:%s' % callee.addr)
     call = rawua.Call(caller, callee, rh.sip_addr)
-    call.invite()                 # INVITE in, 180 and 200 back
-    call.ack()                    # ACK from the caller to the engine
+    call.send_invite()            # the caller's INVITE
+    call.answer()                 # the callee's 180 and 200
+    call.ok_received()            # the 200 at the caller
+    call.ack()                    # the caller's ACK
 """
 
 import random
