@@ -4,9 +4,9 @@
 Run by hand (it is not a test): `python3 bench/bench_proxy.py [--quick]`.
 
 In one run, the same sipp caller/callee pair (bench/uac.xml, bench/uas.xml)
-drives calls through each proxy in turn, on 127.0.0.1 only, the way
-/work/shared/notes/kamailio-bench.md measured Kamailio, so the figures of
-the two proxies come from the same machine, load and minute:
+drives calls through each proxy in turn, on 127.0.0.1 only (the method of
+bench/README.md), so the figures of the two proxies come from the same
+machine, load and minute:
 
 - memory: a fresh proxy, a short warm-up, then N concurrent calls (5000 at
   500 cps) that come in two halves with a pause between. The growth from

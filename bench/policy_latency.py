@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """@file policy_latency.py  What a Lua hook costs a call: INVITE->200 latency and CPU
 
-Run by hand (it is not a test):
+Run by hand (it is not a test), from the repository's root:
 
-    python3 bench/policy_latency.py [--calls 2000] [--rate 200] [--rounds 3]
-                                    [--rehomed build/rehomed]
+    PYTHONPATH=tests/integration python3 bench/policy_latency.py \
+        [--calls 2000] [--rate 200] [--rounds 3] [--rehomed build/rehomed]
 
 The same sipp load (tests/sipp/uac.xml -> rehomed -> uas.xml, 0-duration
 calls, one node, no Redis) goes through rehomed three ways:
@@ -38,13 +38,10 @@ import shutil
 import sys
 import time
 
-BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
-REPO_DIR = os.path.dirname(BENCH_DIR)
-sys.path.insert(0, os.path.join(REPO_DIR, 'tests', 'integration'))
-os.environ.setdefault('REHOME_TEST_PORTS', '32800-32999')
-os.environ.setdefault('REHOME_LUADIR', os.path.join(REPO_DIR, 'lua'))
+import harness as h
 
-import harness as h  # noqa: E402
+os.environ.setdefault('REHOME_TEST_PORTS', '32800-32999')
+os.environ.setdefault('REHOME_LUADIR', os.path.join(h.SRC, 'lua'))
 
 CLK_TCK = os.sysconf('SC_CLK_TCK')
 POOL = ['pool-%d' % i for i in range(1, 9)]
@@ -94,7 +91,7 @@ def one_run(name, args):
     ctx = h.Ctx('bench-' + name)
     failed = None
     try:
-        engine = {'log_level': 'info',
+        engine = {'log_level': 'info', 'binary': args.rehomed,
                   'shtags': dict.fromkeys(['service'] + POOL, 'active')}
         if POLICIES[name]:
             path = ctx.path('policy.lua')
@@ -158,7 +155,6 @@ def main():
     ap.add_argument('--rehomed', default=h.REHOMED,
                     help='binary under test (default %(default)s)')
     args = ap.parse_args()
-    h.REHOMED = args.rehomed
 
     runs = {name: [] for name in POLICIES}
     for rnd in range(1, args.rounds + 1):

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """@file rehome_speed.py  How fast node 2 re-homes N calls after a fail-over
 
-Run by hand (it is not a test): `python3 bench/rehome_speed.py
+Run by hand (it is not a test), from the repository's root:
+`PYTHONPATH=tests/integration python3 bench/rehome_speed.py
 [--calls 1000,10000] [--cps 400] [--rate 100000]`, after `meson compile`
 (REHOMED / REHOMECTL point at the binaries, default build/).
 
@@ -37,15 +38,10 @@ import shutil
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SRC = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(SRC, 'tests', 'integration'))
-os.environ.setdefault('REHOME_TEST_PORTS', '30000-30999')
-os.environ.setdefault('REHOMED', os.path.join(SRC, 'build', 'rehomed'))
-os.environ.setdefault('REHOMECTL', os.path.join(SRC, 'build', 'rehomectl'))
+import harness as h
+from harness import nodes as lib
 
-import harness as h              # noqa: E402
-import test_rehome_lib as lib    # noqa: E402
+os.environ.setdefault('REHOME_TEST_PORTS', '30000-30999')
 
 HOLD_MS = 600000                 # calls stay up for the whole run
 
@@ -82,14 +78,6 @@ def udp_drops(ports):
     return total
 
 
-def untraced(sipp):
-    """No per-message trace: at thousands of calls, writing it would be
-    what is measured."""
-    i = sipp.argv.index('-trace_msg')
-    del sipp.argv[i:i + 3]
-    return sipp
-
-
 def cpu_s(proc):
     """utime + stime of a child, in seconds."""
     with open('/proc/%d/stat' % proc.pid) as f:
@@ -116,12 +104,12 @@ def run(calls, cps, rate):
 def measure(ctx, calls, cps, rate):
     extra = ['-trace_counts', '-l', str(calls + 100), '-max_socket',
              '65000', '-buff_size', str(4 << 20)]
-    uas = untraced(ctx.sipp('uas.xml', ip=h.CALLEE_IP, calls=calls,
-                            timeout=900, args=extra))
+    uas = ctx.sipp('uas.xml', ip=h.CALLEE_IP, calls=calls, timeout=900,
+                   trace=False, args=extra)
     node1, node2 = lib.cluster(ctx, uas.target, log_level='info')
-    uac = untraced(ctx.sipp('uac.xml', ip=h.CALLER_IP,
-                            remote=node1.sip_addr, calls=calls, rate=cps,
-                            duration=HOLD_MS, timeout=900, args=extra))
+    uac = ctx.sipp('uac.xml', ip=h.CALLER_IP, remote=node1.sip_addr,
+                   calls=calls, rate=cps, duration=HOLD_MS, timeout=900,
+                   trace=False, args=extra)
     uas.start()
     uac.start()
 
@@ -134,7 +122,7 @@ def measure(ctx, calls, cps, rate):
 
     wait_counts()
     lost = [s.name for s in (uac, uas)
-            if int(h._last_stat_row(s.stat_path).get('FailedCall(C)', 0))]
+            if int(s.stats().get('FailedCall(C)', 0))]
     assert not lost, '%s lost calls while they were set up: lower --cps' % (
         ' and '.join(lost))
     ports = {node2.sip_port, uac.port, uas.port}

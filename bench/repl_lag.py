@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """@file repl_lag.py  Replication lag and Redis memory per dialog, two nodes
 
-Run by hand (it is not a test):
-    python3 bench/repl_lag.py [--calls 1000] [--rate 200] [--rehomed PATH]
+Run by hand (it is not a test), from the repository's root:
+    PYTHONPATH=tests/integration python3 bench/repl_lag.py \
+        [--calls 1000] [--rate 200] [--rehomed PATH]
 
 A redis-server, node1 (active for the tag) and node2 (backup), all on
 127.0.0.1, and a sipp caller/callee pair that sets up --calls calls through
@@ -19,8 +20,8 @@ node1 and holds them all up at once, then hangs them up. It prints:
   minus the idle figure, divided by the number of snapshot keys; plus
   MEMORY USAGE of one snapshot key (the key alone, no allocator slack).
 
-Every process is a child of this script (tests/integration/harness.py
-starts them in a temporary directory) and is stopped by its PID at the
+Every process is a child of this script (the integration harness starts
+them in a temporary directory) and is stopped by its PID at the
 end. Ports: REHOME_TEST_PORTS, default 27100-27299.
 """
 
@@ -29,12 +30,9 @@ import os
 import sys
 import time
 
-BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
-REPO_DIR = os.path.dirname(BENCH_DIR)
-os.environ.setdefault('REHOME_TEST_PORTS', '27100-27299')
-sys.path.insert(0, os.path.join(REPO_DIR, 'tests', 'integration'))
+import harness as h
 
-import harness as h  # noqa: E402
+os.environ.setdefault('REHOME_TEST_PORTS', '27100-27299')
 
 CLUSTER = 'bench'
 TAG = 'service'
@@ -51,14 +49,11 @@ def parse_args():
 
 
 def info_memory(redis):
-    text = redis.cmd('INFO', 'memory')
-    fields = dict(line.split(':', 1) for line in text.splitlines()
-                  if ':' in line)
-    return int(fields['used_memory'])
+    return redis.client.info('memory')['used_memory']
 
 
 def snapshot_keys(redis):
-    return redis.cmd('KEYS', '%s:dlg:*' % CLUSTER)
+    return redis.client.keys('%s:dlg:*' % CLUSTER)
 
 
 def status(rh):
@@ -68,11 +63,12 @@ def status(rh):
     return data
 
 
-def node(ctx, redis, node_id, wish, upstream):
+def node(ctx, args, redis, node_id, wish, upstream):
     return ctx.rehomed(name=node_id, node_id=node_id, redis=redis.addr,
                        cluster=CLUSTER, repl_secret='bench-secret',
                        shtags={TAG: wish}, default_shtag=TAG,
-                       upstream=upstream, log_level='info')
+                       upstream=upstream, log_level='info',
+                       binary=args.rehomed)
 
 
 def run(ctx, args):
@@ -80,8 +76,8 @@ def run(ctx, args):
     redis = ctx.redis()
     uas = ctx.sipp('uas.xml', ip=h.CALLEE_IP, calls=args.calls,
                    timeout=hold_ms // 1000 + 60)
-    n1 = node(ctx, redis, 'node1', 'active', uas.target)
-    n2 = node(ctx, redis, 'node2', 'backup', uas.target)
+    n1 = node(ctx, args, redis, 'node1', 'active', uas.target)
+    n2 = node(ctx, args, redis, 'node2', 'backup', uas.target)
     if not h.wait_until(lambda: status(n1)['synced'] and
                         status(n2)['synced'], 10):
         raise h.TestFailure('nodes not synced')
@@ -105,8 +101,8 @@ def run(ctx, args):
 
     keys = snapshot_keys(redis)
     used = info_memory(redis)
-    one_key = redis.cmd('MEMORY', 'USAGE', keys[0])
-    msg_len = len(redis.cmd('HGET', keys[0], 'm'))
+    one_key = redis.client.memory_usage(keys[0])
+    msg_len = len(redis.client.hget(keys[0], 'm'))
 
     caller = uac.result()
     if not caller.ok:
@@ -132,9 +128,8 @@ def run(ctx, args):
 
 def main():
     args = parse_args()
-    h.REHOMED = args.rehomed
-    if not os.access(h.REHOMED, os.X_OK):
-        sys.exit('no rehomed at %s (use --rehomed)' % h.REHOMED)
+    if not os.access(args.rehomed, os.X_OK):
+        sys.exit('no rehomed at %s (use --rehomed)' % args.rehomed)
 
     ctx = h.Ctx('repl-lag')
     failed = None

@@ -3,11 +3,14 @@
  *
  * getopt_long reads the options, whatever their place; the words left are
  * the command, looked up in the table, which also says which options each
- * command accepts and whether a tag follows its words. What getopt cannot
- * check (option/command fit, value sets) is checked before anything is
- * sent, so a usage error always exits 2 without a call. Names (tags,
- * nodes) are checked against the config's charset so they can go into
- * paths and queries without escaping.
+ * command accepts, what argument follows its words, and how its usage
+ * reads (the help text is built from the table, so it cannot forget a
+ * command). What getopt cannot check (option/command fit, value sets) is
+ * checked before anything is sent, so a usage error always exits 2
+ * without a call. The first problem is kept and told with the usage of
+ * the command it is about, not the whole help. Names (tags, nodes) are
+ * checked against the config's charset and dids are hex, so they can go
+ * into paths and queries without escaping.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +24,7 @@
 
 enum {
 	NAME_MAX_LEN = 63,       /* the config's limit on tag and node names */
+	DID_LEN      = 16,       /* hex digits of a dialog id */
 	LIMIT_MAX    = 10000,    /* dialogs --limit, as the server's */
 	RATE_MAX     = 1000000,
 	PERCENT_MAX  = 100,
@@ -30,61 +34,117 @@ static const char *modes[] = {
 	"challenge", "challenge-callee", "caller", "callee", "update", NULL
 };
 static const char *bodies[] = {"outbound", "inbound", "none", NULL};
+static const char *levels[] = {"debug", "info", "warn", "error", NULL};
+
+static const char global_synopsis[] =
+	"rehomectl [-s IP:PORT] [-t TOKEN] [--json] COMMAND";
 
 
-static void usage(FILE *f)
+static const struct command commands[] = {
+	{"status",    NULL,       ARG_NONE,  0, false, cmd_status,
+	 "status"},
+	{"dialogs",   NULL,       ARG_NONE,  OPT_TAG | OPT_LIMIT, false,
+	 cmd_dialogs, "dialogs [--tag T] [--limit N]"},
+	{"dialog",    "show",     ARG_DID,   0, false, cmd_dialog,
+	 "dialog show DID"},
+	{"dialog",    "end",      ARG_DID,   0, false, cmd_dialog,
+	 "dialog end DID"},
+	{"shtag",     "activate", ARG_TAG,   0, true,  cmd_shtag,
+	 "shtag activate T"},
+	{"shtag",     "release",  ARG_TAG,   0, true,  cmd_shtag,
+	 "shtag release T"},
+	{"rehome",    NULL,       ARG_TAG,   OPT_MODE | OPT_BODY | OPT_RATE,
+	 false, cmd_rehome, "rehome T [--mode M] [--body B] [--rate R]"},
+	{"move",      NULL,       ARG_TAG,   OPT_TO | OPT_COUNT | OPT_PERCENT,
+	 true, cmd_move, "move T --to NODE (--count N | --percent P)"},
+	{"drain",     NULL,       ARG_NONE,  OPT_TO, true, cmd_drain,
+	 "drain [--to NODE]"},
+	{"undrain",   NULL,       ARG_NONE,  0, false, cmd_undrain,
+	 "undrain"},
+	{"jobs",      NULL,       ARG_NONE,  0, false, cmd_jobs,
+	 "jobs"},
+	{"policy",    "reload",   ARG_NONE,  0, false, cmd_policy,
+	 "policy reload"},
+	{"reload",    NULL,       ARG_NONE,  0, false, cmd_reload,
+	 "reload"},
+	{"log-level", NULL,       ARG_LEVEL, 0, false, cmd_log_level,
+	 "log-level LEVEL"},
+	{"version",   NULL,       ARG_NONE,  0, false, cmd_version,
+	 "version"},
+	{"help",      NULL,       ARG_NONE,  0, false, cmd_help,
+	 "help"},
+};
+
+
+/** The whole help: options, every command, value sets, exit status */
+void args_usage(FILE *f)
 {
 	(void)re_fprintf(f,
-	"usage: rehomectl [-s IP:PORT] [-t TOKEN] [--json] COMMAND\n"
+	"usage: %s\n"
 	"\n"
 	"  -s, --server IP:PORT  control API of the node (default "
 	"127.0.0.1:8060)\n"
 	"  -t, --token TOKEN     bearer token (default: $REHOME_TOKEN)\n"
 	"      --json            print the server's JSON\n"
 	"\n"
-	"commands:\n"
-	"  status\n"
-	"  dialogs [--tag T] [--limit N]\n"
-	"  shtag activate T\n"
-	"  shtag release T\n"
-	"  rehome T [--mode M] [--body B] [--rate R]\n"
-	"        M: challenge (default), challenge-callee, caller, callee,"
-	" update\n"
-	"        B: outbound (default), inbound, none\n"
-	"  move T --to NODE (--count N | --percent P)\n"
-	"  drain [--to NODE]\n"
-	"  policy reload\n"
+	"commands:\n", global_synopsis);
+
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		(void)re_fprintf(f, "  %s\n", commands[i].synopsis);
+
+	(void)re_fprintf(f,
+	"\n"
+	"  M: challenge (default), challenge-callee, caller, callee, update\n"
+	"  B: outbound (default), inbound, none\n"
+	"  LEVEL: debug, info, warn, error\n"
 	"\n"
 	"exit status: 0 success, 1 failed operation, 2 bad usage\n");
 }
 
 
-/** The problem, then the usage text, on stderr; returns EXIT_USAGE */
-static int usage_error(const char *fmt, ...)
+/** Keep the first usage problem; returns EXIT_USAGE */
+static int problem(struct args *a, const char *fmt, ...)
 {
 	va_list ap;
 
+	if (a->problem[0])
+		return EXIT_USAGE;
+
 	va_start(ap, fmt);
-	(void)re_fprintf(stderr, "rehomectl: %v\n\n", fmt, &ap);
+	(void)re_vsnprintf(a->problem, sizeof(a->problem), fmt, ap);
 	va_end(ap);
 
-	usage(stderr);
 	return EXIT_USAGE;
 }
 
 
-static const struct command commands[] = {
-	{"status",  NULL,       false, 0,                         cmd_status},
-	{"dialogs", NULL,       false, OPT_TAG | OPT_LIMIT,       cmd_dialogs},
-	{"shtag",   "activate", true,  0,                         cmd_shtag},
-	{"shtag",   "release",  true,  0,                         cmd_shtag},
-	{"rehome",  NULL,       true,  OPT_MODE | OPT_BODY | OPT_RATE,
-								  cmd_rehome},
-	{"move",    NULL,       true,  OPT_TO | OPT_COUNT | OPT_PERCENT,
-								  cmd_move},
-	{"drain",   NULL,       false, OPT_TO,                    cmd_drain},
-	{"policy",  "reload",   false, 0,                         cmd_policy},
-};
+/**
+ * The problem on stderr, then the usage of the commands named like the
+ * first word (the short general one when there is none); EXIT_USAGE.
+ */
+static int problem_report(const struct args *a)
+{
+	bool found = false;
+
+	(void)re_fprintf(stderr, "rehomectl: %s\n", a->problem);
+
+	for (size_t i = 0; a->nword && i < ARRAY_SIZE(commands); i++) {
+		if (str_cmp(a->word[0], commands[i].word))
+			continue;
+
+		(void)re_fprintf(stderr, "%s rehomectl %s\n",
+				 found ? "      " : "usage:",
+				 commands[i].synopsis);
+		found = true;
+	}
+
+	if (!found)
+		(void)re_fprintf(stderr, "usage: %s\n"
+				 "(rehomectl help lists the commands)\n",
+				 global_synopsis);
+
+	return EXIT_USAGE;
+}
 
 
 /** Tags and node names: the config's charset, safe in a URL as is */
@@ -95,6 +155,20 @@ static bool name_ok(const char *s)
 
 	for (; *s; s++) {
 		if (!isalnum((unsigned char)*s) && !strchr("-_.", *s))
+			return false;
+	}
+
+	return true;
+}
+
+
+static bool did_ok(const char *s)
+{
+	if (str_len(s) != DID_LEN)
+		return false;
+
+	for (; *s; s++) {
+		if (!isxdigit((unsigned char)*s))
 			return false;
 	}
 
@@ -134,7 +208,7 @@ static const struct command *command_find(const struct args *a)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
 		const struct command *c = &commands[i];
-		int nword = 1 + (c->sub != NULL) + c->takes_tag;
+		int nword = 1 + (c->sub != NULL) + (c->arg != ARG_NONE);
 
 		if (str_cmp(a->word[0], c->word))
 			continue;
@@ -150,6 +224,17 @@ static const struct command *command_find(const struct args *a)
 }
 
 
+static bool command_known(const char *word)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
+		if (!str_cmp(word, commands[i].word))
+			return true;
+	}
+
+	return false;
+}
+
+
 static int option_set(struct args *a, struct client *cl, int opt,
 		      const char *val)
 {
@@ -157,8 +242,8 @@ static int option_set(struct args *a, struct client *cl, int opt,
 
 	case 's':
 		if (sa_decode(&cl->srv, val, strlen(val)))
-			return usage_error("bad server address '%s' "
-					   "(IP:PORT)", val);
+			return problem(a, "bad server address '%s' (IP:PORT)",
+				       val);
 		return 0;
 
 	case 't': cl->token = val;  return 0;
@@ -171,50 +256,74 @@ static int option_set(struct args *a, struct client *cl, int opt,
 	case 'l':
 		a->given |= OPT_LIMIT;
 		return number_get(&a->limit, val, 1, LIMIT_MAX) ? 0 :
-			usage_error("--limit wants 1..%u, not '%s'",
-				    (unsigned)LIMIT_MAX, val);
+			problem(a, "--limit wants 1..%u, not '%s'",
+				(unsigned)LIMIT_MAX, val);
 	case 'r':
 		a->given |= OPT_RATE;
 		return number_get(&a->rate, val, 1, RATE_MAX) ? 0 :
-			usage_error("--rate wants a positive number, not '%s'",
-				    val);
+			problem(a, "--rate wants a positive number, not '%s'",
+				val);
 	case 'c':
 		a->given |= OPT_COUNT;
 		return number_get(&a->count, val, 1, UINT32_MAX) ? 0 :
-			usage_error("--count wants a positive number, not "
-				    "'%s'", val);
+			problem(a, "--count wants a positive number, not '%s'",
+				val);
 	case 'p':
 		a->given |= OPT_PERCENT;
 		return number_get(&a->percent, val, 1, PERCENT_MAX) ? 0 :
-			usage_error("--percent wants 1..%u, not '%s'",
-				    (unsigned)PERCENT_MAX, val);
+			problem(a, "--percent wants 1..%u, not '%s'",
+				(unsigned)PERCENT_MAX, val);
 	default:
-		return usage_error("%s", "unknown option");
+		return problem(a, "unknown option");
+	}
+}
+
+
+/** The positional argument, by its kind */
+static int arg_check(struct args *a, const struct command *c)
+{
+	switch (c->arg) {
+
+	case ARG_TAG:
+		a->tag = a->arg;
+		return 0;
+
+	case ARG_DID:
+		return did_ok(a->arg) ? 0 :
+			problem(a, "bad dialog id '%s' (16 hex digits)",
+				a->arg);
+	case ARG_LEVEL:
+		return word_in(a->arg, levels) ? 0 :
+			problem(a, "unknown log level '%s'", a->arg);
+	default:
+		return 0;
 	}
 }
 
 
 /** What getopt cannot check: option/command fit and value sets */
-static int args_check(const struct args *a, const struct command *c)
+static int args_check(struct args *a, const struct command *c)
 {
 	if (a->given & ~c->opts)
-		return usage_error("option not valid for '%s'", c->word);
+		return problem(a, "option not valid for '%s'", c->word);
+
+	(void)arg_check(a, c);
 
 	if (a->tag && !name_ok(a->tag))
-		return usage_error("bad tag name '%s'", a->tag);
+		return problem(a, "bad tag name '%s'", a->tag);
 	if (a->to && !name_ok(a->to))
-		return usage_error("bad node name '%s'", a->to);
+		return problem(a, "bad node name '%s'", a->to);
 	if (a->mode && !word_in(a->mode, modes))
-		return usage_error("unknown mode '%s'", a->mode);
+		return problem(a, "unknown mode '%s'", a->mode);
 	if (a->body && !word_in(a->body, bodies))
-		return usage_error("unknown body '%s'", a->body);
+		return problem(a, "unknown body '%s'", a->body);
 
 	if (c->run == cmd_move) {
 		if (!a->to)
-			return usage_error("%s", "move needs --to NODE");
+			return problem(a, "move needs --to NODE");
 		if (!(a->given & OPT_COUNT) == !(a->given & OPT_PERCENT))
-			return usage_error("%s", "move needs one of --count "
-					   "or --percent");
+			return problem(a, "move needs one of --count or "
+				       "--percent");
 	}
 
 	return 0;
@@ -244,38 +353,51 @@ int args_parse(struct args *a, struct client *cl,
 		{NULL, 0, NULL, 0}
 	};
 	const struct command *c;
-	int opt, ret;
+	int opt;
 
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "s:t:h", longopts, NULL)) != -1) {
-		if (opt == 'h') {
-			usage(stdout);
-			return -1;
-		}
-		if (opt == '?')
-			return usage_error("bad option '%s'", argv[optind - 1]);
-
-		ret = option_set(a, cl, opt, optarg);
-		if (ret)
-			return ret;
+		if (opt == 'h')
+			a->help = true;
+		else if (opt == '?')
+			(void)problem(a, "bad option '%s'", argv[optind - 1]);
+		else
+			(void)option_set(a, cl, opt, optarg);
 	}
 
 	for (; optind < argc; optind++) {
-		if (a->nword == (int)ARRAY_SIZE(a->word))
-			return usage_error("%s", "too many arguments");
+		if (a->nword == (int)ARRAY_SIZE(a->word)) {
+			(void)problem(a, "too many arguments");
+			break;
+		}
 		a->word[a->nword++] = argv[optind];
 	}
 
-	if (!a->nword)
-		return usage_error("%s", "no command");
+	if (a->help) {
+		args_usage(stdout);
+		return -1;
+	}
 
-	c = command_find(a);
-	if (!c)
-		return usage_error("bad command '%s'", a->word[0]);
+	if (!a->nword && !a->problem[0]) {
+		(void)re_fprintf(stderr, "rehomectl: no command\n\n");
+		args_usage(stderr);
+		return EXIT_USAGE;
+	}
 
-	if (c->takes_tag)
-		a->tag = a->word[a->nword - 1];
+	c = a->nword ? command_find(a) : NULL;
+	if (!c && a->nword && command_known(a->word[0]))
+		(void)problem(a, "wrong arguments for '%s'", a->word[0]);
+	else if (!c && a->nword)
+		(void)problem(a, "bad command '%s'", a->word[0]);
+
+	if (c) {
+		a->arg = c->arg ? a->word[a->nword - 1] : NULL;
+		(void)args_check(a, c);
+	}
+
+	if (a->problem[0])
+		return problem_report(a);
 
 	*cmdp = c;
-	return args_check(a, c);
+	return 0;
 }

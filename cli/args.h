@@ -5,6 +5,8 @@
 #ifndef REHOMECTL_ARGS_H
 #define REHOMECTL_ARGS_H
 
+#include <stdio.h>
+
 struct client;
 
 enum opt_bit {
@@ -18,16 +20,29 @@ enum opt_bit {
 	OPT_PERCENT = 1 << 7,
 };
 
+/** What the positional argument after a command's words is */
+enum arg_kind {
+	ARG_NONE = 0,
+	ARG_TAG,               /* a sharing tag, into args.tag */
+	ARG_DID,               /* a dialog id, 16 hex digits */
+	ARG_LEVEL,             /* a log level */
+};
+
+enum { ARGS_PROBLEM_SZ = 160 };
+
 /** The command line, parsed */
 struct args {
 	const char *word[4];   /* command words */
 	int nword;
+	const char *arg;       /* the positional argument, if any */
 	const char *tag;       /* positional T, or --tag */
 	const char *mode;
 	const char *body;
 	const char *to;
 	uint32_t limit, rate, count, percent;
 	unsigned given;        /* enum opt_bit */
+	bool help;             /* -h, --help */
+	char problem[ARGS_PROBLEM_SZ]; /* the first usage error, "" if none */
 };
 
 typedef int (cmd_h)(struct client *cl, const struct args *a);
@@ -35,12 +50,15 @@ typedef int (cmd_h)(struct client *cl, const struct args *a);
 struct command {
 	const char *word;
 	const char *sub;       /* required second word, or NULL */
-	bool takes_tag;        /* positional T after the words */
+	enum arg_kind arg;     /* positional argument after the words */
 	unsigned opts;         /* options it accepts */
+	bool cluster;          /* needs a cluster (Redis) on the node */
 	cmd_h *run;
+	const char *synopsis;  /* after "rehomectl ", for the usage */
 };
 
-int args_parse(struct args *a, struct client *cl,
-	       const struct command **cmdp, int argc, char *argv[]);
+int  args_parse(struct args *a, struct client *cl,
+		const struct command **cmdp, int argc, char *argv[]);
+void args_usage(FILE *f);
 
 #endif

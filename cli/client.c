@@ -6,8 +6,11 @@
  * polls, so the commands read top to bottom like a synchronous client; a
  * libre timer bounds every call (5 s) and SIGINT/SIGTERM stop the wait
  * cleanly. A call is judged here: transport errors, a refused token and
- * error replies are reported on stderr once, so that a command only sees
- * a reply object or an exit status.
+ * error replies are reported on stderr once, each naming the node's
+ * address, the method and the path, so that a command only sees a reply
+ * object or an exit status. A command that needs a cluster and is refused
+ * (404, 409) asks the node's status whether it runs without Redis, and
+ * says so rather than the bare refusal.
  */
 #include <re.h>
 #include "rehomectl.h"
@@ -52,6 +55,7 @@ static void resp_handler(int err, const struct http_msg *msg, void *arg)
 	if (!err && msg) {
 		cl->scode = msg->scode;
 		cl->body  = mem_ref(msg->mb);
+		(void)pl_strcpy(&msg->reason, cl->reason, sizeof(cl->reason));
 	}
 	re_cancel();
 }
@@ -84,6 +88,7 @@ static int http_call(struct client *cl, const char *met, const char *path,
 	cl->body  = mem_deref(cl->body);
 	cl->scode = 0;
 	cl->err   = 0;
+	cl->reason[0] = '\0';
 
 	err = re_sdprintf(&content, "%H", json_print, (void *)body);
 	if (err)
@@ -136,11 +141,53 @@ bool client_wait(struct client *cl, uint64_t ms)
 }
 
 
-static const char *error_text(const struct odict *od)
+/** "rehomectl: ADDR METHOD PATH: what" on stderr */
+static void call_error(const struct client *cl, const char *met,
+		       const char *path, const char *fmt, ...)
 {
-	const char *s = od ? odict_string(od, "error") : NULL;
+	va_list ap;
 
-	return s ? s : "";
+	va_start(ap, fmt);
+	(void)re_fprintf(stderr, "rehomectl: %J %s %s: %v\n", &cl->srv, met,
+			 path, fmt, &ap);
+	va_end(ap);
+}
+
+
+static struct odict *body_decode(const struct client *cl)
+{
+	struct odict *od = NULL;
+
+	if (cl->body && mbuf_get_left(cl->body))
+		(void)json_decode_odict(&od, JSON_BUCKETS,
+					(const char *)mbuf_buf(cl->body),
+					mbuf_get_left(cl->body), JSON_DEPTH);
+
+	return od;
+}
+
+
+/**
+ * A command that needs a cluster was refused (404, 409) by a node that
+ * runs without Redis: its status has no "redis". The check is one more
+ * call, which replaces the last reply.
+ */
+static bool refused_for_no_cluster(struct client *cl)
+{
+	struct odict *od;
+	bool single;
+
+	if (!cl->needs_cluster || (cl->scode != 404 && cl->scode != 409))
+		return false;
+
+	if (http_call(cl, "GET", "/v1/status", NULL) || cl->scode != 200)
+		return false;
+
+	od = body_decode(cl);
+	single = od && !odict_get_type(od, ODICT_OBJECT, "redis");
+	mem_deref(od);
+
+	return single;
 }
 
 
@@ -152,36 +199,41 @@ int client_call(struct client *cl, const char *met, const char *path,
 		const struct odict *body, struct odict **odp)
 {
 	struct odict *od = NULL;
+	char reason[sizeof(cl->reason)];
+	uint16_t scode;
 	int err;
 
 	err = http_call(cl, met, path, body);
 	if (err == EINTR) {
-		(void)re_fprintf(stderr, "rehomectl: interrupted\n");
+		call_error(cl, met, path, "interrupted");
 		return EXIT_FAILED;
 	}
 	if (err) {
-		(void)re_fprintf(stderr, "rehomectl: cannot reach rehomed at "
-				 "%J: %m\n", &cl->srv, err);
+		call_error(cl, met, path, "cannot reach rehomed: %m", err);
 		return EXIT_FAILED;
 	}
 
-	if (cl->body && mbuf_get_left(cl->body))
-		(void)json_decode_odict(&od, JSON_BUCKETS,
-					(const char *)mbuf_buf(cl->body),
-					mbuf_get_left(cl->body), JSON_DEPTH);
+	od = body_decode(cl);
+	scode = cl->scode;       /* the no-cluster check makes another call */
+	str_ncpy(reason, cl->reason, sizeof(reason));
 
 	if (cl->scode == 401) {
-		(void)re_fprintf(stderr, "rehomectl: bad or missing token "
-				 "(use -t TOKEN or REHOME_TOKEN)\n");
+		call_error(cl, met, path, "401 bad or missing token (use -t "
+			   "TOKEN or REHOME_TOKEN)");
 		goto fail;
 	}
 	if (cl->scode >= 300) {
-		(void)re_fprintf(stderr, "rehomectl: %s%s(HTTP %u)\n",
-				 error_text(od), od ? " " : "", cl->scode);
+		if (refused_for_no_cluster(cl))
+			call_error(cl, met, path, "no cluster (this node runs "
+				   "without redis)");
+		else
+			call_error(cl, met, path, "%u %s", scode,
+				   od && odict_string(od, "error") ?
+				   odict_string(od, "error") : reason);
 		goto fail;
 	}
 	if (!od) {
-		(void)re_fprintf(stderr, "rehomectl: reply is not JSON\n");
+		call_error(cl, met, path, "%u reply is not JSON", cl->scode);
 		return EXIT_FAILED;
 	}
 

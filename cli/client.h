@@ -10,6 +10,7 @@ struct client {
 	struct sa srv;
 	const char *token;
 	bool json;
+	bool needs_cluster;    /* the command fails on a single node */
 	struct dnsc *dnsc;
 	struct http_cli *http;
 	struct http_req *req;
@@ -17,6 +18,7 @@ struct client {
 	bool interrupted;
 	int err;               /* transport error of the last call */
 	uint16_t scode;
+	char reason[32];       /* reason phrase of the last reply */
 	struct mbuf *body;     /* body of the last reply */
 };
 

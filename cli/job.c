@@ -131,9 +131,9 @@ int job_follow(struct client *cl, struct odict *job, const char *what)
 		(void)re_fprintf(stderr, "\r\033[K");  /* erase the bar */
 
 	if (ret) {
-		(void)re_fprintf(stderr, "rehomectl: stopped following %s; "
-				 "the job may still run on the server\n",
-				 path);
+		(void)re_fprintf(stderr, "rehomectl: %J %s: stopped following "
+				 "the job; it may still run there\n",
+				 &cl->srv, path);
 		goto out;
 	}
 

@@ -5,10 +5,14 @@
  * generic renderer turns any reply object into "key value" lines and
  * tables (an array or map of objects becomes a table), so keys that other
  * modules add to /v1/status later show up without a change here; only the
- * dialog list (here) and job summaries (job.c) have their own layout.
+ * dialog and job lists (here) and job summaries (job.c) have their own
+ * layout. Times are unix ms: shown as local time, and ages by the node's
+ * clock when the reply gives it ("now"), else by this host's.
  */
 #include <stdio.h>
 #include <ctype.h>
+#include <time.h>
+#include <sys/time.h>
 #include <re.h>
 #include "output.h"
 
@@ -80,6 +84,52 @@ int output_scalar(struct re_printf *pf, void *arg)
 }
 
 
+/** Unix ms as local time, "2026-12-05 10:11:12" */
+static int time_print(struct re_printf *pf, int64_t ms)
+{
+	time_t t = (time_t)(ms / 1000);
+	char buf[32];
+	struct tm tm;
+
+	if (!localtime_r(&t, &tm) ||
+	    !strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm))
+		return re_hprintf(pf, "%lld", (long long)ms);
+
+	return re_hprintf(pf, "%s", buf);
+}
+
+
+/** A duration in ms, two units at most: "4.2s", "3m05s", "2h03m", "3d04h" */
+static int age_print(struct re_printf *pf, void *arg)
+{
+	uint64_t ms = *(const uint64_t *)arg, s = ms / 1000;
+
+	if (s < 60)
+		return re_hprintf(pf, "%llu.%llus", (unsigned long long)s,
+				  (unsigned long long)ms % 1000 / 100);
+	if (s < 3600)
+		return re_hprintf(pf, "%llum%02llus",
+				  (unsigned long long)s / 60,
+				  (unsigned long long)s % 60);
+	if (s < 86400)
+		return re_hprintf(pf, "%lluh%02llum",
+				  (unsigned long long)s / 3600,
+				  (unsigned long long)s % 3600 / 60);
+
+	return re_hprintf(pf, "%llud%02lluh", (unsigned long long)s / 86400,
+			  (unsigned long long)s % 86400 / 3600);
+}
+
+
+static uint64_t now_ms(void)
+{
+	struct timeval tv;
+
+	(void)gettimeofday(&tv, NULL);
+	return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+}
+
+
 static int value_print(struct re_printf *pf, void *arg)
 {
 	const struct odict_entry *e = arg;
@@ -90,6 +140,10 @@ static int value_print(struct re_printf *pf, void *arg)
 		return secs ? fmt_human_time(pf, &secs) :
 			re_hprintf(pf, "0 secs");
 	}
+
+	if (e->type == ODICT_INT && e->u.integer > 0 &&
+	    (!str_cmp(e->key, "created") || !str_cmp(e->key, "updated")))
+		return time_print(pf, e->u.integer);
 
 	return output_scalar(pf, arg);
 }
@@ -317,12 +371,49 @@ static const char *str_or_dash(const struct odict *od, const char *key)
 }
 
 
+static uint64_t num_get(const struct odict *od, const char *key)
+{
+	uint64_t n = 0;
+
+	(void)odict_get_number(od, &n, key);
+	return n;
+}
+
+
+/** Its age, and whether it is served here or held as a replica */
+static void dialog_row(struct table *t, const struct odict *dlg,
+		       uint64_t now)
+{
+	const struct odict_entry *legs = odict_lookup(dlg, "legs");
+	uint64_t created = num_get(dlg, "created");
+	uint64_t age = now > created ? now - created : 0;
+	bool replica = false;
+	struct row *row = table_row(t);
+
+	(void)odict_get_boolean(dlg, &replica, "replica");
+
+	cell_set(t, row, 0, "%s", str_or_dash(dlg, "did"));
+	cell_set(t, row, 1, "%s", str_or_dash(dlg, "state"));
+	cell_set(t, row, 2, "%s", str_or_dash(dlg, "shtag"));
+	cell_set(t, row, 3, "%s", str_or_dash(dlg, "owner"));
+	cell_set(t, row, 4, "%s", replica ? "replica" : "here");
+	cell_set(t, row, 5, "%H", age_print, &age);
+	cell_set(t, row, 6, "%s", str_or_dash(dlg, "callid"));
+
+	if (legs && legs->type == ODICT_OBJECT) {
+		cell_set(t, row, 7, "%s", leg_target(legs->u.odict, "caller"));
+		cell_set(t, row, 8, "%s", leg_target(legs->u.odict, "callee"));
+	}
+}
+
+
 /** One line per dialog */
 void output_dialogs(const struct odict *od)
 {
 	const struct odict_entry *arr = odict_lookup(od, "dialogs");
-	const char *cols[] = {"did", "state", "shtag", "owner", "callid",
-			      "caller", "callee"};
+	const char *cols[] = {"did", "state", "shtag", "owner", "served",
+			      "age", "callid", "caller", "callee"};
+	uint64_t now = num_get(od, "now");
 	struct table t = {0};
 	bool truncated = false;
 	struct le *le;
@@ -332,29 +423,17 @@ void output_dialogs(const struct odict *od)
 		return;
 	}
 
+	if (!now)
+		now = now_ms();
+
 	for (size_t i = 0; i < ARRAY_SIZE(cols); i++)
 		table_col(&t, cols[i]);
 
 	for (le = arr->u.odict->lst.head; le; le = le->next) {
 		const struct odict_entry *e = le->data;
-		const struct odict_entry *legs;
-		struct row *row;
 
-		if (e->type != ODICT_OBJECT)
-			continue;
-
-		row  = table_row(&t);
-		legs = odict_lookup(e->u.odict, "legs");
-		for (size_t i = 0; i < 5; i++)
-			cell_set(&t, row, i, "%s",
-				 str_or_dash(e->u.odict, cols[i]));
-
-		if (legs && legs->type == ODICT_OBJECT) {
-			cell_set(&t, row, 5, "%s",
-				 leg_target(legs->u.odict, "caller"));
-			cell_set(&t, row, 6, "%s",
-				 leg_target(legs->u.odict, "callee"));
-		}
+		if (e->type == ODICT_OBJECT)
+			dialog_row(&t, e->u.odict, now);
 	}
 
 	table_print(&t, NULL);
@@ -362,4 +441,62 @@ void output_dialogs(const struct odict *od)
 	if (odict_get_boolean(od, &truncated, "truncated") && truncated)
 		(void)re_fprintf(stderr, "(more dialogs not shown; "
 				 "raise --limit)\n");
+}
+
+
+static void job_row(struct table *t, const struct odict *job)
+{
+	uint64_t total = num_get(job, "total");
+	uint64_t done = num_get(job, "moved") + num_get(job, "failed");
+	uint64_t elapsed = num_get(job, "elapsed_ms");
+	const char *peer = odict_string(job, "to");
+	struct row *row = table_row(t);
+
+	if (!peer)
+		peer = str_or_dash(job, "from");
+
+	cell_set(t, row, 0, "%llu", (unsigned long long)num_get(job, "job"));
+	cell_set(t, row, 1, "%s", str_or_dash(job, "kind"));
+	cell_set(t, row, 2, "%s", str_or_dash(job, "state"));
+	cell_set(t, row, 3, "%s", str_or_dash(job, "tag"));
+	cell_set(t, row, 4, "%s", peer);
+	cell_set(t, row, 5, "%llu/%llu %llu%%", (unsigned long long)done,
+		 (unsigned long long)total,
+		 (unsigned long long)(total ? done * 100 / total : 100));
+	cell_set(t, row, 6, "%llu", (unsigned long long)num_get(job, "moved"));
+	cell_set(t, row, 7, "%llu",
+		 (unsigned long long)num_get(job, "failed"));
+	cell_set(t, row, 8, "%llu", (unsigned long long)num_get(job, "ended"));
+	cell_set(t, row, 9, "%H", age_print, &elapsed);
+	cell_set(t, row, 10, "%s", odict_string(job, "error") ?
+		 odict_string(job, "error") : "");
+}
+
+
+/** One line per re-homing job, with its progress */
+void output_jobs(const struct odict *od)
+{
+	const struct odict_entry *arr = odict_lookup(od, "jobs");
+	const char *cols[] = {"job", "kind", "state", "tag", "node",
+			      "progress", "moved", "failed", "ended",
+			      "elapsed", "error"};
+	struct table t = {0};
+	struct le *le;
+
+	if (!arr || !is_container(arr) || !arr->u.odict->lst.head) {
+		(void)re_printf("no jobs\n");
+		return;
+	}
+
+	for (size_t i = 0; i < ARRAY_SIZE(cols); i++)
+		table_col(&t, cols[i]);
+
+	for (le = arr->u.odict->lst.head; le; le = le->next) {
+		const struct odict_entry *e = le->data;
+
+		if (e->type == ODICT_OBJECT)
+			job_row(&t, e->u.odict);
+	}
+
+	table_print(&t, NULL);
 }

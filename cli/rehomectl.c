@@ -180,10 +180,173 @@ int cmd_drain(struct client *cl, const struct args *a)
 }
 
 
+int cmd_undrain(struct client *cl, const struct args *a)
+{
+	struct odict *od = NULL;
+	bool was = false;
+	int ret;
+	(void)a;
+
+	ret = client_call(cl, "POST", "/v1/undrain", NULL, &od);
+	if (ret)
+		return ret;
+
+	(void)odict_get_boolean(od, &was, "was_draining");
+	if (cl->json)
+		output_json(cl->body);
+	else
+		(void)re_printf("%s\n", was ? "undrained: new calls are taken "
+				"again" : "not draining: new calls are taken");
+
+	mem_deref(od);
+	return EXIT_OK;
+}
+
+
+int cmd_jobs(struct client *cl, const struct args *a)
+{
+	struct odict *od = NULL;
+	int ret;
+	(void)a;
+
+	ret = client_call(cl, "GET", "/v1/jobs", NULL, &od);
+	if (ret)
+		return ret;
+
+	if (cl->json)
+		output_json(cl->body);
+	else
+		output_jobs(od);
+
+	mem_deref(od);
+	return EXIT_OK;
+}
+
+
+/** dialog show DID (GET), dialog end DID (DELETE: BYE to both legs) */
+int cmd_dialog(struct client *cl, const struct args *a)
+{
+	const bool end = !str_cmp(a->word[1], "end");
+	struct odict *od = NULL;
+	char path[PATH_SZ];
+	int ret;
+
+	(void)re_snprintf(path, sizeof(path), "/v1/dialogs/%s", a->arg);
+
+	ret = client_call(cl, end ? "DELETE" : "GET", path, NULL, &od);
+	if (ret)
+		return ret;
+
+	if (cl->json)
+		output_json(cl->body);
+	else if (end)
+		(void)re_printf("dialog %s ended: BYE sent to both legs\n",
+				a->arg);
+	else
+		output_object(od);
+
+	mem_deref(od);
+	return EXIT_OK;
+}
+
+
 int cmd_policy(struct client *cl, const struct args *a)
 {
 	(void)a;
 	return post(cl, "/v1/policy/reload", NULL, "policy reload");
+}
+
+
+int cmd_reload(struct client *cl, const struct args *a)
+{
+	(void)a;
+	return post(cl, "/v1/reload", NULL, "reload");
+}
+
+
+int cmd_log_level(struct client *cl, const struct args *a)
+{
+	struct odict *body = NULL, *od = NULL;
+	int ret;
+
+	if (odict_alloc(&body, 2) ||
+	    odict_entry_add(body, "level", ODICT_STRING, a->arg)) {
+		(void)re_fprintf(stderr, "rehomectl: out of memory\n");
+		mem_deref(body);
+		return EXIT_FAILED;
+	}
+
+	ret = client_call(cl, "POST", "/v1/log_level", body, &od);
+	mem_deref(body);
+	if (ret)
+		return ret;
+
+	if (cl->json)
+		output_json(cl->body);
+	else
+		(void)re_printf("log level %s\n", odict_string(od, "level") ?
+				odict_string(od, "level") : a->arg);
+
+	mem_deref(od);
+	return EXIT_OK;
+}
+
+
+/** {"rehomectl": V, "rehomed": V, "node_id": N}, what is known of it */
+static void version_json(const char *ver, const char *node)
+{
+	struct odict *od = NULL;
+	int err;
+
+	err  = odict_alloc(&od, 4);
+	err |= odict_entry_add(od, "rehomectl", ODICT_STRING, REHOME_VERSION);
+	if (ver)
+		err |= odict_entry_add(od, "rehomed", ODICT_STRING, ver);
+	if (node)
+		err |= odict_entry_add(od, "node_id", ODICT_STRING, node);
+
+	if (err)
+		(void)re_fprintf(stderr, "rehomectl: %m\n", err);
+	else
+		(void)re_printf("%H\n", json_encode_odict, od);
+
+	mem_deref(od);
+}
+
+
+/** This program's version, then the node's (exit 1 if it cannot say) */
+int cmd_version(struct client *cl, const struct args *a)
+{
+	struct odict *od = NULL;
+	const char *node, *ver;
+	int ret;
+	(void)a;
+
+	if (!cl->json)
+		(void)re_printf("rehomectl %s\n", REHOME_VERSION);
+
+	ret = client_call(cl, "GET", "/v1/status", NULL, &od);
+	ver  = od ? odict_string(od, "version") : NULL;
+	node = od ? odict_string(od, "node_id") : NULL;
+
+	if (cl->json)
+		version_json(ver, node);
+	else if (ver)
+		(void)re_printf("rehomed %s (node %s at %J)\n", ver,
+				node ? node : "?", &cl->srv);
+
+	mem_deref(od);
+	return ret;
+}
+
+
+int cmd_help(struct client *cl, const struct args *a)
+{
+	(void)cl;
+	(void)a;
+
+	args_usage(stdout);
+	return EXIT_OK;
 }
 
 
@@ -216,6 +379,7 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 
+	cl.needs_cluster = cmd->cluster;
 	ret = cmd->run(&cl, &a);
 
  out:

@@ -22,6 +22,13 @@ int cmd_shtag(struct client *cl, const struct args *a);
 int cmd_rehome(struct client *cl, const struct args *a);
 int cmd_move(struct client *cl, const struct args *a);
 int cmd_drain(struct client *cl, const struct args *a);
+int cmd_undrain(struct client *cl, const struct args *a);
+int cmd_jobs(struct client *cl, const struct args *a);
+int cmd_dialog(struct client *cl, const struct args *a);
 int cmd_policy(struct client *cl, const struct args *a);
+int cmd_reload(struct client *cl, const struct args *a);
+int cmd_log_level(struct client *cl, const struct args *a);
+int cmd_version(struct client *cl, const struct args *a);
+int cmd_help(struct client *cl, const struct args *a);
 
 #endif

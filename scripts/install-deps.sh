@@ -1,12 +1,15 @@
 #!/bin/sh
-# Installs every Debian 12 package rehome needs to build, run and test;
-# with --bench also what the benchmarks compare against (Kamailio).
+# Installs every Debian 12 package rehome needs to build, run and test, and
+# to build its own Debian package (scripts/check-package.sh); with --bench
+# also what the benchmarks compare against (Kamailio).
 # The one list of dependencies: README, bench/ and .ci/run call this.
 set -eu
 
-BUILD="gcc pkg-config meson ninja-build libre-dev libuv1-dev libhiredis-dev liblua5.4-dev check"
+BUILD="gcc pkg-config meson ninja-build libre-dev libuv1-dev libhiredis-dev liblua5.4-dev check libsystemd-dev"
 RUN="redis-server"
-TEST="sip-tester baresip lua5.4 lua-busted python3 procps rtpengine-daemon"
+PACKAGE="debhelper dpkg-dev fakeroot systemd bash-completion man-db"
+# prometheus: its promtool lints /metrics and checks docs/prometheus/
+TEST="sip-tester baresip lua5.4 lua-busted python3 python3-redis python3-yaml procps rtpengine-daemon prometheus"
 BENCH=""
 [ "${1:-}" = "--bench" ] && BENCH="kamailio linux-perf"
 
@@ -16,4 +19,4 @@ SUDO=""
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
 # shellcheck disable=SC2086
-$SUDO apt-get install -y -q $BUILD $RUN $TEST $BENCH
+$SUDO apt-get install -y -q $BUILD $RUN $TEST $PACKAGE $BENCH

@@ -37,7 +37,7 @@
 enum {
 	CONF_MAX_SIZE  = 1 << 20,  /* a bigger config file is a mistake */
 	CONF_MAX_WORDS = 4,        /* key + values kept per line */
-	CONF_MAX_KEYS  = 32,
+	CONF_MAX_KEYS  = 48,
 	CONF_IP_SZ     = 64,        /* an IP address as text */
 	CONF_LEVEL_SZ  = 16,        /* a log level name */
 	CONF_CHUNK_SZ  = 4096,      /* read from the file at a time */
@@ -560,14 +560,20 @@ static int key_ctl_listen(struct scan *sc, const struct key *k,
 }
 
 
-static int key_log_level(struct scan *sc, const struct key *k,
-			 const struct pl *argv)
+/* log_level and log_target: one word of the set their usage lists */
+static int key_log(struct scan *sc, const struct key *k,
+		   const struct pl *argv)
 {
+	struct rh_conf *cfg = sc->cfg;
 	char name[CONF_LEVEL_SZ];
+	int err = EINVAL;
 
-	if (argv[0].l >= sizeof(name) ||
-	    pl_strcpy(&argv[0], name, sizeof(name)) ||
-	    log_level_decode(&sc->cfg->log_level, name))
+	if (argv[0].l < sizeof(name) &&
+	    !pl_strcpy(&argv[0], name, sizeof(name)))
+		err = field(sc, k) == (void *)&cfg->log_level ?
+			log_level_decode(&cfg->log_level, name) :
+			log_target_decode(&cfg->log_target, name);
+	if (err)
 		return fail(sc, "%s: '%r' is not one of %s",
 			    k->name, &argv[0], k->usage);
 
@@ -606,7 +612,9 @@ static const struct key keyv[] = {
 	{.name = "rehome_rate", .usage = "N", .h = key_number,
 	 FIELD(rehome_rate), .min = 1, .max = 100000},
 	{.name = "log_level", .usage = "debug|info|warn|error",
-	 .h = key_log_level},
+	 .h = key_log, FIELD(log_level)},
+	{.name = "log_target", .usage = "stderr|syslog", .h = key_log,
+	 FIELD(log_target)},
 };
 
 _Static_assert(ARRAY_SIZE(keyv) <= CONF_MAX_KEYS, "raise CONF_MAX_KEYS");
@@ -828,6 +836,7 @@ void conf_defaults(struct rh_conf *cfg)
 	cfg->node_timeout = 1500;
 	cfg->rehome_rate = 1000;
 	cfg->log_level = LOG_INFO;
+	cfg->log_target = LOG_TARGET_STDERR;
 }
 
 

@@ -67,6 +67,7 @@ struct rh_conf {
 	uint32_t node_timeout;   /* ms, default 1500 */
 	uint32_t rehome_rate;    /* dialogs per second, default 1000 */
 	enum log_level log_level;/* default info */
+	enum log_target log_target; /* default stderr */
 };
 
 /**

@@ -1,5 +1,5 @@
 /**
- * @file log.h  Leveled logging to stderr
+ * @file log.h  Leveled logging to stderr or syslog
  */
 
 #ifndef REHOME_LOG_H
@@ -12,9 +12,20 @@ enum log_level {
 	LOG_ERROR,
 };
 
+/** Where log lines go (config key log_target) */
+enum log_target {
+	LOG_TARGET_STDERR = 0,
+	LOG_TARGET_SYSLOG,
+};
+
+void log_init(void);
+void log_close(void);
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 int  log_level_decode(enum log_level *levelp, const char *name);
+const char *log_level_name(enum log_level level);
+void log_set_target(enum log_target target);
+int  log_target_decode(enum log_target *targetp, const char *name);
 void log_msg(enum log_level level, const char *mod, const char *fmt, ...);
 
 #define log_debug(mod, ...) \

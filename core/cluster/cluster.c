@@ -562,6 +562,10 @@ int cluster_init(const struct rh_conf *cfg)
 	if (err)
 		goto out;
 
+	err = metrics_collector_add(cluster_metrics_print, NULL);
+	if (err)
+		goto out;
+
 	tmr_start(&cl.hb, cl.hb_ms, hb_handler, NULL);
 	log_info("cluster", "node '%s' joining cluster '%s' via redis %s:%u",
 		 cfg->node_id, cfg->cluster, cfg->redis_host, cfg->redis_port);

@@ -1,7 +1,7 @@
 /**
  * @file ctl.c  Control API: HTTP + JSON on ctl_listen, bearer token
  *
- * One libre HTTP socket serves every control call. The API is a table of
+ * One server (ctl_http.c) serves every control call. The API is a table of
  * routes (method, path prefix, handler) that each module fills in for the
  * calls it owns, so ctl knows nothing about sharing tags, re-homing or
  * policies; it only authenticates, routes, decodes JSON bodies and formats
@@ -12,34 +12,34 @@
  *
  * The token check hashes the presented token with a per-process random
  * HMAC key and compares digests with mem_seccmp, so the time it takes
- * says nothing about the token's content or length.
+ * says nothing about the token's content or length. It runs on the
+ * request line and headers alone: the server (ctl_http.c, which also
+ * bounds sizes, time and connections) reads no body for a request
+ * without the token.
  *
- * ctl itself serves the read-only views: /v1/status (other modules add
- * keys through status hooks), /v1/dialogs and /metrics. Dialog counts are
- * taken from the table on each request; nothing is cached.
+ * ctl itself serves /v1/status, whose keys other modules add through
+ * status hooks, and /metrics (metrics.c, with the collectors other
+ * modules register). ctl is the layer just above base: the dialog table,
+ * the cluster and the jobs reach it through those hooks, never the
+ * other way round.
  *
- * Trade-offs: a single-threaded server in the SIP loop, so a scrape of a
- * huge table delays SIP for the length of the walk; the dialog list is
- * therefore limited (default 100, at most 10000 per call).
+ * Trade-off: a single-threaded server in the SIP loop, so a slow handler
+ * (a walk of a huge table) delays SIP for as long as it runs.
  */
 #include <string.h>
 #include <re.h>
 #include "log.h"
 #include "conf.h"
-#include "did.h"
-#include "cseq.h"
-#include "dialog.h"
+#include "json.h"
 #include "metrics.h"
 #include "ctl.h"
+#include "ctl_http.h"
 
 enum {
 	TOKEN_MD_SIZE   = 32,
 	BODY_HASH_SIZE  = 32,
 	BODY_MAX_DEPTH  = 16,
-	DIALOGS_DEFAULT = 100,
-	DIALOGS_MAX     = 10000,
 	QUERY_EXPR_SZ   = 64,     /* regex of one query parameter */
-	LIMIT_SZ        = 16,     /* ?limit= value */
 };
 
 struct route {
@@ -59,7 +59,7 @@ struct status_hook {
 
 static struct {
 	const struct rh_conf *cfg;
-	struct http_sock *sock;
+	struct ctl_http *srv;
 	struct hmac *hmac;           /* NULL: no token, no auth */
 	uint8_t token_md[TOKEN_MD_SIZE];
 	uint64_t started;            /* tmr_jiffies() at ctl_init */
@@ -86,40 +86,19 @@ static void hook_destructor(void *arg)
 }
 
 
-static const char *reason_phrase(uint16_t scode)
-{
-	switch (scode) {
-
-	case 200: return "OK";
-	case 201: return "Created";
-	case 202: return "Accepted";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 409: return "Conflict";
-	case 422: return "Unprocessable Entity";
-	case 500: return "Internal Server Error";
-	case 503: return "Service Unavailable";
-	default:  return scode < 400 ? "OK" : "Error";
-	}
-}
-
-
 /** Send a complete response; `xhdrs` are extra header lines, or "" */
 static int reply_mb(struct http_conn *conn, uint16_t scode,
 		    const char *xhdrs, const char *ctype,
 		    const struct mbuf *mb)
 {
-	return http_reply(conn, scode, reason_phrase(scode),
-			  "%s"
-			  "Content-Type: %s\r\n"
-			  "Content-Length: %zu\r\n"
-			  "Cache-Control: no-store\r\n"
-			  "\r\n"
-			  "%b",
-			  xhdrs, ctype, mb->end, mb->buf, mb->end);
+	return ctl_http_reply(conn, scode,
+			      "%s"
+			      "Content-Type: %s\r\n"
+			      "Content-Length: %zu\r\n"
+			      "Cache-Control: no-store\r\n"
+			      "\r\n"
+			      "%b",
+			      xhdrs, ctype, mb->end, mb->buf, mb->end);
 }
 
 
@@ -351,6 +330,28 @@ static int body_decode(struct odict **odp, const struct http_msg *msg)
 }
 
 
+/** Before any body is read: a request without the token ends here */
+static bool http_head_handler(struct http_conn *conn,
+			      const struct http_msg *msg, void *arg)
+{
+	(void)arg;
+
+	log_debug("ctl", "%r %r%r from %J", &msg->met, &msg->path, &msg->prm,
+		  ctl_http_peer(conn));
+
+	if (authorized(msg))
+		return true;
+
+	log_warn("ctl", "%r %r from %J: bad or missing token",
+		 &msg->met, &msg->path, ctl_http_peer(conn));
+	(void)reply_error_hdrs(conn, 401,
+			       "WWW-Authenticate: Bearer "
+			       "realm=\"rehome\"\r\n",
+			       "bad or missing token");
+	return false;
+}
+
+
 static void http_req_handler(struct http_conn *conn,
 			     const struct http_msg *msg, void *arg)
 {
@@ -359,19 +360,6 @@ static void http_req_handler(struct http_conn *conn,
 	struct odict *body = NULL;
 	size_t len;
 	(void)arg;
-
-	log_debug("ctl", "%r %r%r from %J", &msg->met, &msg->path, &msg->prm,
-		  http_conn_peer(conn));
-
-	if (!authorized(msg)) {
-		log_warn("ctl", "%r %r from %J: bad or missing token",
-			 &msg->met, &msg->path, http_conn_peer(conn));
-		(void)reply_error_hdrs(conn, 401,
-				       "WWW-Authenticate: Bearer "
-				       "realm=\"rehome\"\r\n",
-				       "bad or missing token");
-		return;
-	}
 
 	rt = route_find(msg, &len);
 	if (!rt && !len) {
@@ -400,109 +388,13 @@ static void http_req_handler(struct http_conn *conn,
 }
 
 
-/** A string entry, or null for a missing string */
-static int str_add(struct odict *od, const char *key, const char *s)
+/** The server turned a request or connection down */
+static void http_err_handler(struct http_conn *conn, uint16_t scode,
+			     const char *why, void *arg)
 {
-	return s ? odict_entry_add(od, key, ODICT_STRING, s) :
-		odict_entry_add(od, key, ODICT_NULL);
-}
+	(void)arg;
 
-
-static int int_add(struct odict *od, const char *key, uint64_t v)
-{
-	return odict_entry_add(od, key, ODICT_INT, (int64_t)v);
-}
-
-
-/** Add `child` under `key` and drop the caller's reference */
-static int child_add(struct odict *od, const char *key, int type,
-		     struct odict *child)
-{
-	int err = odict_entry_add(od, key, type, child);
-
-	mem_deref(child);
-	return err;
-}
-
-
-static int state_counts_add(struct odict *od, const uint32_t *state,
-			    uint32_t replicas)
-{
-	uint32_t served = 0;
-	int err = 0;
-
-	for (int st = 0; st < METRICS_DIALOG_STATES; st++)
-		served += state[st];
-
-	err |= int_add(od, "served", served);
-	for (int st = 0; st < METRICS_DIALOG_STATES; st++)
-		err |= int_add(od, dialog_state_name(st), state[st]);
-	err |= int_add(od, "replicas", replicas);
-
-	return err;
-}
-
-
-static int shtag_counts_add(struct odict *by_shtag,
-			    const struct metrics_shtag_dialogs *sd)
-{
-	struct odict *od;
-	int err;
-
-	err = odict_alloc(&od, 8);
-	if (err)
-		return err;
-
-	err = state_counts_add(od, sd->state, sd->replicas);
-	if (err) {
-		mem_deref(od);
-		return err;
-	}
-
-	return child_add(by_shtag, sd->shtag, ODICT_OBJECT, od);
-}
-
-
-/** "dialogs": totals by state and the same per sharing tag */
-static int dialogs_status_add(struct odict *status)
-{
-	uint32_t state[METRICS_DIALOG_STATES] = {0}, replicas = 0;
-	struct list shtags = LIST_INIT;
-	struct odict *od = NULL, *by_shtag = NULL;
-	struct le *le;
-	int err;
-
-	err = metrics_dialogs_by_shtag(&shtags);
-	if (err)
-		return err;
-
-	err = odict_alloc(&od, 8) | odict_alloc(&by_shtag, 16);
-	if (err)
-		goto out;
-
-	for (le = shtags.head; le && !err; le = le->next) {
-		const struct metrics_shtag_dialogs *sd = le->data;
-
-		for (int st = 0; st < METRICS_DIALOG_STATES; st++)
-			state[st] += sd->state[st];
-		replicas += sd->replicas;
-
-		err = shtag_counts_add(by_shtag, sd);
-	}
-
-	err |= int_add(od, "total", dialog_count());
-	err |= state_counts_add(od, state, replicas);
-	err |= odict_entry_add(od, "by_shtag", ODICT_OBJECT, by_shtag);
-	if (err)
-		goto out;
-
-	err = odict_entry_add(status, "dialogs", ODICT_OBJECT, od);
-
- out:
-	mem_deref(by_shtag);
-	mem_deref(od);
-	list_flush(&shtags);
-	return err;
+	(void)ctl_reply_error(conn, scode, "%s", why);
 }
 
 
@@ -521,8 +413,7 @@ static void status_handler(struct http_conn *conn, const struct ctl_req *req,
 
 	err |= odict_entry_add(od, "node_id", ODICT_STRING, ctl.cfg->node_id);
 	err |= odict_entry_add(od, "version", ODICT_STRING, REHOME_VERSION);
-	err |= int_add(od, "uptime", (tmr_jiffies() - ctl.started) / 1000);
-	err |= dialogs_status_add(od);
+	err |= json_int_add(od, "uptime", (tmr_jiffies() - ctl.started) / 1000);
 
 	for (le = ctl.hooks.head; le && !err; le = le->next) {
 		const struct status_hook *hk = le->data;
@@ -540,121 +431,15 @@ static void status_handler(struct http_conn *conn, const struct ctl_req *req,
 }
 
 
-static int leg_odict(struct odict **odp, const struct dialog_leg *leg)
-{
-	struct odict *od = NULL, *cseq = NULL;
-	int err;
-
-	err = odict_alloc(&od, 8) | odict_alloc(&cseq, 4);
-	if (err)
-		goto out;
-
-	err |= int_add(cseq, "rseq", leg->cseq.rseq);
-	err |= int_add(cseq, "lseq", leg->cseq.lseq);
-	err |= int_add(cseq, "off",  leg->cseq.off);
-	err |= int_add(cseq, "ack",  leg->cseq.ack);
-
-	err |= str_add(od, "target", leg->target);
-	err |= str_add(od, "lsnr_tag", leg->lsnr_tag);
-	err |= str_add(od, "transport", sip_transp_name(leg->tp));
-	err |= odict_entry_add(od, "cseq", ODICT_OBJECT, cseq);
-
- out:
-	mem_deref(cseq);
-	if (err)
-		mem_deref(od);
-	else
-		*odp = od;
-
-	return err;
-}
-
-
-/** The listing view of a dialog: identity, state and legs, no SDP */
-static int dialog_odict(struct odict **odp, const struct dialog *dlg)
-{
-	struct odict *od = NULL, *legs = NULL, *leg;
-	char did[DID_STRSZ];
-	int err;
-
-	err = odict_alloc(&od, 16) | odict_alloc(&legs, 2);
-	if (err)
-		goto out;
-
-	(void)re_snprintf(did, sizeof(did), "%016llx",
-			  (unsigned long long)dlg->did);
-
-	err |= str_add(od, "did", did);
-	err |= str_add(od, "callid", dlg->callid);
-	err |= str_add(od, "shtag", dlg->shtag);
-	err |= str_add(od, "state", dialog_state_name(dlg->state));
-	err |= str_add(od, "owner", dlg->owner);
-	err |= odict_entry_add(od, "replica", ODICT_BOOL, dlg->replica);
-	err |= int_add(od, "created", dlg->created);
-	err |= int_add(od, "updated", dlg->updated);
-	err |= int_add(od, "version", dlg->version);
-
-	for (int i = LEG_CALLER; i <= LEG_CALLEE && !err; i++) {
-		err = leg_odict(&leg, &dlg->leg[i]);
-		if (!err)
-			err = child_add(legs, dialog_leg_name(i),
-					ODICT_OBJECT, leg);
-	}
-
-	err |= odict_entry_add(od, "legs", ODICT_OBJECT, legs);
-
- out:
-	mem_deref(legs);
-	if (err)
-		mem_deref(od);
-	else
-		*odp = od;
-
-	return err;
-}
-
-
-struct list_ctx {
-	struct odict *arr;
-	const char *shtag;      /* NULL: every tag */
-	uint32_t limit;
-	uint32_t count;
-	bool truncated;
-	int err;
-};
-
-
-static bool list_handler(struct dialog *dlg, void *arg)
-{
-	struct list_ctx *lc = arg;
-	struct odict *od;
-	char key[CTL_INDEX_SZ];
-
-	if (lc->shtag && str_cmp(dlg->shtag, lc->shtag))
-		return false;
-
-	if (lc->count == lc->limit) {
-		lc->truncated = true;
-		return true;
-	}
-
-	lc->err = dialog_odict(&od, dlg);
-	if (lc->err)
-		return true;
-
-	(void)re_snprintf(key, sizeof(key), "%u", lc->count++);
-	lc->err = child_add(lc->arr, key, ODICT_OBJECT, od);
-
-	return lc->err != 0;
-}
-
-
-/** A query parameter, URL-decoded; ENOENT when absent */
-static int query_get(char *buf, size_t sz, const struct http_msg *msg,
-		     const char *name)
+/** A query parameter of a request, URL-decoded; ENOENT when absent */
+int ctl_query_get(char *buf, size_t sz, const struct http_msg *msg,
+		  const char *name)
 {
 	struct pl val;
 	char expr[QUERY_EXPR_SZ];
+
+	if (!buf || !msg || !name)
+		return EINVAL;
 
 	(void)re_snprintf(expr, sizeof(expr), "[?&]1%s=[^&]*", name);
 	if (re_regex(msg->prm.p, msg->prm.l, expr, NULL, &val))
@@ -665,71 +450,10 @@ static int query_get(char *buf, size_t sz, const struct http_msg *msg,
 }
 
 
-static int limit_get(uint32_t *limit, const struct http_msg *msg)
-{
-	struct pl digits;
-	char buf[LIMIT_SZ];
-
-	*limit = DIALOGS_DEFAULT;
-
-	if (query_get(buf, sizeof(buf), msg, "limit"))
-		return 0;
-
-	if (re_regex(buf, strlen(buf), "[0-9]+", &digits) ||
-	    digits.p != buf || digits.l != strlen(buf) || digits.l > 6)
-		return EINVAL;
-
-	*limit = pl_u32(&digits);
-	return *limit >= 1 && *limit <= DIALOGS_MAX ? 0 : EINVAL;
-}
-
-
-static void dialogs_handler(struct http_conn *conn, const struct ctl_req *req,
-			    void *arg)
-{
-	struct list_ctx lc = {0};
-	struct odict *od = NULL;
-	char shtag[CONF_SHTAG_SZ];
-	int err;
-	(void)arg;
-
-	if (limit_get(&lc.limit, req->msg)) {
-		(void)ctl_reply_error(conn, 400, "limit must be 1..%u",
-				      DIALOGS_MAX);
-		return;
-	}
-
-	if (!query_get(shtag, sizeof(shtag), req->msg, "tag"))
-		lc.shtag = shtag;
-
-	err = odict_alloc(&od, 4) | odict_alloc(&lc.arr, 64);
-	if (err)
-		goto out;
-
-	(void)dialog_apply(list_handler, &lc);
-	err = lc.err;
-	if (err)
-		goto out;
-
-	err |= odict_entry_add(od, "dialogs", ODICT_ARRAY, lc.arr);
-	err |= int_add(od, "count", lc.count);
-	err |= odict_entry_add(od, "truncated", ODICT_BOOL, lc.truncated);
-
- out:
-	if (err)
-		(void)ctl_reply_error(conn, 500, "dialogs: %m", err);
-	else
-		(void)ctl_reply_json(conn, 200, od);
-
-	mem_deref(lc.arr);
-	mem_deref(od);
-}
-
-
 static int metrics_print_h(struct re_printf *pf, void *arg)
 {
 	(void)arg;
-	return metrics_print(pf);
+	return metrics_print(pf) | ctl_http_metrics_print(pf, ctl.srv);
 }
 
 
@@ -841,7 +565,7 @@ int ctl_init(const struct rh_conf *cfg)
 
 	if (!cfg)
 		return EINVAL;
-	if (ctl.sock)
+	if (ctl.srv)
 		return EALREADY;
 
 	ctl.cfg = cfg;
@@ -858,12 +582,12 @@ int ctl_init(const struct rh_conf *cfg)
 	}
 
 	err  = ctl_route_add("GET", "/v1/status", status_handler, NULL);
-	err |= ctl_route_add("GET", "/v1/dialogs", dialogs_handler, NULL);
 	err |= ctl_route_add("GET", "/metrics", metrics_handler, NULL);
 	if (err)
 		goto out;
 
-	err = http_listen(&ctl.sock, &cfg->ctl_listen, http_req_handler, NULL);
+	err = ctl_http_listen(&ctl.srv, &cfg->ctl_listen, http_head_handler,
+			      http_req_handler, http_err_handler, NULL);
 	if (err) {
 		log_error("ctl", "listen on %J: %m", &cfg->ctl_listen, err);
 		goto out;
@@ -878,9 +602,10 @@ int ctl_init(const struct rh_conf *cfg)
 
 void ctl_close(void)
 {
-	ctl.sock = mem_deref(ctl.sock);
+	ctl.srv  = mem_deref(ctl.srv);
 	ctl.hmac = mem_deref(ctl.hmac);
 	list_flush(&ctl.routes);
 	list_flush(&ctl.hooks);
+	metrics_close();
 	ctl.cfg = NULL;
 }

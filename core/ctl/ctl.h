@@ -3,7 +3,7 @@
  */
 
 struct rh_conf;
-struct http_conn;
+struct http_conn;   /* ctl's own (ctl_http.c), not libre's */
 struct http_msg;
 struct odict;
 
@@ -33,6 +33,8 @@ int  ctl_reply_json(struct http_conn *conn, uint16_t scode,
 		    const struct odict *od);
 int  ctl_reply_error(struct http_conn *conn, uint16_t scode,
 		     const char *fmt, ...);
+int  ctl_query_get(char *buf, size_t sz, const struct http_msg *msg,
+		   const char *name);
 
 /**
  * Status hook: adds keys to the GET /v1/status object (e.g. "nodes",

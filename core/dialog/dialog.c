@@ -13,12 +13,18 @@
  * what keeps a dialog small. There are only a handful of distinct values,
  * so the atom list is walked, and atoms live as long as the table.
  *
+ * Every new dialog draws its keys here (the Contact key of each leg, the
+ * key of the callee leg's Call-ID): random values that one endpoint never
+ * sees in what the other is sent, so that neither can name the other's
+ * leg (see did.c); they are replicated like any field.
+ *
  * What changes a dialog's state, owner, replica flag, kept 2xx, lock or
  * version, and who is told, is dialog_state.c's.
  */
 #include <string.h>
 #include <sys/time.h>
 #include <re.h>
+#include "did.h"
 #include "cseq.h"
 #include "dialog.h"
 
@@ -77,6 +83,9 @@ int dialog_alloc(struct dialog **dlgp, uint64_t did)
 		return ENOMEM;
 
 	dlg->did = did;
+	dlg->callid_key = did_new();
+	dlg->leg[LEG_CALLER].contact_key = did_new();
+	dlg->leg[LEG_CALLEE].contact_key = did_new();
 	dlg->created = dlg->updated = dialog_now();
 	dlg->leg[LEG_CALLER].tp = SIP_TRANSP_UDP;
 	dlg->leg[LEG_CALLEE].tp = SIP_TRANSP_UDP;
@@ -291,14 +300,27 @@ int dialog_set_str(char **dst, const struct pl *pl)
 }
 
 
-/** The callee leg's Call-ID: derived from the did, so never stored. */
+/**
+ * The callee leg's Call-ID, "rh-<did>-<callid_key>": the did makes it
+ * unique, the key makes it unguessable for the caller (who knows the
+ * did). A dialog from before keys (callid_key 0) keeps its "rh-<did>".
+ */
 int dialog_callee_callid(char *buf, size_t sz, const struct dialog *dlg)
 {
+	int n;
+
 	if (!buf || !dlg)
 		return EINVAL;
 
-	return re_snprintf(buf, sz, "rh-%016llx", (unsigned long long)dlg->did)
-		> 0 ? 0 : ENOMEM;
+	if (dlg->callid_key)
+		n = re_snprintf(buf, sz, "rh-%016llx-%016llx",
+				(unsigned long long)dlg->did,
+				(unsigned long long)dlg->callid_key);
+	else
+		n = re_snprintf(buf, sz, "rh-%016llx",
+				(unsigned long long)dlg->did);
+
+	return n > 0 ? 0 : ENOMEM;
 }
 
 

@@ -74,6 +74,7 @@ struct dialog_leg {
 	char *sdp_out;         /* last SDP sent to it (shared ref) */
 	char *lsnr_tag;        /* tag of the listener this leg uses (atom) */
 	struct dialog_ok *ok;  /* our 2xx awaiting its ACK, or NULL */
+	uint64_t contact_key;  /* random, in our Contact toward this leg */
 	struct cseq_leg cseq;
 	enum sip_transp tp;
 };
@@ -90,6 +91,7 @@ struct dialog {
 	struct le he;          /* dialog table, keyed by did */
 	uint64_t did;
 	char *callid;          /* caller leg's Call-ID (callee's is derived) */
+	uint64_t callid_key;   /* random, in the callee leg's Call-ID */
 	char *from;            /* From value as the caller sent it, with tag */
 	char *to;              /* To value as the caller sent it, no tag */
 	char *to_tag;          /* the callee's tag, NULL while early */
@@ -156,10 +158,49 @@ const char *dialog_leg_name(enum dialog_leg_id leg);
 uint64_t dialog_now(void);
 
 /* dialog_codec.c: versioned serialization (JSON) */
-enum { DIALOG_CODEC_VERSION = 1 };
+enum { DIALOG_CODEC_VERSION = 2, DIALOG_CODEC_VERSION_MIN = 1 };
 int dialog_encode(struct re_printf *pf, const struct dialog *dlg);
 int dialog_encode_mb(struct mbuf **mbp, const struct dialog *dlg);
 int dialog_decode(struct dialog **dlgp, const char *str, size_t len);
 bool dialog_equal(const struct dialog *a, const struct dialog *b);
+
+/* dialog_view.c: dialogs as the API and the policies see them */
+enum { DIALOG_STATES = DIALOG_ENDED + 1 };
+
+/** Dialogs in the table, counted by state, served here or held */
+struct dialog_counts {
+	uint32_t state[DIALOG_STATES];  /* served by this node */
+	uint32_t replicas;              /* held for other nodes */
+};
+
+/** The dialogs of one sharing tag and one owner */
+struct dialog_tally {
+	struct le le;
+	char *shtag;                    /* "" when none */
+	char *owner;                    /* "" when none */
+	struct dialog_counts n;
+};
+
+typedef bool (dialog_tally_h)(const char *shtag,
+			      const struct dialog_counts *n, void *arg);
+
+int  dialog_view_odict(struct odict **odp, const struct dialog *dlg);
+int  dialog_view_list(struct odict **arrp, bool *truncatedp,
+		      const char *shtag, uint32_t limit);
+int  dialog_tally(struct list *tallies);
+void dialog_tally_sum(struct dialog_counts *sum, const struct list *tallies,
+		      const char *shtag, const char *owner);
+void dialog_tally_by_shtag(const struct list *tallies, dialog_tally_h *h,
+			   void *arg);
+uint32_t dialog_counts_served(const struct dialog_counts *n);
+uint32_t dialog_counts_live(const struct dialog_counts *n);
+uint32_t dialog_counts_total(const struct dialog_counts *n);
+
+/* dialog_ctl.c: the table in the control API and the metrics */
+typedef int (dialog_ctl_hangup_h)(struct dialog *dlg, const char **nodep,
+				  void *arg);
+
+int  dialog_ctl_init(void);
+void dialog_ctl_set_hangup_handler(dialog_ctl_hangup_h *h, void *arg);
 
 #endif

@@ -16,12 +16,12 @@
  * replicated part of struct dialog is written; the node-local tail
  * (replica, acked, transactions) starts empty on the node that decodes.
  *
- * Layout, with NULL strings left out:
- *   {"v":1,"did":"<16 hex>","state":"confirmed","callid":..,"from":..,
- *    "to":..,"to_tag":..,"shtag":..,"owner":..,"created":ms,"updated":ms,
- *    "version":n,
+ * Layout, with NULL strings and zero keys left out:
+ *   {"v":2,"did":"<16 hex>","state":"confirmed","callid":..,
+ *    "callid_key":"<16 hex>","from":..,"to":..,"to_tag":..,"shtag":..,
+ *    "owner":..,"created":ms,"updated":ms,"version":n,
  *    "caller":{"target":..,"route":..,"sdp_in":..,"sdp_out":..,
- *              "lsnr_tag":..,"tp":"UDP",
+ *              "lsnr_tag":..,"contact_key":"<16 hex>","tp":"UDP",
  *              "cseq":{"rseq":n,"lseq":n,"off":n,"ack":n},
  *              "ok":{"cseq":n,"ack":n,"until":ms,"tp":"UDP",
  *                    "dst":"IP:PORT","msg":"SIP/2.0 200 OK..."}},
@@ -29,10 +29,17 @@
  * "ok" is the 2xx that leg has not acknowledged in time, if any: whoever
  * serves the dialog next resends it (dialog_state.c). A 2xx whose ACK is
  * not overdue yet is not written.
- * The did is a string because odict integers are signed 64-bit and a did
- * uses all 64 bits. "v" changes only when an old reader would misread the
- * object; added fields keep "v" (readers ignore unknown keys), and a
- * missing optional field decodes to what dialog_alloc() gives.
+ * The did and the keys are strings because odict integers are signed
+ * 64-bit and they use all 64 bits. "v" changes only when an old reader
+ * would misread the object; added fields keep "v" (readers ignore unknown
+ * keys), and a missing optional field decodes to what dialog_alloc()
+ * gives, but for the keys: a missing key is 0.
+ *
+ * Version 2 added the keys (did.c). A version 1 reader would ignore them
+ * and address the legs without them, which the endpoints do not know, so
+ * the version changed. Version 1 objects are still read, their keys 0:
+ * the dialogs of an engine from before keys keep the identifiers their
+ * endpoints were given ("rh-<did>-<a|b>", "rh-<did>") until they end.
  *
  * The engine relays SDP unchanged, so a leg's sdp_out is usually the other
  * leg's sdp_in; the decoder then keeps one string with two references
@@ -55,6 +62,7 @@ enum field_type {
 	FIELD_ATOM,            /* a string interned with dialog_atom_str() */
 	FIELD_U32,
 	FIELD_U64,
+	FIELD_X64,             /* 16 hex digits; 0 is left out */
 };
 
 struct field {
@@ -65,6 +73,7 @@ struct field {
 
 static const struct field dialog_fields[] = {
 	{"callid",  offsetof(struct dialog, callid),  FIELD_STR},
+	{"callid_key", offsetof(struct dialog, callid_key), FIELD_X64},
 	{"from",    offsetof(struct dialog, from),    FIELD_STR},
 	{"to",      offsetof(struct dialog, to),      FIELD_STR},
 	{"to_tag",  offsetof(struct dialog, to_tag),  FIELD_STR},
@@ -81,6 +90,7 @@ static const struct field leg_fields[] = {
 	{"sdp_in",   offsetof(struct dialog_leg, sdp_in),   FIELD_STR},
 	{"sdp_out",  offsetof(struct dialog_leg, sdp_out),  FIELD_STR},
 	{"lsnr_tag", offsetof(struct dialog_leg, lsnr_tag), FIELD_ATOM},
+	{"contact_key", offsetof(struct dialog_leg, contact_key), FIELD_X64},
 };
 
 static const struct field cseq_fields[] = {
@@ -113,9 +123,32 @@ static bool is_str(enum field_type type)
 }
 
 
+/** The type of the JSON value a field is written as */
+static enum odict_type json_type(enum field_type type)
+{
+	return is_str(type) || type == FIELD_X64 ? ODICT_STRING : ODICT_INT;
+}
+
+
 static uint64_t field_uint(const void *p, enum field_type type)
 {
 	return type == FIELD_U32 ? *(const uint32_t *)p : *(const uint64_t *)p;
+}
+
+
+static int x64_encode(struct odict *o, const char *key, uint64_t v)
+{
+	char hex[DID_STRSZ];
+	int err;
+
+	if (!v)
+		return 0;
+
+	err = did_encode(hex, sizeof(hex), v);
+	if (err)
+		return err;
+
+	return odict_entry_add(o, key, ODICT_STRING, hex);
 }
 
 
@@ -127,7 +160,10 @@ static int fields_encode(struct odict *o, const void *base,
 		const char *s;
 		int err;
 
-		if (!is_str(fv[i].type)) {
+		if (fv[i].type == FIELD_X64) {
+			err = x64_encode(o, fv[i].key, *(const uint64_t *)p);
+		}
+		else if (!is_str(fv[i].type)) {
 			err = odict_entry_add(o, fv[i].key, ODICT_INT,
 					      (int64_t)field_uint(p, fv[i].type));
 		}
@@ -165,13 +201,21 @@ static int field_decode(void *p, const struct field *f,
 			const struct odict *o)
 {
 	const struct odict_entry *e;
+	struct pl hex;
 	int64_t v;
 	int err;
 
-	err = entry_lookup(&e, o, f->key,
-			   is_str(f->type) ? ODICT_STRING : ODICT_INT);
-	if (err || !e)
+	err = entry_lookup(&e, o, f->key, json_type(f->type));
+	if (err)
 		return err;
+
+	if (!e)
+		return 0;
+
+	if (f->type == FIELD_X64) {
+		pl_set_str(&hex, e->u.str);
+		return did_decode(p, &hex) ? EBADMSG : 0;
+	}
 
 	if (f->type == FIELD_STR)
 		return str_dup(p, e->u.str);
@@ -544,8 +588,8 @@ static void sdp_share(struct dialog_leg *to, const struct dialog_leg *from)
  * @param str   JSON text (not NUL-terminated)
  * @param len   Length of str
  *
- * @return 0 if success, EPROTO for another format version, EBADMSG for
- *         malformed input, otherwise errorcode
+ * @return 0 if success, EPROTO for a format version it cannot read,
+ *         EBADMSG for malformed input, otherwise errorcode
  */
 int dialog_decode(struct dialog **dlgp, const char *str, size_t len)
 {
@@ -564,7 +608,8 @@ int dialog_decode(struct dialog **dlgp, const char *str, size_t len)
 
 	v = odict_lookup(o, "v");
 	if (!v || v->type != ODICT_INT ||
-	    v->u.integer != DIALOG_CODEC_VERSION) {
+	    v->u.integer < DIALOG_CODEC_VERSION_MIN ||
+	    v->u.integer > DIALOG_CODEC_VERSION) {
 		err = EPROTO;
 		goto out;
 	}
@@ -576,6 +621,11 @@ int dialog_decode(struct dialog **dlgp, const char *str, size_t len)
 	err = dialog_alloc(&dlg, did);
 	if (err)
 		goto out;
+
+	/* the keys are the object's, none if it has none (see above) */
+	dlg->callid_key = 0;
+	dlg->leg[LEG_CALLER].contact_key = 0;
+	dlg->leg[LEG_CALLEE].contact_key = 0;
 
 	err = state_field_decode(&dlg->state, o);
 	if (err)

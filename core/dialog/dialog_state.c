@@ -39,6 +39,7 @@
 #include <string.h>
 #include <re.h>
 #include "log.h"
+#include "metrics.h"
 #include "cseq.h"
 #include "dialog.h"
 
@@ -143,6 +144,7 @@ int dialog_start(struct dialog *dlg)
 	if (err)
 		return err;
 
+	metrics_call_started();
 	dialog_changed(dlg, DIALOG_EV_CREATED);
 	return 0;
 }

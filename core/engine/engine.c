@@ -23,6 +23,7 @@
 #include "cluster.h"
 #include "repl.h"
 #include "rehome.h"
+#include "policy.h"
 #include "ctl.h"
 #include "engine.h"
 
@@ -75,6 +76,28 @@ static enum proxy_serve serve_rule(const struct dialog *dlg,
 
 
 /*
+ * DELETE /v1/dialogs/DID: only the node serving a call may end it, by the
+ * same rule as for the endpoints' own requests.
+ */
+static int hangup_rule(struct dialog *dlg, const char **nodep, void *arg)
+{
+	(void)arg;
+
+	switch (repl_serve_rule(dlg, nodep)) {
+
+	case REPL_SERVE:
+		return proxy_hangup(dlg, "ended through the control API");
+
+	case REPL_RELAY:
+		return EXDEV;
+
+	default:
+		return EAGAIN;
+	}
+}
+
+
+/*
  * Where require() finds the Lua library: $REHOME_LUADIR, else lua/ beside
  * the policy's own folder (the shipped layout, both in the source tree and
  * installed under <datadir>/rehome/), else the compiled-in default.
@@ -96,6 +119,59 @@ static const char *lua_libdir(const struct rh_conf *cfg, char *buf, size_t sz)
 			  (size_t)(slash - cfg->policy));
 
 	return stat(buf, &st) == 0 && S_ISDIR(st.st_mode) ? buf : NULL;
+}
+
+
+/* POST /v1/log_level {"level": NAME}: at once, until a restart or reload */
+static void log_level_route(struct http_conn *conn,
+			    const struct ctl_req *req, void *arg)
+{
+	const char *name = odict_string(req->body, "level");
+	enum log_level level;
+	struct odict *od = NULL;
+	int err;
+	(void)arg;
+
+	if (pl_isset(&req->rest) || log_level_decode(&level, name)) {
+		(void)ctl_reply_error(conn, 400, "level: one of debug, info, "
+				      "warn, error");
+		return;
+	}
+
+	log_set_level(level);
+	log_info("engine", "log level %s", log_level_name(level));
+
+	err  = odict_alloc(&od, 4);
+	err |= odict_entry_add(od, "level", ODICT_STRING,
+			       log_level_name(level));
+	if (err)
+		(void)ctl_reply_error(conn, 500, "%m", err);
+	else
+		(void)ctl_reply_json(conn, 200, od);
+
+	mem_deref(od);
+}
+
+
+/* GET /v1/status on a single node: it holds everything there is */
+static int single_node_status(struct odict *od, void *arg)
+{
+	(void)arg;
+	return odict_entry_add(od, "synced", ODICT_BOOL, true);
+}
+
+
+/** rehomed -t: besides the file itself, the policy it names must load */
+int engine_check(const struct rh_conf *cfg, char *errbuf, size_t errsz)
+{
+	char libdir[ENGINE_PATH_SZ];
+
+	if (!str_isset(cfg->policy))
+		return 0;
+
+	return policy_check(cfg->policy, lua_libdir(cfg, libdir,
+						    sizeof(libdir)),
+			    errbuf, errsz);
 }
 
 
@@ -124,6 +200,10 @@ int engine_init(const struct rh_conf *cfg)
 	if (err)
 		goto out;
 
+	err = dialog_ctl_init();
+	if (err)
+		goto out;
+
 	err = proxy_init(eng.sip, cfg);
 	if (err)
 		goto out;
@@ -137,12 +217,21 @@ int engine_init(const struct rh_conf *cfg)
 		goto out;
 	if (cfg->has_redis)
 		proxy_set_serve_handler(serve_rule, NULL);
+	else
+		err = ctl_status_add(single_node_status, NULL);
+	if (err)
+		goto out;
+	dialog_ctl_set_hangup_handler(hangup_rule, NULL);
 
 	err = rehome_init(cfg);
 	if (err)
 		goto out;
 
 	err = engine_policy_init(cfg, lua_libdir(cfg, libdir, sizeof(libdir)));
+	if (err)
+		goto out;
+
+	err = ctl_route_add("POST", "/v1/log_level", log_level_route, NULL);
 	if (err)
 		goto out;
 

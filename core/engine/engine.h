@@ -4,6 +4,7 @@
 
 struct rh_conf;
 
+int  engine_check(const struct rh_conf *cfg, char *errbuf, size_t errsz);
 int  engine_init(const struct rh_conf *cfg);
 void engine_close(void);
 

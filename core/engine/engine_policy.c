@@ -10,16 +10,16 @@
  * forwards events: node state changes, finished re-homing jobs, and each
  * new INVITE (a policy decision composed with draining).
  *
- * Per-node and per-tag call counts come from one walk of the dialog table
- * per request; at 10 000 dialogs that is well under a millisecond, once a
- * second for on_tick.
+ * Dialogs are shown as the control API shows them (dialog_view.c), and
+ * per-node and per-tag call counts are sums over one walk of the dialog
+ * table per request (dialog_tally); at 10 000 dialogs that is well under
+ * a millisecond, once a second for on_tick.
  */
 #include <string.h>
 #include <re.h>
 #include "log.h"
 #include "conf.h"
-#include "ctl.h"
-#include "did.h"
+#include "json.h"
 #include "cseq.h"
 #include "dialog.h"
 #include "proxy.h"
@@ -42,33 +42,17 @@ static struct {
 /* ---- views -------------------------------------------------------- */
 
 
-struct count_ctx {
-	const char *owner;       /* count only dialogs of this owner, or all */
-	const char *tag;         /* count only this tag, or all */
-	uint32_t n;
-};
-
-
-static bool count_handler(struct dialog *dlg, void *arg)
+/**
+ * Dialogs of `owner` and `tag` (NULL: any) in the counts of one walk of
+ * the table, replicas included: a node's calls are the dialogs it owns.
+ */
+static uint32_t calls(const struct list *tallies, const char *owner,
+		      const char *tag)
 {
-	struct count_ctx *ctx = arg;
+	struct dialog_counts n;
 
-	if (ctx->owner && str_cmp(dlg->owner, ctx->owner))
-		return false;
-	if (ctx->tag && str_cmp(dlg->shtag, ctx->tag))
-		return false;
-
-	ctx->n++;
-	return false;
-}
-
-
-static uint32_t count_dialogs(const char *owner, const char *tag)
-{
-	struct count_ctx ctx = {owner, tag, 0};
-
-	(void)dialog_apply(count_handler, &ctx);
-	return ctx.n;
+	dialog_tally_sum(&n, tallies, tag, owner);
+	return dialog_counts_total(&n);
 }
 
 
@@ -79,44 +63,37 @@ static const char *node_id(void *arg)
 }
 
 
-static int node_odict(struct odict **odp, const char *id, const char *state,
-		      bool self)
-{
-	struct odict *od;
-	int err;
-
-	err = odict_alloc(&od, 8);
-	if (err)
-		return err;
-
-	err  = odict_entry_add(od, "id", ODICT_STRING, id);
-	err |= odict_entry_add(od, "state", ODICT_STRING, state);
-	err |= odict_entry_add(od, "self", ODICT_BOOL, self);
-	err |= odict_entry_add(od, "calls", ODICT_INT,
-			       (int64_t)count_dialogs(id, NULL));
-	if (err)
-		mem_deref(od);
-	else
-		*odp = od;
-
-	return err;
-}
-
-
+/** A list view being built, with the dialog counts it shows */
 struct list_ctx {
 	struct odict *list;
-	unsigned i;
+	struct list tallies;
+	uint32_t i;
 	int err;
 };
 
 
-static int list_add(struct list_ctx *ctx, struct odict *item)
+static int list_begin(struct list_ctx *ctx)
 {
-	char key[CTL_INDEX_SZ];
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->err = dialog_tally(&ctx->tallies);
+	if (!ctx->err)
+		ctx->err = odict_alloc(&ctx->list, 16);
 
-	(void)re_snprintf(key, sizeof(key), "%u", ctx->i++);
-	ctx->err |= odict_entry_add(ctx->list, key, ODICT_OBJECT, item);
-	mem_deref(item);
+	return ctx->err;
+}
+
+
+static int list_add(struct list_ctx *ctx, int err, struct odict *item)
+{
+	if (err) {
+		mem_deref(item);
+		ctx->err |= err;
+	}
+	else {
+		ctx->err |= json_array_add(ctx->list, ctx->i++, ODICT_OBJECT,
+					   item);
+	}
+
 	return ctx->err;
 }
 
@@ -124,6 +101,8 @@ static int list_add(struct list_ctx *ctx, struct odict *item)
 /** Hand the list over, or drop it on error */
 static int list_end(struct list_ctx *ctx, struct odict **odp)
 {
+	list_flush(&ctx->tallies);
+
 	if (ctx->err)
 		mem_deref(ctx->list);
 	else
@@ -133,44 +112,8 @@ static int list_end(struct list_ctx *ctx, struct odict **odp)
 }
 
 
-static bool node_handler(const struct cluster_node *node, void *arg)
-{
-	struct list_ctx *ctx = arg;
-	struct odict *item = NULL;
-
-	ctx->err |= node_odict(&item, node->id,
-			       cluster_node_state_name(node->state),
-			       node->self);
-	return item ? list_add(ctx, item) != 0 : true;
-}
-
-
-static int nodes(struct odict **odp, void *arg)
-{
-	struct list_ctx ctx = {NULL, 0, 0};
-	struct odict *self = NULL;
-	(void)arg;
-
-	ctx.err = odict_alloc(&ctx.list, 16);
-	if (ctx.err)
-		return ctx.err;
-
-	if (cluster_enabled()) {
-		(void)cluster_node_apply(node_handler, &ctx);
-	}
-	else {
-		ctx.err = node_odict(&self, ep.cfg->node_id, "up", true);
-		if (!ctx.err)
-			(void)list_add(&ctx, self);
-	}
-
-	return list_end(&ctx, odp);
-}
-
-
-/** Configured backups of a tag are not known cluster-wide; left out. */
-static int shtag_odict(struct odict **odp, const char *name, bool mine,
-		       uint64_t epoch, const char *holder)
+static int node_odict(struct odict **odp, const struct list_ctx *ctx,
+		      const char *id, const char *state, bool self)
 {
 	struct odict *od;
 	int err;
@@ -179,18 +122,72 @@ static int shtag_odict(struct odict **odp, const char *name, bool mine,
 	if (err)
 		return err;
 
-	err  = odict_entry_add(od, "name", ODICT_STRING, name);
-	err |= odict_entry_add(od, "mine", ODICT_BOOL, mine);
-	err |= odict_entry_add(od, "epoch", ODICT_INT, (int64_t)epoch);
-	if (holder && holder[0])
-		err |= odict_entry_add(od, "active", ODICT_STRING, holder);
-	err |= odict_entry_add(od, "calls", ODICT_INT,
-			       (int64_t)count_dialogs(ep.cfg->node_id, name));
-	if (err)
-		mem_deref(od);
-	else
-		*odp = od;
+	err |= json_str_add(od, "id", id);
+	err |= json_str_add(od, "state", state);
+	err |= json_bool_add(od, "self", self);
+	err |= json_int_add(od, "calls", calls(&ctx->tallies, id, NULL));
 
+	*odp = od;
+	return err;
+}
+
+
+static bool node_handler(const struct cluster_node *node, void *arg)
+{
+	struct list_ctx *ctx = arg;
+	struct odict *item = NULL;
+	int err;
+
+	err = node_odict(&item, ctx, node->id,
+			 cluster_node_state_name(node->state), node->self);
+
+	return list_add(ctx, err, item) != 0;
+}
+
+
+static int nodes(struct odict **odp, void *arg)
+{
+	struct list_ctx ctx;
+	struct odict *self = NULL;
+	int err;
+	(void)arg;
+
+	if (list_begin(&ctx))
+		return list_end(&ctx, odp);
+
+	if (cluster_enabled()) {
+		(void)cluster_node_apply(node_handler, &ctx);
+	}
+	else {
+		err = node_odict(&self, &ctx, ep.cfg->node_id, "up", true);
+		(void)list_add(&ctx, err, self);
+	}
+
+	return list_end(&ctx, odp);
+}
+
+
+/** Configured backups of a tag are not known cluster-wide; left out. */
+static int shtag_odict(struct odict **odp, const struct list_ctx *ctx,
+		       const char *name, bool mine, uint64_t epoch,
+		       const char *holder)
+{
+	struct odict *od;
+	int err;
+
+	err = odict_alloc(&od, 8);
+	if (err)
+		return err;
+
+	err |= json_str_add(od, "name", name);
+	err |= json_bool_add(od, "mine", mine);
+	err |= json_int_add(od, "epoch", epoch);
+	if (holder && holder[0])
+		err |= json_str_add(od, "active", holder);
+	err |= json_int_add(od, "calls",
+			    calls(&ctx->tallies, ep.cfg->node_id, name));
+
+	*odp = od;
 	return err;
 }
 
@@ -200,21 +197,21 @@ static bool shtag_handler(const char *name, bool active, uint64_t epoch,
 {
 	struct list_ctx *ctx = arg;
 	struct odict *item = NULL;
+	int err;
 
-	ctx->err |= shtag_odict(&item, name, active, epoch, holder);
-	return item ? list_add(ctx, item) != 0 : true;
+	err = shtag_odict(&item, ctx, name, active, epoch, holder);
+
+	return list_add(ctx, err, item) != 0;
 }
 
 
 static int shtags(struct odict **odp, void *arg)
 {
-	struct list_ctx ctx = {NULL, 0, 0};
-	struct odict *item;
+	struct list_ctx ctx;
 	(void)arg;
 
-	ctx.err = odict_alloc(&ctx.list, 16);
-	if (ctx.err)
-		return ctx.err;
+	if (list_begin(&ctx))
+		return list_end(&ctx, odp);
 
 	if (cluster_enabled()) {
 		shtag_apply(shtag_handler, &ctx);
@@ -222,11 +219,12 @@ static int shtags(struct odict **odp, void *arg)
 	else {
 		/* single node: every configured tag is ours */
 		for (size_t i = 0; i < ep.cfg->shtagc && !ctx.err; i++) {
-			item = NULL;
-			ctx.err = shtag_odict(&item, ep.cfg->shtag[i].name,
-					      true, 0, ep.cfg->node_id);
-			if (!ctx.err)
-				(void)list_add(&ctx, item);
+			struct odict *item = NULL;
+			int err;
+
+			err = shtag_odict(&item, &ctx, ep.cfg->shtag[i].name,
+					  true, 0, ep.cfg->node_id);
+			(void)list_add(&ctx, err, item);
 		}
 	}
 
@@ -234,100 +232,63 @@ static int shtags(struct odict **odp, void *arg)
 }
 
 
-struct dialogs_ctx {
-	struct list_ctx list;
-	const char *tag;
-	uint32_t limit;
-};
-
-
-static bool dialogs_handler(struct dialog *dlg, void *arg)
-{
-	struct dialogs_ctx *ctx = arg;
-	struct odict *item;
-	char did[DID_STRSZ];
-
-	if (ctx->tag && str_cmp(dlg->shtag, ctx->tag))
-		return false;
-
-	if (odict_alloc(&item, 8)) {
-		ctx->list.err = ENOMEM;
-		return true;
-	}
-
-	(void)re_snprintf(did, sizeof(did), "%016llx",
-			  (unsigned long long)dlg->did);
-	ctx->list.err |= odict_entry_add(item, "did", ODICT_STRING, did);
-	ctx->list.err |= odict_entry_add(item, "call_id", ODICT_STRING,
-					 dlg->callid ? dlg->callid : "");
-	ctx->list.err |= odict_entry_add(item, "tag", ODICT_STRING,
-					 dlg->shtag ? dlg->shtag : "");
-	ctx->list.err |= odict_entry_add(item, "state", ODICT_STRING,
-					 dialog_state_name(dlg->state));
-	ctx->list.err |= odict_entry_add(item, "owner", ODICT_STRING,
-					 dlg->owner ? dlg->owner : "");
-
-	return list_add(&ctx->list, item) != 0 ||
-		(ctx->limit && ctx->list.i >= ctx->limit);
-}
-
-
+/** The dialogs as GET /v1/dialogs shows them (limit 0: all) */
 static int dialogs(struct odict **odp, const char *tag, uint32_t limit,
 		   void *arg)
 {
-	struct dialogs_ctx ctx = {{NULL, 0, 0}, tag, limit};
 	(void)arg;
 
-	ctx.list.err = odict_alloc(&ctx.list.list, 64);
-	if (ctx.list.err)
-		return ctx.list.err;
-
-	(void)dialog_apply(dialogs_handler, &ctx);
-
-	return list_end(&ctx.list, odp);
+	return dialog_view_list(odp, NULL, tag, limit);
 }
 
 
 /* ---- stats for on_tick ------------------------------------------- */
 
 
-static int stats_entry(struct odict *parent, const char *key,
-		       const char *field, const char *value, uint32_t calls)
-{
+/** An object of stats being built, with the dialog counts it shows */
+struct stats_ctx {
 	struct odict *od;
+	const struct list *tallies;
+	int err;
+};
+
+
+static int stats_entry(struct stats_ctx *ctx, const char *key,
+		       const char *field, const char *value, uint32_t n)
+{
+	struct odict *od = NULL;
 	int err;
 
 	err = odict_alloc(&od, 4);
-	if (err)
-		return err;
-
-	if (field)
-		err |= odict_entry_add(od, field, ODICT_STRING, value);
-	err |= odict_entry_add(od, "calls", ODICT_INT, (int64_t)calls);
+	if (!err && field)
+		err = json_str_add(od, field, value);
 	if (!err)
-		err = odict_entry_add(parent, key, ODICT_OBJECT, od);
+		err = json_int_add(od, "calls", n);
 
-	mem_deref(od);
-	return err;
+	ctx->err |= err | json_child_add(ctx->od, key, ODICT_OBJECT, od);
+	return ctx->err;
 }
 
 
 static bool stats_node_handler(const struct cluster_node *node, void *arg)
 {
-	return 0 != stats_entry(arg, node->id, "state",
+	struct stats_ctx *ctx = arg;
+
+	return 0 != stats_entry(ctx, node->id, "state",
 				cluster_node_state_name(node->state),
-				count_dialogs(node->id, NULL));
+				calls(ctx->tallies, node->id, NULL));
 }
 
 
 static bool stats_tag_handler(const char *name, bool active, uint64_t epoch,
 			      const char *holder, void *arg)
 {
+	struct stats_ctx *ctx = arg;
 	(void)active;
 	(void)epoch;
 
-	return 0 != stats_entry(arg, name, "active", holder ? holder : "",
-				count_dialogs(ep.cfg->node_id, name));
+	return 0 != stats_entry(ctx, name, "active", holder ? holder : "",
+				calls(ctx->tallies, ep.cfg->node_id, name));
 }
 
 
@@ -355,40 +316,46 @@ static double cps_sample(void)
 
 static int stats(struct odict **odp, void *arg)
 {
-	struct odict *od, *nodes_od = NULL, *tags_od = NULL;
+	struct list tallies = LIST_INIT;
+	struct stats_ctx nodes_ctx = {NULL, &tallies, 0};
+	struct stats_ctx tags_ctx = {NULL, &tallies, 0};
+	struct odict *od = NULL;
 	int err;
 	(void)arg;
 
-	err  = odict_alloc(&od, 8);
-	err |= odict_alloc(&nodes_od, 16);
-	err |= odict_alloc(&tags_od, 16);
+	err  = dialog_tally(&tallies);
+	err |= odict_alloc(&od, 8);
+	err |= odict_alloc(&nodes_ctx.od, 16);
+	err |= odict_alloc(&tags_ctx.od, 16);
 	if (err)
 		goto out;
 
 	if (cluster_enabled()) {
-		(void)cluster_node_apply(stats_node_handler, nodes_od);
-		shtag_apply(stats_tag_handler, tags_od);
+		(void)cluster_node_apply(stats_node_handler, &nodes_ctx);
+		shtag_apply(stats_tag_handler, &tags_ctx);
 	}
 	else {
-		err |= stats_entry(nodes_od, ep.cfg->node_id, "state", "up",
-				   count_dialogs(NULL, NULL));
+		(void)stats_entry(&nodes_ctx, ep.cfg->node_id, "state", "up",
+				  calls(&tallies, NULL, NULL));
 		for (size_t i = 0; i < ep.cfg->shtagc; i++)
-			err |= stats_entry(tags_od, ep.cfg->shtag[i].name,
-					   "active", ep.cfg->node_id,
-					   count_dialogs(NULL,
-							 ep.cfg->shtag[i].name));
+			(void)stats_entry(&tags_ctx, ep.cfg->shtag[i].name,
+					  "active", ep.cfg->node_id,
+					  calls(&tallies, NULL,
+						ep.cfg->shtag[i].name));
 	}
 
-	err |= odict_entry_add(od, "node", ODICT_STRING, ep.cfg->node_id);
+	err |= nodes_ctx.err | tags_ctx.err;
+	err |= json_str_add(od, "node", ep.cfg->node_id);
 	err |= odict_entry_add(od, "cps", ODICT_DOUBLE, cps_sample());
-	err |= odict_entry_add(od, "calls", ODICT_INT,
-			       (int64_t)count_dialogs(ep.cfg->node_id, NULL));
-	err |= odict_entry_add(od, "nodes", ODICT_OBJECT, nodes_od);
-	err |= odict_entry_add(od, "tags", ODICT_OBJECT, tags_od);
+	err |= json_int_add(od, "calls",
+			    calls(&tallies, ep.cfg->node_id, NULL));
+	err |= json_child_add(od, "nodes", ODICT_OBJECT, mem_ref(nodes_ctx.od));
+	err |= json_child_add(od, "tags", ODICT_OBJECT, mem_ref(tags_ctx.od));
 
  out:
-	mem_deref(nodes_od);
-	mem_deref(tags_od);
+	list_flush(&tallies);
+	mem_deref(nodes_ctx.od);
+	mem_deref(tags_ctx.od);
 	if (err)
 		mem_deref(od);
 	else
@@ -430,12 +397,10 @@ static void take_result(int err, const char *name, bool active,
 	struct odict *od = NULL;
 
 	if (!err && !odict_alloc(&od, 4)) {
-		(void)odict_entry_add(od, "tag", ODICT_STRING, name);
-		(void)odict_entry_add(od, "active", ODICT_BOOL, active);
-		(void)odict_entry_add(od, "epoch", ODICT_INT, (int64_t)epoch);
-		if (holder)
-			(void)odict_entry_add(od, "holder", ODICT_STRING,
-					      holder);
+		(void)json_str_add(od, "tag", name);
+		(void)json_bool_add(od, "active", active);
+		(void)json_int_add(od, "epoch", epoch);
+		(void)json_str_add(od, "holder", holder);
 	}
 
 	p->doneh(err ? err : (active ? 0 : EBUSY), od, p->done_arg);
@@ -510,7 +475,6 @@ static int rehome(const struct policy_rehome *req, policy_done_h *doneh,
 		  void *done_arg, void *arg)
 {
 	struct rehome_opts opts;
-	struct rehome_job *job = NULL;
 	struct pending *p;
 	int err;
 	(void)arg;
@@ -523,7 +487,7 @@ static int rehome(const struct policy_rehome *req, policy_done_h *doneh,
 	if (err)
 		return err;
 
-	err = rehome_tag(&job, req->tag, &opts, job_done, p);
+	err = rehome_tag(req->tag, &opts, NULL, job_done, p);
 	if (err)
 		mem_deref(p);
 
@@ -535,7 +499,6 @@ static int move(const struct policy_move *req, policy_done_h *doneh,
 		void *done_arg, void *arg)
 {
 	struct rehome_opts opts;
-	struct rehome_job *job = NULL;
 	struct pending *p;
 	int err;
 	(void)arg;
@@ -548,8 +511,8 @@ static int move(const struct policy_move *req, policy_done_h *doneh,
 	if (err)
 		return err;
 
-	err = rehome_move(&job, req->tag, req->to, req->count, req->percent,
-			  &opts, job_done, p);
+	err = rehome_move(req->tag, req->to, req->count, req->percent,
+			  &opts, NULL, job_done, p);
 	if (err)
 		mem_deref(p);
 

@@ -13,8 +13,9 @@
  * Reload builds a complete new state and runs its load-time code; only if
  * that succeeds is the old state dropped, with its timers and the callbacks
  * of its pending actions. A state that stays full of the policy's own data
- * after a memory error is replaced the same way, by a fresh load of the
- * same file.
+ * after an overrun (memory, or a budget: filling 64 MiB may well take more
+ * CPU time than a call has) is replaced the same way, by a fresh load of
+ * the same file.
  *
  * The file is watched through its directory (editors that write a new file
  * and rename it over the old one replace the inode a file watch would
@@ -46,7 +47,7 @@ static struct {
 	struct policy_state *ps; /* the running policy, or NULL */
 	struct tmr tick;
 	struct tmr debounce;
-	struct tmr refresh;      /* fresh load after memory exhaustion */
+	struct tmr refresh;      /* fresh load of a state left full */
 	uv_fs_event_t *watch;
 	uv_signal_t *sighup;
 	char last_err[POLICY_ERR_SZ];
@@ -144,15 +145,18 @@ static void refresh_handler(void *arg)
 
 /* ---- failed calls into the policy ---- */
 
-/** After a memory error: if the policy's own data fills the state, the
- * next call would fail the same way, so start again from the file. */
+/** After an overrun: if the policy's own data fills the state, the next
+ * call would fail the same way, so start again from the file. */
 static void memory_check(struct policy_state *ps)
 {
+	if (tmr_isrunning(&pol.refresh))
+		return;
+
 	lua_gc(ps->L, LUA_GCCOLLECT);
 	if (ps->mem < POLICY_MEM_LIMIT / 2)
 		return;
 
-	log_warn("policy", "state still holds %zu KiB after a memory error:"
+	log_warn("policy", "state still holds %zu KiB after an overrun:"
 		 " loading %s afresh", ps->mem / 1024, pol.path);
 	tmr_start(&pol.refresh, 0, refresh_handler, NULL);
 }
@@ -173,7 +177,7 @@ int policy_hook_run(struct policy_state *ps, const char *what,
 		    ps->err);
 	metrics_policy_event(err == ETIMEDOUT ? "budget_exceeded"
 					      : "hook_error");
-	if (err == ENOMEM)
+	if (err == ENOMEM || err == ETIMEDOUT)
 		memory_check(ps);
 
 	return err;

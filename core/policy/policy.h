@@ -11,6 +11,7 @@
 enum {
 	POLICY_MEM_LIMIT   = 64 * 1024 * 1024, /* bytes per Lua state          */
 	POLICY_INSN_BUDGET = 1000000,          /* VM instructions per hook call */
+	POLICY_CPU_BUDGET_MS = 100,            /* CPU time per hook call        */
 	POLICY_TICK_MS     = 1000,             /* on_tick period                */
 	POLICY_DEBOUNCE_MS = 100,              /* file events -> one reload     */
 	POLICY_MAX_TIMERS  = 1024,             /* pending rehome.after() calls  */
@@ -89,6 +90,9 @@ int  policy_init(const char *path, const char *libdir,
 void policy_close(void);
 int  policy_reload(char *errbuf, size_t errsz);
 const char *policy_last_error(void);
+/** Load `path` as a reload would, then drop it: FILE:LINE in errbuf */
+int  policy_check(const char *path, const char *libdir, char *errbuf,
+		  size_t errsz);
 
 /* Hooks. On error the reason is logged and `out` is left at default. */
 int  policy_initial_invite(const struct sip_msg *msg, const char *lsnr_tag,

@@ -3,7 +3,8 @@
  *
  * policy.c runs the host: the running policy, reloads and what triggers
  * them, and the report of a failed call. policy_state.c makes a sandboxed
- * Lua state from the policy file and runs calls into it under the budget;
+ * Lua state from the policy file and runs calls into it under the budget
+ * (policy_budget.c; policy_pattern.c keeps pattern matching within it);
  * policy_bindings.c is the `rehome` module that state opens; policy_hooks.c
  * calls the policy's hooks for the engine. A state carries what it needs
  * from the host (the engine's ops, the library directory), so that only
@@ -62,6 +63,15 @@ int  policy_state_load(struct policy_state **psp, const char *path,
 int  policy_state_run(struct policy_state *ps, lua_CFunction fn, void *ctx);
 struct policy_state *policy_state_of(lua_State *L);
 const char *policy_hook_name(enum policy_hook hook);
+
+/* policy_budget.c */
+void policy_budget_start(struct policy_state *ps);
+void policy_budget_stop(struct policy_state *ps);
+void policy_budget_charge(lua_State *L, uint64_t n);
+void policy_budget_open(lua_State *L, int t);
+
+/* policy_pattern.c */
+void policy_pattern_open(lua_State *L);
 
 /* policy_bindings.c */
 void policy_bindings_open(lua_State *L);

@@ -9,18 +9,20 @@
  * Safety comes from four walls. The chunk runs with its own _ENV holding a
  * whitelist (no io, os.execute, load, debug, package, collectgarbage);
  * require() only reads plain-text .lua files from the project's lua/
- * directory. A count hook charges every 1000 VM instructions to the call,
- * and past the budget raises an error on every instruction, so that a
- * policy's own pcall cannot swallow it. The state's allocator refuses
+ * directory. Each call has a budget of instructions and CPU time
+ * (policy_budget.c), which C functions that could run long are made to
+ * respect too (pattern matching: policy_pattern.c); past it the call
+ * fails, and keeps failing on every instruction, so that a policy's own
+ * pcall cannot swallow the error. The state's allocator refuses
  * memory past a fixed limit; Lua then collects, retries and raises "not
  * enough memory", which the host catches like any error. And every entry
  * into Lua, arguments included, runs inside lua_pcall, so a failure at any
  * point can only fail that call (policy_state_run); what to make of the
  * failure is the host's business (policy.c).
  *
- * Trade-off: a budget in instructions does not bound time spent inside one
- * C function (string.rep, table.sort), which the memory limit bounds
- * instead.
+ * Trade-off: the CPU time of one C function can only be stopped once it
+ * returns; what one call of a library function may do is bounded by the
+ * memory limit, or charged to the budget beforehand.
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -34,8 +36,7 @@
 #include "policy_int.h"
 
 enum {
-	BUDGET_STEP = 1000,      /* instructions between two budget checks */
-	PATH_SZ     = 512,       /* a library module's file name */
+	PATH_SZ = 512,           /* a library module's file name */
 };
 
 static const char *const hook_names[POLICY_HOOK_COUNT] = {
@@ -104,27 +105,6 @@ struct policy_state *policy_state_of(lua_State *L)
 }
 
 
-static void budget_hook(lua_State *L, lua_Debug *ar)
-{
-	struct policy_state *ps = policy_state_of(L);
-	(void)ar;
-
-	ps->insns += BUDGET_STEP;
-	if (ps->insns <= POLICY_INSN_BUDGET)
-		return;
-
-	/* from now on every instruction fails: pcall cannot catch it all */
-	ps->over_budget = true;
-	lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
-
-	luaL_where(L, 0);
-	lua_pushfstring(L, "instruction budget of %d exceeded",
-			POLICY_INSN_BUDGET);
-	lua_concat(L, 2);
-	lua_error(L);
-}
-
-
 static int msgh(lua_State *L)
 {
 	if (!lua_isstring(L, 1))
@@ -147,11 +127,8 @@ int policy_state_run(struct policy_state *ps, lua_CFunction fn, void *ctx)
 	lua_State *L = ps->L;
 	int status, err = 0;
 
-	if (ps->depth++ == 0) {
-		ps->insns = 0;
-		ps->over_budget = false;
-		lua_sethook(L, budget_hook, LUA_MASKCOUNT, BUDGET_STEP);
-	}
+	if (ps->depth++ == 0)
+		policy_budget_start(ps);
 
 	lua_pushcfunction(L, msgh);
 	lua_pushcfunction(L, fn);
@@ -170,7 +147,7 @@ int policy_state_run(struct policy_state *ps, lua_CFunction fn, void *ctx)
 	lua_pop(L, 1);
 
 	if (--ps->depth == 0)
-		lua_sethook(L, NULL, 0, 0);
+		policy_budget_stop(ps);
 
 	return err;
 }
@@ -376,6 +353,11 @@ static void sandbox_init(lua_State *L)
 		lua_setfield(L, loaded, lib->name);
 		lua_setfield(L, t, lib->name);
 	}
+
+	lua_getfield(L, t, LUA_STRLIBNAME);
+	policy_pattern_open(L);
+	lua_pop(L, 1);
+	policy_budget_open(L, t);
 
 	luaL_requiref(L, LUA_OSLIBNAME, luaopen_os, 0);
 	lua_newtable(L);

@@ -14,17 +14,24 @@
  *    over the signed "<cluster>:rehome" channel, and take, the other side;
  *  - rehome_ctl.c: the job as JSON and the control API routes.
  *
- * Jobs group the dialogs of one request. A single pacing timer starts
- * dialogs at each job's rate, and never more than INFLIGHT_MAX at once
- * over all jobs, so ten thousand calls move as a steady stream instead of
- * a storm; a finished dialog frees its slot at once. The bound is small on
- * purpose: the answers to the requests in flight all come back to one
- * UDP socket, and a default 212 KB receive buffer holds only about 90
- * datagrams (the kernel counts ~2 KB per datagram), so a larger bound
- * only queues, then drops, and a dropped answer costs a 500 ms
- * retransmission. Every dialog's outcome is kept in its job and counted
- * in the metrics; a dialog that ended on its own meanwhile leaves the
- * job's total and is counted as "ended", since nothing was left to move.
+ * Jobs group the dialogs of one request. What a job does depends on its
+ * kind, a table of operations (struct rehome_job_ops) defined where the
+ * kind lives: rehome here, move, drain and take in rehome_handoff.c; the
+ * code below runs any job without asking which kind it is. A job holds no
+ * connection: whoever started it hears through its handlers (ready, once
+ * it runs; done, once every dialog has an outcome).
+ *
+ * A single pacing timer starts dialogs at each job's rate, and never more
+ * than INFLIGHT_MAX at once over all jobs, so ten thousand calls move as a
+ * steady stream instead of a storm; a finished dialog frees its slot at
+ * once. The bound is small on purpose: the answers to the requests in
+ * flight all come back to one UDP socket, and a default 212 KB receive
+ * buffer holds only about 90 datagrams (the kernel counts ~2 KB per
+ * datagram), so a larger bound only queues, then drops, and a dropped
+ * answer costs a 500 ms retransmission. Every dialog's outcome is kept in
+ * its job and counted in the metrics; a dialog that ended on its own
+ * meanwhile leaves the job's total and is counted as "ended", since
+ * nothing was left to move.
  *
  * rehome(tag) takes the tag first (shtag.c: compare-and-set, new epoch),
  * then moves every dialog of it not homed here yet. Which dialogs are
@@ -51,7 +58,6 @@ enum {
 	INFLIGHT_MAX    = 64,     /* dialogs being moved at once, all jobs */
 	JOBS_KEPT       = 32,     /* finished jobs kept for GET /v1/jobs */
 	ITEMS_PAGE      = 1024,   /* items added to a job per allocation */
-	RESULTS_MS      = 100,    /* take: results sent at most this often */
 };
 
 static const char *mode_names[] = {"challenge", "challenge-callee", "caller",
@@ -59,7 +65,6 @@ static const char *mode_names[] = {"challenge", "challenge-callee", "caller",
 static const char *body_names[] = {"outbound", "inbound", "none"};
 static const char *outcome_names[] = {"pending", "moved", "failed",
 				      "ended"};
-static const char *kind_names[] = {"rehome", "move", "drain", "take"};
 
 /** A tag a job must hold before it runs */
 struct take_tag {
@@ -87,13 +92,6 @@ static void take_tag_destructor(void *arg)
 }
 
 
-/** move, drain: the job's dialogs go to another node, which moves them */
-static bool is_handoff(const struct rehome_job *job)
-{
-	return job->kind == REHOME_JOB_MOVE || job->kind == REHOME_JOB_DRAIN;
-}
-
-
 static void job_destructor(void *arg)
 {
 	struct rehome_job *job = arg;
@@ -107,16 +105,13 @@ static void job_destructor(void *arg)
 	list_flush(&job->tags);
 	list_flush(&job->reasons);
 
-	for (uint32_t i = 0; i < job->itemc; i++) {
-		if (is_handoff(job) && job->itemv[i].outcome == REHOME_PENDING)
-			rehome_handoff_clear(job, job->itemv[i].did);
-		mem_deref(job->itemv[i].tag);
-	}
+	if (job->ops->close)
+		job->ops->close(job);
 
-	hash_flush(job->sent);
-	mem_deref(job->sent);
+	for (uint32_t i = 0; i < job->itemc; i++)
+		mem_deref(job->itemv[i].tag);
+
 	mem_deref(job->itemv);
-	mem_deref(job->conn);
 	mem_deref(job->tag);
 	mem_deref(job->node);
 	mem_deref(job->error);
@@ -175,11 +170,11 @@ static void job_finish(struct rehome_job *job)
 	job->finished = tmr_jiffies();
 	rehome_homed_prune();
 
-	if (job->kind == REHOME_JOB_TAKE)
-		rehome_results_flush(job);
+	if (job->ops->report)
+		job->ops->report(job);
 
 	log_info("rehome", "job %u (%s%s%s) done in %llu ms: %u moved, "
-		 "%u failed, %u ended", job->id, kind_names[job->kind],
+		 "%u failed, %u ended", job->id, job->ops->name,
 		 job->tag ? " " : "", job->tag ? job->tag : "",
 		 (unsigned long long)(job->finished - job->started),
 		 job->count[REHOME_MOVED], job->count[REHOME_FAILED],
@@ -203,22 +198,18 @@ static void job_finish_if_done(struct rehome_job *job)
 	    !list_isempty(&job->calls))
 		return;
 
-	if (job->kind == REHOME_JOB_DRAIN && !job->drained)
+	if (job->ops->settled && !job->ops->settled(job))
 		return;
 
 	job_finish(job);
 }
 
 
-/**
- * Record the outcome of item idx. Outcomes another node reports are
- * counted in the metrics there, not here.
- */
+/** Record the outcome of item idx (the first one only). */
 void rehome_item_done(struct rehome_job *job, uint32_t idx,
 		      enum rehome_outcome outcome, const char *reason)
 {
 	struct rehome_item *it = &job->itemv[idx];
-	bool local = !is_handoff(job);
 
 	if (it->outcome != REHOME_PENDING)
 		return;
@@ -229,8 +220,8 @@ void rehome_item_done(struct rehome_job *job, uint32_t idx,
 	if (outcome != REHOME_MOVED)
 		reason_count(job, it->reason);
 
-	if (local)
-		metrics_rehome_result(rehome_outcome_name(outcome), it->reason);
+	if (job->ops->item_done)
+		job->ops->item_done(job, idx);
 
 	if (outcome == REHOME_FAILED)
 		log_warn("rehome", "%016llx: not moved: %s",
@@ -242,16 +233,24 @@ void rehome_item_done(struct rehome_job *job, uint32_t idx,
 }
 
 
+/**
+ * item_done of the kinds that move dialogs here: count the outcome in the
+ * metrics (an outcome another node reports is counted there).
+ */
+void rehome_item_count(struct rehome_job *job, uint32_t idx)
+{
+	const struct rehome_item *it = &job->itemv[idx];
+
+	metrics_rehome_result(rehome_outcome_name(it->outcome), it->reason);
+}
+
+
 /** Fail every item without an outcome (the job cannot go on). */
 void rehome_items_fail(struct rehome_job *job, const char *reason)
 {
 	for (uint32_t i = 0; i < job->itemc; i++) {
-		if (job->itemv[i].outcome != REHOME_PENDING)
-			continue;
-
-		if (is_handoff(job))
-			rehome_handoff_clear(job, job->itemv[i].did);
-		rehome_item_done(job, i, REHOME_FAILED, reason);
+		if (job->itemv[i].outcome == REHOME_PENDING)
+			rehome_item_done(job, i, REHOME_FAILED, reason);
 	}
 
 	job->next = job->itemc;
@@ -261,7 +260,11 @@ void rehome_items_fail(struct rehome_job *job, const char *reason)
 /* ---- jobs and pacing ---------------------------------------------------- */
 
 
-static void job_pace(struct rehome_job *job, uint64_t now)
+/**
+ * step of the kinds that move dialogs here: start as many as the job's
+ * rate and the in-flight bound allow.
+ */
+void rehome_job_pace(struct rehome_job *job, uint64_t now)
 {
 	const double burst = MAX(1.0, job->opts.rate * BURST_MS / 1000.0);
 
@@ -280,20 +283,12 @@ static void job_pace(struct rehome_job *job, uint64_t now)
 		job->credit -= 1.0;
 		rehome_call_start(job, job->next++);
 	}
-
-	if (job->kind == REHOME_JOB_TAKE &&
-	    rehome_since(now, job->flushed) >= RESULTS_MS)
-		rehome_results_flush(job);
 }
 
 
 static void job_step(struct rehome_job *job, uint64_t now)
 {
-	if (is_handoff(job))
-		rehome_handoff_step(job, now);
-	else
-		job_pace(job, now);
-
+	job->ops->step(job, now);
 	job_finish_if_done(job);
 }
 
@@ -329,21 +324,32 @@ void rehome_tick_soon(void)
 }
 
 
+/** Tell the starter that the job runs, or cannot (job->err); once. */
+static void job_started(struct rehome_job *job)
+{
+	rehome_done_h *readyh = job->readyh;
+
+	job->readyh = NULL;
+	if (readyh)
+		readyh(job->err, job, job->arg);
+}
+
+
 /** Start pacing a job whose items are known. */
 void rehome_job_run(struct rehome_job *job)
 {
-	log_info("rehome", "job %u (%s%s%s%s%s): %u dialogs, mode %s, "
-		 "body %s, %u/s", job->id, kind_names[job->kind],
+	log_info("rehome", "job %u (%s%s%s%s%s%s%s): %u dialogs, mode %s, "
+		 "body %s, %u/s", job->id, job->ops->name,
 		 job->tag ? " " : "", job->tag ? job->tag : "",
-		 job->node ? job->kind == REHOME_JOB_TAKE ?
-		 " from " : " to " : "",
-		 job->node ? job->node : "", job->itemc,
+		 job->node ? " " : "", job->node ? job->ops->peer : "",
+		 job->node ? " " : "", job->node ? job->node : "", job->itemc,
 		 rehome_mode_name(job->opts.mode),
 		 rehome_body_name(job->opts.body), job->opts.rate);
 
 	job->phase = REHOME_JOB_RUNNING;
 	job->last = tmr_jiffies();
 	rehome_tick_soon();
+	job_started(job);
 }
 
 
@@ -363,12 +369,15 @@ static void jobs_trim(void)
 }
 
 
-int rehome_job_alloc(struct rehome_job **jobp, enum rehome_job_kind kind,
-		     const struct rehome_opts *opts, rehome_done_h *doneh,
-		     void *arg)
+int rehome_job_alloc(struct rehome_job **jobp,
+		     const struct rehome_job_ops *ops,
+		     const struct rehome_opts *opts, rehome_done_h *readyh,
+		     rehome_done_h *doneh, void *arg)
 {
 	struct rehome_job *job;
 
+	if (!ops || !ops->step)
+		return EINVAL;
 	if (opts && opts->rate > REHOME_RATE_MAX)
 		return ERANGE;
 
@@ -377,8 +386,9 @@ int rehome_job_alloc(struct rehome_job **jobp, enum rehome_job_kind kind,
 		return ENOMEM;
 
 	job->id = ++rh.next_id;
-	job->kind = kind;
+	job->ops = ops;
 	job->started = job->last = job->heard = tmr_jiffies();
+	job->readyh = readyh;
 	job->doneh = doneh;
 	job->arg = arg;
 	if (opts)
@@ -418,15 +428,22 @@ void rehome_job_abort(struct rehome_job *job, int err, const char *reason)
 	job->err = err;
 	rehome_items_fail(job, reason);
 	job->phase = REHOME_JOB_RUNNING;
-	rehome_ctl_answer(job);
 	rehome_tick_soon();
+	job_started(job);
 }
 
 
 /* ---- taking tags ---------------------------------------------------- */
 
 
-static void job_ready(struct rehome_job *job);
+/** The job's tags are held: let it choose its dialogs, run it. */
+static void job_ready(struct rehome_job *job)
+{
+	if (job->ops->ready)
+		job->ops->ready(job);
+
+	rehome_job_run(job);
+}
 
 
 static void tag_result(int err, const char *name, bool active,
@@ -515,7 +532,7 @@ void rehome_job_take_tags(struct rehome_job *job)
 }
 
 
-/* ---- rehome(tag) ----------------------------------------------------- */
+/* ---- rehome(tag): the kind "rehome" ---------------------------------- */
 
 
 /** The dialogs of a tag not homed here yet (all of them with opts.all) */
@@ -534,28 +551,31 @@ static bool collect_tag(struct dialog *dlg, void *arg)
 }
 
 
-/** The job's tags are held: collect what it moves, answer, run. */
-static void job_ready(struct rehome_job *job)
+/** ready: the tag is held here, take every dialog of it homed elsewhere */
+static void tag_collect(struct rehome_job *job)
 {
-	if (job->kind == REHOME_JOB_REHOME) {
-		rehome_homed_prune();
-		if (dialog_apply(collect_tag, job))
-			job->err = ENOMEM;
-	}
-
-	rehome_job_run(job);
-	rehome_ctl_answer(job);
+	rehome_homed_prune();
+	if (dialog_apply(collect_tag, job))
+		job->err = ENOMEM;
 }
+
+
+static const struct rehome_job_ops rehome_ops = {
+	.name      = "rehome",
+	.ready     = tag_collect,
+	.step      = rehome_job_pace,
+	.item_done = rehome_item_count,
+};
 
 
 /**
  * Take `tag` (compare-and-set in the cluster) and re-home to this node
  * every confirmed dialog of it not homed here yet (every one with
- * opts->all). The job answers doneh when every dialog has an outcome.
+ * opts->all). The job answers readyh once it has the tag (or cannot get
+ * it), and doneh when every dialog has an outcome.
  */
-int rehome_tag(struct rehome_job **jobp, const char *tag,
-	       const struct rehome_opts *opts, rehome_done_h *doneh,
-	       void *arg)
+int rehome_tag(const char *tag, const struct rehome_opts *opts,
+	       rehome_done_h *readyh, rehome_done_h *doneh, void *arg)
 {
 	struct rehome_job *job;
 	int err;
@@ -563,7 +583,7 @@ int rehome_tag(struct rehome_job **jobp, const char *tag,
 	if (!str_isset(tag))
 		return EINVAL;
 
-	err = rehome_job_alloc(&job, REHOME_JOB_REHOME, opts, doneh, arg);
+	err = rehome_job_alloc(&job, &rehome_ops, opts, readyh, doneh, arg);
 	if (err)
 		return err;
 
@@ -573,9 +593,6 @@ int rehome_tag(struct rehome_job **jobp, const char *tag,
 		mem_deref(job);
 		return err;
 	}
-
-	if (jobp)
-		*jobp = job;
 
 	rehome_job_take_tags(job);
 	return 0;
@@ -687,12 +704,6 @@ int rehome_outcome_decode(enum rehome_outcome *outcomep, const char *name)
 }
 
 
-const char *rehome_job_kind_name(enum rehome_job_kind kind)
-{
-	return (unsigned)kind < ARRAY_SIZE(kind_names) ? kind_names[kind] : "?";
-}
-
-
 int rehome_init(const struct rh_conf *cfg)
 {
 	int err;
@@ -718,6 +729,7 @@ void rehome_close(void)
 {
 	tmr_cancel(&rh.tick);
 	list_flush(&rh.jobs);
+	rehome_ctl_close();
 	rehome_call_close();
 	rehome_handoff_close();
 	rh.doneh = NULL;

@@ -41,9 +41,12 @@ struct rehome_job;
 struct odict;
 
 /**
- * A job is over. err: 0, or why it could not run at all (EBUSY: a live
- * node holds the tag, ...; rehome_job_odict() has the text). The job
- * stays valid during the call only.
+ * A job reports. As ready handler: it runs (err 0: its tags are held,
+ * its dialogs chosen), or cannot run at all (EBUSY: a live node holds
+ * the tag, ...; rehome_job_odict() has the text); called once, possibly
+ * before the call that started the job returns. As done handler: it is
+ * over, every dialog has an outcome; err as above. The job stays valid
+ * during the call only.
  */
 typedef void (rehome_done_h)(int err, const struct rehome_job *job,
 			     void *arg);
@@ -51,17 +54,15 @@ typedef void (rehome_done_h)(int err, const struct rehome_job *job,
 int  rehome_init(const struct rh_conf *cfg);
 void rehome_close(void);
 
-int  rehome_tag(struct rehome_job **jobp, const char *tag,
-		const struct rehome_opts *opts, rehome_done_h *doneh,
-		void *arg);
-int  rehome_move(struct rehome_job **jobp, const char *tag, const char *to,
-		 uint32_t count, uint32_t percent,
-		 const struct rehome_opts *opts, rehome_done_h *doneh,
-		 void *arg);
-int  rehome_drain(struct rehome_job **jobp, const char *to,
-		  const struct rehome_opts *opts, rehome_done_h *doneh,
-		  void *arg);
+int  rehome_tag(const char *tag, const struct rehome_opts *opts,
+		rehome_done_h *readyh, rehome_done_h *doneh, void *arg);
+int  rehome_move(const char *tag, const char *to, uint32_t count,
+		 uint32_t percent, const struct rehome_opts *opts,
+		 rehome_done_h *readyh, rehome_done_h *doneh, void *arg);
+int  rehome_drain(const char *to, const struct rehome_opts *opts,
+		  rehome_done_h *readyh, rehome_done_h *doneh, void *arg);
 bool rehome_draining(uint32_t *retry_after);
+bool rehome_undrain(void);
 
 void rehome_set_done_handler(rehome_done_h *h, void *arg);
 const struct rehome_job *rehome_job_find(uint32_t id);

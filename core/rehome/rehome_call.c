@@ -22,7 +22,7 @@
  * proxy.c knowing this module. A 491 from an endpoint is retried after the
  * RFC 3261 14.1 back-off; 481 means the endpoint lost the call, which is
  * then ended on both legs; any other failure (timeout, 401/407, 488...)
- * fails that leg only and the call stays up on the other one (SPEC): a
+ * fails that leg only and the call stays up on the other one: a
  * non-2xx leaves the failed leg's session as it was, and its media, which
  * never crosses this node, keeps flowing.
  *
@@ -40,6 +40,7 @@
 #include <re.h>
 #include "log.h"
 #include "conf.h"
+#include "metrics.h"
 #include "cseq.h"
 #include "dialog.h"
 #include "sipmsg.h"
@@ -72,6 +73,7 @@ struct call {
 	bool ack_wait;                /* first leg's 2xx awaits the answer */
 	char *sdp;                    /* SDP of the first leg's 2xx */
 	char reason[REHOME_REASON_SZ]; /* first failure */
+	uint64_t started;             /* jiffies of the first request */
 };
 
 /** A dialog moved here by this module (holds a reference) */
@@ -293,6 +295,8 @@ static void call_finish(struct call *c, enum rehome_outcome outcome,
 		dialog_changed(dlg, DIALOG_EV_UPDATED);
 	if (outcome == REHOME_MOVED)
 		homed_add(dlg);
+	metrics_rehome_duration(rehome_outcome_name(outcome),
+				tmr_jiffies() - c->started);
 	rehome_item_done(job, c->idx, outcome, reason);
 
 	--inflight;
@@ -554,6 +558,7 @@ void rehome_call_start(struct rehome_job *job, uint32_t idx)
 	c->dest.dlg = mem_ref(dlg);
 	c->job = job;
 	c->idx = idx;
+	c->started = tmr_jiffies();
 	call_legs(c, job->opts.mode);
 	list_append(&job->calls, &c->le, c);
 	++inflight;

@@ -2,12 +2,14 @@
  * @file rehome_ctl.c  Re-homing in the control API: routes and job JSON
  *
  * POST /v1/rehome, /v1/move and /v1/drain start a job; GET /v1/jobs,
- * /v1/jobs/ID and /v1/jobs/ID/dialogs show them; "rehome" in GET
- * /v1/status tells whether this node drains and how much is in flight.
- * A POST that must take tags first keeps its connection in the job and is
- * answered once the tags are held (202 with the job) or could not be
- * taken (409 when another node holds one or took it meanwhile, else 503,
- * with the job's error text).
+ * /v1/jobs/ID and /v1/jobs/ID/dialogs show them; POST /v1/undrain ends
+ * a drain; "rehome" in GET /v1/status tells whether this node drains and
+ * how much is in flight.
+ * A POST is answered once its job runs, through the job's ready handler:
+ * at once for move and drain, once the tags are held for rehome (202
+ * with the job), or when they could not be taken (409 when another node
+ * holds one or took it meanwhile, else 503, with the job's error text).
+ * The connection waits here, not in the job: jobs know nothing of HTTP.
  *
  * A job's JSON is built from its counters at each request, so it costs
  * nothing while nobody asks; the per-dialog list is cut at ?limit=N
@@ -15,6 +17,7 @@
  */
 #include <string.h>
 #include <re.h>
+#include "json.h"
 #include "did.h"
 #include "cluster.h"
 #include "shtag.h"
@@ -26,20 +29,25 @@ enum {
 	LIST_DEFAULT    = 1000,   /* dialogs in GET /v1/jobs/ID/dialogs */
 };
 
+/** A POST waiting for its job to run */
+struct wait {
+	struct le le;             /* waits */
+	struct http_conn *conn;
+};
+
+static struct list waits;
+
+
+static void wait_destructor(void *arg)
+{
+	struct wait *w = arg;
+
+	list_unlink(&w->le);
+	mem_deref(w->conn);
+}
+
 
 /* ---- JSON ------------------------------------------------------------- */
-
-
-int rehome_int_add(struct odict *od, const char *key, uint64_t v)
-{
-	return odict_entry_add(od, key, ODICT_INT, (int64_t)v);
-}
-
-
-int rehome_str_add(struct odict *od, const char *key, const char *s)
-{
-	return s ? odict_entry_add(od, key, ODICT_STRING, s) : 0;
-}
 
 
 static int reasons_add(struct odict *od, const struct rehome_job *job)
@@ -55,12 +63,10 @@ static int reasons_add(struct odict *od, const struct rehome_job *job)
 	LIST_FOREACH(&job->reasons, le) {
 		const struct rehome_reason *rc = le->data;
 
-		err |= rehome_int_add(r, rc->name, rc->n);
+		err |= json_int_add(r, rc->name, rc->n);
 	}
 
-	err |= odict_entry_add(od, "reasons", ODICT_OBJECT, r);
-	mem_deref(r);
-	return err;
+	return err | json_child_add(od, "reasons", ODICT_OBJECT, r);
 }
 
 
@@ -82,43 +88,32 @@ int rehome_job_odict(struct odict **odp, const struct rehome_job *job)
 	if (err)
 		return err;
 
-	err |= rehome_int_add(od, "job", job->id);
-	err |= rehome_str_add(od, "kind", rehome_job_kind_name(job->kind));
-	err |= rehome_str_add(od, "state", job->phase == REHOME_JOB_DONE ?
-			      "done" : "running");
-	err |= rehome_str_add(od, "tag", job->tag);
+	err |= json_int_add(od, "job", job->id);
+	err |= json_str_add(od, "kind", job->ops->name);
+	err |= json_str_add(od, "state", job->phase == REHOME_JOB_DONE ?
+			    "done" : "running");
+	err |= json_str_add(od, "tag", job->tag);
 	if (job->node)
-		err |= rehome_str_add(od, job->kind == REHOME_JOB_TAKE ?
-				      "from" : "to", job->node);
-	err |= rehome_str_add(od, "mode", rehome_mode_name(job->opts.mode));
-	err |= rehome_str_add(od, "body", rehome_body_name(job->opts.body));
-	err |= rehome_int_add(od, "rate", job->opts.rate);
-	err |= rehome_int_add(od, "total",
-			      job->itemc - job->count[REHOME_ENDED]);
-	err |= rehome_int_add(od, "moved", job->count[REHOME_MOVED]);
-	err |= rehome_int_add(od, "failed", job->count[REHOME_FAILED]);
-	err |= rehome_int_add(od, "ended", job->count[REHOME_ENDED]);
-	err |= rehome_int_add(od, "pending",
-			      job->itemc - rehome_job_done_count(job));
-	err |= rehome_int_add(od, "elapsed_ms", end - job->started);
+		err |= json_str_add(od, job->ops->peer, job->node);
+	err |= json_str_add(od, "mode", rehome_mode_name(job->opts.mode));
+	err |= json_str_add(od, "body", rehome_body_name(job->opts.body));
+	err |= json_int_add(od, "rate", job->opts.rate);
+	err |= json_int_add(od, "total",
+			    job->itemc - job->count[REHOME_ENDED]);
+	err |= json_int_add(od, "moved", job->count[REHOME_MOVED]);
+	err |= json_int_add(od, "failed", job->count[REHOME_FAILED]);
+	err |= json_int_add(od, "ended", job->count[REHOME_ENDED]);
+	err |= json_int_add(od, "pending",
+			    job->itemc - rehome_job_done_count(job));
+	err |= json_int_add(od, "elapsed_ms", end - job->started);
 	err |= reasons_add(od, job);
-	err |= rehome_str_add(od, "error", job->error);
+	err |= json_str_add(od, "error", job->error);
 
 	if (err)
 		mem_deref(od);
 	else
 		*odp = od;
 
-	return err;
-}
-
-
-/** Add an array under `key` and drop the caller's reference */
-static int array_add(struct odict *od, const char *key, struct odict *arr)
-{
-	int err = odict_entry_add(od, key, ODICT_ARRAY, arr);
-
-	mem_deref(arr);
 	return err;
 }
 
@@ -134,10 +129,10 @@ static int item_odict(struct odict **odp, const struct rehome_item *it)
 		return err;
 
 	err |= did_encode(did, sizeof(did), it->did);
-	err |= rehome_str_add(o, "did", did);
-	err |= rehome_str_add(o, "outcome", rehome_outcome_name(it->outcome));
+	err |= json_str_add(o, "did", did);
+	err |= json_str_add(o, "outcome", rehome_outcome_name(it->outcome));
 	if (it->reason[0])
-		err |= rehome_str_add(o, "reason", it->reason);
+		err |= json_str_add(o, "reason", it->reason);
 
 	if (err)
 		mem_deref(o);
@@ -158,19 +153,13 @@ static int job_dialogs_odict(struct odict **odp, const struct rehome_job *job,
 	err = odict_alloc(&od, 4) | odict_alloc(&arr, 16);
 	for (uint32_t i = 0; i < job->itemc && i < limit && !err; i++) {
 		struct odict *o = NULL;
-		char key[CTL_INDEX_SZ];
 
 		err = item_odict(&o, &job->itemv[i]);
-		if (err)
-			break;
-
-		(void)re_snprintf(key, sizeof(key), "%u", i);
-		err = odict_entry_add(arr, key, ODICT_OBJECT, o);
-		mem_deref(o);
+		err |= json_array_add(arr, i, ODICT_OBJECT, o);
 	}
 
-	err |= rehome_int_add(od, "job", job->id);
-	err |= array_add(od, "dialogs", mem_ref(arr));
+	err |= json_int_add(od, "job", job->id);
+	err |= json_child_add(od, "dialogs", ODICT_ARRAY, mem_ref(arr));
 	mem_deref(arr);
 
 	if (err)
@@ -201,20 +190,33 @@ static void reply_job(struct http_conn *conn, uint16_t scode,
 }
 
 
-/** Answer a POST that waited for the job's tags */
-void rehome_ctl_answer(struct rehome_job *job)
+/** A job's ready handler: answer the POST that started it */
+static void job_ready(int err, const struct rehome_job *job, void *arg)
 {
-	if (!job->conn)
-		return;
+	struct wait *w = arg;
 
-	if (job->err)
-		(void)ctl_reply_error(job->conn, job->err == EBUSY ||
-				      job->err == ESTALE ? 409 : 503, "%s",
+	if (err)
+		(void)ctl_reply_error(w->conn, err == EBUSY || err == ESTALE ?
+				      409 : 503, "%s",
 				      job->error ? job->error : "job failed");
 	else
-		reply_job(job->conn, 202, job);
+		reply_job(w->conn, 202, job);
 
-	job->conn = mem_deref(job->conn);
+	mem_deref(w);
+}
+
+
+/** Keep the connection until the job about to start runs */
+static struct wait *wait_alloc(struct http_conn *conn)
+{
+	struct wait *w = mem_zalloc(sizeof(*w), wait_destructor);
+
+	if (!w)
+		return NULL;
+
+	w->conn = mem_ref(conn);
+	list_append(&waits, &w->le, w);
+	return w;
 }
 
 
@@ -253,21 +255,12 @@ static int opts_decode(struct rehome_opts *opts, const struct odict *body,
 }
 
 
-/** Answer a job just started: now, or once its tags are taken */
-static void reply_started(struct http_conn *conn, struct rehome_job *job)
-{
-	job->conn = mem_ref(conn);
-	if (job->phase != REHOME_JOB_TAKING)
-		rehome_ctl_answer(job);
-}
-
-
 /** POST /v1/rehome {"tag","mode","body","rate","all"} */
 static void post_rehome(struct http_conn *conn, const struct ctl_req *req,
 			void *arg)
 {
 	struct rehome_opts opts;
-	struct rehome_job *job;
+	struct wait *w;
 	const char *tag, *why = NULL;
 	int err;
 	(void)arg;
@@ -288,13 +281,12 @@ static void post_rehome(struct http_conn *conn, const struct ctl_req *req,
 		return;
 	}
 
-	err = rehome_tag(&job, tag, &opts, NULL, NULL);
+	w = wait_alloc(conn);
+	err = w ? rehome_tag(tag, &opts, job_ready, NULL, w) : ENOMEM;
 	if (err) {
+		mem_deref(w);
 		(void)ctl_reply_error(conn, 500, "rehome %s: %m", tag, err);
-		return;
 	}
-
-	reply_started(conn, job);
 }
 
 
@@ -304,6 +296,9 @@ static void reply_peer_error(struct http_conn *conn, int err, const char *to)
 
 	if (err == EINVAL)
 		(void)ctl_reply_error(conn, 400, "bad request");
+	else if (!rehome_clustered())
+		(void)ctl_reply_error(conn, 409, "no cluster (this node runs "
+				      "without redis)");
 	else if (rehome_clustered() && to && !cluster_node_find(to))
 		(void)ctl_reply_error(conn, 404, "no such node: %s", to);
 	else if (why)
@@ -320,7 +315,7 @@ static void post_move(struct http_conn *conn, const struct ctl_req *req,
 {
 	uint64_t count = 0, percent = 0;
 	struct rehome_opts opts;
-	struct rehome_job *job;
+	struct wait *w;
 	const char *tag, *to, *why = NULL;
 	int err;
 	(void)arg;
@@ -346,14 +341,13 @@ static void post_move(struct http_conn *conn, const struct ctl_req *req,
 		return;
 	}
 
-	err = rehome_move(&job, tag, to, (uint32_t)count, (uint32_t)percent,
-			  &opts, NULL, NULL);
+	w = wait_alloc(conn);
+	err = w ? rehome_move(tag, to, (uint32_t)count, (uint32_t)percent,
+			      &opts, job_ready, NULL, w) : ENOMEM;
 	if (err) {
+		mem_deref(w);
 		reply_peer_error(conn, err, to);
-		return;
 	}
-
-	reply_started(conn, job);
 }
 
 
@@ -362,7 +356,7 @@ static void post_drain(struct http_conn *conn, const struct ctl_req *req,
 		       void *arg)
 {
 	struct rehome_opts opts;
-	struct rehome_job *job;
+	struct wait *w;
 	const char *to, *why = NULL;
 	int err;
 	(void)arg;
@@ -373,13 +367,36 @@ static void post_drain(struct http_conn *conn, const struct ctl_req *req,
 		return;
 	}
 
-	err = rehome_drain(&job, to, &opts, NULL, NULL);
+	w = wait_alloc(conn);
+	err = w ? rehome_drain(to, &opts, job_ready, NULL, w) : ENOMEM;
 	if (err) {
+		mem_deref(w);
 		reply_peer_error(conn, err, to);
-		return;
 	}
+}
 
-	reply_started(conn, job);
+
+/** POST /v1/undrain: {"draining":false,"was_draining":bool} */
+static void post_undrain(struct http_conn *conn, const struct ctl_req *req,
+			 void *arg)
+{
+	struct odict *od = NULL;
+	bool was;
+	int err;
+	(void)req;
+	(void)arg;
+
+	was = rehome_undrain();
+
+	err  = odict_alloc(&od, 2);
+	err |= json_bool_add(od, "draining", false);
+	err |= json_bool_add(od, "was_draining", was);
+	if (err)
+		(void)ctl_reply_error(conn, 500, "undrain: %m", err);
+	else
+		(void)ctl_reply_json(conn, 200, od);
+
+	mem_deref(od);
 }
 
 
@@ -397,18 +414,12 @@ static void get_jobs(struct http_conn *conn, const struct ctl_req *req,
 	for (le = rehome_job_list()->head; le && !err; le = le->next) {
 		const struct rehome_job *job = le->data;
 		struct odict *o = NULL;
-		char key[CTL_INDEX_SZ];
 
 		err = rehome_job_odict(&o, job);
-		if (err)
-			break;
-
-		(void)re_snprintf(key, sizeof(key), "%u", job->id);
-		err = odict_entry_add(arr, key, ODICT_OBJECT, o);
-		mem_deref(o);
+		err |= json_array_add(arr, job->id, ODICT_OBJECT, o);
 	}
 
-	err |= array_add(od, "jobs", mem_ref(arr));
+	err |= json_child_add(od, "jobs", ODICT_ARRAY, mem_ref(arr));
 
 	if (err)
 		(void)ctl_reply_error(conn, 500, "jobs: %m", err);
@@ -508,14 +519,11 @@ static int status_add(struct odict *status, void *arg)
 	if (err)
 		return err;
 
-	err |= odict_entry_add(od, "draining", ODICT_BOOL,
-			       rehome_draining(NULL));
-	err |= rehome_int_add(od, "jobs_running", running);
-	err |= rehome_int_add(od, "inflight", rehome_calls_inflight());
-	err |= odict_entry_add(status, "rehome", ODICT_OBJECT, od);
+	err |= json_bool_add(od, "draining", rehome_draining(NULL));
+	err |= json_int_add(od, "jobs_running", running);
+	err |= json_int_add(od, "inflight", rehome_calls_inflight());
 
-	mem_deref(od);
-	return err;
+	return err | json_child_add(status, "rehome", ODICT_OBJECT, od);
 }
 
 
@@ -526,9 +534,17 @@ int rehome_ctl_init(void)
 	err  = ctl_route_add("POST", "/v1/rehome", post_rehome, NULL);
 	err |= ctl_route_add("POST", "/v1/move", post_move, NULL);
 	err |= ctl_route_add("POST", "/v1/drain", post_drain, NULL);
+	err |= ctl_route_add("POST", "/v1/undrain", post_undrain, NULL);
 	err |= ctl_route_add("GET", "/v1/jobs", get_jobs, NULL);
 	err |= ctl_route_add("GET", "/v1/jobs/", get_job, NULL);
 	err |= ctl_status_add(status_add, NULL);
 
 	return err;
+}
+
+
+/** After the jobs: POSTs still waiting get no answer */
+void rehome_ctl_close(void)
+{
+	list_flush(&waits);
 }

@@ -15,13 +15,18 @@
  * dids, mode, body, rate) and "results" (outcomes by index, every
  * RESULTS_MS), so the asking node's job shows progress and per-dialog
  * outcomes; the receiver paces, with a job of its own (kind "take").
+ * The three kinds are defined here as tables of operations (struct
+ * rehome_job_ops) that the job code in rehome.c runs.
  *
  * drain(to) refuses new INVITEs with 503 and Retry-After (a 3xx would
  * replace the Request-URI with the other node's address, which an
  * R-URI-routed proxy cannot use and which tells every caller about the
  * cluster's insides; a 503 is what RFC 3263 clients and upstream proxies
  * already treat as "try the next server"), then hands over every confirmed
- * call, again as early ones get answered, until none is left.
+ * call, again as early ones get answered, until none is left. The node
+ * refuses new calls until undrain (or a restart: the flag is not kept);
+ * undrain also stops the drains still running from handing over more
+ * calls: each ends once the calls already handed over have an outcome.
  *
  * Trade-offs: sub-tags are real tags, shown in the status, and a fail-over
  * must take them too; a node that took dialogs and then says nothing for
@@ -30,12 +35,12 @@
 #include <string.h>
 #include <re.h>
 #include "log.h"
+#include "json.h"
 #include "did.h"
 #include "cseq.h"
 #include "dialog.h"
 #include "redis.h"
 #include "cluster.h"
-#include "ctl.h"
 #include "shtag.h"
 #include "rehome.h"
 #include "rehome_int.h"
@@ -44,6 +49,7 @@ enum {
 	QUIET_MS        = 60000,  /* move: no results this long = lost */
 	DRAIN_SCAN_MS   = 500,    /* drain: look for newly answered calls */
 	DRAIN_RETRY_S   = 30,     /* Retry-After of a draining node's 503 */
+	RESULTS_MS      = 100,    /* take: results sent at most this often */
 	JSON_DEPTH      = 4,
 	CHAN_SZ         = 128,    /* "<cluster>:rehome" */
 };
@@ -99,10 +105,10 @@ static int msg_alloc(struct odict **odp, const char *op, const char *to,
 	if (err)
 		return err;
 
-	err |= rehome_str_add(od, "op", op);
-	err |= rehome_str_add(od, "from", rehome_node_id());
-	err |= rehome_str_add(od, "to", to);
-	err |= rehome_int_add(od, "job", job);
+	err |= json_str_add(od, "op", op);
+	err |= json_str_add(od, "from", rehome_node_id());
+	err |= json_str_add(od, "to", to);
+	err |= json_int_add(od, "job", job);
 
 	if (err)
 		mem_deref(od);
@@ -122,7 +128,7 @@ static void handoff_mark(struct rehome_job *job, uint64_t did)
 
 
 /** The dialog is no longer on its way out (if it is still here). */
-void rehome_handoff_clear(struct rehome_job *job, uint64_t did)
+static void handoff_clear(struct rehome_job *job, uint64_t did)
 {
 	struct dialog *dlg = dialog_lookup(did);
 
@@ -142,17 +148,17 @@ static void handoff_send(struct rehome_job *job, uint32_t off)
 
 	err  = msg_alloc(&od, "take", job->node, job->id);
 	err |= odict_alloc(&dids, 64);
-	err |= rehome_int_add(od, "off", off);
-	err |= rehome_str_add(od, "mode", rehome_mode_name(job->opts.mode));
-	err |= rehome_str_add(od, "body", rehome_body_name(job->opts.body));
-	err |= rehome_int_add(od, "rate", job->opts.rate);
+	err |= json_int_add(od, "off", off);
+	err |= json_str_add(od, "mode", rehome_mode_name(job->opts.mode));
+	err |= json_str_add(od, "body", rehome_body_name(job->opts.body));
+	err |= json_int_add(od, "rate", job->opts.rate);
 
 	for (uint32_t i = off; i < job->itemc && !err; i++) {
-		char key[CTL_INDEX_SZ], did[DID_STRSZ];
+		char key[JSON_INDEX_SZ], did[DID_STRSZ];
 
 		(void)re_snprintf(key, sizeof(key), "%u", i - off);
 		err = did_encode(did, sizeof(did), job->itemv[i].did);
-		err |= rehome_str_add(dids, key, did);
+		err |= json_str_add(dids, key, did);
 	}
 
 	if (!err)
@@ -199,7 +205,7 @@ static void remote_check(struct rehome_job *job, uint64_t now)
 
 
 /** take: send the outcomes not reported yet to the asking node. */
-void rehome_results_flush(struct rehome_job *job)
+static void results_flush(struct rehome_job *job)
 {
 	struct odict *od = NULL, *res = NULL;
 	uint32_t n = 0;
@@ -213,18 +219,15 @@ void rehome_results_flush(struct rehome_job *job)
 	for (uint32_t i = 0; i < job->itemc && !err; i++) {
 		struct rehome_item *it = &job->itemv[i];
 		struct odict *r = NULL;
-		char key[CTL_INDEX_SZ];
 
 		if (it->reported || it->outcome == REHOME_PENDING)
 			continue;
 
 		err  = odict_alloc(&r, 4);
-		err |= rehome_int_add(r, "0", job->peer_off + i);
-		err |= rehome_str_add(r, "1", rehome_outcome_name(it->outcome));
-		err |= rehome_str_add(r, "2", it->reason);
-		(void)re_snprintf(key, sizeof(key), "%u", n++);
-		err |= odict_entry_add(res, key, ODICT_ARRAY, r);
-		mem_deref(r);
+		err |= json_int_add(r, "0", job->peer_off + i);
+		err |= json_str_add(r, "1", rehome_outcome_name(it->outcome));
+		err |= json_str_add(r, "2", it->reason);
+		err |= json_array_add(res, n++, ODICT_ARRAY, r);
 		it->reported = true;
 	}
 
@@ -241,6 +244,9 @@ void rehome_results_flush(struct rehome_job *job)
 }
 
 
+static const struct rehome_job_ops move_ops, drain_ops, take_ops;
+
+
 /** move, drain: outcomes from the node that took the dialogs */
 static void results_recv(const struct odict *od, const char *from)
 {
@@ -253,7 +259,7 @@ static void results_recv(const struct odict *od, const char *from)
 	job = (struct rehome_job *)rehome_job_find((uint32_t)id);
 	r = odict_get_type(od, ODICT_ARRAY, "r");
 	if (!job || !r || job->phase != REHOME_JOB_RUNNING ||
-	    (job->kind != REHOME_JOB_MOVE && job->kind != REHOME_JOB_DRAIN) ||
+	    (job->ops != &move_ops && job->ops != &drain_ops) ||
 	    str_cmp(job->node, from))
 		return;
 
@@ -283,7 +289,6 @@ static void results_recv(const struct odict *od, const char *from)
 		    outcome == REHOME_PENDING)
 			continue;
 
-		rehome_handoff_clear(job, job->itemv[v[0]->u.integer].did);
 		rehome_item_done(job, (uint32_t)v[0]->u.integer, outcome,
 				 v[2]->u.str);
 	}
@@ -396,7 +401,7 @@ static void take_recv(const struct odict *od, const char *from)
 	(void)odict_get_number(od, &off, "off");
 	take_opts(&opts, od);
 
-	err = rehome_job_alloc(&job, REHOME_JOB_TAKE, &opts, NULL, NULL);
+	err = rehome_job_alloc(&job, &take_ops, &opts, NULL, NULL, NULL);
 	if (err)
 		return;
 
@@ -496,10 +501,9 @@ static bool pick_tag(struct dialog *dlg, void *arg)
  * serves to node `to`, which moves them to itself at opts->rate.
  * ENOTSUP without a cluster, ENOENT when `to` is not up.
  */
-int rehome_move(struct rehome_job **jobp, const char *tag, const char *to,
-		uint32_t count, uint32_t percent,
-		const struct rehome_opts *opts, rehome_done_h *doneh,
-		void *arg)
+int rehome_move(const char *tag, const char *to, uint32_t count,
+		uint32_t percent, const struct rehome_opts *opts,
+		rehome_done_h *readyh, rehome_done_h *doneh, void *arg)
 {
 	struct pick pk = {NULL, 0};
 	uint32_t n;
@@ -510,7 +514,7 @@ int rehome_move(struct rehome_job **jobp, const char *tag, const char *to,
 	if (rehome_peer_check(to))
 		return chan[0] ? ENOENT : ENOTSUP;
 
-	err = rehome_job_alloc(&pk.job, REHOME_JOB_MOVE, opts, doneh, arg);
+	err = rehome_job_alloc(&pk.job, &move_ops, opts, readyh, doneh, arg);
 	if (err)
 		return err;
 
@@ -528,9 +532,6 @@ int rehome_move(struct rehome_job **jobp, const char *tag, const char *to,
 
 	handoff_send(pk.job, 0);
 	rehome_job_run(pk.job);
-	if (jobp)
-		*jobp = pk.job;
-
 	return 0;
 }
 
@@ -588,15 +589,92 @@ static void drain_scan(struct rehome_job *job)
 }
 
 
-/** move, drain: one pacing step; the node taking the dialogs paces them */
-void rehome_handoff_step(struct rehome_job *job, uint64_t now)
+/* ---- the kinds: move, drain, take ------------------------------------ */
+
+
+/** move: one pacing step; the node taking the dialogs paces them */
+static void move_step(struct rehome_job *job, uint64_t now)
 {
-	if (job->kind == REHOME_JOB_DRAIN &&
-	    rehome_since(now, job->scanned) >= DRAIN_SCAN_MS)
+	remote_check(job, now);
+}
+
+
+/** drain: also hand over what got answered since the last scan */
+static void drain_step(struct rehome_job *job, uint64_t now)
+{
+	if (draining && rehome_since(now, job->scanned) >= DRAIN_SCAN_MS)
 		drain_scan(job);
 
 	remote_check(job, now);
 }
+
+
+/** take: move the dialogs here, and tell the asker how it goes */
+static void take_step(struct rehome_job *job, uint64_t now)
+{
+	rehome_job_pace(job, now);
+
+	if (rehome_since(now, job->flushed) >= RESULTS_MS)
+		results_flush(job);
+}
+
+
+/** move, drain: a dialog with an outcome is no longer on its way out */
+static void handoff_item_done(struct rehome_job *job, uint32_t idx)
+{
+	handoff_clear(job, job->itemv[idx].did);
+}
+
+
+/** drain: a scan found nothing left to hand over, or undrain came */
+static bool drain_settled(const struct rehome_job *job)
+{
+	return job->drained || !draining;
+}
+
+
+/** move, drain: the dialogs still on their way out stay here */
+static void handoff_close(struct rehome_job *job)
+{
+	for (uint32_t i = 0; i < job->itemc; i++) {
+		if (job->itemv[i].outcome == REHOME_PENDING)
+			handoff_clear(job, job->itemv[i].did);
+	}
+}
+
+
+static void drain_close(struct rehome_job *job)
+{
+	handoff_close(job);
+	hash_flush(job->sent);
+	job->sent = mem_deref(job->sent);
+}
+
+
+static const struct rehome_job_ops move_ops = {
+	.name      = "move",
+	.peer      = "to",
+	.step      = move_step,
+	.item_done = handoff_item_done,
+	.close     = handoff_close,
+};
+
+static const struct rehome_job_ops drain_ops = {
+	.name      = "drain",
+	.peer      = "to",
+	.step      = drain_step,
+	.item_done = handoff_item_done,
+	.settled   = drain_settled,
+	.close     = drain_close,
+};
+
+static const struct rehome_job_ops take_ops = {
+	.name      = "take",
+	.peer      = "from",
+	.step      = take_step,
+	.item_done = rehome_item_count,
+	.report    = results_flush,
+};
 
 
 static bool pick_node(const struct cluster_node *node, void *arg)
@@ -615,9 +693,8 @@ static bool pick_node(const struct cluster_node *node, void *arg)
  * Stop taking new calls (503) and hand every call served here to `to`
  * (NULL: any live node), again as calls ringing now get answered.
  */
-int rehome_drain(struct rehome_job **jobp, const char *to,
-		 const struct rehome_opts *opts, rehome_done_h *doneh,
-		 void *arg)
+int rehome_drain(const char *to, const struct rehome_opts *opts,
+		 rehome_done_h *readyh, rehome_done_h *doneh, void *arg)
 {
 	struct rehome_job *job;
 	int err;
@@ -627,7 +704,7 @@ int rehome_drain(struct rehome_job **jobp, const char *to,
 	if (rehome_peer_check(to))
 		return chan[0] ? ENOENT : ENOTSUP;
 
-	err = rehome_job_alloc(&job, REHOME_JOB_DRAIN, opts, doneh, arg);
+	err = rehome_job_alloc(&job, &drain_ops, opts, readyh, doneh, arg);
 	if (err)
 		return err;
 
@@ -646,9 +723,6 @@ int rehome_drain(struct rehome_job **jobp, const char *to,
 
 	drain_scan(job);
 	rehome_job_run(job);
-	if (jobp)
-		*jobp = job;
-
 	return 0;
 }
 
@@ -663,6 +737,23 @@ bool rehome_draining(uint32_t *retry_after)
 		*retry_after = DRAIN_RETRY_S;
 
 	return draining;
+}
+
+
+/**
+ * Take new calls again after a drain; drains still running hand over no
+ * more calls. Returns whether this node was draining.
+ */
+bool rehome_undrain(void)
+{
+	if (!draining)
+		return false;
+
+	log_info("rehome", "undrained: new calls are taken again");
+	draining = false;
+	(void)cluster_set_draining(false);
+	rehome_tick_soon();
+	return true;
 }
 
 

@@ -10,18 +10,42 @@
 #include "rehome.h"
 
 struct dialog;
+struct rehome_job;
 
 enum {
 	REHOME_REASON_SZ = 24,
 	REHOME_RATE_MAX  = 100000, /* dialogs per second */
 };
 
-/** What a job does */
-enum rehome_job_kind {
-	REHOME_JOB_REHOME = 0, /* take a tag, move its dialogs here */
-	REHOME_JOB_MOVE,       /* hand some dialogs of a tag to another node */
-	REHOME_JOB_DRAIN,      /* hand every dialog to another node */
-	REHOME_JOB_TAKE,       /* move here what another node hands over */
+/**
+ * What one kind of job does, as a table of operations that the job code
+ * calls without knowing the kind. The kinds are defined where they live:
+ * rehome (take a tag, move its dialogs here) in rehome.c; move (hand some
+ * dialogs of a tag to another node), drain (hand every dialog to another
+ * node) and take (move here what another node hands over) in
+ * rehome_handoff.c. Only step is required.
+ */
+struct rehome_job_ops {
+	const char *name;      /* the kind, as "kind" in the job's JSON */
+	const char *peer;      /* what job->node is: "to" or "from" */
+
+	/** The job's tags are held: choose the dialogs it moves */
+	void (*ready)(struct rehome_job *job);
+
+	/** One pacing step, each tick of the timer while the job runs */
+	void (*step)(struct rehome_job *job, uint64_t now);
+
+	/** Item idx has just got its outcome */
+	void (*item_done)(struct rehome_job *job, uint32_t idx);
+
+	/** No more items will come (NULL: always); the job may finish */
+	bool (*settled)(const struct rehome_job *job);
+
+	/** The job has finished: tell whoever asked for it */
+	void (*report)(struct rehome_job *job);
+
+	/** The job is being freed: let go of what it holds */
+	void (*close)(struct rehome_job *job);
 };
 
 enum rehome_job_phase {
@@ -49,7 +73,7 @@ struct rehome_reason {
 struct rehome_job {
 	struct le le;                 /* the job list of rehome.c */
 	uint32_t id;
-	enum rehome_job_kind kind;
+	const struct rehome_job_ops *ops;
 	enum rehome_job_phase phase;
 	char *tag;                    /* rehome, move */
 	char *node;                   /* move, drain: to; take: from */
@@ -73,7 +97,7 @@ struct rehome_job {
 	uint64_t scanned;             /* drain: last scan */
 	struct hash *sent;            /* drain: struct sent */
 	bool drained;                 /* drain: nothing left to hand over */
-	struct http_conn *conn;       /* a POST waiting for the tags */
+	rehome_done_h *readyh;        /* until the job runs (or cannot) */
 	rehome_done_h *doneh;
 	void *arg;
 	int err;
@@ -85,18 +109,20 @@ struct rehome_job {
 const char *rehome_node_id(void);
 uint64_t rehome_since(uint64_t now, uint64_t then);
 const struct list *rehome_job_list(void);
-int  rehome_job_alloc(struct rehome_job **jobp, enum rehome_job_kind kind,
-		      const struct rehome_opts *opts, rehome_done_h *doneh,
-		      void *arg);
+int  rehome_job_alloc(struct rehome_job **jobp,
+		      const struct rehome_job_ops *ops,
+		      const struct rehome_opts *opts, rehome_done_h *readyh,
+		      rehome_done_h *doneh, void *arg);
 int  rehome_job_add(struct rehome_job *job, uint64_t did);
 int  rehome_job_tag_add(struct rehome_job *job, const char *name);
 void rehome_job_take_tags(struct rehome_job *job);
 void rehome_job_run(struct rehome_job *job);
+void rehome_job_pace(struct rehome_job *job, uint64_t now);
 void rehome_job_abort(struct rehome_job *job, int err, const char *reason);
 uint32_t rehome_job_done_count(const struct rehome_job *job);
-const char *rehome_job_kind_name(enum rehome_job_kind kind);
 void rehome_item_done(struct rehome_job *job, uint32_t idx,
 		      enum rehome_outcome outcome, const char *reason);
+void rehome_item_count(struct rehome_job *job, uint32_t idx);
 void rehome_items_fail(struct rehome_job *job, const char *reason);
 void rehome_tick_soon(void);
 int  rehome_outcome_decode(enum rehome_outcome *outcomep, const char *name);
@@ -115,12 +141,7 @@ int  rehome_handoff_init(void);
 void rehome_handoff_close(void);
 bool rehome_clustered(void);
 const char *rehome_peer_check(const char *to);
-void rehome_handoff_clear(struct rehome_job *job, uint64_t did);
-void rehome_handoff_step(struct rehome_job *job, uint64_t now);
-void rehome_results_flush(struct rehome_job *job);
 
 /* rehome_ctl.c: control API */
 int  rehome_ctl_init(void);
-void rehome_ctl_answer(struct rehome_job *job);
-int  rehome_int_add(struct odict *od, const char *key, uint64_t v);
-int  rehome_str_add(struct odict *od, const char *key, const char *s);
+void rehome_ctl_close(void);

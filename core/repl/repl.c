@@ -17,7 +17,9 @@
  * status. Replication sits on the cluster layer and subscribes to it: the
  * sync is a step of the cluster's (re)connect sequence, reports "synced"
  * down to it (cluster_set_synced), and tags changing hands come through
- * a shtag observer; status is its own GET /v1/status hook.
+ * a shtag observer; status is its own GET /v1/status hook, and the
+ * dialogs no other node could continue are counted by its metrics
+ * collector (repl_metrics.c).
  *
  * Who serves a dialog (repl_serve_rule, docs/cluster.md): its owner, and
  * nobody else. Ownership moves with the tag: a node that becomes holder
@@ -35,6 +37,7 @@
 #include "cseq.h"
 #include "dialog.h"
 #include "ctl.h"
+#include "metrics.h"
 #include "redis.h"
 #include "cluster.h"
 #include "shtag.h"
@@ -264,6 +267,10 @@ int repl_init(const struct rh_conf *cfg)
 		goto out;
 
 	err = ctl_status_add(repl_status, NULL);
+	if (err)
+		goto out;
+
+	err = metrics_collector_add(repl_metrics_print, NULL);
 	if (err)
 		goto out;
 

@@ -52,6 +52,7 @@ static void lag_sample(uint64_t ts)
 
 	repl_st.lag[repl_st.lagc++ % REPL_LAG_SAMPLES] =
 		(uint32_t)min(now - ts, (uint64_t)UINT32_MAX);
+	metrics_repl_lag(now - ts);
 }
 
 

@@ -9,7 +9,8 @@
  * (re)connect sequence and an observer of tags changing hands. The
  * state is one struct, because every piece counts into the same status;
  * what only one piece uses (the write script, the endings queue, the sync
- * under way) stays static in that piece.
+ * under way) stays static in that piece. repl_metrics.c prints the
+ * dialogs no other node could continue, at each scrape.
  *
  * Not for other modules: use repl.h.
  */
@@ -67,6 +68,9 @@ void repl_channel_handler(const struct pl *chan, const struct pl *msg,
 			  void *arg);
 void repl_repair(uint64_t did);
 void repl_shtag_changed(const char *tag, const char *holder, void *arg);
+
+/* repl_metrics.c */
+int  repl_metrics_print(struct re_printf *pf, void *arg);
 
 /* repl_sync.c */
 void repl_sync_seen(uint64_t did);

@@ -6,7 +6,8 @@
  * listener of the leg's tag; with that leg's Call-ID; and, once libre has
  * picked the local address, with the engine's Contact for that leg. The
  * same file holds what an endpoint's messages teach the dialog about its
- * leg: a new remote target, a new SDP.
+ * leg: a new remote target, a new SDP; and whether a request is that
+ * leg's at all (leg_match()).
  */
 #include <string.h>
 #include <re.h>
@@ -16,6 +17,7 @@
 #include "dialog.h"
 #include "listener.h"
 #include "sipmsg.h"
+#include "loopmark.h"
 #include "proxy.h"
 #include "leg.h"
 
@@ -42,6 +44,45 @@ const char *leg_callid(const struct dialog *dlg, enum dialog_leg_id leg,
 
 	(void)dialog_callee_callid(buf, sz, dlg);
 	return buf;
+}
+
+
+/** The tag of the party on a leg: the caller's From tag, the callee's */
+static int party_tag(struct pl *tag, const struct dialog *dlg,
+		     enum dialog_leg_id leg)
+{
+	if (leg == LEG_CALLER)
+		return dialog_from_tag(dlg, tag);
+
+	if (!dlg->to_tag)
+		return ENOENT;
+
+	pl_set_str(tag, dlg->to_tag);
+	return 0;
+}
+
+
+/**
+ * Is an in-dialog request leg `from`'s (RFC 3261 12.2.2)? Its Call-ID must
+ * be that leg's, its From tag that leg's party's and its To tag the other
+ * party's. The Request-URI named the leg and carried its Contact key,
+ * which the caller of this function checked: the tags alone prove
+ * nothing, as both cross unchanged and each party knows both.
+ */
+bool leg_match(const struct dialog *dlg, enum dialog_leg_id from,
+	       const struct sip_msg *msg)
+{
+	char callid[LEG_CALLID_SZ];
+	struct pl remote, local;
+
+	if (party_tag(&remote, dlg, from) ||
+	    party_tag(&local, dlg, leg_other(from)))
+		return false;
+
+	return !pl_strcmp(&msg->callid, leg_callid(dlg, from, callid,
+						   sizeof(callid))) &&
+		!pl_cmp(&msg->from.tag, &remote) &&
+		!pl_cmp(&msg->to.tag, &local);
 }
 
 
@@ -100,7 +141,8 @@ int leg_learn_target(struct dialog *dlg, enum dialog_leg_id leg,
 
 /*
  * libre calls this once it has chosen the local address: the right moment
- * to write our Contact, and to learn which listener the leg uses.
+ * to mark our Via (loopmark.c), write our Contact, and learn which
+ * listener the leg uses.
  */
 int leg_send_handler(enum sip_transp tp, const struct sa *src,
 			const struct sa *dst, struct mbuf *mb, void *arg)
@@ -108,10 +150,12 @@ int leg_send_handler(enum sip_transp tp, const struct sa *src,
 	struct proxy_dest *dest = arg;
 	struct dialog_leg *leg = &dest->dlg->leg[dest->to];
 	const struct listener *l;
+	int err;
 	(void)dst;
 
-	if (dest->forward)
-		return 0;
+	err = loopmark_add(mb);
+	if (err || dest->forward)
+		return err;
 
 	leg->tp = tp;
 	if (!leg->lsnr_tag) {
@@ -123,7 +167,7 @@ int leg_send_handler(enum sip_transp tp, const struct sa *src,
 	if (!dest->contact)
 		return 0;
 
-	return sipmsg_print_contact(mb, dest->dlg->did, dest->to, src, tp);
+	return sipmsg_print_contact(mb, dest->dlg, dest->to, src, tp);
 }
 
 

@@ -4,12 +4,14 @@
 
 #include "dialog.h"
 
-enum { LEG_CALLID_SZ = 24 };
+enum { LEG_CALLID_SZ = 40 };  /* "rh-<did>-<key>" + NUL */
 
 void leg_init(struct sip *sip);
 enum dialog_leg_id leg_other(enum dialog_leg_id leg);
 const char *leg_callid(const struct dialog *dlg, enum dialog_leg_id leg,
 		       char *buf, size_t sz);
+bool leg_match(const struct dialog *dlg, enum dialog_leg_id from,
+	       const struct sip_msg *msg);
 const struct sa *leg_laddr(const struct dialog *dlg, enum dialog_leg_id leg,
 			   enum sip_transp tp);
 int  leg_hop(struct pl *hop, const struct dialog_leg *leg);

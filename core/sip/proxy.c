@@ -15,10 +15,12 @@
  * node, nobody for now), and what the engine sends on its own (BYE on
  * dialog timeout, the requests re-homing needs).
  *
- * Each leg gets the engine's own Contact, "rh-<did>-<a|b>" at the listener
- * of that leg's tag, so in-dialog requests arrive with the dialog id in the
- * Request-URI: no Call-ID table is needed, and any node with a listener of
- * the same tag can serve them after the call moved.
+ * Each leg gets the engine's own Contact, "rh-<did>-<a|b>-<key>" at the
+ * listener of that leg's tag, so in-dialog requests arrive with the dialog
+ * id in the Request-URI: no Call-ID table is needed, and any node with a
+ * listener of the same tag can serve them after the call moved. The key,
+ * random per leg and replicated, and the leg's Call-ID and tags, must all
+ * match: the did alone is known to both endpoints (did.c).
  *
  * The dialog (dialog.c) holds only data another node can continue from;
  * the transactions in flight are node-local and die with the node, which
@@ -39,6 +41,7 @@
 #include "dialog.h"
 #include "listener.h"
 #include "sipmsg.h"
+#include "sipcheck.h"
 #include "nict.h"
 #include "metrics.h"
 #include "proxy.h"
@@ -232,24 +235,24 @@ static void initial_invite(const struct sip_msg *msg)
 /* ---- in-dialog requests ------------------------------------------- */
 
 
-/** The dialog and leg an in-dialog request belongs to, from its R-URI. */
+/**
+ * The dialog and leg an in-dialog request belongs to: the R-URI names
+ * them and must carry that leg's Contact key, and the Call-ID and tags
+ * must be the leg's. Anything less is no dialog of ours (481).
+ */
 static struct dialog *dialog_of_request(const struct sip_msg *msg,
 					enum dialog_leg_id *fromp)
 {
-	char callid[LEG_CALLID_SZ];
 	struct dialog *dlg;
-	uint64_t did;
+	uint64_t did, key;
 	unsigned leg;
 
-	if (did_contact_user_decode(&did, &leg, &msg->uri.user))
+	if (did_contact_user_decode(&did, &leg, &key, &msg->uri.user))
 		return NULL;
 
 	dlg = dialog_lookup(did);
-	if (!dlg)
-		return NULL;
-
-	if (pl_strcmp(&msg->callid, leg_callid(dlg, leg, callid,
-						      sizeof(callid))))
+	if (!dlg || key != dlg->leg[leg].contact_key ||
+	    !leg_match(dlg, leg, msg))
 		return NULL;
 
 	*fromp = leg;
@@ -285,7 +288,8 @@ static void forward_to_owner(struct dialog *dlg, const struct sip_msg *msg,
 
 	body.p = (const char *)mbuf_buf(msg->mb);
 	body.l = mbuf_get_left(msg->mb);
-	err  = mbuf_printf(mb, "Max-Forwards: %u\r\n", maxfwd - 1);
+	err  = mbuf_printf(mb, "Max-Forwards: %u\r\n",
+			   sipmsg_max_forwards_next(msg));
 	err |= sipmsg_copy_hdrs(mb, msg, sipmsg_is_hop);
 	err |= mbuf_printf(mb, "Content-Length: %zu\r\n\r\n%r", body.l,
 			   &body);
@@ -429,29 +433,13 @@ static void reply_options(const struct sip_msg *msg)
 
 static bool request_handler(const struct sip_msg *msg, void *arg)
 {
-	const char *problem;
 	(void)arg;
 
 	metrics_sip_request(&msg->met);
 
-	/* without a Via there is nowhere to answer: drop */
-	if (!pl_isset(&msg->via.branch) || !pl_isset(&msg->via.sentby))
+	/* malformed, out of hops, looped, unsupported: answered or dropped */
+	if (sipcheck_refuse(proxy.sip, msg))
 		return true;
-
-	problem = sipmsg_request_problem(msg);
-	if (problem) {
-		log_debug("proxy", "%J: %r rejected: %s", &msg->src, &msg->met,
-			  problem);
-		if (pl_strcmp(&msg->met, "ACK"))
-			reply(msg, 400, problem);
-		return true;
-	}
-
-	if (pl_isset(&msg->maxfwd) && pl_u32(&msg->maxfwd) == 0 &&
-	    pl_strcmp(&msg->met, "ACK")) {
-		reply(msg, 483, "Too Many Hops");
-		return true;
-	}
 
 	if (pl_isset(&msg->to.tag)) {
 		in_dialog(msg);
@@ -490,8 +478,10 @@ static bool response_handler(const struct sip_msg *msg, void *arg)
 {
 	(void)arg;
 
-	if (!nict_response(msg))
-		(void)reliable_stray(msg);
+	if (sipcheck_refuse(proxy.sip, msg) || nict_response(msg))
+		return true;
+
+	(void)reliable_stray(msg);
 
 	return true;
 }

@@ -30,6 +30,7 @@
 #include "cseq.h"
 #include "dialog.h"
 #include "sipmsg.h"
+#include "sipcheck.h"
 #include "nict.h"
 #include "metrics.h"
 #include "proxy.h"
@@ -148,7 +149,7 @@ static int reply_relay(struct relay *r, const struct sip_msg *resp)
 	if (sip_msg_hdr(resp, SIP_HDR_CONTACT)) {
 		laddr = leg_laddr(dlg, r->from, msg->tp);
 		if (laddr)
-			err |= sipmsg_print_contact(mb, dlg->did, r->from,
+			err |= sipmsg_print_contact(mb, dlg, r->from,
 						    laddr, msg->tp);
 	}
 	err |= sipmsg_copy_hdrs(mb, resp, sipmsg_is_rewritten);
@@ -217,6 +218,8 @@ void relay_failed(struct relay *r, int err)
 		reply_error(r, 487, "Request Terminated");
 	else if (err == ETIMEDOUT)
 		reply_error(r, 408, "Request Timeout");
+	else if (err == EBADMSG)
+		reply_error(r, 502, "Bad Gateway");
 	else
 		reply_error(r, 503, "Service Unavailable");
 
@@ -234,6 +237,14 @@ static void relay_response(int err, const struct sip_msg *msg, void *arg)
 	struct relay *r = arg;
 	struct dialog *dlg = r->dest.dlg;
 	bool changed;
+
+	/* a response the door refuses is never relayed; if libre ended its
+	 * transaction on it (a final status to libre), the sender gets 502 */
+	if (!err && msg && sipcheck_refuse(rl.sip, msg)) {
+		if (msg->scode < 200)
+			return;
+		err = EBADMSG;
+	}
 
 	if (err || !msg) {
 		relay_failed(r, err ? err : EPROTO);
@@ -331,7 +342,6 @@ int relay_send(struct relay *r, const char *ruri, const struct pl *hop)
 	struct dialog *dlg = r->dest.dlg;
 	struct dialog_leg *to = &dlg->leg[r->dest.to];
 	bool ack = !pl_strcmp(&msg->met, "ACK");
-	uint32_t maxfwd = sipmsg_max_forwards(msg);
 	char callid[LEG_CALLID_SZ];
 	uint32_t cseq;
 	struct mbuf *mb;
@@ -347,7 +357,8 @@ int relay_send(struct relay *r, const char *ruri, const struct pl *hop)
 				!pl_strcmp(&msg->met, "INVITE"));
 
 	err  = leg_print_route(mb, to->route);
-	err |= mbuf_printf(mb, "Max-Forwards: %u\r\n", maxfwd ? maxfwd - 1 : 0);
+	err |= mbuf_printf(mb, "Max-Forwards: %u\r\n",
+			   sipmsg_max_forwards_next(msg));
 	err |= mbuf_printf(mb, "From: %r\r\nTo: %r\r\n", &msg->from.val,
 			   &msg->to.val);
 	err |= mbuf_printf(mb, "Call-ID: %s\r\n",

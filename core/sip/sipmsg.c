@@ -17,6 +17,7 @@
 #include <string.h>
 #include <re.h>
 #include "did.h"
+#include "dialog.h"
 #include "sipmsg.h"
 
 
@@ -205,14 +206,19 @@ int sipmsg_body_str(char **strp, const struct sip_msg *msg)
 }
 
 
-/** The engine's Contact toward one leg: its listener plus the did. */
-int sipmsg_print_contact(struct mbuf *mb, uint64_t did, unsigned leg,
-			 const struct sa *laddr, enum sip_transp tp)
+/** The engine's Contact toward one leg: its listener, the did, its key */
+int sipmsg_print_contact(struct mbuf *mb, const struct dialog *dlg,
+			 unsigned leg, const struct sa *laddr,
+			 enum sip_transp tp)
 {
 	char user[DID_USER_SZ];
 	int err;
 
-	err = did_contact_user(user, sizeof(user), did, leg);
+	if (!dlg || leg > LEG_CALLEE)
+		return EINVAL;
+
+	err = did_contact_user(user, sizeof(user), dlg->did, leg,
+			       dlg->leg[leg].contact_key);
 	if (err)
 		return err;
 
@@ -253,48 +259,14 @@ uint32_t sipmsg_max_forwards(const struct sip_msg *msg)
 }
 
 
-/** RFC 3261 8.1.1.5: a CSeq number is at most 31 bits (libre wraps) */
-static bool cseq_num_valid(const struct pl *val)
-{
-	uint64_t v = 0;
-	size_t n = 0;
-
-	while (n < val->l && val->p[n] >= '0' && val->p[n] <= '9') {
-		v = v * 10 + (uint64_t)(val->p[n] - '0');
-		if (++n > 10)
-			return false;
-	}
-
-	return n > 0 && v < (1ULL << 31);
-}
-
-
 /**
- * Check what libre's parser lets through but a dialog cannot live with.
- * Runs on every request, so it reads what libre already parsed.
- *
- * @return NULL if the request is usable, else the reason for a 400
+ * Max-Forwards of the request relayed for msg: one less, and at most
+ * SIPMSG_MAX_FORWARDS, what a request starts with: across B2BUA hops,
+ * which change Call-ID and Via, only this ends a loop (loopmark.c).
  */
-const char *sipmsg_request_problem(const struct sip_msg *msg)
+uint32_t sipmsg_max_forwards_next(const struct sip_msg *msg)
 {
-	const struct sip_hdr *cseq = sip_msg_hdr(msg, SIP_HDR_CSEQ);
+	uint32_t maxfwd = sipmsg_max_forwards(msg);
 
-	if (!pl_isset(&msg->callid))
-		return "Missing Call-ID";
-	if (!pl_isset(&msg->from.val) || !sip_msg_hdr(msg, SIP_HDR_FROM))
-		return "Missing From";
-	if (!pl_isset(&msg->to.val) || !sip_msg_hdr(msg, SIP_HDR_TO))
-		return "Missing To";
-	if (!cseq || !pl_isset(&msg->cseq.met) ||
-	    !cseq_num_valid(&cseq->val))
-		return "Bad CSeq";
-	if (pl_cmp(&msg->cseq.met, &msg->met) &&
-	    !(!pl_strcmp(&msg->met, "ACK") &&
-	      !pl_strcmp(&msg->cseq.met, "INVITE")))
-		return "CSeq Method Mismatch";
-	if (pl_isset(&msg->clen) &&
-	    pl_u32(&msg->clen) != mbuf_get_left(msg->mb))
-		return "Bad Content-Length";
-
-	return NULL;
+	return maxfwd ? MIN(maxfwd - 1, SIPMSG_MAX_FORWARDS) : 0;
 }

@@ -5,6 +5,8 @@
 /** Max-Forwards of a request the engine starts (RFC 3261 8.1.1.6) */
 enum { SIPMSG_MAX_FORWARDS = 70 };
 
+struct dialog;
+
 typedef bool (sipmsg_skip_h)(enum sip_hdrid id);
 
 bool sipmsg_is_rewritten(enum sip_hdrid id);
@@ -18,9 +20,10 @@ int  sipmsg_route_first(struct pl *uri, const char *route);
 int  sipmsg_contact_uri(struct pl *uri, const struct sip_msg *msg);
 bool sipmsg_has_sdp(const struct sip_msg *msg);
 int  sipmsg_body_str(char **strp, const struct sip_msg *msg);
-int  sipmsg_print_contact(struct mbuf *mb, uint64_t did, unsigned leg,
-			  const struct sa *laddr, enum sip_transp tp);
+int  sipmsg_print_contact(struct mbuf *mb, const struct dialog *dlg,
+			  unsigned leg, const struct sa *laddr,
+			  enum sip_transp tp);
 int  sipmsg_print_body(struct mbuf *mb, const char *ctype, const char *body);
 uint32_t sipmsg_max_forwards(const struct sip_msg *msg);
+uint32_t sipmsg_max_forwards_next(const struct sip_msg *msg);
 bool sipmsg_is_target_refresh(const struct pl *met);
-const char *sipmsg_request_problem(const struct sip_msg *msg);

@@ -1,0 +1,99 @@
+"""common.py  What every part of the harness shares: where the binaries
+and scenarios are, the loopback addresses, free ports and waiting."""
+
+import os
+import random
+import socket
+import time
+
+SRC = os.environ.get('REHOME_SRC') or os.path.abspath(
+    os.path.join(os.path.dirname(__file__), '..', '..', '..'))
+REHOMED = os.environ.get('REHOMED') or os.path.join(SRC, 'build', 'rehomed')
+REHOMECTL = os.environ.get('REHOMECTL') or os.path.join(SRC, 'build',
+                                                        'rehomectl')
+SIPP_DIR = os.path.join(SRC, 'tests', 'sipp')
+
+ENGINE_IP = '127.0.0.1'
+CALLER_IP = '127.0.0.10'
+CALLEE_IP = '127.0.0.20'
+MEDIA_IP = '127.0.0.99'
+
+
+class TestFailure(AssertionError):
+    """A harness-detected failure (process crashed, did not start, ...)."""
+
+
+# ---------------------------------------------------------------- ports
+
+def _port_range():
+    lo, _, hi = os.environ.get('REHOME_TEST_PORTS', '26000-26999') \
+        .partition('-')
+    return int(lo), int(hi)
+
+
+_ports_given = set()
+
+
+def _bindable(port):
+    """True if nothing holds `port` on any local address, UDP and TCP."""
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        s = socket.socket(socket.AF_INET, kind)
+        try:
+            s.bind(('0.0.0.0', port))
+        except OSError:
+            return False
+        finally:
+            s.close()
+    return True
+
+
+def free_port(count=1):
+    """First of `count` consecutive ports free on UDP and TCP.
+
+    Drawn at random from REHOME_TEST_PORTS and never handed out twice by
+    this process, so that two servers set up before either binds do not
+    get the same port.
+    """
+    lo, hi = _port_range()
+    for _ in range(1000):
+        p = random.randrange(lo, hi - count + 2)
+        block = range(p, p + count)
+        if _ports_given.isdisjoint(block) and all(map(_bindable, block)):
+            _ports_given.update(block)
+            return p
+    raise TestFailure('no free port in %d-%d' % (lo, hi))
+
+
+def port_bound(ip, port, transport='udp'):
+    """True if some process has bound ip:port for `transport`."""
+    kind = socket.SOCK_DGRAM if transport == 'udp' else socket.SOCK_STREAM
+    s = socket.socket(socket.AF_INET, kind)
+    try:
+        s.bind((ip, port))
+        return False
+    except OSError:
+        return True
+    finally:
+        s.close()
+
+
+# --------------------------------------------------------------- waiting
+
+def wait_until(pred, timeout=5.0, interval=0.05):
+    """Call pred() until it returns something true; return that, or the
+    last (false) value once `timeout` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
+
+
+def read_text(path):
+    """A file written by a child process, '' if it has not been yet."""
+    try:
+        with open(path, 'rb') as f:
+            return f.read().decode('latin-1')
+    except FileNotFoundError:
+        return ''

@@ -1,0 +1,171 @@
+"""nodes.py  Helpers of the multi-node tests (re-homing, policies).
+
+A cluster of rehomed nodes sharing one Redis, their control API (status,
+jobs, metrics, rehomectl), and what an endpoint received, in the order
+and at the time its sipp traced it, so that events on two endpoints can
+be compared.
+"""
+import re
+import subprocess
+import time
+
+from .common import REHOMECTL, free_port, read_text, wait_until
+from . import metrics
+from .sip import parse_trace
+
+
+def trace(sipp):
+    """[SipMsg] of a sipp's message trace so far, each with .time."""
+    return parse_trace(read_text(sipp.trace_path))
+
+
+def received(sipp, method=None):
+    """[(Unix time, SipMsg)] requests the endpoint received (of one
+    method)."""
+    return [(m.time, m) for m in trace(sipp)
+            if m.direction == 'received' and m.is_request and
+            (method is None or m.method == method)]
+
+
+def o_line(body):
+    """The o= line of an SDP body, None without one."""
+    m = re.search(r'^o=.*$', body or '', re.M)
+    return m.group(0).strip() if m else None
+
+
+def contact_uri(msg):
+    m = re.search(r'<([^>]+)>', msg.header('Contact') or '')
+    return m.group(1) if m else None
+
+
+def cseqs_increase(msgs):
+    """True if the non-ACK requests' CSeq numbers strictly increase and
+    every ACK carries the number of the INVITE before it."""
+    last = last_invite = None
+    for m in msgs:
+        num, method = m.cseq
+        if method == 'ACK':
+            if num != last_invite:
+                return False
+            continue
+        if last is not None and num <= last:
+            return False
+        last = num
+        if method == 'INVITE':
+            last_invite = num
+    return True
+
+
+def wait_job(node, job, timeout=30.0):
+    """Poll GET /v1/jobs/ID until the job is no longer running."""
+    path = '/v1/jobs/%d' % job['job']
+    deadline = time.monotonic() + timeout
+    while job.get('state') == 'running' and time.monotonic() < deadline:
+        time.sleep(0.05)
+        status, job = node.ctl.get(path)
+        assert status == 200, 'GET %s: %s %s' % (path, status, job)
+    assert job.get('state') != 'running', 'job still running: %s' % job
+    return job
+
+
+def post_job(node, path, body, timeout=30.0):
+    """POST a job and follow it to its end: the final job object."""
+    status, job = node.ctl.post(path, body)
+    assert status == 202, 'POST %s %s: %s %s' % (path, body, status, job)
+    return wait_job(node, job, timeout)
+
+
+def wait_confirmed(node, n, timeout=10.0):
+    ok = wait_until(lambda: node.dialog_counts()['confirmed'] >= n,
+                      timeout)
+    assert ok, 'confirmed dialogs: %s' % node.dialog_counts()
+
+
+# ---------------------------------------------------------- two nodes
+
+def cluster(ctx, upstream, n=2, shtag='service', **kw):
+    """A Redis and n rehomed nodes (node1 active for `shtag`, the others
+    backup), same cluster, secret and listener tag, node i on 127.0.0.i;
+    kw: more Rehomed arguments. Returns the list of nodes, once every
+    node sees every other one up and is synced."""
+    redis = ctx.redis()
+    common = dict(redis=redis.addr, cluster='rh%d' % redis.port,
+                  repl_secret='test-secret-0123456789', upstream=upstream,
+                  extra=['node_timeout 1000'], **kw)
+    nodes = []
+    for i in range(1, n + 1):
+        port = free_port()
+        ip = '127.0.0.%d' % i
+        nodes.append(ctx.rehomed(
+            name='node%d' % i, node_id='node%d' % i,
+            shtags={shtag: 'active' if i == 1 else 'backup'},
+            listens=['%s:%s:%d tag=public' % (tp, ip, port)
+                     for tp in ('udp', 'tcp')], **common))
+    ok = wait_until(lambda: all(synced(x, n) for x in nodes), 10)
+    assert ok, [x.ctl.get('/v1/status')[1] for x in nodes]
+    return nodes
+
+
+def status(node):
+    st, data = node.ctl.get('/v1/status')
+    assert st == 200, data
+    return data
+
+
+def synced(node, n):
+    data = status(node)
+    up = [x for x in data.get('nodes', []) if x.get('state') == 'up']
+    return data.get('synced') and len(up) == n
+
+
+def node_state(node, other):
+    for x in status(node).get('nodes', []):
+        if x.get('id') == other:
+            return x.get('state')
+    return None
+
+
+def kill(ctx, node):
+    """SIGKILL a node and forget it (its exit is no test failure)."""
+    node.popen.kill()
+    node.wait(5)
+    ctx.procs.remove(node)
+
+
+def replicas(node):
+    return node.dialog_counts().get('replicas', 0)
+
+
+def metric(node, name):
+    """A sample of GET /metrics ("name{labels}"), 0 when absent; the
+    whole exposition is linted first (metrics.lint)."""
+    text = metrics.scrape(node).text
+    for line in text.splitlines():
+        key, _, value = line.rpartition(' ')
+        if key == name:
+            return float(value)
+    return 0
+
+
+def rehomectl(node, *args, timeout=60):
+    """Run rehomectl against a node: (exit status, stdout, stderr)."""
+    argv = [REHOMECTL, '-s', node.ctl_addr, '-t', node.token] + \
+        list(args)
+    p = subprocess.run(argv, capture_output=True, text=True,
+                       timeout=timeout)
+    return p.returncode, p.stdout, p.stderr
+
+
+def reinvites(sipp):
+    """INVITEs the endpoint received inside a call (with a To tag)."""
+    return [m for _, m in received(sipp, 'INVITE')
+            if 'tag=' in (m.header('To') or '')]
+
+
+def per_call_cseqs_ok(sipp):
+    """Every call's received requests have strictly increasing CSeqs."""
+    calls = {}
+    for _, m in received(sipp):
+        calls.setdefault(m.call_id, []).append(m)
+    bad = [cid for cid, msgs in calls.items() if not cseqs_increase(msgs)]
+    return bad
