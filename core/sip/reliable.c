@@ -21,7 +21,7 @@
  *    every 2xx would also hand a node that takes over right after the
  *    ACK, before its replication, a 2xx to resend that was acknowledged.
  *  - Every ACK the engine sends, relayed or its own, is kept as sent for
- *    64*T1 under the Call-ID, From tag and CSeq of the 2xx it answers: a
+ *    64*T1 under the Call-ID, tags and CSeq of the 2xx it answers: a
  *    copy of that 2xx coming back means the ACK was lost, and gets the
  *    same ACK again.
  *  - A node that forwards an endpoint's INVITE to the dialog's owner keeps
@@ -54,6 +54,7 @@ struct echo {
 	struct le le_linger;
 	char *callid;                 /* of the 2xx */
 	char *ftag;                   /* its From tag */
+	char *ttag;                   /* its To tag */
 	uint32_t cseq;                /* its CSeq number */
 	struct mbuf *mb;              /* the message as sent, NULL: not yet */
 	struct sa dst;
@@ -75,6 +76,7 @@ static void echo_destructor(void *arg)
 	list_unlink(&e->le_linger);
 	mem_deref(e->callid);
 	mem_deref(e->ftag);
+	mem_deref(e->ttag);
 	mem_deref(e->mb);
 }
 
@@ -211,7 +213,7 @@ int reliable_2xx(struct dialog *dlg, enum dialog_leg_id leg,
 
 
 static int echo_add(struct echo **ep, const struct pl *callid,
-		    const struct pl *ftag, uint32_t cseq)
+		    const struct pl *ftag, const struct pl *ttag, uint32_t cseq)
 {
 	struct echo *e;
 	int err;
@@ -223,6 +225,7 @@ static int echo_add(struct echo **ep, const struct pl *callid,
 	/* (an absent tag is kept as "") */
 	err  = re_sdprintf(&e->callid, "%r", callid);
 	err |= re_sdprintf(&e->ftag, "%r", ftag);
+	err |= re_sdprintf(&e->ttag, "%r", ttag);
 	if (err) {
 		mem_deref(e);
 		return err;
@@ -265,7 +268,7 @@ int reliable_ack(struct dialog *dlg, enum dialog_leg_id to, uint32_t cseq,
 		 const char *ruri, const struct pl *hop, struct mbuf *hdrs)
 {
 	char callid[LEG_CALLID_SZ];
-	struct pl cid, ftag = PL_INIT;
+	struct pl cid, ftag = PL_INIT, ttag = PL_INIT;
 	struct echo *e;
 	struct uri uri;
 	int err;
@@ -277,14 +280,19 @@ int reliable_ack(struct dialog *dlg, enum dialog_leg_id to, uint32_t cseq,
 	if (err)
 		return err;
 
-	/* our From toward that leg: the caller's, or the callee's identity */
-	if (to == LEG_CALLEE)
+	/* both legs carry the caller's tag and the callee's: our From toward
+	 * the callee is the caller's, toward the caller the callee's */
+	if (to == LEG_CALLEE) {
 		(void)dialog_from_tag(dlg, &ftag);
-	else
+		pl_set_str(&ttag, dlg->to_tag);
+	}
+	else {
 		pl_set_str(&ftag, dlg->to_tag);
+		(void)dialog_from_tag(dlg, &ttag);
+	}
 
 	pl_set_str(&cid, leg_callid(dlg, to, callid, sizeof(callid)));
-	err = echo_add(&e, &cid, &ftag, cseq);
+	err = echo_add(&e, &cid, &ftag, &ttag, cseq);
 	if (err)
 		return err;
 
@@ -312,7 +320,8 @@ int reliable_echo(const struct sip_msg *inv, struct mbuf *mb,
 	if (inv->tp != SIP_TRANSP_UDP)
 		return 0;
 
-	err = echo_add(&e, &inv->callid, &inv->from.tag, inv->cseq.num);
+	err = echo_add(&e, &inv->callid, &inv->from.tag, &inv->to.tag,
+		       inv->cseq.num);
 	if (err)
 		return err;
 
@@ -330,7 +339,8 @@ static bool echo_cmp(struct le *le, void *arg)
 	const struct sip_msg *msg = arg;
 
 	return e->cseq == msg->cseq.num && !pl_strcmp(&msg->callid, e->callid)
-		&& !pl_strcmp(&msg->from.tag, e->ftag);
+		&& !pl_strcmp(&msg->from.tag, e->ftag)
+		&& !pl_strcmp(&msg->to.tag, e->ttag);
 }
 
 
