@@ -562,6 +562,8 @@ static const struct conf_key keyv[] = {
 	 FIELD(ctl_token)},
 	{.name = "dialog_timeout", .usage = "SECONDS", .h = key_number,
 	 FIELD(dialog_timeout), .min = 1, .max = 30 * 86400},
+	{.name = "ring_timeout", .usage = "SECONDS", .h = key_number,
+	 FIELD(ring_timeout), .min = 1, .max = 86400},
 	{.name = "node_timeout", .usage = "MS", .h = key_number,
 	 FIELD(node_timeout), .min = 100, .max = 600000},
 	{.name = "rehome_rate", .usage = "N", .h = key_number,
@@ -783,6 +785,7 @@ void conf_defaults(struct rh_conf *cfg)
 	str_ncpy(cfg->cluster, "rehome", sizeof(cfg->cluster));
 	(void)sa_set_str(&cfg->ctl_listen, "127.0.0.1", 8060);
 	cfg->dialog_timeout = 43200;
+	cfg->ring_timeout = 180;
 	cfg->node_timeout = 1500;
 	cfg->rehome_rate = 1000;
 	cfg->log_level = LOG_INFO;

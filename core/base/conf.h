@@ -77,6 +77,7 @@ struct rh_conf {
 	struct sa ctl_listen;    /* default 127.0.0.1:8060 */
 	char ctl_token[CONF_SECRET_SZ]; /* empty = no auth (warned) */
 	uint32_t dialog_timeout; /* seconds, default 43200 */
+	uint32_t ring_timeout;   /* seconds, Timer C, default 180 */
 	uint32_t node_timeout;   /* ms, default 1500 */
 	uint32_t rehome_rate;    /* dialogs per second, default 1000 */
 	enum log_level log_level;/* default info */

@@ -18,8 +18,8 @@
  * sees in what the other is sent, so that neither can name the other's
  * leg (see did.c); they are replicated like any field.
  *
- * What changes a dialog's state, owner, replica flag, lock or version, and
- * who is told, is dialog_state.c's.
+ * What changes a dialog's state, owner, replica flag, kept 2xx, lock or
+ * version, and who is told, is dialog_state.c's.
  */
 #include <string.h>
 #include <sys/time.h>
@@ -42,6 +42,7 @@ static void leg_reset(struct dialog_leg *leg)
 	leg->sdp_in   = mem_deref(leg->sdp_in);
 	leg->sdp_out  = mem_deref(leg->sdp_out);
 	leg->lsnr_tag = mem_deref(leg->lsnr_tag);
+	leg->ok       = mem_deref(leg->ok);
 }
 
 
@@ -58,7 +59,6 @@ static void destructor(void *arg)
 	mem_deref(dlg->owner);
 	leg_reset(&dlg->leg[LEG_CALLER]);
 	leg_reset(&dlg->leg[LEG_CALLEE]);
-	dialog_resend_clear(dlg);
 }
 
 

@@ -41,6 +41,31 @@ struct dialog_lock {
 	const void *holder;    /* compared, never dereferenced */
 };
 
+/**
+ * Our 2xx to an INVITE of one leg, kept until that leg's ACK for it
+ * (RFC 3261 13.3.1.4). Once its ACK is overdue it is replicated
+ * (`shared`), so that whichever node serves the dialog next goes on
+ * resending it and relays the ACK; the tail is node-local, and the
+ * resending itself is the SIP layer's.
+ */
+struct dialog_ok {
+	struct mbuf *mb;       /* the 2xx as sent */
+	struct sa dst;         /* where it went */
+	enum sip_transp tp;
+	uint32_t cseq;         /* the INVITE's CSeq, as the leg numbered it */
+	uint32_t ack;          /* CSeq of the ACK owed to the other leg */
+	uint64_t until;        /* unix ms: no ACK by then, no call */
+	bool shared;           /* replicated: its ACK is overdue */
+
+	/* node-local, never serialized */
+	struct dialog *dlg;    /* the dialog holding it (no reference) */
+	enum dialog_leg_id leg;
+	void *sock;            /* the UDP socket it left by, NULL: any */
+	struct tmr tmr;        /* the next resend */
+	uint32_t interval;     /* ms, T1 doubling up to T2 */
+	bool taken_over;       /* sent by another node before this one */
+};
+
 /** One side of the call: how to reach that endpoint and what it has seen */
 struct dialog_leg {
 	char *target;          /* the endpoint's remote target (Contact URI) */
@@ -48,6 +73,7 @@ struct dialog_leg {
 	char *sdp_in;          /* last SDP received from it (shared ref) */
 	char *sdp_out;         /* last SDP sent to it (shared ref) */
 	char *lsnr_tag;        /* tag of the listener this leg uses (atom) */
+	struct dialog_ok *ok;  /* our 2xx awaiting its ACK, or NULL */
 	uint64_t contact_key;  /* random, in our Contact toward this leg */
 	struct cseq_leg cseq;
 	enum sip_transp tp;
@@ -57,8 +83,9 @@ struct dialog_leg {
  * Everything another node needs to continue the call lives in the
  * replicated part; the tail is node-local runtime state. Other modules
  * read any field, and write leaf data (legs, SDP, CSeq, names) through
- * the setters below; state, to_tag, owner, replica, acked, the lock and
- * the timestamps change only through dialog_state.c's named transitions.
+ * the setters below; state, to_tag, owner, replica, acked, the 2xx kept
+ * for an ACK, the lock and the timestamps change only through
+ * dialog_state.c's named transitions.
  */
 struct dialog {
 	struct le he;          /* dialog table, keyed by did */
@@ -78,18 +105,12 @@ struct dialog {
 
 	/* node-local, never serialized */
 	bool replica;          /* held for another node, not served here */
-	bool acked;            /* caller's ACK for the 2xx relayed */
-	struct dialog_resend *ok;  /* our 2xx to the caller, until its ACK */
+	bool acked;            /* the caller's ACK for a 2xx passed here */
 	struct dialog_lock lock;
 };
 
-/** A message kept for resending until the peer acknowledges it */
-struct dialog_resend {
-	struct mbuf *mb;
-	struct sa dst;
-};
-
 typedef void (dialog_change_h)(struct dialog *dlg, enum dialog_event ev);
+typedef void (dialog_ok_h)(struct dialog_ok *ok);
 typedef bool (dialog_apply_h)(struct dialog *dlg, void *arg);
 
 int  dialog_alloc(struct dialog **dlgp, uint64_t did);
@@ -102,8 +123,10 @@ uint32_t dialog_count(void);
 struct dialog *dialog_apply(dialog_apply_h *h, void *arg);
 
 /* dialog_state.c: the one door for state, to_tag, owner, replica, acked,
- * the lock and the version, and the observer told of every change */
+ * the kept 2xx, the lock and the version, and the observer told of every
+ * change */
 void dialog_set_observer(dialog_change_h *h);
+void dialog_set_ok_handler(dialog_ok_h *h);
 void dialog_changed(struct dialog *dlg, enum dialog_event ev);
 int  dialog_start(struct dialog *dlg);
 int  dialog_set_to_tag(struct dialog *dlg, const struct pl *tag);
@@ -111,10 +134,12 @@ int  dialog_confirm(struct dialog *dlg);
 int  dialog_end(struct dialog *dlg);
 int  dialog_serve(struct dialog *dlg, const char *node);
 void dialog_hold(struct dialog *dlg);
-int  dialog_ack(struct dialog *dlg);
-int  dialog_resend_keep(struct dialog *dlg, struct mbuf *mb,
-			const struct sa *dst);
-void dialog_resend_clear(struct dialog *dlg);
+int  dialog_ok_keep(struct dialog_ok **okp, struct dialog *dlg,
+		    enum dialog_leg_id leg, const struct dialog_ok *ok);
+void dialog_ok_share(struct dialog_ok *ok);
+int  dialog_ack(struct dialog *dlg, enum dialog_leg_id leg, uint32_t cseq,
+		uint32_t *ackp);
+void dialog_ok_clear(struct dialog *dlg, enum dialog_leg_id leg);
 int  dialog_lock(struct dialog *dlg, enum dialog_lock_kind kind,
 		 const void *holder);
 int  dialog_unlock(struct dialog *dlg, const void *holder);

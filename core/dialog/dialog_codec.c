@@ -22,8 +22,13 @@
  *    "owner":..,"created":ms,"updated":ms,"version":n,
  *    "caller":{"target":..,"route":..,"sdp_in":..,"sdp_out":..,
  *              "lsnr_tag":..,"contact_key":"<16 hex>","tp":"UDP",
- *              "cseq":{"rseq":n,"lseq":n,"off":n,"ack":n}},
+ *              "cseq":{"rseq":n,"lseq":n,"off":n,"ack":n},
+ *              "ok":{"cseq":n,"ack":n,"until":ms,"tp":"UDP",
+ *                    "dst":"IP:PORT","msg":"SIP/2.0 200 OK..."}},
  *    "callee":{..}}
+ * "ok" is the 2xx that leg has not acknowledged in time, if any: whoever
+ * serves the dialog next resends it (dialog_state.c). A 2xx whose ACK is
+ * not overdue yet is not written.
  * The did and the keys are strings because odict integers are signed
  * 64-bit and they use all 64 bits. "v" changes only when an old reader
  * would misread the object; added fields keep "v" (readers ignore unknown
@@ -93,6 +98,13 @@ static const struct field cseq_fields[] = {
 	{"lseq", offsetof(struct cseq_leg, lseq), FIELD_U32},
 	{"off",  offsetof(struct cseq_leg, off),  FIELD_U32},
 	{"ack",  offsetof(struct cseq_leg, ack),  FIELD_U32},
+};
+
+/* the 2xx awaiting an ACK; its buffer, address and transport by hand */
+static const struct field ok_fields[] = {
+	{"cseq",  offsetof(struct dialog_ok, cseq),  FIELD_U32},
+	{"ack",   offsetof(struct dialog_ok, ack),   FIELD_U32},
+	{"until", offsetof(struct dialog_ok, until), FIELD_U64},
 };
 
 
@@ -258,6 +270,41 @@ static bool fields_equal(const void *a, const void *b,
 }
 
 
+/** The leg's 2xx if it is replicated, else NULL */
+static const struct dialog_ok *shared_ok(const struct dialog_leg *leg)
+{
+	return leg->ok && leg->ok->shared ? leg->ok : NULL;
+}
+
+
+static int ok_encode(struct odict *lo, const struct dialog_ok *ok)
+{
+	struct odict *oo = NULL;
+	char dst[NET_ADDRSTRLEN + 8];
+	char *msg = NULL;
+	int err;
+
+	err = odict_alloc(&oo, ODICT_BUCKETS);
+	if (err)
+		return err;
+
+	(void)re_snprintf(dst, sizeof(dst), "%J", &ok->dst);
+	err  = fields_encode(oo, ok, ok_fields, ARRAY_SIZE(ok_fields));
+	err |= odict_entry_add(oo, "tp", ODICT_STRING,
+			       sip_transp_name(ok->tp));
+	err |= odict_entry_add(oo, "dst", ODICT_STRING, dst);
+	err |= re_sdprintf(&msg, "%b", ok->mb->buf, ok->mb->end);
+	if (!err)
+		err = odict_entry_add(oo, "msg", ODICT_STRING, msg);
+	if (!err)
+		err = odict_entry_add(lo, "ok", ODICT_OBJECT, oo);
+
+	mem_deref(msg);
+	mem_deref(oo);
+	return err;
+}
+
+
 static int leg_encode(struct odict *o, const char *key,
 		      const struct dialog_leg *leg)
 {
@@ -289,6 +336,12 @@ static int leg_encode(struct odict *o, const char *key,
 	err = odict_entry_add(lo, "cseq", ODICT_OBJECT, co);
 	if (err)
 		goto out;
+
+	if (shared_ok(leg)) {
+		err = ok_encode(lo, leg->ok);
+		if (err)
+			goto out;
+	}
 
 	err = odict_entry_add(o, key, ODICT_OBJECT, lo);
 
@@ -412,9 +465,49 @@ static int transp_decode(enum sip_transp *tpp, const char *name)
 }
 
 
-static int leg_decode(struct dialog_leg *leg, const struct odict *o,
-		      const char *key)
+static int ok_decode(struct dialog *dlg, enum dialog_leg_id leg,
+		     const struct odict *o)
 {
+	const struct odict_entry *tp, *dst, *msg;
+	struct dialog_ok ok;
+	struct pl pl;
+	int err;
+
+	memset(&ok, 0, sizeof(ok));
+	ok.shared = true;
+	err = fields_decode(&ok, o, ok_fields, ARRAY_SIZE(ok_fields));
+	if (!err)
+		err = entry_lookup(&tp, o, "tp", ODICT_STRING);
+	if (!err)
+		err = entry_lookup(&dst, o, "dst", ODICT_STRING);
+	if (!err)
+		err = entry_lookup(&msg, o, "msg", ODICT_STRING);
+	if (err || !tp || !dst || !msg)
+		return EBADMSG;
+
+	pl_set_str(&pl, dst->u.str);
+	if (transp_decode(&ok.tp, tp->u.str) || sa_decode(&ok.dst, pl.p, pl.l))
+		return EBADMSG;
+
+	ok.mb = mbuf_alloc(str_len(msg->u.str));
+	if (!ok.mb)
+		return ENOMEM;
+
+	err = mbuf_write_str(ok.mb, msg->u.str);
+	ok.mb->pos = 0;
+	if (!err)
+		err = dialog_ok_keep(NULL, dlg, leg, &ok);
+
+	mem_deref(ok.mb);
+	return err;
+}
+
+
+static int leg_decode(struct dialog *dlg, enum dialog_leg_id id,
+		      const struct odict *o)
+{
+	struct dialog_leg *leg = &dlg->leg[id];
+	const char *key = dialog_leg_name(id);
 	const struct odict_entry *le, *e;
 	int err;
 
@@ -434,11 +527,17 @@ static int leg_decode(struct dialog_leg *leg, const struct odict *o,
 		return err;
 
 	err = entry_lookup(&e, le->u.odict, "cseq", ODICT_OBJECT);
+	if (!err && e)
+		err = fields_decode(&leg->cseq, e->u.odict, cseq_fields,
+				    ARRAY_SIZE(cseq_fields));
+	if (err)
+		return err;
+
+	err = entry_lookup(&e, le->u.odict, "ok", ODICT_OBJECT);
 	if (err || !e)
 		return err;
 
-	return fields_decode(&leg->cseq, e->u.odict, cseq_fields,
-			     ARRAY_SIZE(cseq_fields));
+	return ok_decode(dlg, id, e->u.odict);
 }
 
 
@@ -537,7 +636,7 @@ int dialog_decode(struct dialog **dlgp, const char *str, size_t len)
 		goto out;
 
 	for (unsigned i = LEG_CALLER; i <= LEG_CALLEE; i++) {
-		err = leg_decode(&dlg->leg[i], o, dialog_leg_name(i));
+		err = leg_decode(dlg, i, o);
 		if (err)
 			goto out;
 	}
@@ -556,12 +655,25 @@ int dialog_decode(struct dialog **dlgp, const char *str, size_t len)
 }
 
 
+static bool ok_equal(const struct dialog_ok *a, const struct dialog_ok *b)
+{
+	if (!a || !b)
+		return a == b;
+
+	return a->tp == b->tp && sa_cmp(&a->dst, &b->dst, SA_ALL) &&
+		fields_equal(a, b, ok_fields, ARRAY_SIZE(ok_fields)) &&
+		a->mb->end == b->mb->end &&
+		0 == memcmp(a->mb->buf, b->mb->buf, a->mb->end);
+}
+
+
 static bool leg_equal(const struct dialog_leg *a, const struct dialog_leg *b)
 {
 	return a->tp == b->tp &&
 		fields_equal(a, b, leg_fields, ARRAY_SIZE(leg_fields)) &&
 		fields_equal(&a->cseq, &b->cseq, cseq_fields,
-			     ARRAY_SIZE(cseq_fields));
+			     ARRAY_SIZE(cseq_fields)) &&
+		ok_equal(shared_ok(a), shared_ok(b));
 }
 
 

@@ -19,6 +19,15 @@
  * announced the same way, with the change they belong to: adopting a tag's
  * dialog at once, a re-homed one with its first request.
  *
+ * A 2xx to an INVITE is kept per leg until that leg's ACK for it
+ * (dialog_ok_keep(), dialog_ack()), and replicated once that ACK is
+ * overdue (dialog_ok_share()). Resending it is node-local work that only
+ * the node serving the dialog does, so
+ * the doors that change who serves it say so: dialog_hold() stops the
+ * resend timers, and dialog_serve() of a replica hands each kept 2xx to
+ * the ok handler (the SIP layer), which resumes resending it. A dialog
+ * that ends forgets its 2xx.
+ *
  * The lock says which engine-originated operation owns the dialog now: a
  * re-home call (our re-INVITE in flight) or a hand-off job (another node
  * is taking it). It is typed, so the holder pointer is only ever compared,
@@ -35,19 +44,28 @@
 #include "dialog.h"
 
 static dialog_change_h *observer;
+static dialog_ok_h *ok_handler;
 
 
-static void resend_destructor(void *arg)
+static void ok_destructor(void *arg)
 {
-	struct dialog_resend *rs = arg;
+	struct dialog_ok *ok = arg;
 
-	mem_deref(rs->mb);
+	tmr_cancel(&ok->tmr);
+	mem_deref(ok->mb);
 }
 
 
 void dialog_set_observer(dialog_change_h *h)
 {
 	observer = h;
+}
+
+
+/** Who resumes resending a kept 2xx once a replica is served here */
+void dialog_set_ok_handler(dialog_ok_h *h)
+{
+	ok_handler = h;
 }
 
 
@@ -162,8 +180,11 @@ int dialog_end(struct dialog *dlg)
 
 	mem_ref(dlg);
 	err = transition(dlg, DIALOG_ENDED, DIALOG_EV_ENDED);
-	if (!err)
+	if (!err) {
+		dialog_ok_clear(dlg, LEG_CALLER);
+		dialog_ok_clear(dlg, LEG_CALLEE);
 		dialog_remove(dlg);
+	}
 	mem_deref(dlg);
 
 	return err;
@@ -188,7 +209,15 @@ int dialog_serve(struct dialog *dlg, const char *node)
 	if (err)
 		return err;
 
+	if (!dlg->replica)
+		return 0;
+
 	dlg->replica = false;
+	for (int leg = LEG_CALLER; ok_handler && leg <= LEG_CALLEE; leg++) {
+		if (dlg->leg[leg].ok)
+			ok_handler(dlg->leg[leg].ok);
+	}
+
 	return 0;
 }
 
@@ -196,57 +225,106 @@ int dialog_serve(struct dialog *dlg, const char *node)
 /** Held for another node: not served here, changes not announced */
 void dialog_hold(struct dialog *dlg)
 {
-	if (dlg)
-		dlg->replica = true;
+	if (!dlg)
+		return;
+
+	dlg->replica = true;
+	for (int leg = LEG_CALLER; leg <= LEG_CALLEE; leg++) {
+		if (dlg->leg[leg].ok)
+			tmr_cancel(&dlg->leg[leg].ok->tmr);
+	}
 }
 
 
 /**
- * The caller acknowledged our 2xx: stop keeping it for resending.
+ * Keep our 2xx to an INVITE of `leg` until that leg's ACK for it: a copy
+ * of the replicated fields of `ok` (its buffer is shared), replacing any
+ * 2xx kept before for the leg. Nothing is resent yet.
  *
- * @return 0, or EALREADY if it had been acknowledged before
+ * @param okp  Set to the kept 2xx (optional)
+ *
+ * @return 0, EINVAL without a buffer, ENOMEM
  */
-int dialog_ack(struct dialog *dlg)
+int dialog_ok_keep(struct dialog_ok **okp, struct dialog *dlg,
+		   enum dialog_leg_id leg, const struct dialog_ok *ok)
 {
-	if (!dlg)
+	struct dialog_ok *k;
+
+	if (!dlg || leg > LEG_CALLEE || !ok || !ok->mb)
 		return EINVAL;
 
-	if (dlg->acked)
-		return EALREADY;
-
-	dlg->acked = true;
-	dialog_resend_clear(dlg);
-	return 0;
-}
-
-
-/** Keep our 2xx to the caller (mb, sent to dst) until its ACK */
-int dialog_resend_keep(struct dialog *dlg, struct mbuf *mb,
-		       const struct sa *dst)
-{
-	struct dialog_resend *rs;
-
-	if (!dlg || !mb || !dst)
-		return EINVAL;
-
-	rs = mem_zalloc(sizeof(*rs), resend_destructor);
-	if (!rs)
+	k = mem_zalloc(sizeof(*k), ok_destructor);
+	if (!k)
 		return ENOMEM;
 
-	rs->mb = mem_ref(mb);
-	rs->dst = *dst;
+	k->mb    = mem_ref(ok->mb);
+	k->dst   = ok->dst;
+	k->tp    = ok->tp;
+	k->cseq  = ok->cseq;
+	k->ack   = ok->ack;
+	k->until = ok->until;
+	k->shared = ok->shared;
+	k->sock  = ok->sock;
+	k->dlg   = dlg;
+	k->leg   = leg;
 
-	mem_deref(dlg->ok);
-	dlg->ok = rs;
+	mem_deref(dlg->leg[leg].ok);
+	dlg->leg[leg].ok = k;
+
+	if (okp)
+		*okp = k;
+
 	return 0;
 }
 
 
-/** Forget the 2xx kept for the caller (its ACK came, or the call ended) */
-void dialog_resend_clear(struct dialog *dlg)
+/**
+ * The ACK of a kept 2xx is overdue: the 2xx is replicated from now on, so
+ * that a node taking the dialog over resends it. Announced by the caller.
+ * (An ACK that comes in time spares the cluster the 2xx altogether.)
+ */
+void dialog_ok_share(struct dialog_ok *ok)
 {
-	if (dlg)
-		dlg->ok = mem_deref(dlg->ok);
+	if (ok)
+		ok->shared = true;
+}
+
+
+/**
+ * An ACK from `leg` with CSeq `cseq`: if it acknowledges the 2xx kept for
+ * the leg, that 2xx is forgotten and *ackp says which CSeq the ACK carries
+ * to the other leg. Announced by the caller if the 2xx was shared.
+ *
+ * @return 0, or ENOENT if no 2xx of that INVITE awaits an ACK (a repeated
+ *         ACK, or one for a 2xx given up on)
+ */
+int dialog_ack(struct dialog *dlg, enum dialog_leg_id leg, uint32_t cseq,
+	       uint32_t *ackp)
+{
+	struct dialog_ok *ok;
+
+	if (!dlg || leg > LEG_CALLEE)
+		return EINVAL;
+
+	ok = dlg->leg[leg].ok;
+	if (!ok || ok->cseq != cseq)
+		return ENOENT;
+
+	if (ackp)
+		*ackp = ok->ack;
+	if (leg == LEG_CALLER)
+		dlg->acked = true;
+
+	dialog_ok_clear(dlg, leg);
+	return 0;
+}
+
+
+/** Forget the 2xx kept for a leg (acknowledged, given up, call over) */
+void dialog_ok_clear(struct dialog *dlg, enum dialog_leg_id leg)
+{
+	if (dlg && leg <= LEG_CALLEE)
+		dlg->leg[leg].ok = mem_deref(dlg->leg[leg].ok);
 }
 
 

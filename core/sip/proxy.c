@@ -28,9 +28,9 @@
  * the dialog alone.
  *
  * Retransmissions: libre's server transactions absorb requests and resend
- * responses; a 2xx to INVITE is retransmitted by the callee until our ACK,
- * and its stray copies are relayed again (or re-ACKed) here, exactly as a
- * stateless proxy would, so the caller never waits on a lost 200.
+ * responses; a 2xx to INVITE is resent by the engine itself until the
+ * ACK of the endpoint it answers, and each copy of a 2xx the engine has
+ * ACKed gets the same ACK again (reliable.c).
  */
 #include <string.h>
 #include <re.h>
@@ -46,6 +46,8 @@
 #include "metrics.h"
 #include "proxy.h"
 #include "leg.h"
+#include "linger.h"
+#include "reliable.h"
 #include "relay.h"
 
 enum {
@@ -468,39 +470,18 @@ static bool request_handler(const struct sip_msg *msg, void *arg)
 
 
 /*
- * A response no client transaction wanted: a retransmitted 2xx to the
- * initial INVITE (its client transaction ended with the first one). The
- * callee repeats it until it sees our ACK. If the caller has acknowledged,
- * our ACK got lost: ACK again. If not, our 200 to the caller may have been
- * lost (a server transaction does not retransmit 2xx): send it again.
+ * A response no client transaction wanted: a response to one of our own
+ * non-INVITE transactions, or a copy of a 2xx to INVITE (its client
+ * transaction ended with the first one), which reliable.c answers.
  */
 static bool response_handler(const struct sip_msg *msg, void *arg)
 {
-	struct dialog *dlg;
-	uint64_t did;
-	struct pl hex;
 	(void)arg;
 
 	if (sipcheck_refuse(proxy.sip, msg) || nict_response(msg))
 		return true;
 
-	if (msg->scode < 200 || msg->scode >= 300 ||
-	    pl_strcmp(&msg->cseq.met, "INVITE"))
-		return true;
-
-	if (re_regex(msg->callid.p, msg->callid.l, "rh-[0-9a-f]+", &hex) ||
-	    did_decode(&did, &hex))
-		return true;
-
-	dlg = dialog_lookup(did);
-	if (!dlg || dlg->replica || dialog_locked(dlg))   /* rehome ACKs */
-		return true;
-
-	if (dlg->acked)
-		(void)proxy_ack(dlg, LEG_CALLEE, NULL, NULL);
-	else if (dlg->ok)
-		(void)sip_send(proxy.sip, NULL, dlg->leg[LEG_CALLER].tp,
-			       &dlg->ok->dst, dlg->ok->mb);
+	(void)reliable_stray(msg);
 
 	return true;
 }
@@ -588,12 +569,15 @@ int proxy_request(struct sip_request **reqp, struct proxy_dest *dest,
 }
 
 
-/** ACK the engine's own (or the relayed) INVITE on a leg, statelessly. */
+/**
+ * ACK the 2xx to the engine's own INVITE on a leg, statelessly; the ACK is
+ * kept to send again for that 2xx's copies.
+ */
 int proxy_ack(struct dialog *dlg, enum dialog_leg_id to, const char *ctype,
 	      const char *body)
 {
 	struct dialog_leg *leg = &dlg->leg[to];
-	struct proxy_dest dest = {dlg, to, false, false};
+	uint32_t cseq = cseq_relay_ack(&leg->cseq);
 	struct mbuf *mb = NULL;
 	struct pl hop, met = PL("ACK");
 	int err;
@@ -602,12 +586,11 @@ int proxy_ack(struct dialog *dlg, enum dialog_leg_id to, const char *ctype,
 	if (err)
 		return err;
 
-	err = own_request_build(&mb, dlg, to, &met, cseq_relay_ack(&leg->cseq),
-				ctype, body);
+	err = own_request_build(&mb, dlg, to, &met, cseq, ctype, body);
 	if (err)
 		return err;
 
-	err = leg_send(NULL, &met, leg->target, &hop, mb, NULL, &dest);
+	err = reliable_ack(dlg, to, cseq, leg->target, &hop, mb);
 
 	mem_deref(mb);
 	return err;
@@ -671,14 +654,36 @@ int proxy_hangup(struct dialog *dlg, const char *why)
 }
 
 
-/* ---- dialog timeout --------------------------------------------------- */
+/* ---- timers ----------------------------------------------------------- */
 
 
 static bool expired(struct dialog *dlg, void *arg)
 {
 	const uint64_t *deadline = arg;
 
-	return !dlg->replica && dlg->updated < *deadline;
+	return dlg->updated < *deadline;
+}
+
+
+/**
+ * A dialog without activity for dialog_timeout: a call is hung up, a
+ * ringing one cancelled as on Timer C, and a replica, whose owner would
+ * have said something by now, forgotten here without a word.
+ */
+static void dialog_expired(struct dialog *dlg)
+{
+	if (dlg->replica) {
+		log_debug("proxy", "%016llx: replica not updated for "
+			  "dialog_timeout: dropped",
+			  (unsigned long long)dlg->did);
+		(void)dialog_end(dlg);
+	}
+	else if (dlg->state == DIALOG_CONFIRMED) {
+		(void)proxy_hangup(dlg, "dialog timeout");
+	}
+	else if (relay_ring_end(dlg)) {
+		(void)dialog_end(dlg);
+	}
 }
 
 
@@ -690,17 +695,14 @@ static void sweep_handler(void *arg)
 
 	tmr_start(&proxy.sweep, SWEEP_MS, sweep_handler, NULL);
 
-	relay_tick();
+	linger_tick();
+	relay_tick(proxy.cfg->ring_timeout);
 
 	deadline = dialog_now() - (uint64_t)proxy.cfg->dialog_timeout * 1000;
 
 	/* one at a time: ending a dialog changes the table under the walk */
-	while ((dlg = dialog_apply(expired, &deadline)) != NULL) {
-		if (dlg->state == DIALOG_CONFIRMED)
-			(void)proxy_hangup(dlg, "dialog timeout");
-		else
-			(void)dialog_end(dlg);
-	}
+	while ((dlg = dialog_apply(expired, &deadline)) != NULL)
+		dialog_expired(dlg);
 }
 
 
@@ -721,6 +723,10 @@ int proxy_init(struct sip *sip, const struct rh_conf *cfg)
 	if (err)
 		return err;
 
+	err = reliable_init(sip);
+	if (err)
+		return err;
+
 	err = sip_listen(&proxy.lsnr_req, sip, true, request_handler, NULL);
 	if (err)
 		return err;
@@ -737,7 +743,8 @@ int proxy_init(struct sip *sip, const struct rh_conf *cfg)
 void proxy_close(void)
 {
 	tmr_cancel(&proxy.sweep);
-	relay_close();
+	linger_close();
+	reliable_close();
 	proxy.lsnr_req = mem_deref(proxy.lsnr_req);
 	proxy.lsnr_resp = mem_deref(proxy.lsnr_resp);
 	nict_close();

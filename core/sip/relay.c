@@ -9,8 +9,19 @@
  * the sender: its own Via, From, To, Call-ID and CSeq, our Contact, and
  * every other header of the response verbatim.
  *
- * Answered transactions linger here, in one-second buckets, instead of on
- * libre's own per-transaction timers (see strans_answer() and nict.c).
+ * Answered transactions linger in linger.c's one-second buckets instead
+ * of on libre's own per-transaction timers (see strans_answer() and
+ * nict.c), with only what absorbing retransmissions needs. A 2xx to INVITE
+ * is kept until the sender's ACK, which alone crosses to the other leg
+ * (reliable.c).
+ *
+ * Timer C (RFC 3261 16.6, 16.8): an INVITE without a final answer after
+ * `ring_timeout` seconds is cancelled toward the other leg (libre sends
+ * the CANCEL once the leg has answered provisionally, and ACKs its 487)
+ * and answered 408 to the sender, and the relay goes; an early dialog
+ * reaped by `dialog_timeout` ends the same way. INVITEs in flight wait in
+ * one list, oldest first, checked by the proxy's one-second tick: as the
+ * timeout is the same for all, only those due are looked at.
  */
 #include <string.h>
 #include <re.h>
@@ -24,12 +35,13 @@
 #include "metrics.h"
 #include "proxy.h"
 #include "leg.h"
+#include "linger.h"
+#include "reliable.h"
 #include "relay.h"
 
 static struct {
 	struct sip *sip;
-	struct list linger[RELAY_LINGER_S + 1];  /* answered relays, by second */
-	unsigned linger_pos;
+	struct list ringing;   /* INVITEs not answered finally, oldest first */
 } rl;
 
 
@@ -38,6 +50,7 @@ static void relay_destructor(void *arg)
 	struct relay *r = arg;
 
 	list_unlink(&r->le_linger);
+	list_unlink(&r->le_ring);
 	mem_deref(r->st);
 	mem_deref(r->req);
 	mem_deref(r->nict);
@@ -60,10 +73,10 @@ static void reply_error(struct relay *r, uint16_t scode, const char *reason)
  * new timer then walks tens of thousands of entries (67 % of our CPU,
  * measured). So the answer goes out as if provisional, which leaves the
  * transaction absorbing retransmissions (it resends the last message it
- * sent, our final answer) with no timer, and the relay keeps it in one of
- * RELAY_LINGER_S one-second buckets: one timer for all of them. INVITE errors
- * keep libre's own path: their retransmission until ACK needs its timer.
- * Over TCP nothing is retransmitted, so nothing lingers.
+ * sent, our final answer) with no timer, and the relay lingers 64*T1
+ * (Timers J and L) in linger.c's wheel: one timer for all of them. INVITE
+ * errors keep libre's own path: their retransmission until ACK needs its
+ * timer. Over TCP nothing is retransmitted, so nothing lingers.
  */
 static int strans_answer(struct relay *r, const struct sa *dst,
 			 uint16_t scode, struct mbuf *mb)
@@ -80,21 +93,29 @@ static int strans_answer(struct relay *r, const struct sa *dst,
 		return err;
 	}
 
-	list_unlink(&r->le_linger);
-	list_append(&rl.linger[(rl.linger_pos + RELAY_LINGER_S) %
-				  (RELAY_LINGER_S + 1)], &r->le_linger, mem_ref(r));
+	linger_keep(&r->le_linger, r, LINGER_MAX_S);
 	return 0;
 }
 
 
-static void linger_flush(struct list *bucket)
+/**
+ * r is over (answered, or failed): drop the reference its transaction
+ * held. If it lingers, it keeps only what absorbing retransmissions
+ * needs, its server transaction; not the dialog, which may have ended.
+ */
+static void relay_done(struct relay *r)
 {
-	struct le *le;
+	list_unlink(&r->le_ring);
+	r->dest.dlg = mem_deref(r->dest.dlg);
+	r->msg = mem_deref((void *)r->msg);
+	mem_deref(r);
+}
 
-	while ((le = list_head(bucket)) != NULL) {
-		list_unlink(le);
-		mem_deref(le->data);
-	}
+
+static bool is_2xx_invite(const struct relay *r, const struct sip_msg *resp)
+{
+	return resp->scode >= 200 && resp->scode < 300 &&
+		!pl_strcmp(&r->msg->met, "INVITE");
 }
 
 
@@ -145,9 +166,11 @@ static int reply_relay(struct relay *r, const struct sip_msg *resp)
 	metrics_sip_response(resp->scode);
 	err = strans_answer(r, &dst, resp->scode, mb);
 
-	/* kept until the caller's ACK, to resend it if lost */
-	if (!err && r->initial && resp->scode >= 200 && resp->scode < 300)
-		(void)dialog_resend_keep(dlg, mb, &dst);
+	/* a 2xx to INVITE: resent until the sender's ACK (by the owner) */
+	if (!err && is_2xx_invite(r, resp))
+		err = r->dest.forward ? reliable_echo(msg, mb, &dst)
+			: reliable_2xx(dlg, r->from, msg, resp->cseq.num, mb,
+				       &dst);
 
  out:
 	mem_deref(mb);
@@ -225,7 +248,7 @@ static void relay_response(int err, const struct sip_msg *msg, void *arg)
 
 	if (err || !msg) {
 		relay_failed(r, err ? err : EPROTO);
-		mem_deref(r);
+		relay_done(r);
 		return;
 	}
 
@@ -237,7 +260,7 @@ static void relay_response(int err, const struct sip_msg *msg, void *arg)
 	if (r->dest.forward) {
 		(void)reply_relay(r, msg);
 		if (msg->scode >= 200)
-			mem_deref(r);
+			relay_done(r);
 		return;
 	}
 
@@ -264,7 +287,7 @@ static void relay_response(int err, const struct sip_msg *msg, void *arg)
 		dialog_changed(dlg, DIALOG_EV_UPDATED);
 	}
 
-	mem_deref(r);
+	relay_done(r);
 }
 
 
@@ -292,7 +315,13 @@ int relay_request(struct relay *r, const char *ruri,
 			return err;
 	}
 
-	return leg_send(&r->req, met, ruri, hop, mb, relay_response, r);
+	err = leg_send(&r->req, met, ruri, hop, mb, relay_response, r);
+	if (!err && !pl_strcmp(met, "INVITE")) {
+		r->sent = tmr_jiffies();
+		list_append(&rl.ringing, &r->le_ring, r);
+	}
+
+	return err;
 }
 
 
@@ -323,7 +352,7 @@ int relay_send(struct relay *r, const char *ruri, const struct pl *hop)
 	if (!mb)
 		return ENOMEM;
 
-	cseq = ack ? cseq_relay_ack(&to->cseq)
+	cseq = ack ? r->ack_cseq
 		   : cseq_relay(&to->cseq, msg->cseq.num,
 				!pl_strcmp(&msg->met, "INVITE"));
 
@@ -346,7 +375,7 @@ int relay_send(struct relay *r, const char *ruri, const struct pl *hop)
 		goto out;
 
 	r->dest.contact = sip_msg_hdr(msg, SIP_HDR_CONTACT) != NULL;
-	err = ack ? leg_send(NULL, &msg->met, ruri, hop, mb, NULL, r)
+	err = ack ? reliable_ack(dlg, r->dest.to, cseq, ruri, hop, mb)
 		  : relay_request(r, ruri, hop, mb);
  out:
 	mem_deref(mb);
@@ -380,19 +409,32 @@ int relay_alloc(struct relay **rp, struct dialog *dlg,
 }
 
 
+/**
+ * An ACK from leg `from`. Only the ACK of the 2xx we keep for that leg
+ * crosses, once, with the CSeq of the INVITE the other leg answered; any
+ * other (a repeat, a late one) stops here. It is the only ACK the other
+ * leg gets for its 2xx: the engine never ACKs on an endpoint's behalf.
+ */
 void relay_ack(struct dialog *dlg, const struct sip_msg *msg,
 		      enum dialog_leg_id from)
 {
+	const struct dialog_ok *ok = dlg->leg[from].ok;
+	bool announce = ok && ok->shared;   /* the replicas keep it too */
 	struct relay r;
 	struct pl hop;
-	bool changed;
+	uint32_t cseq;
 
-	changed = sipmsg_has_sdp(msg);
-	if (changed)
+	if (dialog_ack(dlg, from, msg->cseq.num, &cseq)) {
+		log_debug("proxy", "%016llx: ACK %u from the %s: no 2xx awaits "
+			  "it", (unsigned long long)dlg->did, msg->cseq.num,
+			  dialog_leg_name(from));
+		return;
+	}
+
+	if (sipmsg_has_sdp(msg)) {
 		(void)leg_learn_sdp(dlg, from, msg);
-
-	if (from == LEG_CALLER && !dialog_ack(dlg))
-		changed = true;
+		announce = true;
+	}
 
 	/* ACK is stateless: a relay on the stack only carries the context */
 	memset(&r, 0, sizeof(r));
@@ -400,33 +442,79 @@ void relay_ack(struct dialog *dlg, const struct sip_msg *msg,
 	r.dest.to = leg_other(from);
 	r.msg = msg;
 	r.from = from;
+	r.ack_cseq = cseq;
 
 	if (!leg_hop(&hop, &dlg->leg[r.dest.to]))
 		(void)relay_send(&r, dlg->leg[r.dest.to].target, &hop);
 
-	if (changed)
+	if (announce)
 		dialog_changed(dlg, DIALOG_EV_UPDATED);
 }
 
+
+/* ---- Timer C ---------------------------------------------------------- */
+
+
+/** Timer C fired for INVITE r: CANCEL toward the other leg, 408 back. */
+static void ring_expired(struct relay *r)
+{
+	log_info("proxy", "%016llx: %r toward the %s unanswered for too long: "
+		 "CANCEL, 408", (unsigned long long)r->dest.dlg->did,
+		 &r->msg->met, dialog_leg_name(r->dest.to));
+
+	list_unlink(&r->le_ring);
+
+	/* libre CANCELs it (now, or on its first provisional answer) and
+	 * ACKs the 487 on its own; no answer reaches r any more */
+	r->req = mem_deref(r->req);
+
+	relay_failed(r, ETIMEDOUT);
+	relay_done(r);
+}
+
+
+/** Once a second: Timer C for the INVITEs sent ring_timeout s ago or more */
+void relay_tick(uint32_t ring_timeout)
+{
+	uint64_t now = tmr_jiffies();
+	struct le *le;
+
+	while ((le = list_head(&rl.ringing)) != NULL) {
+		struct relay *r = le->data;
+
+		if (now - r->sent < (uint64_t)ring_timeout * 1000)
+			break;
+
+		ring_expired(r);
+	}
+}
+
+
+/**
+ * An early dialog timed out: its initial INVITE ends as on Timer C.
+ *
+ * @return 0, or ENOENT if no initial INVITE of dlg is in flight here
+ */
+int relay_ring_end(struct dialog *dlg)
+{
+	struct le *le;
+
+	LIST_FOREACH(&rl.ringing, le) {
+		struct relay *r = le->data;
+
+		if (r->initial && r->dest.dlg == dlg) {
+			ring_expired(r);
+			return 0;
+		}
+	}
+
+	return ENOENT;
+}
 
 
 void relay_init(struct sip *sip)
 {
 	rl.sip = sip;
-	rl.linger_pos = 0;
+	list_init(&rl.ringing);
 }
 
-
-/** Once a second: the oldest bucket of answered transactions goes. */
-void relay_tick(void)
-{
-	rl.linger_pos = (rl.linger_pos + 1) % (RELAY_LINGER_S + 1);
-	linger_flush(&rl.linger[rl.linger_pos]);
-}
-
-
-void relay_close(void)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(rl.linger); i++)
-		linger_flush(&rl.linger[i]);
-}

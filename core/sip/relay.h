@@ -4,24 +4,25 @@
 
 #include "proxy.h"
 
-enum { RELAY_LINGER_S = 8 };  /* answered transactions absorb retransmits */
-
 /** One request crossing from leg `from` to the other leg */
 struct relay {
 	struct proxy_dest dest;     /* must stay first: see proxy_dest */
-	struct le le_linger;        /* in a linger bucket once answered */
+	struct le le_linger;        /* in the linger wheel once answered */
+	struct le le_ring;          /* an INVITE awaiting its final answer */
 	const struct sip_msg *msg;  /* the request as received */
 	struct sip_strans *st;      /* toward the sender */
 	struct sip_request *req;    /* toward the other leg: INVITE, */
 	struct nict *nict;          /* or any other method */
+	uint64_t sent;              /* INVITE: when it went out (jiffies) */
+	uint32_t ack_cseq;          /* ACK: its CSeq toward the other leg */
 	enum dialog_leg_id from;
 	bool initial;               /* the dialog-creating INVITE */
 	bool canceled;
 };
 
 void relay_init(struct sip *sip);
-void relay_close(void);
-void relay_tick(void);
+void relay_tick(uint32_t ring_timeout);
+int  relay_ring_end(struct dialog *dlg);
 int  relay_alloc(struct relay **rp, struct dialog *dlg,
 		 const struct sip_msg *msg, enum dialog_leg_id from);
 int  relay_send(struct relay *r, const char *ruri, const struct pl *hop);

@@ -23,9 +23,10 @@ printed a sanitizer report fails the test even if its assertions passed.
 The package is split by concern: common (paths, addresses, ports,
 waiting), procs (child processes, rehomed and its generated config), ctl
 (control API client), redis_server, sip (SIP messages, a raw UDP peer),
-sipp, runner (Test, Ctx), nodes (multi-node helpers) and ua (a raw-socket
-endpoint), the last two imported on their own (`from harness import
-nodes`). Everything else is re-exported here.
+sipp, runner (Test, Ctx), nodes (multi-node helpers), ua (a raw-socket
+endpoint) and rawua (endpoints that do nothing by themselves, with
+kernel arrival times), the last three imported on their own (`from harness
+import nodes`). Everything else is re-exported here.
 tests/integration must be on the module path (meson sets PYTHONPATH).
 
 Addresses: the caller is on 127.0.0.10, the callee on 127.0.0.20, rehomed

@@ -66,6 +66,7 @@ START_TEST(test_defaults)
 	assert_sa(&cfg.ctl_listen, "127.0.0.1", 8060);
 	ck_assert_str_eq(cfg.ctl_token, "");
 	ck_assert_uint_eq(cfg.dialog_timeout, 43200);
+	ck_assert_uint_eq(cfg.ring_timeout, 180);
 	ck_assert_uint_eq(cfg.node_timeout, 1500);
 	ck_assert_uint_eq(cfg.rehome_rate, 1000);
 	ck_assert_int_eq(cfg.log_level, LOG_INFO);
@@ -112,6 +113,7 @@ START_TEST(test_every_key)
 		"ctl_listen 0.0.0.0:9000\n"
 		"ctl_token tok\n"
 		"dialog_timeout 60\n"
+		"ring_timeout 30\n"
 		"node_timeout 500\n"
 		"rehome_rate 50\n"
 		"log_level debug\n"
@@ -146,6 +148,7 @@ START_TEST(test_every_key)
 	assert_sa(&cfg.ctl_listen, "0.0.0.0", 9000);
 	ck_assert_str_eq(cfg.ctl_token, "tok");
 	ck_assert_uint_eq(cfg.dialog_timeout, 60);
+	ck_assert_uint_eq(cfg.ring_timeout, 30);
 	ck_assert_uint_eq(cfg.node_timeout, 500);
 	ck_assert_uint_eq(cfg.rehome_rate, 50);
 	ck_assert_int_eq(cfg.log_level, LOG_DEBUG);
@@ -363,6 +366,9 @@ static const struct bad {
 	{LISTEN "dialog_timeout 12x\n", 2,
 	 "dialog_timeout: '12x' is not a whole number"},
 	{LISTEN "dialog_timeout -5\n", 2, "is not a whole number"},
+	{LISTEN "ring_timeout 0\n", 2,
+	 "ring_timeout: 0 is out of range (1-86400)"},
+	{LISTEN "ring_timeout 86401\n", 2, "ring_timeout: 86401 is out of range"},
 	{LISTEN "dialog_timeout 0\n", 2,
 	 "dialog_timeout: 0 is out of range (1-2592000)"},
 	{LISTEN "dialog_timeout 99999999999\n", 2, "is not a whole number"},

@@ -498,41 +498,154 @@ START_TEST(test_serve_refused_when_ended)
 END_TEST
 
 
-START_TEST(test_ack_and_resend)
+static struct dialog_ok *ok_told;   /* what the ok handler was given */
+
+
+static void never(void *arg)
+{
+	(void)arg;
+	ck_abort_msg("a timer of a unit test fired");
+}
+
+
+static void ok_handler(struct dialog_ok *ok)
+{
+	ok_told = ok;
+	tmr_start(&ok->tmr, 60000, never, NULL);
+}
+
+
+/** A 2xx (buffer mb) kept for leg, answering CSeq cseq, owing ACK ack */
+static struct dialog_ok *keep_ok(struct dialog *dlg, enum dialog_leg_id leg,
+				 struct mbuf *mb, uint32_t cseq, uint32_t ack)
+{
+	struct dialog_ok tmpl, *ok = NULL;
+
+	memset(&tmpl, 0, sizeof(tmpl));
+	tmpl.mb = mb;
+	tmpl.tp = SIP_TRANSP_UDP;
+	tmpl.cseq = cseq;
+	tmpl.ack = ack;
+	tmpl.until = 99;
+	tmpl.shared = cseq > 1;
+	ck_assert_int_eq(sa_set_str(&tmpl.dst, "127.0.0.1", 5060), 0);
+	ck_assert_int_eq(dialog_ok_keep(&ok, dlg, leg, &tmpl), 0);
+
+	return ok;
+}
+
+
+START_TEST(test_ok_keep_and_ack)
 {
 	struct dialog *dlg = started(48);
 	struct mbuf *a = mbuf_alloc(16), *b = mbuf_alloc(16);
-	struct sa dst;
+	struct dialog_ok *ok, tmpl;
+	uint32_t ack = 0;
 
-	ck_assert_int_eq(sa_set_str(&dst, "127.0.0.1", 5060), 0);
-
-	ck_assert_int_eq(dialog_resend_keep(dlg, a, &dst), 0);
-	ck_assert_ptr_eq(dlg->ok->mb, a);
-	ck_assert(sa_cmp(&dlg->ok->dst, &dst, SA_ALL));
+	ok = keep_ok(dlg, LEG_CALLER, a, 1, 7);
+	ck_assert_ptr_eq(dlg->leg[LEG_CALLER].ok, ok);
+	ck_assert_ptr_eq(ok->mb, a);
+	ck_assert_ptr_eq(ok->dlg, dlg);
+	ck_assert_int_eq(ok->leg, LEG_CALLER);
+	ck_assert_uint_eq(ok->cseq, 1);
+	ck_assert_uint_eq(ok->ack, 7);
+	ck_assert_uint_eq(ok->until, 99);
+	ck_assert(!ok->shared);
 	ck_assert_uint_eq(mem_nrefs(a), 2);
 
-	/* a newer 2xx replaces the kept one, which lets its buffer go */
-	ck_assert_int_eq(dialog_resend_keep(dlg, b, &dst), 0);
+	/* its ACK is overdue: replicated from now on */
+	dialog_ok_share(ok);
+	ck_assert(ok->shared);
+	dialog_ok_share(NULL);
+
+	/* a newer 2xx to the leg replaces the kept one, which lets go */
+	ok = keep_ok(dlg, LEG_CALLER, b, 2, 8);
+	ck_assert(ok->shared);
 	ck_assert_uint_eq(mem_nrefs(a), 1);
-	ck_assert_ptr_eq(dlg->ok->mb, b);
-	ck_assert_int_eq(dialog_resend_keep(dlg, NULL, &dst), EINVAL);
+	ck_assert_ptr_eq(dlg->leg[LEG_CALLER].ok->mb, b);
 
-	ck_assert_int_eq(dialog_ack(dlg), 0);
+	memset(&tmpl, 0, sizeof(tmpl));
+	ck_assert_int_eq(dialog_ok_keep(NULL, dlg, LEG_CALLER, &tmpl), EINVAL);
+	ck_assert_int_eq(dialog_ok_keep(NULL, NULL, LEG_CALLER, ok), EINVAL);
+
+	/* only the ACK of that INVITE, from that leg, matches */
+	ck_assert_int_eq(dialog_ack(dlg, LEG_CALLER, 1, &ack), ENOENT);
+	ck_assert_int_eq(dialog_ack(dlg, LEG_CALLEE, 2, &ack), ENOENT);
+	ck_assert(!dlg->acked);
+	ck_assert_int_eq(dialog_ack(dlg, LEG_CALLER, 2, &ack), 0);
+	ck_assert_uint_eq(ack, 8);
 	ck_assert(dlg->acked);
-	ck_assert_ptr_null(dlg->ok);
+	ck_assert_ptr_null(dlg->leg[LEG_CALLER].ok);
 	ck_assert_uint_eq(mem_nrefs(b), 1);
-	ck_assert_int_eq(dialog_ack(dlg), EALREADY);
-	ck_assert_int_eq(dialog_ack(NULL), EINVAL);
+	ck_assert_int_eq(dialog_ack(dlg, LEG_CALLER, 2, &ack), ENOENT);
+	ck_assert_int_eq(dialog_ack(NULL, LEG_CALLER, 2, &ack), EINVAL);
 
-	/* node-local: nothing announced */
+	/* the callee's ACK does not make the call "acked here" */
+	dlg->acked = false;
+	(void)keep_ok(dlg, LEG_CALLEE, a, 5, 6);
+	ck_assert_int_eq(dialog_ack(dlg, LEG_CALLEE, 5, NULL), 0);
+	ck_assert(!dlg->acked);
+
+	/* announced by whoever relays the ACK, not here */
 	ck_assert_uint_eq(seen.calls, 1);
 
-	/* a 2xx kept when the dialog goes is freed with it (ASan checks) */
-	ck_assert_int_eq(dialog_resend_keep(dlg, a, &dst), 0);
+	(void)keep_ok(dlg, LEG_CALLER, a, 3, 3);
+	dialog_ok_clear(dlg, LEG_CALLER);
+	ck_assert_ptr_null(dlg->leg[LEG_CALLER].ok);
+	ck_assert_uint_eq(mem_nrefs(a), 1);
+
+	/* a call that ends forgets its 2xx (ASan checks the buffers) */
+	(void)keep_ok(dlg, LEG_CALLER, a, 4, 4);
+	(void)keep_ok(dlg, LEG_CALLEE, b, 4, 4);
+	mem_ref(dlg);
 	(void)dialog_end(dlg);
+	ck_assert_ptr_null(dlg->leg[LEG_CALLER].ok);
+	ck_assert_ptr_null(dlg->leg[LEG_CALLEE].ok);
+	ck_assert_uint_eq(mem_nrefs(a), 1);
+	mem_deref(dlg);
 
 	mem_deref(b);
 	mem_deref(a);
+}
+END_TEST
+
+
+START_TEST(test_ok_follows_serving)
+{
+	struct dialog *dlg = started(50);
+	struct mbuf *mb = mbuf_alloc(16);
+	struct dialog_ok *ok;
+
+	dialog_set_ok_handler(ok_handler);
+	ok_told = NULL;
+
+	/* kept on a dialog served here: the caller resends it, not a door */
+	ok = keep_ok(dlg, LEG_CALLEE, mb, 1, 1);
+	ck_assert_ptr_null(ok_told);
+	tmr_start(&ok->tmr, 60000, never, NULL);
+
+	/* held for another node: no resending here */
+	dialog_hold(dlg);
+	ck_assert(!tmr_isrunning(&ok->tmr));
+	ck_assert_ptr_null(ok_told);
+
+	/* served here again: the handler resumes it */
+	ck_assert_int_eq(dialog_serve(dlg, "n1"), 0);
+	ck_assert_ptr_eq(ok_told, ok);
+	ck_assert(tmr_isrunning(&ok->tmr));
+
+	/* serving what is served already tells nobody again */
+	ok_told = NULL;
+	ck_assert_int_eq(dialog_serve(dlg, "n2"), 0);
+	ck_assert_ptr_null(ok_told);
+
+	/* no handler, no call */
+	dialog_hold(dlg);
+	dialog_set_ok_handler(NULL);
+	ck_assert_int_eq(dialog_serve(dlg, "n1"), 0);
+	ck_assert_ptr_null(ok_told);
+
+	mem_deref(mb);
 }
 END_TEST
 
@@ -758,7 +871,8 @@ static Suite *dialog_suite(void)
 	tcase_add_test(tc, test_observer_once_per_change);
 	tcase_add_test(tc, test_serve_and_hold);
 	tcase_add_test(tc, test_serve_refused_when_ended);
-	tcase_add_test(tc, test_ack_and_resend);
+	tcase_add_test(tc, test_ok_keep_and_ack);
+	tcase_add_test(tc, test_ok_follows_serving);
 	tcase_add_test(tc, test_lock);
 	tcase_add_test(tc, test_lock_args);
 	tcase_add_test(tc, test_lock_break);

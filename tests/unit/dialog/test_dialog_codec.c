@@ -77,6 +77,27 @@ static struct dialog *typical_dialog(uint64_t id)
 }
 
 
+/** A 2xx awaiting its ACK on a leg, as the proxy keeps it */
+static void add_ok(struct dialog *dlg, enum dialog_leg_id leg,
+		   const char *dst, const char *msg, uint32_t cseq)
+{
+	struct dialog_ok ok;
+
+	memset(&ok, 0, sizeof(ok));
+	ok.mb = mbuf_alloc(512);
+	ck_assert_ptr_nonnull(ok.mb);
+	ck_assert_int_eq(mbuf_write_str(ok.mb, msg), 0);
+	ck_assert_int_eq(sa_decode(&ok.dst, dst, strlen(dst)), 0);
+	ok.tp = leg == LEG_CALLER ? SIP_TRANSP_UDP : SIP_TRANSP_TCP;
+	ok.cseq = cseq;
+	ok.ack = cseq + 100;
+	ok.until = 1700000001000ULL + cseq;
+	ok.shared = true;
+	ck_assert_int_eq(dialog_ok_keep(NULL, dlg, leg, &ok), 0);
+	mem_deref(ok.mb);
+}
+
+
 /** Every replicated field set, none equal to its default */
 static struct dialog *full_dialog(void)
 {
@@ -101,6 +122,13 @@ static struct dialog *full_dialog(void)
 	set(&callee->sdp_out, sdp_a);
 	callee->tp = SIP_TRANSP_TLS;
 	callee->cseq = (struct cseq_leg){UINT32_MAX, 55, 66, 77};
+
+	add_ok(dlg, LEG_CALLER, "127.0.0.10:5070",
+	       "SIP/2.0 200 OK\r\nCSeq: 11 INVITE\r\n"
+	       "Content-Length: 0\r\n\r\n", 11);
+	add_ok(dlg, LEG_CALLEE, "[::1]:5080",
+	       "SIP/2.0 200 \"OK\"\r\nCSeq: 12 INVITE\r\n"
+	       "Content-Type: application/sdp\r\n\r\nv=0\r\n", 12);
 
 	return dlg;
 }
@@ -149,10 +177,20 @@ START_TEST(test_roundtrip_full)
 	ck_assert_uint_eq(out->created, 1700000000123ULL);
 	ck_assert_int_eq(out->leg[LEG_CALLEE].tp, SIP_TRANSP_TLS);
 
+	/* the 2xx awaiting an ACK travels, its resending does not */
+	ck_assert_ptr_nonnull(out->leg[LEG_CALLEE].ok);
+	ck_assert_uint_eq(out->leg[LEG_CALLEE].ok->ack, 112);
+	ck_assert_int_eq(out->leg[LEG_CALLEE].ok->tp, SIP_TRANSP_TCP);
+	ck_assert_uint_eq(sa_port(&out->leg[LEG_CALLEE].ok->dst), 5080);
+	ck_assert_ptr_eq(out->leg[LEG_CALLER].ok->dlg, out);
+	ck_assert_int_eq(out->leg[LEG_CALLER].ok->leg, LEG_CALLER);
+	ck_assert_ptr_null(out->leg[LEG_CALLER].ok->sock);
+	ck_assert(!tmr_isrunning(&out->leg[LEG_CALLER].ok->tmr));
+	ck_assert(out->leg[LEG_CALLER].ok->shared);
+
 	/* node-local state does not travel */
 	ck_assert(!out->replica);
 	ck_assert(!out->acked);
-	ck_assert_ptr_null(out->ok);
 	ck_assert(!dialog_locked(out));
 
 	/* one line of JSON: CR LF and quotes are escaped */
@@ -168,6 +206,32 @@ START_TEST(test_roundtrip_full)
 	ck_assert_uint_eq(out->leg[LEG_CALLEE].contact_key,
 			  0x0b0b0b0b0b0b0b0bULL);
 	ck_assert_ptr_null(strstr(s, "replica"));
+
+	mem_deref(out);
+	mem_deref(s);
+	mem_deref(dlg);
+}
+END_TEST
+
+
+START_TEST(test_ok_not_overdue_stays_home)
+{
+	struct dialog *dlg = full_dialog(), *out = NULL;
+	char *s;
+
+	/* an ACK not overdue yet: its 2xx is not replicated */
+	dlg->leg[LEG_CALLER].ok->shared = false;
+	s = encode(dlg);
+	ck_assert_ptr_null(strstr(s, "CSeq: 11 INVITE"));
+	ck_assert_ptr_nonnull(strstr(s, "CSeq: 12 INVITE"));
+
+	ck_assert_int_eq(decode_str(&out, s), 0);
+	ck_assert_ptr_null(out->leg[LEG_CALLER].ok);
+	ck_assert(dialog_equal(dlg, out));
+
+	dialog_ok_share(dlg->leg[LEG_CALLER].ok);
+	ck_assert(!dialog_equal(dlg, out));
+	assert_roundtrip(dlg);
 
 	mem_deref(out);
 	mem_deref(s);
@@ -373,6 +437,16 @@ START_TEST(test_decode_rejects_bad_fields)
 		"\"callee\":{\"cseq\":{\"rseq\":4294967296}}}",
 		"{\"v\":1,\"did\":\"" DID_HEX "\","
 		"\"caller\":{\"cseq\":{\"off\":-1}}}",
+		"{\"v\":1,\"did\":\"" DID_HEX "\",\"caller\":{\"ok\":1}}",
+		"{\"v\":1,\"did\":\"" DID_HEX "\",\"caller\":{\"ok\":"
+		"{\"tp\":\"UDP\",\"dst\":\"127.0.0.1:5060\"}}}",
+		"{\"v\":1,\"did\":\"" DID_HEX "\",\"caller\":{\"ok\":"
+		"{\"tp\":\"UDP\",\"dst\":\"nowhere\",\"msg\":\"x\"}}}",
+		"{\"v\":1,\"did\":\"" DID_HEX "\",\"caller\":{\"ok\":"
+		"{\"tp\":\"SCTP\",\"dst\":\"127.0.0.1:1\",\"msg\":\"x\"}}}",
+		"{\"v\":1,\"did\":\"" DID_HEX "\",\"caller\":{\"ok\":"
+		"{\"tp\":\"UDP\",\"dst\":\"127.0.0.1:1\",\"msg\":\"x\","
+		"\"cseq\":-2}}}",
 		"{\"v\":2,\"did\":\"" DID_HEX "\",\"callid_key\":7}",
 		"{\"v\":2,\"did\":\"" DID_HEX "\","
 		"\"callid_key\":\"0000000000000000\"}",
@@ -425,8 +499,15 @@ static bool mutate(struct dialog *d, unsigned k)
 	case 18: l->cseq.lseq++;                    break;
 	case 19: l->cseq.off++;                     break;
 	case 20: l->cseq.ack++;                     break;
-	case 21: d->callid_key ^= 1;                break;
-	case 22: l->contact_key = 0;                break;
+	case 21: l->ok->cseq++;                     break;
+	case 22: l->ok->ack++;                      break;
+	case 23: l->ok->until++;                    break;
+	case 24: l->ok->tp = SIP_TRANSP_WS;         break;
+	case 25: sa_set_port(&l->ok->dst, 1);       break;
+	case 26: l->ok->mb->buf[0] ^= 1;            break;
+	case 27: dialog_ok_clear(d, k % 2);         break;
+	case 28: d->callid_key ^= 1;                break;
+	case 29: l->contact_key = 0;                break;
 	default: return false;
 	}
 
@@ -456,7 +537,7 @@ START_TEST(test_equal_sees_every_field)
 		if (!more)
 			break;
 	}
-	ck_assert_uint_eq(k, 46);
+	ck_assert_uint_eq(k, 60);
 
 	/* node-local state is not compared */
 	{
@@ -606,6 +687,7 @@ static Suite *codec_suite(void)
 	 * is too short under MALLOC_PERTURB_ on a loaded machine */
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_roundtrip_full);
+	tcase_add_test(tc, test_ok_not_overdue_stays_home);
 	tcase_add_test(tc, test_roundtrip_early_with_nulls);
 	tcase_add_test(tc, test_roundtrip_all_states_and_empty_strings);
 	tcase_add_test(tc, test_decode_shares_relayed_sdp);
