@@ -75,7 +75,7 @@ static bool is_name_char(char c)
 }
 
 
-static bool all_digits(const struct pl *pl)
+bool conf_all_digits(const struct pl *pl)
 {
 	for (size_t i = 0; i < pl->l; i++) {
 		if (!isdigit((unsigned char)pl->p[i]))
@@ -165,7 +165,7 @@ int conf_split_hostport(struct conf_scan *sc, const char *what,
 	if (!pl_isset(host))
 		return conf_fail(sc, "%s: '%r' has no address", what, val);
 
-	if (port.l > 5 || !all_digits(&port) || pl_u32(&port) < 1 ||
+	if (port.l > 5 || !conf_all_digits(&port) || pl_u32(&port) < 1 ||
 	    pl_u32(&port) > 65535)
 		return conf_fail(sc, "%s: bad port '%r' (1-65535)", what,
 				 &port);
@@ -176,8 +176,8 @@ int conf_split_hostport(struct conf_scan *sc, const char *what,
 }
 
 
-static int parse_ipport(struct conf_scan *sc, const char *what,
-			const struct pl *val, struct sa *sa)
+int conf_parse_ipport(struct conf_scan *sc, const char *what,
+		      const struct pl *val, struct sa *sa)
 {
 	char ip[CONF_IP_SZ];
 	struct pl host;
@@ -227,7 +227,7 @@ static int parse_transport(struct conf_scan *sc, const char *what,
 		return conf_fail(sc, "%s: unknown transport '%r' (udp or tcp)",
 				 what, &proto);
 
-	err = parse_ipport(sc, what, &addr, sa);
+	err = conf_parse_ipport(sc, what, &addr, sa);
 	if (err)
 		return err;
 
@@ -286,7 +286,7 @@ static int key_number(struct conf_scan *sc, const struct conf_key *k,
 {
 	uint64_t n;
 
-	if (argv[0].l > 10 || !all_digits(&argv[0]))
+	if (argv[0].l > 10 || !conf_all_digits(&argv[0]))
 		return conf_fail(sc, "%s: '%r' is not a whole number",
 				 k->name, &argv[0]);
 
@@ -390,87 +390,6 @@ static int key_shtag(struct conf_scan *sc, const struct conf_key *k,
 }
 
 
-/* weight=N of media_relay: 1 unless given */
-static int relay_weight(struct conf_scan *sc, const struct pl *arg,
-			uint32_t *weightp)
-{
-	struct pl w = *arg;
-
-	if (!pl_isset(&w)) {
-		*weightp = 1;
-		return 0;
-	}
-
-	if (w.l < 7 || memcmp(w.p, "weight=", 7))
-		return conf_fail(sc, "media_relay: expected weight=N, not "
-				 "'%r'", &w);
-
-	pl_advance(&w, 7);
-	if (w.l > 4 || !all_digits(&w) || pl_u32(&w) < 1 ||
-	    pl_u32(&w) > CONF_MAX_RELAY_WEIGHT)
-		return conf_fail(sc, "media_relay: weight '%r' is not a "
-				 "whole number from 1 to %u", &w,
-				 CONF_MAX_RELAY_WEIGHT);
-
-	*weightp = pl_u32(&w);
-
-	return 0;
-}
-
-
-/* An rtpengine's ng address: udp only, and a real address to send to */
-static int key_media_relay(struct conf_scan *sc, const struct conf_key *k,
-			   const struct pl *argv)
-{
-	struct rh_conf *cfg = sc->cfg;
-	const char *colon = pl_strchr(&argv[0], ':');
-	struct conf_media_relay *mr;
-	struct pl proto, addr;
-	int err;
-
-	if (cfg->media_relayc >= CONF_MAX_MEDIA_RELAYS)
-		return conf_fail(sc, "media_relay: too many relays (at most "
-				 "%u)", CONF_MAX_MEDIA_RELAYS);
-
-	if (!colon)
-		return conf_fail(sc, "media_relay: '%r' is not udp:IP:PORT",
-				 &argv[0]);
-
-	proto.p = argv[0].p;
-	proto.l = colon - argv[0].p;
-	addr.p = colon + 1;
-	addr.l = argv[0].p + argv[0].l - addr.p;
-
-	if (pl_strcasecmp(&proto, "udp"))
-		return conf_fail(sc, "media_relay: unknown transport '%r' "
-				 "(the ng protocol runs over udp)", &proto);
-
-	mr = &cfg->media_relay[cfg->media_relayc];
-	err = parse_ipport(sc, k->name, &addr, &mr->addr);
-	if (err)
-		return err;
-
-	if (sa_is_any(&mr->addr))
-		return conf_fail(sc, "media_relay: %j is a wildcard; name the "
-				 "relay's address", &mr->addr);
-
-	for (size_t i = 0; i < cfg->media_relayc; i++) {
-		if (sa_cmp(&cfg->media_relay[i].addr, &mr->addr, SA_ALL))
-			return conf_fail(sc, "media_relay: udp:%J is already "
-					 "configured on line %u", &mr->addr,
-					 sc->media_relay_line[i]);
-	}
-
-	err = relay_weight(sc, &argv[1], &mr->weight);
-	if (err)
-		return err;
-
-	sc->media_relay_line[cfg->media_relayc++] = sc->line;
-
-	return 0;
-}
-
-
 /* Relative to the config file's directory, so that the daemon finds the
  * same file whatever its working directory; resolving it also proves the
  * file is there when the configuration is checked with -t. */
@@ -505,7 +424,7 @@ static int key_policy(struct conf_scan *sc, const struct conf_key *k,
 static int key_ctl_listen(struct conf_scan *sc, const struct conf_key *k,
 			  const struct pl *argv)
 {
-	return parse_ipport(sc, k->name, &argv[0], &sc->cfg->ctl_listen);
+	return conf_parse_ipport(sc, k->name, &argv[0], &sc->cfg->ctl_listen);
 }
 
 
@@ -552,7 +471,7 @@ static const struct conf_key keyv[] = {
 	{.name = "redis_password", .usage = "SECRET", .h = key_secret,
 	 FIELD(redis_password)},
 	{.name = "media_relay", .usage = "udp:IP:PORT [weight=N]",
-	 .h = key_media_relay, .repeatable = true},
+	 .h = conf_key_media_relay, .repeatable = true},
 	{.name = "cluster", .usage = "NAME", .h = key_name, FIELD(cluster)},
 	{.name = "repl_secret", .usage = "SECRET", .h = conf_key_repl_secret,
 	 .repeatable = true},

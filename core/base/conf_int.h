@@ -3,7 +3,7 @@
  *
  * conf.c scans the file and owns the table of keys; conf_cluster.c holds
  * the keys of the cluster (Redis, Sentinel, secrets) and their rules
- * across lines. Not for other modules: use conf.h.
+ * across lines; conf_media.c the media relays. Not for other modules: use conf.h.
  */
 
 #include "conf.h"
@@ -49,6 +49,13 @@ int  conf_split_hostport(struct conf_scan *sc, const char *what,
 			 const struct pl *val, struct pl *host,
 			 uint16_t *portp);
 unsigned conf_key_line(const struct conf_scan *sc, const char *name);
+bool conf_all_digits(const struct pl *pl);
+int  conf_parse_ipport(struct conf_scan *sc, const char *what,
+		       const struct pl *val, struct sa *sa);
+
+/* conf_media.c */
+int  conf_key_media_relay(struct conf_scan *sc, const struct conf_key *k,
+			  const struct pl *argv);
 
 /* conf_cluster.c */
 int  conf_key_redis(struct conf_scan *sc, const struct conf_key *k,
