@@ -6,7 +6,6 @@
  * files live in a fresh temporary directory per test; the libre loop (with
  * libuv inside) is run with re_main and stopped by a polling libre timer.
  */
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +18,7 @@
 #include "conf.h"
 #include "uvre.h"
 #include "ctl.h"
+#include "metrics.h"
 #include "policy.h"
 
 struct pending {
@@ -253,6 +253,13 @@ static void rename_replace(const char *src)
 }
 
 
+/** A second policy file, beside the first */
+static void other_path(char *buf, size_t sz)
+{
+	re_snprintf(buf, sz, "%s/other.lua", dir);
+}
+
+
 static int start(const char *src)
 {
 	write_file(path, src);
@@ -378,6 +385,8 @@ static void teardown(void)
 	libre_close();
 
 	re_snprintf(tmp, sizeof(tmp), "%s/.policy.lua.new", dir);
+	(void)unlink(tmp);
+	other_path(tmp, sizeof(tmp));
 	(void)unlink(tmp);
 	(void)unlink(path);
 	(void)rmdir(dir);
@@ -1205,23 +1214,35 @@ START_TEST(test_watch_syntax_error)
 END_TEST
 
 
-static void sighup_handler(void *arg)
+/* A save in two writes 100 ms apart: the first half alone does not load */
+static const char HALF1[] =
+	"rehome.release('loaded=v2')\n"
+	"return { on_node_up = function()\n";
+static const char HALF2[] =
+	"  rehome.release('v2') end }\n";
+static FILE *saving;
+
+
+static void second_half_handler(void *arg)
 {
 	(void)arg;
-	ck_assert_int_eq(raise(SIGHUP), 0);
+	ck_assert_int_eq(fputs(HALF2, saving) >= 0, 1);
+	ck_assert_int_eq(fclose(saving), 0);
+	saving = NULL;
+	changed_at = tmr_jiffies();
 }
 
 
-START_TEST(test_sighup)
+static void first_half_handler(void *arg)
 {
-	ck_assert_int_eq(start("rehome.release('loaded=yes')\n"
-			       "return {}\n"), 0);
-	ck_assert_uint_eq(spy_count("loaded=yes"), 1);
-
-	tmr_start(&lp.action, 50, sighup_handler, NULL);
-	ck_assert(run_until(loaded_twice, 1000));
+	(void)arg;
+	saving = fopen(path, "w");
+	ck_assert_ptr_nonnull(saving);
+	ck_assert_int_eq(fputs(HALF1, saving) >= 0, 1);
+	ck_assert_int_eq(fflush(saving), 0);
+	tmr_start(&lp.action, 100, second_half_handler, NULL);
 }
-END_TEST
+
 
 static bool never(void)
 {
@@ -1229,15 +1250,91 @@ static bool never(void)
 }
 
 
-START_TEST(test_sighup_no_policy)
+static int metrics_h(struct re_printf *pf, void *arg)
 {
-	ck_assert_int_eq(policy_init(NULL, libdir, &ops), 0);
-	ck_assert_int_eq(policy_init(NULL, libdir, &ops), EALREADY);
+	(void)arg;
+	return metrics_print(pf);
+}
 
-	tmr_start(&lp.action, 20, sighup_handler, NULL);
-	ck_assert(!run_until(never, 200));  /* and the process is still here */
+
+/** Was a failed reload counted? (a later good one clears last_error) */
+static bool reload_failed_counted(void)
+{
+	char *text = NULL;
+	bool found;
+
+	ck_assert_int_eq(re_sdprintf(&text, "%H", metrics_h, NULL), 0);
+	found = strstr(text, "event=\"reload_failed\"") != NULL;
+	mem_deref(text);
+	return found;
+}
+
+
+START_TEST(test_watch_settles)
+{
+	ck_assert_int_eq(start(V1), 0);
+	tmr_start(&lp.action, 50, first_half_handler, NULL);
+
+	ck_assert_msg(run_until(sees_v2, 3000), "save not seen:\n%s",
+		      spy.log);
+	ck_assert_uint_ge(tmr_jiffies() - changed_at, POLICY_SETTLE_MS);
+
+	(void)run_until(never, 2 * POLICY_SETTLE_MS);
+	ck_assert_uint_eq(spy_count("loaded=v2"), 1);
+	ck_assert_msg(!reload_failed_counted(), "the half file was loaded");
 }
 END_TEST
+
+
+static void other_edit_handler(void *arg)
+{
+	char other[160];
+
+	other_path(other, sizeof(other));
+	write_file(other, arg);
+}
+
+
+START_TEST(test_set_file)
+{
+	char other[160], msg[256];
+
+	ck_assert_int_eq(start(V1), 0);
+	other_path(other, sizeof(other));
+	write_file(other, V2);
+
+	/* another file: loaded, and watched instead of the first */
+	ck_assert_int_eq(policy_set_file(other, libdir, msg, sizeof(msg)), 0);
+	ck_assert(sees_v2());
+	tmr_start(&lp.action, 50, replace_handler, (void *)V3);
+	(void)run_until(never, 3 * POLICY_SETTLE_MS);
+	memset(&spy, 0, sizeof(spy));
+	ck_assert(sees_v2());
+	tmr_start(&lp.action, 50, other_edit_handler, (void *)V3);
+	ck_assert_msg(run_until(sees_v3, 3000), "%s", spy.log);
+
+	/* one that does not load changes nothing */
+	write_file(path, "return {\n");
+	ck_assert_int_eq(policy_set_file(path, libdir, msg, sizeof(msg)),
+			 EINVAL);
+	ck_assert_msg(strstr(msg, "policy.lua:"), "%s", msg);
+	memset(&spy, 0, sizeof(spy));
+	ck_assert(sees_v3());
+
+	/* the same file again is a reload */
+	write_file(other, V2);
+	ck_assert_int_eq(policy_set_file(other, libdir, msg, sizeof(msg)), 0);
+	ck_assert(sees_v2());
+
+	/* none: hooks are no-ops */
+	ck_assert_int_eq(policy_set_file(NULL, libdir, msg, sizeof(msg)), 0);
+	memset(&spy, 0, sizeof(spy));
+	ck_assert_int_eq(policy_node_event("n2", POLICY_NODE_UP), 0);
+	ck_assert_str_eq(spy.log, "");
+	ck_assert_int_eq(policy_reload(msg, sizeof(msg)), ENOENT);
+}
+END_TEST
+
 
 /* ---- the shipped policies load in the sandbox ---- */
 
@@ -1325,8 +1422,8 @@ static Suite *policy_suite(void)
 	tcase_add_test(reload, test_watch_rename_replace);
 	tcase_add_test(reload, test_watch_edit_in_place);
 	tcase_add_test(reload, test_watch_syntax_error);
-	tcase_add_test(reload, test_sighup);
-	tcase_add_test(reload, test_sighup_no_policy);
+	tcase_add_test(reload, test_watch_settles);
+	tcase_add_test(reload, test_set_file);
 	suite_add_tcase(s, reload);
 
 	return s;
