@@ -83,9 +83,8 @@ static bool legal(enum dialog_state from, enum dialog_state to)
 
 static int refuse(const struct dialog *dlg, const char *what)
 {
-	log_debug("dialog", "%016llx: %s refused in state %s",
-		  (unsigned long long)dlg->did, what,
-		  dialog_state_name(dlg->state));
+	dialog_log(LOG_DEBUG, "dialog", dlg, "%s refused in state %s", what,
+		   dialog_state_name(dlg->state));
 	return EPROTO;
 }
 
@@ -101,6 +100,7 @@ static int transition(struct dialog *dlg, enum dialog_state to,
 		return refuse(dlg, dialog_state_name(to));
 
 	dlg->state = to;
+	dialog_log(LOG_DEBUG, "dialog", dlg, "%s", dialog_state_name(to));
 	dialog_changed(dlg, ev);
 	return 0;
 }
@@ -127,6 +127,7 @@ int dialog_start(struct dialog *dlg)
 		return err;
 
 	metrics_call_started();
+	dialog_log(LOG_DEBUG, "dialog", dlg, "early, tag %s", dlg->shtag);
 	dialog_changed(dlg, DIALOG_EV_CREATED);
 	return 0;
 }
@@ -184,6 +185,9 @@ int dialog_serve(struct dialog *dlg, const char *node)
 	if (dlg->state == DIALOG_ENDED)
 		return refuse(dlg, "serve");
 
+	if (dlg->he.list && (dlg->replica || str_cmp(dlg->owner, node)))
+		dialog_log(LOG_DEBUG, "dialog", dlg, "served by %s", node);
+
 	err = dialog_atom_str(&dlg->owner, node);
 	if (err)
 		return err;
@@ -196,8 +200,13 @@ int dialog_serve(struct dialog *dlg, const char *node)
 /** Held for another node: not served here, changes not announced */
 void dialog_hold(struct dialog *dlg)
 {
-	if (dlg)
-		dlg->replica = true;
+	if (!dlg)
+		return;
+
+	if (!dlg->replica)
+		dialog_log(LOG_DEBUG, "dialog", dlg, "held for %s",
+			   dlg->owner ? dlg->owner : "-");
+	dlg->replica = true;
 }
 
 
