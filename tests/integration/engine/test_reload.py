@@ -11,7 +11,9 @@
   calls.
 - post_reload: POST /v1/reload answers the keys changed and kept; the new
   ctl_token is the one required from then on; a policy line naming
-  another file loads it; a broken file gets 422 with FILE:LINE.
+  another file loads it; a policy that does not load refuses the whole
+  reload (422, its FILE:LINE; the log level stays); a broken file gets
+  422 with FILE:LINE.
 - policy_saved_in_two_halves: the policy file written in two halves
   100 ms apart (the first half alone a syntax error) is loaded once,
   whole: no failed reload is logged or counted.
@@ -147,6 +149,18 @@ def post_reload(ctx):
     assert st == 200 and data['node_id'] == 'node1', (st, data)
     assert data['policy']['path'] == other, data['policy']
     assert rh.wait_log(r' lua +tick other$', 3), rh.log_tail()
+
+    # a policy that does not load refuses the whole reload
+    with open(other, 'w') as f:
+        f.write('return {\n')
+    rewrite(rh, (r'^log_level debug$', 'log_level warn'))
+    st, data = rh.ctl.post('/v1/reload')
+    assert st == 422 and data['error'].startswith(other + ':'), (st, data)
+    before = len(rh.log())
+    rh.ctl.get('/v1/status')
+    assert h.wait_until(lambda: ' debug ctl ' in rh.log()[before:], 2), \
+        'log level changed:\n' + rh.log_tail()
+    rewrite(rh, (r'^log_level warn$', 'log_level debug'))
 
     rewrite(rh, append=['listen udp:127.0.0.1 tag=public'])
     lines = rh.conf_text.count('\n')
