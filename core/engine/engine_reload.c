@@ -103,55 +103,58 @@ int engine_reload(struct odict **odp, char *errbuf, size_t errsz)
 {
 	const struct rh_conf *cur = engine_conf();
 	struct rh_conf *file, *run;
+	struct odict *od = NULL;
 	struct report *rp;
 	int err;
 
 	if (!odp || !errbuf || !errsz || !cur)
 		return EINVAL;
 
+	errbuf[0] = '\0';
 	file = mem_zalloc(sizeof(*file), NULL);
 	run  = mem_zalloc(sizeof(*run), NULL);
 	rp   = mem_zalloc(sizeof(*rp), report_destructor);
 	if (!file || !run || !rp) {
 		err = ENOMEM;
-		goto fail;
+		goto out;
 	}
 
 	err = conf_load(file, cur->path, errbuf, errsz);
 	if (err)
-		goto fail;
+		goto out;
 
 	err  = odict_alloc(&rp->changed, 8);
 	err |= odict_alloc(&rp->kept, 8);
+	err |= odict_alloc(&od, 4);
+	if (!err)
+		err = conf_diff(run, cur, file, diff_handler, rp);
+	if (!err)
+		err = rp->err;
+	if (!err) {
+		err  = json_child_add(od, "changed", ODICT_ARRAY,
+				      mem_ref(rp->changed));
+		err |= json_child_add(od, "kept", ODICT_ARRAY,
+				      mem_ref(rp->kept));
+	}
 	if (err)
-		goto fail;
-
-	err = conf_diff(run, cur, file, diff_handler, rp);
-	err = err ? err : rp->err;
-	if (err)
-		goto fail;
+		goto out;
 
 	err = engine_conf_apply(run, errbuf, errsz);
 	if (err)
 		goto out;
 
 	report_log(rp, cur->path);
+	*odp = od;
+	od = NULL;
 
-	err  = odict_alloc(odp, 4);
-	err |= json_child_add(*odp, "changed", ODICT_ARRAY,
-			      mem_ref(rp->changed));
-	err |= json_child_add(*odp, "kept", ODICT_ARRAY, mem_ref(rp->kept));
-	if (err)
-		*odp = mem_deref(*odp);
-	goto out;
-
- fail:
-	if (err == ENOMEM || !errbuf[0])
-		(void)re_snprintf(errbuf, errsz, "%m", err);
  out:
-	if (err)
+	if (err) {
+		if (!errbuf[0])
+			(void)re_snprintf(errbuf, errsz, "%m", err);
 		log_warn("engine", "reload refused: %s (the running "
 			 "configuration stays)", errbuf);
+	}
+	mem_deref(od);
 	mem_deref(rp);
 	mem_deref(run);
 	mem_deref(file);

@@ -473,7 +473,7 @@ int policy_set_file(const char *path, const char *libdir, char *errbuf,
 		return err;
 	}
 
-	/* the old state may point at the old library directory */
+	/* the old state is gone before the library directory it points at */
 	if (!pol.path) {
 		pol.ps = mem_deref(pol.ps);
 		pol.last_err[0] = '\0';
@@ -481,6 +481,7 @@ int policy_set_file(const char *path, const char *libdir, char *errbuf,
 		watch_stop();
 		log_info("policy", "no policy any more (%s dropped)", opath);
 	}
+	tmr_cancel(&pol.refresh);  /* it was for the old file */
 	mem_deref(opath);
 	mem_deref(olibdir);
 
