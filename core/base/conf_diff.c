@@ -6,8 +6,9 @@
  * node: they are read where they are used (timers, rates, the upstream),
  * or their module takes them again (log, token, policy). The others are
  * bound at start: sockets are open (listen, ctl_listen), the cluster knows
- * the node by its name and keys (node_id, cluster, redis, repl_secret,
- * node_timeout, which every node judges the others by), the sharing tags
+ * the node by its name and keys (node_id, cluster, repl_secret,
+ * node_timeout, which every node judges the others by), Redis is
+ * connected (redis, redis_sentinel and their names), the sharing tags
  * and media relays are set up once. Those are reported and keep their
  * running value until a restart.
  *
@@ -51,9 +52,13 @@ static const struct rule rulev[] = {
 	SPAN("shtag", shtag, shtagc, false),
 	ONE(default_shtag, false),
 	SPAN("redis", has_redis, redis_port, false),
+	SPAN("redis_sentinel", redis_sentinel, redis_sentinelc, false),
+	ONE(redis_master, false),
+	ONE(redis_user, false),
+	ONE(redis_password, false),
 	SPAN("media_relay", media_relay, media_relayc, false),
 	ONE(cluster, false),
-	ONE(repl_secret, false),
+	SPAN("repl_secret", repl_secret, repl_secret2, false),  /* 1 or 2 */
 	ONE(policy, true),
 	ONE(ctl_listen, false),
 	ONE(ctl_token, true),

@@ -34,28 +34,36 @@ static const char base[] =
 	"ctl_listen 127.0.0.1:9000\n"
 	"ctl_token tok\n";
 
-/** One changed line and what it must give */
+/** Changed lines (they replace the base's lines of their first key, and
+ * of `drop`) and the keys they must give, all live or all kept */
 static const struct change {
 	const char *line;
 	const char *key;
 	bool live;
+	const char *drop;
 } changev[] = {
-	{"node_id n2\n", "node_id", false},
-	{"listen udp:127.0.0.1:5071 tag=public\n", "listen", false},
-	{"upstream udp:127.0.0.9:5080\n", "upstream", true},
-	{"shtag alpha backup\n", "shtag", false},
-	{"default_shtag beta\n", "default_shtag", false},
-	{"media_relay udp:127.0.0.1:2223\n", "media_relay", false},
-	{"cluster other\n", "cluster", false},
-	{"repl_secret n3w\n", "repl_secret", false},
-	{"policy @\n", "policy", true},
-	{"ctl_listen 127.0.0.1:9001\n", "ctl_listen", false},
-	{"ctl_token n3w\n", "ctl_token", true},
-	{"dialog_timeout 60\n", "dialog_timeout", true},
-	{"node_timeout 500\n", "node_timeout", false},
-	{"rehome_rate 50\n", "rehome_rate", true},
-	{"log_level debug\n", "log_level", true},
-	{"log_target syslog\n", "log_target", true},
+	{"node_id n2\n", "node_id", false, NULL},
+	{"listen udp:127.0.0.1:5071 tag=public\n", "listen", false, NULL},
+	{"upstream udp:127.0.0.9:5080\n", "upstream", true, NULL},
+	{"shtag alpha backup\n", "shtag", false, NULL},
+	{"default_shtag beta\n", "default_shtag", false, NULL},
+	{"media_relay udp:127.0.0.1:2223\n", "media_relay", false, NULL},
+	{"redis_sentinel 127.0.0.1:26379\nredis_master mm\n",
+	 "redis redis_sentinel redis_master", false, "redis"},
+	{"redis_password pw\nredis_user u\n", "redis_user redis_password",
+	 false, NULL},
+	{"cluster other\n", "cluster", false, NULL},
+	{"repl_secret n3w\n", "repl_secret", false, NULL},
+	{"repl_secret s3cret\nrepl_secret older\n", "repl_secret", false,
+	 NULL},
+	{"policy @\n", "policy", true, NULL},
+	{"ctl_listen 127.0.0.1:9001\n", "ctl_listen", false, NULL},
+	{"ctl_token n3w\n", "ctl_token", true, NULL},
+	{"dialog_timeout 60\n", "dialog_timeout", true, NULL},
+	{"node_timeout 500\n", "node_timeout", false, NULL},
+	{"rehome_rate 50\n", "rehome_rate", true, NULL},
+	{"log_level debug\n", "log_level", true, NULL},
+	{"log_target syslog\n", "log_target", true, NULL},
 };
 
 
@@ -73,11 +81,20 @@ static void diff_handler(const char *key, bool live, void *arg)
 }
 
 
-/** The base file with `line` in place of the line of its key (or added) */
-static void load_changed(struct rh_conf *cfg, const char *line)
+static bool is_key(const struct pl *ln, const struct pl *key)
+{
+	return pl_isset(key) && ln->l > key->l &&
+		!memcmp(ln->p, key->p, key->l) && ln->p[key->l] == ' ';
+}
+
+
+/** The base file with `line` in place of the lines of its key and of
+ * `drop` (or added) */
+static void load_changed(struct rh_conf *cfg, const char *line,
+			 const char *drop)
 {
 	char text[2048], policy[PATH_MAX];
-	struct pl key = PL_INIT;
+	struct pl key = PL_INIT, dropped = PL_INIT;
 	const char *root = getenv("REHOME_SRC");
 	const char *at = line ? strchr(line, '@') : NULL;
 	struct pl rest;
@@ -87,6 +104,8 @@ static void load_changed(struct rh_conf *cfg, const char *line)
 		key.p = line;
 		key.l = strcspn(line, " ");
 	}
+	if (drop)
+		pl_set_str(&dropped, drop);
 
 	/* each base line, except the one(s) of the changed key */
 	pl_set_str(&rest, base);
@@ -94,8 +113,7 @@ static void load_changed(struct rh_conf *cfg, const char *line)
 		const char *nl = pl_strchr(&rest, '\n');
 		struct pl ln = {rest.p, (size_t)(nl - rest.p) + 1};
 
-		if (!pl_isset(&key) || ln.l <= key.l ||
-		    memcmp(ln.p, key.p, key.l) || ln.p[key.l] != ' ')
+		if (!is_key(&ln, &key) && !is_key(&ln, &dropped))
 			n += re_snprintf(text + n, sizeof(text) - n, "%r", &ln);
 		pl_advance(&rest, ln.l);
 	}
@@ -124,8 +142,8 @@ static void diff(void)
 
 START_TEST(test_same_file)
 {
-	load_changed(&cur, NULL);
-	load_changed(&file, NULL);
+	load_changed(&cur, NULL, NULL);
+	load_changed(&file, NULL, NULL);
 	diff();
 
 	ck_assert_str_eq(seen.keys, "");
@@ -139,13 +157,13 @@ START_TEST(test_one_key)
 	const struct change *c = &changev[_i];
 	struct rh_conf want;
 
-	load_changed(&cur, NULL);
-	load_changed(&file, c->line);
+	load_changed(&cur, NULL, NULL);
+	load_changed(&file, c->line, c->drop);
 	diff();
 
 	ck_assert_str_eq(seen.keys, c->key);
-	ck_assert_uint_eq(seen.live, c->live);
-	ck_assert_uint_eq(seen.kept, !c->live);
+	ck_assert_uint_eq(c->live ? seen.live : seen.kept,
+			  seen.live + seen.kept);
 
 	/* live: the file's config (but its path); kept: the running one */
 	want = c->live ? file : cur;
@@ -157,13 +175,18 @@ END_TEST
 
 START_TEST(test_every_key)
 {
-	load_changed(&cur, NULL);
+	load_changed(&cur, NULL, NULL);
 	conf_defaults(&file);
 	file.listenc = 1;          /* enough to differ from the defaults */
 	file.shtagc = 1;
 	file.media_relayc = 1;
 	file.has_upstream = true;
 	file.has_redis = true;
+	file.redis_sentinelc = 1;
+	file.redis_master[0] = 'm';
+	file.redis_user[0] = 'u';
+	file.redis_password[0] = 'p';
+	file.repl_secret2[0] = 's';
 	file.policy[0] = '/';
 	file.ctl_token[0] = 'x';
 	file.dialog_timeout = 1;
@@ -179,9 +202,11 @@ START_TEST(test_every_key)
 
 	/* in the order of the file's keys, none of them unknown */
 	ck_assert_str_eq(seen.keys, "node_id listen upstream shtag "
-			 "default_shtag redis media_relay cluster repl_secret "
-			 "policy ctl_listen ctl_token dialog_timeout "
-			 "node_timeout rehome_rate log_level log_target");
+			 "default_shtag redis redis_sentinel redis_master "
+			 "redis_user redis_password media_relay cluster "
+			 "repl_secret policy ctl_listen ctl_token "
+			 "dialog_timeout node_timeout rehome_rate log_level "
+			 "log_target");
 	ck_assert_uint_eq(seen.live, 7);
 	ck_assert_str_eq(run.node_id, cur.node_id);
 	ck_assert_uint_eq(run.rehome_rate, 1);
