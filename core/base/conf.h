@@ -95,4 +95,11 @@ int conf_load_buf(struct rh_conf *cfg, const char *name, const char *buf,
 		  size_t len, char *errbuf, size_t errsz);
 void conf_defaults(struct rh_conf *cfg);
 
+/* conf_diff.c: what a reload may change */
+#define CONF_DIFF_OTHER "(other)"  /* a changed field no rule covers */
+/** A key whose value differs; live: it changes now, else at a restart */
+typedef void (conf_diff_h)(const char *key, bool live, void *arg);
+int conf_diff(struct rh_conf *run, const struct rh_conf *cur,
+	      const struct rh_conf *file, conf_diff_h *h, void *arg);
+
 #endif

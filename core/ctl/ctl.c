@@ -559,6 +559,36 @@ static int token_init(const char *token)
 }
 
 
+/**
+ * A reload: the token from `cfg` is required from the next request on
+ * (none: the API is open). On error the old token stays.
+ */
+int ctl_conf_apply(const struct rh_conf *cfg)
+{
+	struct hmac *old = ctl.hmac;
+	uint8_t md[TOKEN_MD_SIZE];
+	int err = 0;
+
+	if (!cfg)
+		return EINVAL;
+
+	memcpy(md, ctl.token_md, sizeof(md));
+	ctl.hmac = NULL;
+	if (str_isset(cfg->ctl_token))
+		err = token_init(cfg->ctl_token);
+
+	if (err) {
+		mem_deref(ctl.hmac);
+		ctl.hmac = old;
+		memcpy(ctl.token_md, md, sizeof(md));
+		return err;
+	}
+
+	mem_deref(old);
+	return 0;
+}
+
+
 int ctl_init(const struct rh_conf *cfg)
 {
 	int err;

@@ -27,6 +27,7 @@ typedef void (ctl_route_h)(struct http_conn *conn, const struct ctl_req *req,
 
 int  ctl_init(const struct rh_conf *cfg);
 void ctl_close(void);
+int  ctl_conf_apply(const struct rh_conf *cfg);
 int  ctl_route_add(const char *method, const char *prefix, ctl_route_h *h,
 		   void *arg);
 int  ctl_reply_json(struct http_conn *conn, uint16_t scode,

@@ -6,6 +6,7 @@
 #define REHOME_DIALOG_H
 
 #include "cseq.h"
+#include "log.h"
 
 enum dialog_state {
 	DIALOG_EARLY = 0,      /* INVITE relayed, no 2xx yet */
@@ -202,5 +203,11 @@ typedef int (dialog_ctl_hangup_h)(struct dialog *dlg, const char **nodep,
 
 int  dialog_ctl_init(void);
 void dialog_ctl_set_hangup_handler(dialog_ctl_hangup_h *h, void *arg);
+
+/* dialog_log.c: lines about one dialog start "did=<hex> callid=<Call-ID>: " */
+void dialog_log(enum log_level level, const char *mod,
+		const struct dialog *dlg, const char *fmt, ...);
+void dialog_log_did(enum log_level level, const char *mod, uint64_t did,
+		    const char *fmt, ...);
 
 #endif

@@ -101,9 +101,8 @@ static bool legal(enum dialog_state from, enum dialog_state to)
 
 static int refuse(const struct dialog *dlg, const char *what)
 {
-	log_debug("dialog", "%016llx: %s refused in state %s",
-		  (unsigned long long)dlg->did, what,
-		  dialog_state_name(dlg->state));
+	dialog_log(LOG_DEBUG, "dialog", dlg, "%s refused in state %s", what,
+		   dialog_state_name(dlg->state));
 	return EPROTO;
 }
 
@@ -119,6 +118,7 @@ static int transition(struct dialog *dlg, enum dialog_state to,
 		return refuse(dlg, dialog_state_name(to));
 
 	dlg->state = to;
+	dialog_log(LOG_DEBUG, "dialog", dlg, "%s", dialog_state_name(to));
 	dialog_changed(dlg, ev);
 	return 0;
 }
@@ -145,6 +145,7 @@ int dialog_start(struct dialog *dlg)
 		return err;
 
 	metrics_call_started();
+	dialog_log(LOG_DEBUG, "dialog", dlg, "early, tag %s", dlg->shtag);
 	dialog_changed(dlg, DIALOG_EV_CREATED);
 	return 0;
 }
@@ -205,6 +206,9 @@ int dialog_serve(struct dialog *dlg, const char *node)
 	if (dlg->state == DIALOG_ENDED)
 		return refuse(dlg, "serve");
 
+	if (dlg->he.list && (dlg->replica || str_cmp(dlg->owner, node)))
+		dialog_log(LOG_DEBUG, "dialog", dlg, "served by %s", node);
+
 	err = dialog_atom_str(&dlg->owner, node);
 	if (err)
 		return err;
@@ -228,6 +232,9 @@ void dialog_hold(struct dialog *dlg)
 	if (!dlg)
 		return;
 
+	if (!dlg->replica)
+		dialog_log(LOG_DEBUG, "dialog", dlg, "held for %s",
+			   dlg->owner ? dlg->owner : "-");
 	dlg->replica = true;
 	for (int leg = LEG_CALLER; leg <= LEG_CALLEE; leg++) {
 		if (dlg->leg[leg].ok)

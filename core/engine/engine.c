@@ -7,6 +7,13 @@
  * nodes, sharing tags), replication on top of it, the policy, and last the
  * control API, so that nothing is reachable from outside before it can be
  * answered.
+ *
+ * The engine owns the running configuration: every module is given it at
+ * start and reads it through that pointer. A reload (engine_reload.c)
+ * writes into it only the keys that may change live, and tells the
+ * modules that derived something from them at start (engine_conf_apply).
+ * Those that read a value where they use it (the proxy its upstream and
+ * dialog_timeout, re-homing its rate) need no telling.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +41,7 @@ enum {
 
 static struct {
 	struct sip *sip;
+	struct rh_conf cfg;     /* the running configuration */
 } eng;
 
 
@@ -161,6 +169,45 @@ static int single_node_status(struct odict *od, void *arg)
 }
 
 
+/** The running configuration */
+const struct rh_conf *engine_conf(void)
+{
+	return &eng.cfg;
+}
+
+
+/**
+ * Run with `cfg` from now on: the policy first, the one step that can
+ * fail (a policy that does not load leaves everything as it was), then
+ * the running configuration and what the modules derived from it.
+ */
+int engine_conf_apply(const struct rh_conf *cfg, char *errbuf, size_t errsz)
+{
+	char libdir[ENGINE_PATH_SZ];
+	int err;
+
+	if (!cfg || cfg == &eng.cfg)
+		return EINVAL;
+
+	err = policy_set_file(cfg->policy, lua_libdir(cfg, libdir,
+						      sizeof(libdir)),
+			      errbuf, errsz);
+	if (err)
+		return err;
+
+	eng.cfg = *cfg;
+	log_set_level(eng.cfg.log_level);
+	log_set_target(eng.cfg.log_target);
+	repl_conf_apply(&eng.cfg);
+
+	err = ctl_conf_apply(&eng.cfg);
+	if (err)
+		(void)re_snprintf(errbuf, errsz, "ctl_token: %m", err);
+
+	return err;
+}
+
+
 /** rehomed -t: besides the file itself, the policy it names must load */
 int engine_check(const struct rh_conf *cfg, char *errbuf, size_t errsz)
 {
@@ -175,12 +222,22 @@ int engine_check(const struct rh_conf *cfg, char *errbuf, size_t errsz)
 }
 
 
-int engine_init(const struct rh_conf *cfg)
+int engine_init(const struct rh_conf *conf)
 {
+	const struct rh_conf *cfg = &eng.cfg;
 	char libdir[ENGINE_PATH_SZ];
 	int err;
 
+	if (!conf)
+		return EINVAL;
+
+	eng.cfg = *conf;
+
 	err = uvre_init();
+	if (err)
+		goto out;
+
+	err = engine_reload_init();
 	if (err)
 		goto out;
 
@@ -247,6 +304,7 @@ int engine_init(const struct rh_conf *cfg)
 void engine_close(void)
 {
 	ctl_close();
+	engine_reload_close();
 	engine_policy_close();
 	rehome_close();
 	repl_close();

@@ -4,9 +4,18 @@
 
 struct rh_conf;
 
+struct odict;
+
 int  engine_check(const struct rh_conf *cfg, char *errbuf, size_t errsz);
-int  engine_init(const struct rh_conf *cfg);
+int  engine_init(const struct rh_conf *conf);
 void engine_close(void);
+const struct rh_conf *engine_conf(void);
+int  engine_conf_apply(const struct rh_conf *cfg, char *errbuf, size_t errsz);
+
+/* engine_reload.c: the configuration read again (SIGHUP, POST /v1/reload) */
+int  engine_reload_init(void);
+void engine_reload_close(void);
+int  engine_reload(struct odict **odp, char *errbuf, size_t errsz);
 
 /* engine_policy.c: the policy's view of the cluster and re-homing */
 int  engine_policy_init(const struct rh_conf *cfg, const char *libdir);

@@ -19,15 +19,19 @@
  *
  * The file is watched through its directory (editors that write a new file
  * and rename it over the old one replace the inode a file watch would
- * follow), events are debounced, and SIGHUP is taken with a libuv signal
- * handle, since libre's main loop only owns SIGINT, SIGTERM and SIGALRM.
- * POST /v1/policy/reload reloads too, and GET /v1/status shows the policy.
+ * follow). A file being written is not loaded: after the last event the
+ * file must keep its size and modification time for POLICY_SETTLE_MS, so
+ * a save in several writes is loaded once, whole; and even then it only
+ * replaces the running policy if it loads. POST /v1/policy/reload reloads
+ * too, and GET /v1/status shows the policy. The engine reloads it with
+ * its configuration (SIGHUP), and may point it at another file
+ * (policy_set_file()).
  *
  * Trade-off: one state per node, so hooks run one at a time on the SIP
  * loop.
  */
-#include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <uv.h>
 #include <re.h>
 #include <lua.h>
@@ -39,6 +43,13 @@
 #include "policy.h"
 #include "policy_int.h"
 
+/** The file as last seen: a save under way changes one or the other */
+struct stamp {
+	bool exists;
+	off_t size;
+	struct timespec mtime;
+};
+
 static struct {
 	struct policy_ops ops;
 	char *path;              /* NULL: no policy configured */
@@ -46,10 +57,10 @@ static struct {
 	char *libdir;
 	struct policy_state *ps; /* the running policy, or NULL */
 	struct tmr tick;
-	struct tmr debounce;
+	struct tmr settle;       /* the file must stay unchanged till then */
 	struct tmr refresh;      /* fresh load of a state left full */
+	struct stamp seen;       /* at the last event or check */
 	uv_fs_event_t *watch;
-	uv_signal_t *sighup;
 	char last_err[POLICY_ERR_SZ];
 } pol;
 
@@ -184,7 +195,7 @@ int policy_hook_run(struct policy_state *ps, const char *what,
 }
 
 
-/* ---- reload triggers: file watch, SIGHUP, control API ---- */
+/* ---- reload triggers: file watch, control API ---- */
 
 static void handle_free(uv_handle_t *h)
 {
@@ -204,6 +215,52 @@ static void handle_close(uv_handle_t *h)
 }
 
 
+static void stamp_get(struct stamp *st)
+{
+	struct stat sb;
+
+	memset(st, 0, sizeof(*st));
+	if (stat(pol.path, &sb))
+		return;
+
+	st->exists = true;
+	st->size = sb.st_size;
+	st->mtime = sb.st_mtim;
+}
+
+
+static bool stamp_equal(const struct stamp *a, const struct stamp *b)
+{
+	return a->exists == b->exists && a->size == b->size &&
+		a->mtime.tv_sec == b->mtime.tv_sec &&
+		a->mtime.tv_nsec == b->mtime.tv_nsec;
+}
+
+
+/** Quiet for POLICY_SETTLE_MS: load the file if it did not change since */
+static void settle_handler(void *arg)
+{
+	struct stamp now;
+	(void)arg;
+
+	stamp_get(&now);
+	if (!stamp_equal(&now, &pol.seen)) {
+		pol.seen = now;
+		tmr_start(&pol.settle, POLICY_SETTLE_MS, settle_handler, NULL);
+		return;
+	}
+
+	/* removed (and not renamed over): wait for the new file's event */
+	if (!now.exists) {
+		log_warn("policy", "%s is gone: the running policy stays",
+			 pol.path);
+		return;
+	}
+
+	reload_handler(NULL);
+}
+
+
 static void watch_handler(uv_fs_event_t *h, const char *filename,
 			  int events, int status)
 {
@@ -219,22 +276,8 @@ static void watch_handler(uv_fs_event_t *h, const char *filename,
 	if (filename && strcmp(filename, pol.base))
 		return;
 
-	tmr_start(&pol.debounce, POLICY_DEBOUNCE_MS, reload_handler, NULL);
-}
-
-
-static void sighup_handler(uv_signal_t *h, int signum)
-{
-	(void)h;
-	(void)signum;
-
-	if (!pol.path) {
-		log_info("policy", "SIGHUP: no policy configured");
-		return;
-	}
-
-	log_info("policy", "SIGHUP: reloading %s", pol.path);
-	reload_handler(NULL);
+	stamp_get(&pol.seen);
+	tmr_start(&pol.settle, POLICY_SETTLE_MS, settle_handler, NULL);
 }
 
 
@@ -268,24 +311,6 @@ static int watch_start(uv_loop_t *loop)
 
 	mem_deref(dir);
 	return err;
-}
-
-
-static int sighup_start(uv_loop_t *loop)
-{
-	int err;
-
-	pol.sighup = mem_zalloc(sizeof(*pol.sighup), NULL);
-	if (!pol.sighup)
-		return ENOMEM;
-
-	err = -uv_signal_init(loop, pol.sighup);
-	if (err) {
-		pol.sighup = mem_deref(pol.sighup);
-		return err;
-	}
-
-	return -uv_signal_start(pol.sighup, sighup_handler, SIGHUP);
 }
 
 
@@ -358,6 +383,112 @@ static int ctl_register(void)
 }
 
 
+static void watch_stop(void)
+{
+	tmr_cancel(&pol.settle);
+	handle_close((uv_handle_t *)pol.watch);
+	pol.watch = NULL;
+	uvre_kick();
+}
+
+
+/** A policy runs from pol.path: tick its hooks and watch its file */
+static int follow(void)
+{
+	uv_loop_t *loop = uvre_loop();
+	int err;
+
+	if (!tmr_isrunning(&pol.tick))
+		policy_tick_start(&pol.tick);
+
+	watch_stop();
+	if (!loop) {
+		log_warn("policy", "no libuv loop: no reload on file changes");
+		return 0;
+	}
+
+	err = watch_start(loop);
+	uvre_kick();
+	return err;
+}
+
+
+/** The names the host runs with; path NULL or "": no policy */
+static int names_set(const char *path, const char *libdir)
+{
+	int err;
+
+	pol.path = NULL;
+	pol.base = NULL;
+	err = str_dup(&pol.libdir, libdir ? libdir : REHOME_LUADIR);
+	if (err || !str_isset(path))
+		return err;
+
+	err = str_dup(&pol.path, path);
+	if (err)
+		return err;
+
+	pol.base = strrchr(pol.path, '/');
+	pol.base = pol.base ? pol.base + 1 : pol.path;
+	return 0;
+}
+
+
+/**
+ * Run the policy in `path` from now on (NULL or "": none), as a reload of
+ * the configuration asks. The file is loaded as a reload loads it, and on
+ * failure nothing changes; the same file is simply reloaded.
+ *
+ * @return 0, or the error of the load with its reason in errbuf
+ */
+int policy_set_file(const char *path, const char *libdir, char *errbuf,
+		    size_t errsz)
+{
+	char *opath = pol.path, *olibdir = pol.libdir;
+	const char *obase = pol.base;
+	int err;
+
+	if (!pol.libdir || !errbuf || !errsz)
+		return EINVAL;
+
+	if (str_isset(path) && opath && !strcmp(path, opath) &&
+	    !strcmp(libdir ? libdir : REHOME_LUADIR, olibdir))
+		return policy_reload(errbuf, errsz);
+
+	if (!str_isset(path) && !opath)
+		return 0;
+
+	pol.libdir = NULL;
+	err = names_set(path, libdir);
+	if (err)
+		(void)re_snprintf(errbuf, errsz, "%m", err);
+	else if (pol.path)
+		err = reload(errbuf, errsz, false);
+	if (err) {
+		mem_deref(pol.path);
+		mem_deref(pol.libdir);
+		pol.path   = opath;
+		pol.libdir = olibdir;
+		pol.base   = obase;
+		return err;
+	}
+
+	/* the old state is gone before the library directory it points at */
+	if (!pol.path) {
+		pol.ps = mem_deref(pol.ps);
+		pol.last_err[0] = '\0';
+		tmr_cancel(&pol.tick);
+		watch_stop();
+		log_info("policy", "no policy any more (%s dropped)", opath);
+	}
+	tmr_cancel(&pol.refresh);  /* it was for the old file */
+	mem_deref(opath);
+	mem_deref(olibdir);
+
+	return pol.path ? follow() : 0;
+}
+
+
 /**
  * Start the policy host and load the policy. A policy that does not load
  * is an error here (the node should not start with it); later reloads
@@ -366,7 +497,6 @@ static int ctl_register(void)
 int policy_init(const char *path, const char *libdir,
 		const struct policy_ops *ops)
 {
-	uv_loop_t *loop = uvre_loop();
 	char msg[POLICY_ERR_SZ];
 	int err;
 
@@ -377,49 +507,22 @@ int policy_init(const char *path, const char *libdir,
 		pol.ops = *ops;
 
 	tmr_init(&pol.tick);
-	tmr_init(&pol.debounce);
+	tmr_init(&pol.settle);
 	tmr_init(&pol.refresh);
 
-	err = str_dup(&pol.libdir, libdir ? libdir : REHOME_LUADIR);
+	err = names_set(path, libdir);
 	if (err)
 		goto out;
 
 	err = ctl_register();
-	if (err)
+	if (err || !pol.path)
 		goto out;
-
-	/* also without a policy: SIGHUP's default action is to terminate */
-	if (loop) {
-		err = sighup_start(loop);
-		uvre_kick();
-		if (err)
-			goto out;
-	}
-	else {
-		log_warn("policy", "no libuv loop: no reload on file changes "
-			 "or SIGHUP");
-	}
-
-	if (!str_isset(path))
-		goto out;
-
-	err = str_dup(&pol.path, path);
-	if (err)
-		goto out;
-
-	pol.base = strrchr(pol.path, '/');
-	pol.base = pol.base ? pol.base + 1 : pol.path;
 
 	err = policy_reload(msg, sizeof(msg));
 	if (err)
 		goto out;
 
-	policy_tick_start(&pol.tick);
-
-	if (loop) {
-		err = watch_start(loop);
-		uvre_kick();
-	}
+	err = follow();
 
  out:
 	if (err)
@@ -432,14 +535,8 @@ int policy_init(const char *path, const char *libdir,
 void policy_close(void)
 {
 	tmr_cancel(&pol.tick);
-	tmr_cancel(&pol.debounce);
 	tmr_cancel(&pol.refresh);
-
-	handle_close((uv_handle_t *)pol.watch);
-	handle_close((uv_handle_t *)pol.sighup);
-	pol.watch  = NULL;
-	pol.sighup = NULL;
-	uvre_kick();
+	watch_stop();
 
 	pol.ps     = mem_deref(pol.ps);
 	pol.path   = mem_deref(pol.path);

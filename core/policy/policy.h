@@ -13,7 +13,7 @@ enum {
 	POLICY_INSN_BUDGET = 1000000,          /* VM instructions per hook call */
 	POLICY_CPU_BUDGET_MS = 100,            /* CPU time per hook call        */
 	POLICY_TICK_MS     = 1000,             /* on_tick period                */
-	POLICY_DEBOUNCE_MS = 100,              /* file events -> one reload     */
+	POLICY_SETTLE_MS   = 300,              /* file unchanged so long: load  */
 	POLICY_MAX_TIMERS  = 1024,             /* pending rehome.after() calls  */
 	POLICY_TARGET_SZ   = 256,
 	POLICY_REASON_SZ   = 64,
@@ -83,12 +83,14 @@ struct policy_ops {
 /*
  * path: policy file, NULL or "" = no policy (every hook is a no-op).
  * libdir: directory of the Lua library for require(); NULL = REHOME_LUADIR.
- * Needs uvre_init() first for file watching and SIGHUP.
+ * Needs uvre_init() first for file watching.
  */
 int  policy_init(const char *path, const char *libdir,
 		 const struct policy_ops *ops);
 void policy_close(void);
 int  policy_reload(char *errbuf, size_t errsz);
+int  policy_set_file(const char *path, const char *libdir, char *errbuf,
+		     size_t errsz);
 const char *policy_last_error(void);
 /** Load `path` as a reload would, then drop it: FILE:LINE in errbuf */
 int  policy_check(const char *path, const char *libdir, char *errbuf,

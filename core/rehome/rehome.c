@@ -224,12 +224,12 @@ void rehome_item_done(struct rehome_job *job, uint32_t idx,
 		job->ops->item_done(job, idx);
 
 	if (outcome == REHOME_FAILED)
-		log_warn("rehome", "%016llx: not moved: %s",
-			 (unsigned long long)it->did, it->reason);
+		dialog_log_did(LOG_WARN, "rehome", it->did, "job %u: not "
+			       "moved: %s", job->id, it->reason);
 	else
-		log_debug("rehome", "%016llx: %s %s",
-			  (unsigned long long)it->did,
-			  rehome_outcome_name(outcome), it->reason);
+		dialog_log_did(LOG_DEBUG, "rehome", it->did, "job %u: %s %s",
+			       job->id, rehome_outcome_name(outcome),
+			       it->reason);
 }
 
 

@@ -249,9 +249,8 @@ static void ack_leg(struct call *c, enum dialog_leg_id leg, bool offer,
 	err = proxy_ack(dlg, leg, "application/sdp",
 			offer ? dlg->leg[leg].sdp_out : NULL);
 	if (err)
-		log_warn("rehome", "%016llx: ACK to %s: %m",
-			 (unsigned long long)dlg->did, dialog_leg_name(leg),
-			 err);
+		dialog_log(LOG_WARN, "rehome", dlg, "ACK to %s: %m",
+			   dialog_leg_name(leg), err);
 }
 
 
@@ -276,10 +275,9 @@ static void ack_timeout(void *arg)
 {
 	struct call *c = arg;
 
-	log_warn("rehome", "%016llx: no answer from the %s leg in time; "
-		 "ACKing the %s leg with its previous SDP",
-		 (unsigned long long)c->dest.dlg->did,
-		 dialog_leg_name(c->legv[1]), dialog_leg_name(c->legv[0]));
+	dialog_log(LOG_WARN, "rehome", c->dest.dlg, "no answer from the %s "
+		   "leg in time; ACKing the %s leg with its previous SDP",
+		   dialog_leg_name(c->legv[1]), dialog_leg_name(c->legv[0]));
 	flush_ack(c, NULL);
 }
 
@@ -326,9 +324,8 @@ static void leg_failed(struct call *c, const char *why)
 		(void)re_snprintf(c->reason, sizeof(c->reason), "%s:%s",
 				  dialog_leg_name(cur_leg(c)), why);
 
-	log_info("rehome", "%016llx: %s leg failed: %s",
-		 (unsigned long long)c->dest.dlg->did,
-		 dialog_leg_name(cur_leg(c)), why);
+	dialog_log(LOG_INFO, "rehome", c->dest.dlg, "%s leg failed: %s",
+		   dialog_leg_name(cur_leg(c)), why);
 
 	call_next(c);
 }

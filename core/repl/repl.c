@@ -286,6 +286,14 @@ int repl_init(const struct rh_conf *cfg)
 }
 
 
+/** A reload: snapshots written from now on live for the new dialog_timeout */
+void repl_conf_apply(const struct rh_conf *cfg)
+{
+	if (repl_st.up && cfg)
+		repl_st.ttl_ms = (uint64_t)cfg->dialog_timeout * 1000;
+}
+
+
 void repl_close(void)
 {
 	subs.obs = mem_deref(subs.obs);

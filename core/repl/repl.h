@@ -18,5 +18,6 @@ enum repl_serve {
 /* life cycle, after cluster_init(); without a cluster these do nothing */
 int  repl_init(const struct rh_conf *cfg);
 void repl_close(void);
+void repl_conf_apply(const struct rh_conf *cfg);
 enum repl_serve repl_serve_rule(const struct dialog *dlg, const char **nodep);
 int  repl_status(struct odict *od, void *arg);

@@ -88,9 +88,9 @@ static void apply(const struct env *env, const struct pl *json,
 	/* Redis accepted it, so it is the truth, even about ours */
 	if (local && !local->replica) {
 		++repl_st.n.conflicts;
-		log_info("repl", "%016llx: %s took it over (version %llu)",
-			 (unsigned long long)env->did, env->node,
-			 (unsigned long long)env->ver);
+		dialog_log(LOG_INFO, "repl", local, "%s took it over "
+			   "(version %llu)", env->node,
+			   (unsigned long long)env->ver);
 	}
 
 	if (!env->ended) {
@@ -216,8 +216,8 @@ static void unknown_keep(uint64_t did)
 	if (!dlg || !dlg->replica || !repl_is_me(dlg->owner))
 		return;
 
-	log_info("repl", "%016llx: unknown to the cluster, served here "
-		 "without replication", (unsigned long long)did);
+	dialog_log(LOG_INFO, "repl", dlg, "unknown to the cluster, served "
+		   "here without replication");
 	(void)dialog_serve(dlg, cluster_node_id());
 }
 

@@ -246,9 +246,8 @@ static void put_reply(int err, const struct redisReply *reply, void *arg)
 
 	if (err || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2 ||
 	    reply->element[1]->type != REDIS_REPLY_STRING) {
-		log_warn("repl", "write of %016llx refused: %s",
-			 (unsigned long long)p->did,
-			 err == EPROTO ? reply->str : "bad reply");
+		dialog_log_did(LOG_WARN, "repl", p->did, "write refused: %s",
+			       err == EPROTO ? reply->str : "bad reply");
 		goto out;
 	}
 
@@ -261,8 +260,8 @@ static void put_reply(int err, const struct redisReply *reply, void *arg)
 	}
 	else if (!str_cmp(what, "fenced")) {
 		++repl_st.n.fenced;
-		log_debug("repl", "%016llx: tag %s moved on, reading back",
-			  (unsigned long long)p->did, p->tag);
+		dialog_log_did(LOG_DEBUG, "repl", p->did, "tag %s moved on, "
+			       "reading back", p->tag);
 		repl_repair(p->did);
 	}
 	else if (!str_cmp(what, "stale")) {
@@ -404,9 +403,9 @@ static void change_handler(struct dialog *dlg, enum dialog_event ev)
 	if (!repl_replicated_here(dlg)) {
 		/* the fence would refuse it anyway */
 		++repl_st.n.skipped;
-		log_debug("repl", "%016llx: tag %s is held by %s, not "
-			  "replicated", (unsigned long long)dlg->did,
-			  dlg->shtag, shtag_holder(dlg->shtag));
+		dialog_log(LOG_DEBUG, "repl", dlg, "tag %s is held by %s, "
+			   "not replicated", dlg->shtag,
+			   shtag_holder(dlg->shtag));
 		return;
 	}
 

@@ -220,12 +220,16 @@ static void initial_invite(const struct sip_msg *msg)
 	if (!err)
 		err = relay_send(r, ruri, &hop);
 	if (err) {
-		log_warn("proxy", "INVITE %r: cannot relay to %r: %m",
-			 &msg->callid, &hop, err);
+		dialog_log(LOG_WARN, "proxy", dlg, "INVITE: cannot relay to "
+			   "%r: %m", &hop, err);
 		relay_failed(r, err);
 		mem_deref(r);
 	}
-	/* on success r lives until its final response */
+	else {
+		/* r lives until its final response */
+		dialog_log(LOG_DEBUG, "proxy", dlg, "INVITE from %J relayed to "
+			   "%r", &msg->src, &hop);
+	}
 
  out:
 	mem_deref(dlg);
@@ -628,8 +632,7 @@ int proxy_hangup(struct dialog *dlg, const char *why)
 	if (!dlg || dlg->state == DIALOG_ENDED)
 		return EINVAL;
 
-	log_info("proxy", "%016llx: hanging up (%s)",
-		 (unsigned long long)dlg->did, why);
+	dialog_log(LOG_INFO, "proxy", dlg, "hanging up (%s)", why);
 
 	for (int leg = LEG_CALLER; dlg->state == DIALOG_CONFIRMED &&
 		     leg <= LEG_CALLEE; leg++) {

@@ -223,9 +223,8 @@ void relay_failed(struct relay *r, int err)
 	else
 		reply_error(r, 503, "Service Unavailable");
 
-	log_debug("proxy", "%016llx: %r toward %s failed: %m",
-		  (unsigned long long)dlg->did, &r->msg->met,
-		  dialog_leg_name(r->dest.to), err);
+	dialog_log(LOG_DEBUG, "proxy", dlg, "%r toward %s failed: %m",
+		   &r->msg->met, dialog_leg_name(r->dest.to), err);
 
 	if (!r->dest.forward && (r->initial || !pl_strcmp(&r->msg->met, "BYE")))
 		(void)dialog_end(dlg);

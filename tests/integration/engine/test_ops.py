@@ -7,7 +7,9 @@ syslog, each line reaches /dev/log with the syslog priority of its level:
 rehomed runs in its own mount namespace whose /dev/log is this test's
 socket (needs root and unshare, as CI has). POST /v1/log_level
 changes what is logged at once. `rehomed -t` loads the policy the file
-names and reports a broken one as FILE:LINE.
+names and reports a broken one as FILE:LINE. Every line about a call
+carries its did and the caller's Call-ID, the same on each: one call at
+debug level, and every line naming its Call-ID or its did names both.
 """
 import os
 import pty
@@ -168,6 +170,34 @@ def syslog_priorities(ctx):
     assert prio(r'ctl: GET /v1/status') == 24 + 7, text
     assert "running" not in rh.log(), 'logged to stderr as well'
     sock.close()
+
+
+@t.test
+def call_lines_carry_did(ctx):
+    rh, uac, uas = ctx.proxied('uac.xml', 'uas.xml',
+                               engine={'log_level': 'debug'})
+    caller, callee = h.run_pair(uac, uas)
+    assert caller.ok, caller.why()
+    assert callee.ok, callee.why()
+    assert h.wait_until(lambda: rh.active_dialogs() == 0, 5), \
+        rh.dialog_counts()
+    assert rh.ctl.get('/v1/status')[0] == 200   # the log is up to date
+
+    call_id = caller.select('sent', 'INVITE')[0].call_id
+    log = rh.log().splitlines()
+    lines = [ln for ln in log if call_id in ln]
+    m = re.search(r' did=([0-9a-f]{16}) callid=%s: ' % re.escape(call_id),
+                  lines[0] if lines else '')
+    assert m, 'no did on the call\'s first line: %r' % lines[:1]
+    prefix = 'did=%s callid=%s: ' % (m.group(1), call_id)
+    bad = [ln for ln in lines if prefix not in ln]
+    assert not bad, 'lines without "%s": %r' % (prefix, bad)
+    story = [ln for ln in log if 'did=' + m.group(1) in ln]
+    assert story == lines, (story, lines)
+    told = [ln.split(prefix, 1)[1] for ln in lines]
+    assert told[0] == 'early, tag service', told
+    assert told[1].startswith('INVITE from %s:' % h.CALLER_IP), told
+    assert told[2:] == ['confirmed', 'ended'], told
 
 
 def linked_with_libsystemd():

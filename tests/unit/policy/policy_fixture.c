@@ -259,6 +259,13 @@ void fixture_rename_replace(const char *src)
 }
 
 
+/** A second policy file, beside the first */
+void fixture_other_path(char *buf, size_t sz)
+{
+	re_snprintf(buf, sz, "%s/other.lua", fixture_dir);
+}
+
+
 int fixture_start(const char *src)
 {
 	fixture_write_file(fixture_path, src);
@@ -391,6 +398,8 @@ void fixture_teardown(void)
 	libre_close();
 
 	re_snprintf(tmp, sizeof(tmp), "%s/.policy.lua.new", fixture_dir);
+	(void)unlink(tmp);
+	fixture_other_path(tmp, sizeof(tmp));
 	(void)unlink(tmp);
 	(void)unlink(fixture_path);
 	(void)rmdir(fixture_dir);

@@ -40,6 +40,7 @@ void fixture_teardown(void);
 void fixture_write_file(const char *file, const char *src);
 void fixture_rename_replace(const char *src);
 int  fixture_start(const char *src);
+void fixture_other_path(char *buf, size_t sz);
 bool fixture_run_until(bool (*cond)(void), uint64_t ms);
 bool fixture_never(void);
 int  fixture_invite_decide(struct policy_decision *out);

@@ -1,16 +1,19 @@
 /**
- * @file test_policy_reload.c  The Lua policy host: reloads, watch, SIGHUP
+ * @file test_policy_reload.c  The Lua policy host: reloads and the watch
  *
  * A reload replaces the policy only when the new file loads, keeping the
  * old one and its state otherwise; the file is watched (replaced by a
- * rename or edited in place) and SIGHUP reloads it. The fake engine and
+ * rename or edited in place) and loaded once it has settled, so a file
+ * saved in two writes never runs half; policy_set_file() moves to
+ * another file. SIGHUP is the engine's (engine_reload.c). The fake engine and
  * the loop are in policy_fixture.c.
  */
-#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <check.h>
 #include <re.h>
+#include "metrics.h"
 #include "policy.h"
 #include "policy_fixture.h"
 
@@ -150,32 +153,121 @@ START_TEST(test_watch_syntax_error)
 END_TEST
 
 
-static void sighup_handler(void *arg)
+/* A save in two writes 100 ms apart: the first half alone does not load */
+static const char HALF1[] =
+	"rehome.release('loaded=v2')\n"
+	"return { on_node_up = function()\n";
+static const char HALF2[] =
+	"  rehome.release('v2') end }\n";
+static FILE *saving;
+
+
+static void second_half_handler(void *arg)
 {
 	(void)arg;
-	ck_assert_int_eq(raise(SIGHUP), 0);
+	ck_assert_int_eq(fputs(HALF2, saving) >= 0, 1);
+	ck_assert_int_eq(fclose(saving), 0);
+	saving = NULL;
+	changed_at = tmr_jiffies();
 }
 
 
-START_TEST(test_sighup)
+static void first_half_handler(void *arg)
 {
-	ck_assert_int_eq(fixture_start("rehome.release('loaded=yes')\n"
-				       "return {}\n"), 0);
-	ck_assert_uint_eq(spy_count("loaded=yes"), 1);
+	(void)arg;
+	saving = fopen(fixture_path, "w");
+	ck_assert_ptr_nonnull(saving);
+	ck_assert_int_eq(fputs(HALF1, saving) >= 0, 1);
+	ck_assert_int_eq(fflush(saving), 0);
+	tmr_start(&fixture_action, 100, second_half_handler, NULL);
+}
 
-	tmr_start(&fixture_action, 50, sighup_handler, NULL);
-	ck_assert(fixture_run_until(spy_loaded_twice, 1000));
+
+static int metrics_h(struct re_printf *pf, void *arg)
+{
+	(void)arg;
+	return metrics_print(pf);
+}
+
+
+/** Was a failed reload counted? (a later good one clears last_error) */
+static bool reload_failed_counted(void)
+{
+	char *text = NULL;
+	bool found;
+
+	ck_assert_int_eq(re_sdprintf(&text, "%H", metrics_h, NULL), 0);
+	found = strstr(text, "event=\"reload_failed\"") != NULL;
+	mem_deref(text);
+	return found;
+}
+
+
+START_TEST(test_watch_settles)
+{
+	ck_assert_int_eq(fixture_start(V1), 0);
+	tmr_start(&fixture_action, 50, first_half_handler, NULL);
+
+	ck_assert_msg(fixture_run_until(sees_v2, 3000), "save not seen:\n%s",
+		      spy.log);
+	ck_assert_uint_ge(tmr_jiffies() - changed_at, POLICY_SETTLE_MS);
+
+	(void)fixture_run_until(fixture_never, 2 * POLICY_SETTLE_MS);
+	ck_assert_uint_eq(spy_count("loaded=v2"), 1);
+	ck_assert_msg(!reload_failed_counted(), "the half file was loaded");
 }
 END_TEST
 
-START_TEST(test_sighup_no_policy)
-{
-	ck_assert_int_eq(policy_init(NULL, fixture_libdir, &spy_ops), 0);
-	ck_assert_int_eq(policy_init(NULL, fixture_libdir, &spy_ops), EALREADY);
 
-	tmr_start(&fixture_action, 20, sighup_handler, NULL);
-	/* and the process is still here */
-	ck_assert(!fixture_run_until(fixture_never, 200));
+static void other_edit_handler(void *arg)
+{
+	char other[160];
+
+	fixture_other_path(other, sizeof(other));
+	fixture_write_file(other, arg);
+}
+
+
+START_TEST(test_set_file)
+{
+	char other[160], msg[256];
+
+	ck_assert_int_eq(fixture_start(V1), 0);
+	fixture_other_path(other, sizeof(other));
+	fixture_write_file(other, V2);
+
+	/* another file: loaded, and watched instead of the first */
+	ck_assert_int_eq(policy_set_file(other, fixture_libdir, msg,
+					 sizeof(msg)), 0);
+	ck_assert(sees_v2());
+	tmr_start(&fixture_action, 50, replace_handler, (void *)V3);
+	(void)fixture_run_until(fixture_never, 3 * POLICY_SETTLE_MS);
+	memset(&spy, 0, sizeof(spy));
+	ck_assert(sees_v2());
+	tmr_start(&fixture_action, 50, other_edit_handler, (void *)V3);
+	ck_assert_msg(fixture_run_until(sees_v3, 3000), "%s", spy.log);
+
+	/* one that does not load changes nothing */
+	fixture_write_file(fixture_path, "return {\n");
+	ck_assert_int_eq(policy_set_file(fixture_path, fixture_libdir, msg,
+					 sizeof(msg)), EINVAL);
+	ck_assert_msg(strstr(msg, "policy.lua:"), "%s", msg);
+	memset(&spy, 0, sizeof(spy));
+	ck_assert(sees_v3());
+
+	/* the same file again is a reload */
+	fixture_write_file(other, V2);
+	ck_assert_int_eq(policy_set_file(other, fixture_libdir, msg,
+					 sizeof(msg)), 0);
+	ck_assert(sees_v2());
+
+	/* none: hooks are no-ops */
+	ck_assert_int_eq(policy_set_file(NULL, fixture_libdir, msg,
+					 sizeof(msg)), 0);
+	memset(&spy, 0, sizeof(spy));
+	ck_assert_int_eq(policy_node_event("n2", POLICY_NODE_UP), 0);
+	ck_assert_str_eq(spy.log, "");
+	ck_assert_int_eq(policy_reload(msg, sizeof(msg)), ENOENT);
 }
 END_TEST
 
@@ -190,8 +282,8 @@ static Suite *policy_reload_suite(void)
 	tcase_add_test(reload, test_watch_rename_replace);
 	tcase_add_test(reload, test_watch_edit_in_place);
 	tcase_add_test(reload, test_watch_syntax_error);
-	tcase_add_test(reload, test_sighup);
-	tcase_add_test(reload, test_sighup_no_policy);
+	tcase_add_test(reload, test_watch_settles);
+	tcase_add_test(reload, test_set_file);
 	suite_add_tcase(s, reload);
 
 	return s;
