@@ -1,6 +1,7 @@
 #!/bin/sh
 # Builds rehome twice (plain, and with AddressSanitizer + UBSan) and runs
-# the whole test suite (unit + integration) in both builds.
+# the whole test suite (unit + integration) in both, then prints one line
+# "N passed, M failed" over both builds.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -11,7 +12,15 @@ run_suite() {
 	meson test -C "$dir" --print-errorlogs
 }
 
+# meson writes one JSON object per test result into testlog.json
+count() {
+	grep -c "\"result\": \"$1\"" build/meson-logs/testlog.json \
+		build-asan/meson-logs/testlog.json |
+		awk -F: '{ n += $2 } END { print n + 0 }'
+}
+
 run_suite build
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	run_suite build-asan -Db_sanitize=address,undefined -Db_lundef=false
+echo "$(count OK) passed, $(count FAIL) failed"
