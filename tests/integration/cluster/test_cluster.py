@@ -244,10 +244,11 @@ def settled(rh, quiet=0.5):
     return dialogs(rh) == first
 
 
-def call_on_two_nodes(ctx):
-    """node1 (active) and node2 (backup) with one call through node1:
-    (n1, n2, uas, did, the dialog as node2 holds it, its snapshot)."""
-    redis = ctx.redis()
+def call_on_two_nodes(ctx, redis=None):
+    """node1 (active) and node2 (backup) with one call through node1, on
+    `redis` (default: a new one): (n1, n2, uas, did, the dialog as node2
+    holds it, its snapshot)."""
+    redis = redis or ctx.redis()
     uas = ctx.sipp('uas.xml', ip=h.CALLEE_IP, calls=1)
     n1 = node(ctx, redis, 'node1', 'active', uas.target)
     n2 = node(ctx, redis, 'node2', 'backup', uas.target)
@@ -449,17 +450,7 @@ def unprotected(rh, reason):
 @t.test
 def unprotected_dialogs(ctx):
     redis = ctx.redis()
-    uas = ctx.sipp('uas.xml', ip=h.CALLEE_IP, calls=1)
-    n1 = node(ctx, redis, 'node1', 'active', uas.target)
-    n2 = node(ctx, redis, 'node2', 'backup', uas.target)
-    assert h.wait_until(lambda: synced(n1) and synced(n2), 10)
-
-    uac = ctx.sipp('uac.xml', ip=h.CALLER_IP, remote=n1.sip_addr,
-                   calls=1, rate=1, duration=60000)
-    uas.start()
-    uac.start()
-    assert h.wait_until(lambda: len(confirmed_here(n1)) == 1 and
-                        len(dialogs(n2)) == 1, 10)
+    n1, n2 = call_on_two_nodes(ctx, redis)[:2]
 
     # served by the tag's holder, replicated to a live synced backup
     m = hm.scrape(n1)
