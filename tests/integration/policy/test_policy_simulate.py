@@ -96,7 +96,7 @@ def dry_run_changes_nothing(ctx):
     node1, node2 = lib.cluster(ctx, uas.target, policy=POLICY)
     redis, = [p for p in ctx.procs if isinstance(p, h.Redis)]
     uac = ctx.sipp('uac.xml', ip=h.CALLER_IP, remote=node1.sip_addr,
-                   calls=CALLS, rate=100, duration=15000, timeout=60)
+                   calls=CALLS, rate=100, duration=20000, timeout=60)
     uas.start()
     uac.start()
     lib.wait_confirmed(node1, CALLS)
