@@ -587,6 +587,7 @@ static void route_invite(const struct sip_msg *msg, const char *lsnr_tag,
 	str_ncpy(rt->target, d.target, sizeof(rt->target));
 	rt->reject = d.scode;
 	str_ncpy(rt->reason, d.reason, sizeof(rt->reason));
+	rt->no_media = d.no_media;
 }
 
 

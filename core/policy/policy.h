@@ -31,6 +31,7 @@ struct policy_decision {
 	char target[POLICY_TARGET_SZ]; /* next-hop URI; empty: upstream/R-URI */
 	uint16_t scode;          /* non-zero: reject the INVITE (400..699)  */
 	char reason[POLICY_REASON_SZ]; /* reason phrase when scode is set */
+	bool no_media;           /* media=false: not anchored in a relay   */
 };
 
 /** rehome{tag=, mode=, body=, rate=}; NULL/0 fields = engine default */

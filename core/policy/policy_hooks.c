@@ -216,6 +216,16 @@ static void decision_reject(lua_State *L, struct policy_decision *out)
 }
 
 
+static void decision_media(lua_State *L, struct policy_decision *out)
+{
+	if (!lua_isboolean(L, -1))
+		luaL_error(L, "on_initial_invite: 'media' must be true or "
+			   "false");
+
+	out->no_media = !lua_toboolean(L, -1);
+}
+
+
 static void decision_read(lua_State *L, int idx, struct policy_decision *out)
 {
 	if (lua_isnil(L, idx))
@@ -239,6 +249,8 @@ static void decision_read(lua_State *L, int idx, struct policy_decision *out)
 		else if (0 == strcmp(key, "reason"))
 			decision_string(L, key, out->reason,
 					sizeof(out->reason), true);
+		else if (0 == strcmp(key, "media"))
+			decision_media(L, out);
 		else
 			luaL_error(L, "on_initial_invite: unknown field '%s' "
 				   "in the decision", key);
