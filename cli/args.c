@@ -63,6 +63,11 @@ static const struct command commands[] = {
 	 "undrain"},
 	{"jobs",      NULL,       ARG_NONE,  0, false, cmd_jobs,
 	 "jobs"},
+	{"media",     "relays",   ARG_NONE,  0, false, cmd_media,
+	 "media relays"},
+	{"media",     "move",     ARG_NONE,
+	 OPT_FROM | OPT_TO | OPT_COUNT | OPT_TAG | OPT_RATE, false, cmd_media,
+	 "media move --from R --to R [--count N | --tag T] [--rate R]"},
 	{"policy",    "reload",   ARG_NONE,  0, false, cmd_policy,
 	 "policy reload"},
 	{"reload",    NULL,       ARG_NONE,  0, false, cmd_reload,
@@ -162,6 +167,21 @@ static bool name_ok(const char *s)
 }
 
 
+/** A media relay as media_relay names it: udp:IP:PORT, [IPv6] too */
+static bool relay_ok(const char *s)
+{
+	if (!str_isset(s) || strlen(s) > NAME_MAX_LEN)
+		return false;
+
+	for (; *s; s++) {
+		if (!isalnum((unsigned char)*s) && !strchr(".:[]", *s))
+			return false;
+	}
+
+	return true;
+}
+
+
 static bool did_ok(const char *s)
 {
 	if (str_len(s) != DID_LEN)
@@ -252,6 +272,7 @@ static int option_set(struct args *a, struct client *cl, int opt,
 	case 'm': a->mode = val;    a->given |= OPT_MODE; return 0;
 	case 'b': a->body = val;    a->given |= OPT_BODY; return 0;
 	case 'o': a->to = val;      a->given |= OPT_TO;   return 0;
+	case 'f': a->from = val;    a->given |= OPT_FROM; return 0;
 
 	case 'l':
 		a->given |= OPT_LIMIT;
@@ -301,6 +322,25 @@ static int arg_check(struct args *a, const struct command *c)
 }
 
 
+/** media move: two relays, and at most one of --count and --tag */
+static int media_check(struct args *a, const struct command *c)
+{
+	if (str_cmp(c->sub, "move"))
+		return 0;
+	if (!a->from || !a->to)
+		return problem(a, "media move needs --from R and --to R");
+	if (!relay_ok(a->from) || !relay_ok(a->to))
+		return problem(a, "bad relay '%s' (udp:IP:PORT, as in "
+			       "media_relay)", relay_ok(a->from) ? a->to :
+			       a->from);
+	if ((a->given & OPT_COUNT) && (a->given & OPT_TAG))
+		return problem(a, "media move takes --count or --tag, not "
+			       "both");
+
+	return 0;
+}
+
+
 /** What getopt cannot check: option/command fit and value sets */
 static int args_check(struct args *a, const struct command *c)
 {
@@ -311,6 +351,8 @@ static int args_check(struct args *a, const struct command *c)
 
 	if (a->tag && !name_ok(a->tag))
 		return problem(a, "bad tag name '%s'", a->tag);
+	if (c->run == cmd_media)
+		return media_check(a, c);
 	if (a->to && !name_ok(a->to))
 		return problem(a, "bad node name '%s'", a->to);
 	if (a->mode && !word_in(a->mode, modes))
@@ -347,6 +389,7 @@ int args_parse(struct args *a, struct client *cl,
 		{"body",    required_argument, NULL, 'b'},
 		{"rate",    required_argument, NULL, 'r'},
 		{"to",      required_argument, NULL, 'o'},
+		{"from",    required_argument, NULL, 'f'},
 		{"count",   required_argument, NULL, 'c'},
 		{"percent", required_argument, NULL, 'p'},
 		{"help",    no_argument,       NULL, 'h'},

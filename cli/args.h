@@ -18,6 +18,7 @@ enum opt_bit {
 	OPT_TO      = 1 << 5,
 	OPT_COUNT   = 1 << 6,
 	OPT_PERCENT = 1 << 7,
+	OPT_FROM    = 1 << 8,
 };
 
 /** What the positional argument after a command's words is */
@@ -39,6 +40,7 @@ struct args {
 	const char *mode;
 	const char *body;
 	const char *to;
+	const char *from;      /* media move: the relay to empty */
 	uint32_t limit, rate, count, percent;
 	unsigned given;        /* enum opt_bit */
 	bool help;             /* -h, --help */

@@ -50,6 +50,15 @@ struct policy_move {
 	uint32_t percent;
 };
 
+/** move_media{from=, to=, count= | tag=}; neither: every call on from */
+struct policy_move_media {
+	const char *from;
+	const char *to;
+	const char *tag;
+	uint32_t count;
+	uint32_t rate;           /* dialogs per second; 0 = rehome_rate     */
+};
+
 /**
  * End of an asynchronous action. Call it exactly once, and only if the
  * action returned 0; `result` (may be NULL) is only read during the call.
@@ -71,6 +80,7 @@ struct policy_ops {
 	int (*dialogs)(struct odict **odp, const char *tag, uint32_t limit,
 		       void *arg);
 	int (*stats)(struct odict **odp, void *arg);
+	int (*relays)(struct odict **odp, void *arg);
 	int (*take)(const char *tag, policy_done_h *doneh, void *done_arg,
 		    void *arg);
 	int (*release)(const char *tag, void *arg);
@@ -78,6 +88,8 @@ struct policy_ops {
 		      void *done_arg, void *arg);
 	int (*move)(const struct policy_move *req, policy_done_h *doneh,
 		    void *done_arg, void *arg);
+	int (*move_media)(const struct policy_move_media *req,
+			  policy_done_h *doneh, void *done_arg, void *arg);
 	void *arg;
 };
 
@@ -102,3 +114,4 @@ int  policy_initial_invite(const struct sip_msg *msg, const char *lsnr_tag,
 			   struct policy_decision *out);
 int  policy_node_event(const char *node, enum policy_node_state state);
 int  policy_rehome_done(const struct odict *result);
+int  policy_relay_event(const char *relay, bool up);

@@ -359,6 +359,17 @@ int policy_node_event(const char *node, enum policy_node_state state)
 }
 
 
+/** A media relay stopped answering ng ping (up false), or answers again */
+int policy_relay_event(const char *relay, bool up)
+{
+	if (!relay)
+		return EINVAL;
+
+	return hook_arg_run(up ? POLICY_HOOK_RELAY_UP : POLICY_HOOK_RELAY_DOWN,
+			    relay, NULL);
+}
+
+
 int policy_rehome_done(const struct odict *result)
 {
 	return hook_arg_run(POLICY_HOOK_REHOME_DONE, NULL, result);

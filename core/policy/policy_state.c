@@ -46,6 +46,8 @@ static const char *const hook_names[POLICY_HOOK_COUNT] = {
 	"on_node_draining",
 	"on_tick",
 	"on_rehome_done",
+	"on_relay_down",
+	"on_relay_up",
 };
 
 static const char *const SANDBOX = "rehome.sandbox";

@@ -33,6 +33,7 @@
 #include "mrelay.h"
 #include "media.h"
 #include "ctl.h"
+#include "leg.h"
 #include "anchor.h"
 
 enum {
@@ -61,6 +62,13 @@ static void op_handler(int err, const char *sdp, void *arg)
 }
 
 
+/** The call's name on every relay: its did, known to every node */
+static void ng_callid(char *buf, size_t sz, const struct dialog *dlg)
+{
+	(void)re_snprintf(buf, sz, "rh-%016llx", (unsigned long long)dlg->did);
+}
+
+
 /** The dialog's media call, made on first use on this node */
 static int call_get(struct media_call **mcp, struct dialog *dlg)
 {
@@ -80,8 +88,7 @@ static int call_get(struct media_call **mcp, struct dialog *dlg)
 		return ENOENT;
 	}
 
-	(void)re_snprintf(callid, sizeof(callid), "rh-%016llx",
-			  (unsigned long long)dlg->did);
+	ng_callid(callid, sizeof(callid), dlg);
 	err = media_call_alloc(&dlg->mcall, relay, callid);
 	if (!err)
 		*mcp = dlg->mcall;
@@ -124,8 +131,7 @@ static char *leg_tag(const struct dialog *dlg, enum dialog_leg_id leg)
 int anchor_sdp(struct dialog *dlg, enum dialog_leg_id from, bool offer,
 	       const struct pl *sdp, anchor_h *h, void *arg)
 {
-	enum dialog_leg_id other = from == LEG_CALLER ? LEG_CALLEE
-						       : LEG_CALLER;
+	enum dialog_leg_id other = leg_other(from);
 	char *own = NULL, *peer = NULL, *body = NULL;
 	struct media_call *mc;
 	struct anchor_op *op;
@@ -163,6 +169,147 @@ int anchor_sdp(struct dialog *dlg, enum dialog_leg_id from, bool offer,
 	mem_deref(own);
 	mem_deref(peer);
 	mem_deref(body);
+	return err;
+}
+
+
+/** A call's media on its way to another relay */
+struct anchor_move {
+	struct dialog *dlg;
+	struct mrelay *to;
+	struct media_call *mc;      /* the call on the new relay */
+	char *caller_tag, *callee_tag;
+	char *for_callee;           /* the new relay's SDP toward the callee */
+	anchor_h *h;
+	void *arg;
+};
+
+
+static void move_destructor(void *arg)
+{
+	struct anchor_move *mv = arg;
+
+	mem_deref(mv->mc);
+	mem_deref(mv->caller_tag);
+	mem_deref(mv->callee_tag);
+	mem_deref(mv->for_callee);
+	mem_deref(mv->dlg);
+}
+
+
+static void move_end(struct anchor_move *mv, int err)
+{
+	anchor_h *h = mv->h;
+	void *arg = mv->arg;
+
+	mem_deref(mv);
+	h(err, NULL, arg);
+}
+
+
+/** The new relay answered too: the call's media is there from now on */
+static void move_answered(int err, const char *sdp, void *arg)
+{
+	struct anchor_move *mv = arg;
+	struct dialog *dlg = mv->dlg;
+	struct media_call *old;
+
+	if (!err)
+		err = dialog_atom_str(&dlg->media, mrelay_name(mv->to));
+	if (!err)
+		err = leg_sent_sdp(dlg, LEG_CALLER, sdp);
+	if (!err)
+		err = leg_sent_sdp(dlg, LEG_CALLEE, mv->for_callee);
+	if (err) {
+		move_end(mv, err);
+		return;
+	}
+
+	/* ended meanwhile (its end deleted it on the old relay) */
+	if (dlg->state == DIALOG_ENDED) {
+		(void)media_delete(mv->mc, NULL, NULL);
+		move_end(mv, 0);
+		return;
+	}
+
+	/* the old relay forgets the call (retried even if it is dead) */
+	old = dlg->mcall;
+	dlg->mcall = mv->mc;
+	mv->mc = NULL;
+	if (old)
+		(void)media_delete(old, NULL, NULL);
+	mem_deref(old);
+
+	move_end(mv, 0);
+}
+
+
+static void move_offered(int err, const char *sdp, void *arg)
+{
+	struct anchor_move *mv = arg;
+	const struct dialog *dlg = mv->dlg;
+
+	if (!err)
+		err = str_dup(&mv->for_callee, sdp);
+	if (!err)
+		err = media_answer(mv->mc, mv->caller_tag, mv->callee_tag,
+				   dlg->leg[LEG_CALLEE].sdp_in, move_answered,
+				   mv);
+	if (err)
+		move_end(mv, err);
+}
+
+
+/**
+ * Move a call's media to relay `to`: the new relay is given the SDPs the
+ * endpoints last sent (the caller's as offer, the callee's as answer), and
+ * the dialog then names it, with its SDPs as what each leg is to be sent
+ * (sdp_out): re-INVITEing both legs with those finishes the move. The old
+ * relay is told to delete the call.
+ *
+ * @return 0 if under way (h gets the outcome), otherwise errorcode
+ */
+int anchor_move(struct dialog *dlg, const char *to, anchor_h *h, void *arg)
+{
+	char callid[NG_CALLID_SZ];
+	struct anchor_move *mv;
+	struct mrelay *relay;
+	int err;
+
+	if (!dlg || !to || !h)
+		return EINVAL;
+
+	relay = mrelay_find(anc.relays, to);
+	if (!relay)
+		return ENOENT;
+	if (!dlg->media || !dlg->leg[LEG_CALLER].sdp_in ||
+	    !dlg->leg[LEG_CALLEE].sdp_in)
+		return EPROTO;   /* not anchored, or no offer/answer yet */
+	if (!str_cmp(dlg->media, mrelay_name(relay)))
+		return EALREADY;
+
+	mv = mem_zalloc(sizeof(*mv), move_destructor);
+	if (!mv)
+		return ENOMEM;
+
+	mv->dlg = mem_ref(dlg);
+	mv->to = relay;
+	mv->h = h;
+	mv->arg = arg;
+	mv->caller_tag = leg_tag(dlg, LEG_CALLER);
+	mv->callee_tag = leg_tag(dlg, LEG_CALLEE);
+	ng_callid(callid, sizeof(callid), dlg);
+
+	err = mv->caller_tag && mv->callee_tag ? 0 : EPROTO;
+	if (!err)
+		err = media_call_alloc(&mv->mc, relay, callid);
+	if (!err)
+		err = media_offer(mv->mc, mv->caller_tag, mv->callee_tag,
+				  dlg->leg[LEG_CALLER].sdp_in, move_offered,
+				  mv);
+	if (err)
+		mem_deref(mv);
+
 	return err;
 }
 

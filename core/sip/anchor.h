@@ -18,5 +18,6 @@ bool anchor_enabled(void);
 struct mrelay_set *anchor_relays(void);
 void anchor_set_relay_handler(anchor_relay_h *h, void *arg);
 int  anchor_choose(struct dialog *dlg);
+int  anchor_move(struct dialog *dlg, const char *to, anchor_h *h, void *arg);
 int  anchor_sdp(struct dialog *dlg, enum dialog_leg_id from, bool offer,
 		const struct pl *sdp, anchor_h *h, void *arg);
