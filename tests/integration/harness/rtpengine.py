@@ -15,8 +15,10 @@ import socket
 import struct
 import time
 
-from .common import ENGINE_IP, TestFailure, free_port, wait_until
+from .common import (CALLEE_IP, CALLER_IP, ENGINE_IP, TestFailure,
+                     free_port, wait_until)
 from .procs import Proc
+from .ua import Ua
 
 MEDIA_PORTS = 40
 
@@ -154,3 +156,40 @@ class RtpPeer:
 
     def close(self):
         self.sock.close()
+
+
+# ----------------------------------------------------------- in a test
+
+def start(ctx, **kw):
+    """An Rtpengine (see its arguments), started, stopped with the test."""
+    rtp = Rtpengine(ctx.dir, **kw)
+    ctx.procs.append(rtp)
+    return rtp.start()
+
+
+def endpoints(ctx):
+    """A caller and a callee Ua, each with a media socket (.rtp) that its
+    SDP offers."""
+    caller, callee = Ua(ctx, CALLER_IP, 'alice'), Ua(ctx, CALLEE_IP, 'bob')
+    for ua in (caller, callee):
+        ua.rtp = RtpPeer(ua.ip)
+        ua.sdp = ua.rtp.sdp(ua.name)
+    return caller, callee
+
+
+def media_flows(caller, callee, caller_sdp, callee_sdp):
+    """RTP sent to the address each side was given reaches the other."""
+    caller.rtp.received(0)
+    callee.rtp.received(0)
+    caller.rtp.send(sdp_media(caller_sdp))
+    callee.rtp.send(sdp_media(callee_sdp))
+    got_callee, got_caller = callee.rtp.received(), caller.rtp.received()
+    assert got_callee >= 20, 'callee got %d of 25 RTP packets' % got_callee
+    assert got_caller >= 20, 'caller got %d of 25 RTP packets' % got_caller
+
+
+def relays(rh):
+    """GET /v1/media/relays: {relay: its object}"""
+    status, data = rh.ctl.get('/v1/media/relays')
+    assert status == 200, data
+    return {r['relay']: r for r in data['relays']}

@@ -21,19 +21,13 @@ sockets:
 import signal
 
 import harness as h
-from harness import nodes
-from harness.rtpengine import RtpPeer, Rtpengine, sdp_media
-from harness.ua import Ua, call, tag_of
+from harness import rtpengine
+from harness.rtpengine import RtpPeer, media_flows, sdp_media
+from harness.ua import call, hang_up
 
 t = h.Test(__file__)
 
 RELAY_IP = '127.0.0.30'
-
-
-def start_relay(ctx, **kw):
-    rtp = Rtpengine(ctx.dir, **kw)
-    ctx.procs.append(rtp)
-    return rtp.start()
 
 
 def engine(ctx, rtp, callee, **kw):
@@ -42,28 +36,10 @@ def engine(ctx, rtp, callee, **kw):
                        extra=['media_relay %s' % rtp.ng], **kw)
 
 
-def endpoints(ctx):
-    caller, callee = Ua(ctx, h.CALLER_IP, 'alice'), Ua(ctx, h.CALLEE_IP, 'bob')
-    caller.rtp, callee.rtp = RtpPeer(h.CALLER_IP), RtpPeer(h.CALLEE_IP)
-    caller.sdp, callee.sdp = caller.rtp.sdp('alice'), callee.rtp.sdp('bob')
-    return caller, callee
-
-
 def last_sdp(ua, pred):
     msgs = [m for m in ua.received if pred(m) and m.body]
     assert msgs, '%s got no SDP' % ua.name
     return msgs[-1].body
-
-
-def media_flows(caller, callee, caller_sdp, callee_sdp):
-    """RTP to the address each side was given reaches the other side."""
-    caller.rtp.received(0)
-    callee.rtp.received(0)
-    caller.rtp.send(sdp_media(caller_sdp))
-    callee.rtp.send(sdp_media(callee_sdp))
-    got_callee, got_caller = callee.rtp.received(), caller.rtp.received()
-    assert got_callee >= 20, 'callee got %d of 25 RTP packets' % got_callee
-    assert got_caller >= 20, 'caller got %d of 25 RTP packets' % got_caller
 
 
 def only_dialog(rh):
@@ -72,19 +48,14 @@ def only_dialog(rh):
     return data['dialogs'][0]
 
 
-def bye(caller, callee):
-    req = caller.request('BYE')
-    caller.send(req)
-    assert callee.wait(lambda m: m.is_request and m.method == 'BYE'), \
-        'the BYE did not reach the callee'
-    ok = caller.final(req)
-    assert ok and ok.status == 200, 'BYE: %s' % (ok and ok.status)
+def relay_state(rh):
+    return list(rtpengine.relays(rh).values())[0]['state']
 
 
 @t.test
 def anchored_call(ctx):
-    rtp = start_relay(ctx)
-    caller, callee = endpoints(ctx)
+    rtp = rtpengine.start(ctx)
+    caller, callee = rtpengine.endpoints(ctx)
     rh = engine(ctx, rtp, callee)
 
     call(rh.sip_addr, caller, callee)
@@ -123,19 +94,19 @@ def anchored_call(ctx):
     assert sdp_media(ok.body)[0] == RELAY_IP, ok.body
     media_flows(caller, callee, new_to_caller, ok.body)
 
-    bye(caller, callee)
+    hang_up(caller, callee)
     assert h.wait_until(lambda: not rtp.knows(call_id), 3), \
         'rtpengine still has %s after the BYE' % call_id
 
 
 @t.test
 def opted_out(ctx):
-    rtp = start_relay(ctx)
+    rtp = rtpengine.start(ctx)
     policy = ctx.path('nomedia.lua')
     with open(policy, 'w') as f:
         f.write('return {\n  on_initial_invite = function(req)\n'
                 '    return {media = false}\n  end,\n}\n')
-    caller, callee = endpoints(ctx)
+    caller, callee = rtpengine.endpoints(ctx)
     rh = engine(ctx, rtp, callee, policy=policy)
 
     call(rh.sip_addr, caller, callee)
@@ -145,19 +116,13 @@ def opted_out(ctx):
     dlg = only_dialog(rh)
     assert dlg.get('media_relay') is None, dlg
     assert not rtp.knows('rh-' + dlg['did'])
-    bye(caller, callee)
-
-
-def relay_state(rh):
-    status, data = rh.ctl.get('/v1/media/relays')
-    assert status == 200, data
-    return data['relays'][0]['state']
+    hang_up(caller, callee)
 
 
 @t.test
 def relay_down(ctx):
-    rtp = start_relay(ctx)
-    caller, callee = endpoints(ctx)
+    rtp = rtpengine.start(ctx)
+    caller, callee = rtpengine.endpoints(ctx)
     rh = engine(ctx, rtp, callee)
     assert h.wait_until(lambda: relay_state(rh) == 'up', 3), relay_state(rh)
     rtp.popen.send_signal(signal.SIGSTOP)
@@ -179,8 +144,8 @@ def relay_down(ctx):
 
 @t.test
 def relay_silent_mid_call(ctx):
-    rtp = start_relay(ctx)
-    caller, callee = endpoints(ctx)
+    rtp = rtpengine.start(ctx)
+    caller, callee = rtpengine.endpoints(ctx)
     rh = engine(ctx, rtp, callee)
     call(rh.sip_addr, caller, callee)
 
@@ -196,7 +161,7 @@ def relay_silent_mid_call(ctx):
         assert rh.active_dialogs() == 1, 'the call did not stay up'
     finally:
         rtp.popen.send_signal(signal.SIGCONT)
-    bye(caller, callee)
+    hang_up(caller, callee)
     assert rh.wait_log(r'SDP not taken by media relay'), 'no log line'
 
 
