@@ -31,9 +31,12 @@ RELAY_IP = '127.0.0.30'
 
 
 def engine(ctx, rtp, callee, **kw):
-    """rehomed anchoring in rtp, whose upstream is the callee."""
-    return ctx.rehomed(upstream='udp:%s:%d' % (callee.ip, callee.peer.port),
-                       extra=['media_relay %s' % rtp.ng], **kw)
+    """rehomed anchoring in rtp, whose upstream is the callee; returned
+    once the relay answered its first ping (it is down until then)."""
+    rh = ctx.rehomed(upstream='udp:%s:%d' % (callee.ip, callee.peer.port),
+                     extra=['media_relay %s' % rtp.ng], **kw)
+    assert h.wait_until(lambda: relay_state(rh) == 'up', 3), 'relay down'
+    return rh
 
 
 def last_sdp(ua, pred):
@@ -124,7 +127,6 @@ def relay_down(ctx):
     rtp = rtpengine.start(ctx)
     caller, callee = rtpengine.endpoints(ctx)
     rh = engine(ctx, rtp, callee)
-    assert h.wait_until(lambda: relay_state(rh) == 'up', 3), relay_state(rh)
     rtp.popen.send_signal(signal.SIGSTOP)
     try:
         assert h.wait_until(lambda: relay_state(rh) == 'down', 5), \
