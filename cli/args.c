@@ -65,6 +65,11 @@ static const struct command commands[] = {
 	 "undrain"},
 	{"jobs",      NULL,       ARG_NONE,  0, false, cmd_jobs,
 	 "jobs"},
+	{"media",     "relays",   ARG_NONE,  0, false, cmd_media,
+	 "media relays"},
+	{"media",     "move",     ARG_NONE,
+	 OPT_FROM | OPT_TO | OPT_COUNT | OPT_TAG | OPT_RATE, false, cmd_media,
+	 "media move --from R --to R [--count N | --tag T] [--rate R]"},
 	{"policy",    "reload",   ARG_NONE,  0, false, cmd_policy,
 	 "policy reload"},
 	{"policy",    "simulate", ARG_NODE_EVENT, OPT_FILE, false,
@@ -163,6 +168,21 @@ static bool name_ok(const char *s)
 
 	for (; *s; s++) {
 		if (!isalnum((unsigned char)*s) && !strchr("-_.", *s))
+			return false;
+	}
+
+	return true;
+}
+
+
+/** A media relay as media_relay names it: udp:IP:PORT, [IPv6] too */
+static bool relay_ok(const char *s)
+{
+	if (!str_isset(s) || strlen(s) > NAME_MAX_LEN)
+		return false;
+
+	for (; *s; s++) {
+		if (!isalnum((unsigned char)*s) && !strchr(".:[]", *s))
 			return false;
 	}
 
@@ -348,6 +368,25 @@ static int simulate_check(struct args *a, const struct command *c)
 }
 
 
+/** media move: two relays, and at most one of --count and --tag */
+static int media_check(struct args *a, const struct command *c)
+{
+	if (str_cmp(c->sub, "move"))
+		return 0;
+	if (!a->from || !a->to)
+		return problem(a, "media move needs --from R and --to R");
+	if (!relay_ok(a->from) || !relay_ok(a->to))
+		return problem(a, "bad relay '%s' (udp:IP:PORT, as in "
+			       "media_relay)", relay_ok(a->from) ? a->to :
+			       a->from);
+	if ((a->given & OPT_COUNT) && (a->given & OPT_TAG))
+		return problem(a, "media move takes --count or --tag, not "
+			       "both");
+
+	return 0;
+}
+
+
 /** What getopt cannot check: option/command fit and value sets */
 static int args_check(struct args *a, const struct command *c)
 {
@@ -361,6 +400,8 @@ static int args_check(struct args *a, const struct command *c)
 	if (c->run == cmd_simulate)
 		return simulate_check(a, c);
 
+	if (c->run == cmd_media)
+		return media_check(a, c);
 	if (a->to && !name_ok(a->to))
 		return problem(a, "bad node name '%s'", a->to);
 	if (a->mode && !word_in(a->mode, modes))

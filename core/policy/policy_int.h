@@ -29,6 +29,8 @@ enum policy_hook {
 	POLICY_HOOK_REHOME_DONE,
 	POLICY_HOOK_LOAD,        /* on_load(state): a new version starts    */
 	POLICY_HOOK_UNLOAD,      /* on_unload(): state for the next version */
+	POLICY_HOOK_RELAY_DOWN,
+	POLICY_HOOK_RELAY_UP,
 	POLICY_HOOK_COUNT
 };
 
