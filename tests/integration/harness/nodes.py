@@ -83,15 +83,15 @@ def wait_confirmed(node, n, timeout=10.0):
 
 # ---------------------------------------------------------- two nodes
 
-def cluster(ctx, upstream, n=2, shtag='service', **kw):
+def cluster(ctx, upstream, n=2, shtag='service', extra=(), **kw):
     """A Redis and n rehomed nodes (node1 active for `shtag`, the others
     backup), same cluster, secret and listener tag, node i on 127.0.0.i;
-    kw: more Rehomed arguments. Returns the list of nodes, once every
-    node sees every other one up and is synced."""
+    extra: more config lines; kw: more Rehomed arguments. Returns the list
+    of nodes, once every node sees every other one up and is synced."""
     redis = ctx.redis()
     common = dict(redis=redis.addr, cluster='rh%d' % redis.port,
                   repl_secret='test-secret-0123456789', upstream=upstream,
-                  extra=['node_timeout 1000'], **kw)
+                  extra=['node_timeout 1000'] + list(extra), **kw)
     nodes = []
     for i in range(1, n + 1):
         port = free_port()
