@@ -73,6 +73,7 @@ struct call {
 	bool dirty;                   /* changed since last replicated */
 	bool ack_wait;                /* first leg's 2xx awaits the answer */
 	char *sdp;                    /* SDP of the first leg's 2xx */
+	struct anchor_move *mv;       /* media_to: the media's move */
 	char reason[REHOME_REASON_SZ]; /* first failure */
 	uint64_t started;             /* jiffies of the first request */
 };
@@ -101,6 +102,7 @@ static void call_destructor(void *arg)
 	tmr_cancel(&c->ack_tmr);
 	mem_deref(c->req);
 	mem_deref(c->sdp);
+	mem_deref(c->mv);
 	(void)dialog_unlock(dlg, c);
 	mem_deref(dlg);
 }
@@ -290,6 +292,8 @@ static void call_finish(struct call *c, enum rehome_outcome outcome,
 	struct dialog *dlg = c->dest.dlg;
 
 	flush_ack(c, NULL);
+	anchor_move_finish(c->mv, outcome == REHOME_MOVED);
+	c->mv = NULL;
 	if (c->dirty && dlg->state != DIALOG_ENDED && !call_aborted(c))
 		dialog_changed(dlg, DIALOG_EV_UPDATED);
 	if (outcome == REHOME_MOVED)
@@ -570,7 +574,8 @@ static void call_media(struct call *c)
 		return;
 	}
 
-	err = anchor_move(c->dest.dlg, c->job->opts.media_to, media_moved, c);
+	err = anchor_move(&c->mv, c->dest.dlg, c->job->opts.media_to,
+			  media_moved, c);
 	if (err == EALREADY) {
 		call_send(c);
 	}
