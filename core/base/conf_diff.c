@@ -49,6 +49,7 @@ static const struct rule rulev[] = {
 	ONE(node_id, false),
 	SPAN("listen", listen, listenc, false),
 	SPAN("upstream", has_upstream, upstream, true),
+	SPAN("pass_header", pass_header, pass_headerc, true),
 	SPAN("shtag", shtag, shtagc, false),
 	ONE(default_shtag, false),
 	SPAN("redis", has_redis, redis_port, false),

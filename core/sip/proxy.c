@@ -8,7 +8,8 @@
  * server transaction. Only ACK for a 2xx crosses statelessly, as in any
  * UA. Because every message is rebuilt, nothing that describes the other
  * side's path (Via, Record-Route, Route, Contact, the callee leg's
- * Call-ID) ever leaks; everything else crosses verbatim (sipmsg.c).
+ * Call-ID) ever leaks; of the other headers only a whitelist crosses
+ * (hdrfilter.c).
  *
  * This file decides: what a request is (initial INVITE, in-dialog, for the
  * engine itself, malformed), who serves it (this node, the dialog's owner
@@ -41,6 +42,7 @@
 #include "dialog.h"
 #include "listener.h"
 #include "sipmsg.h"
+#include "hdrfilter.h"
 #include "sipcheck.h"
 #include "nict.h"
 #include "metrics.h"
@@ -721,6 +723,7 @@ int proxy_init(struct sip *sip, const struct rh_conf *cfg)
 
 	leg_init(sip);
 	relay_init(sip);
+	hdrfilter_init(cfg);
 
 	err = nict_init(sip);
 	if (err)
