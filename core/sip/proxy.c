@@ -44,6 +44,7 @@
 #include "sipmsg.h"
 #include "hdrfilter.h"
 #include "sipcheck.h"
+#include "sipmend.h"
 #include "nict.h"
 #include "metrics.h"
 #include "proxy.h"
@@ -94,6 +95,23 @@ static bool is_own_address(const struct uri *uri, enum sip_transp tp)
 }
 
 
+/**
+ * The caller's target: its Contact, or its From URI for an RFC 2543 UA,
+ * which may leave Contact out (RFC 3261 8.1.1.8 requires it only since).
+ */
+static int target_of_invite(struct pl *uri, const struct sip_msg *msg)
+{
+	int err = sipmsg_contact_uri(uri, msg);
+
+	if (err == ENOENT && sipmend_is_rfc2543(msg)) {
+		*uri = msg->from.auri;
+		return 0;
+	}
+
+	return err ? EBADMSG : 0;
+}
+
+
 static int dialog_from_invite(struct dialog **dlgp, const struct sip_msg *msg,
 			      const char *lsnr_tag, const char *shtag)
 {
@@ -119,7 +137,7 @@ static int dialog_from_invite(struct dialog **dlgp, const struct sip_msg *msg,
 	err |= dialog_serve(dlg, proxy.cfg->node_id);
 	err |= dialog_atom_str(&caller->lsnr_tag, lsnr_tag);
 	err |= sipmsg_route_set(&caller->route, msg, false);
-	err |= sipmsg_contact_uri(&contact, msg) ? EBADMSG : 0;
+	err |= target_of_invite(&contact, msg);
 	if (!err)
 		err = dialog_set_str(&caller->target, &contact);
 	err |= leg_learn_sdp(dlg, LEG_CALLER, msg);
@@ -167,7 +185,7 @@ static void initial_invite(const struct sip_msg *msg)
 	struct pl hop;
 	int err;
 
-	if (!sip_msg_hdr(msg, SIP_HDR_CONTACT)) {
+	if (!sip_msg_hdr(msg, SIP_HDR_CONTACT) && !sipmend_is_rfc2543(msg)) {
 		reply(msg, 400, "Missing Contact");
 		return;
 	}
@@ -721,6 +739,7 @@ int proxy_init(struct sip *sip, const struct rh_conf *cfg)
 	proxy.sip = sip;
 	proxy.cfg = cfg;
 
+	sipmend_init();
 	leg_init(sip);
 	relay_init(sip);
 	hdrfilter_init(cfg);
