@@ -2,10 +2,10 @@
  * @file test_sipcheck.c  Unit tests of the door (sipcheck.c) and loopmark.c
  *
  * First every RFC 4475 message of tests/torture/ goes through libre's
- * parser and the door, and must come out as the table says: refused by
- * libre already (the engine never sees it: listed so that a libre that
- * starts accepting one is noticed), let through, answered with a code, or
- * (a response) dropped; those libre refuses also mended where libre
+ * parser (with sipmend.c's second reading, as in the engine) and the
+ * door, and must come out as the table says: refused by libre still (the
+ * engine never sees it), let through, answered with a code, or (a
+ * response) dropped; those libre refuses also mended by hand where libre
  * minds, to show the door ready for them. Then each check on its own, on
  * small messages that differ from a sound one in one place, and the loop
  * mark: added after libre's Via, recognised on the way back, not
