@@ -4,20 +4,26 @@
  * RFC 4475 has messages an element must answer or process that libre
  * 1.1.0's sip_msg_decode() refuses outright, and libre then drops them
  * ("msg decode err") before any listener sees them, with no hook to step
- * in: a request of another SIP version (owed a 505), RFC 2543 requests
- * whose Vias have no branch (owed processing, RFC 3261 8.2.2.1 and 17.2.3
- * backward compatibility), a From or To with a URI scheme libre cannot
- * parse (a valid message).
+ * in: a request of another SIP version (owed a 505), a request line with
+ * LWS where one SP belongs (owed a 400), RFC 2543 requests whose Vias
+ * have no branch (owed processing, RFC 3261 8.2.2.1 and 17.2.3 backward
+ * compatibility), a From or To with a URI scheme libre cannot parse (a
+ * valid message).
  *
  * So the engine interposes on libre's own symbols: this file defines
  * sip_msg_decode(), sip_via_decode() and sip_addr_decode(), which the
  * dynamic linker gives precedence over libre.so's, also for libre's calls
  * from inside (they go through its PLT: `objdump -R libre.so` lists
  * them). Each calls libre's (dlsym RTLD_NEXT) first and, for a message
- * libre refused, tries once more, leniently:
+ * libre refused, tries once more, leniently, in the same buffer (so libre
+ * frames a TCP stream on as usual):
+ *  - a request line with LWS in it is rewritten in place as "METHOD SP
+ *    URI SP VERSION", read, and put back; the request then shows its
+ *    method and URI text as received, no decoded URI, and a version whose
+ *    address marks it for the door's 400 (sipmend_bad_line());
  *  - a version other than 2.0 in the start line and the Vias ("SIP/7.0",
- *    same length) is read as 2.0, and the bytes put back afterwards, so
- *    the request's ver still says "SIP/7.0" and the door answers 505;
+ *    same length) is read as 2.0, and the bytes put back, so the
+ *    request's ver still says "SIP/7.0" and the door answers 505;
  *  - a top Via without a branch is accepted, and given one made up from
  *    what identifies an RFC 2543 transaction (17.2.3: Request-URI, To
  *    tag, From tag, Call-ID, CSeq number, top Via; not the method, so a
@@ -28,15 +34,14 @@
  *    the magic cookie;
  *  - a From or To whose URI libre cannot decode is taken as name-addr or
  *    addr-spec text; the door still checks its syntax.
- * Whatever is still refused is refused as libre would. Every mended
- * message then goes through the door (sipcheck.c) like any other.
+ * Whatever is still refused is refused as libre would; a header section
+ * without its end stays "incomplete" (over TCP more may come). Every
+ * mended message then goes through the door (sipcheck.c) like any other.
  *
- * Limits: an RFC 2543 ACK carries the To tag of the response it
+ * Limit: an RFC 2543 ACK carries the To tag of the response it
  * acknowledges, so it never matches its INVITE's made-up branch: the
  * ACK of an error response reaches the engine (which drops it), and the
- * error is retransmitted until Timer H. Over TCP, a mended message must
- * end its segment's data: bytes of a next message pipelined behind it
- * are lost (libre frames the next one on the buffer it gave us).
+ * error is retransmitted until Timer H.
  */
 #define _GNU_SOURCE 1
 #include <dlfcn.h>
@@ -49,6 +54,7 @@
 enum {
 	BRANCH_SZ   = 24,     /* "rh2543" + 16 hex digits + NUL, rounded */
 	MAX_PATCHES = 16,     /* "SIP/x.y" read as 2.0, per message */
+	MAX_TOKENS  = 8,      /* of a request line with LWS inside */
 	VERSION_LEN = 7,      /* "SIP/x.y" */
 };
 
@@ -64,6 +70,19 @@ static struct {
 } mend;
 
 static const char branch_prefix[] = "rh2543";
+
+/* the version of a request whose request line had to be rewritten: the
+ * door knows it by its address, which no message on the wire can have */
+static const char bad_line_ver[] = "SIP/2.0";
+
+/** A request line rewritten for reading, and what it was */
+struct line {
+	char *orig;        /* the line as received */
+	size_t len;
+	size_t pos;        /* where it starts in its buffer */
+	size_t met_len;    /* its method, at its start */
+	size_t ver_off;    /* its version token, from its start */
+};
 
 
 static void *libre_symbol(const char *name)
@@ -246,9 +265,132 @@ static void branch_make(struct sip_msg *msg, struct mbuf *mb)
 }
 
 
+/** "SIP/x.y" */
+static bool is_version(const struct pl *pl)
+{
+	return pl->l == VERSION_LEN && !memcmp(pl->p, "SIP/", 4) &&
+		isdigit((unsigned char)pl->p[4]) && pl->p[5] == '.' &&
+		isdigit((unsigned char)pl->p[6]);
+}
+
+
+/** The start line's tokens, split at runs of SP and HTAB */
+static unsigned line_tokens(struct pl *tokv, unsigned tokc, const char *p,
+			    const char *end)
+{
+	unsigned n = 0;
+
+	while (p < end) {
+		const char *q;
+
+		if (*p == ' ' || *p == '\t') {
+			++p;
+			continue;
+		}
+
+		for (q = p; q < end && *q != ' ' && *q != '\t'; q++)
+			;
+		if (n == tokc)
+			return tokc + 1;
+
+		tokv[n].p = p;
+		tokv[n++].l = q - p;
+		p = q;
+	}
+
+	return n;
+}
+
+
+/**
+ * A request line with LWS where one SP belongs (RFC 4475 lwsruri,
+ * lwsstart, trws) is rewritten in place as "METHOD SP URI SP VERSION"
+ * (the URI's pieces joined), right-aligned on its line end, and mb's
+ * position moved to its new start; the original is kept to put back.
+ */
+static bool line_patch(struct mbuf *mb, struct line *ln)
+{
+	struct pl tokv[MAX_TOKENS];
+	const char *start = (const char *)mbuf_buf(mb);
+	const char *end = memchr(start, '\r', head_end(mb) - mb->pos);
+	char *out;
+	size_t len = 0;
+	unsigned n;
+
+	if (!end)
+		return false;
+
+	n = line_tokens(tokv, MAX_TOKENS, start, end);
+	if (n < 3 || n > MAX_TOKENS || tokv[0].p != start ||
+	    !is_version(&tokv[n - 1]))
+		return false;
+
+	for (unsigned i = 0; i < n; i++)
+		len += tokv[i].l;
+	len += 2;    /* the two SPs */
+	if (len == (size_t)(end - start))
+		return false;   /* a sound line: libre minded something else */
+
+	ln->orig = mem_alloc(end - start, NULL);
+	if (!ln->orig)
+		return false;
+
+	memcpy(ln->orig, start, end - start);
+	ln->len = end - start;
+	ln->pos = mb->pos;
+	ln->met_len = tokv[0].l;
+	ln->ver_off = tokv[n - 1].p - start;
+
+	/* written from the end backwards: the tokens only move right */
+	out = (char *)end;
+	for (unsigned i = n; i-- > 0;) {
+		const char *t = ln->orig + (tokv[i].p - start);
+
+		out -= tokv[i].l;
+		memcpy(out, t, tokv[i].l);
+		if (i == n - 1 || i == 1)
+			*--out = ' ';
+	}
+
+	mb->pos = (const uint8_t *)out - mb->buf;
+	return true;
+}
+
+
+static void line_restore(struct mbuf *mb, struct line *ln)
+{
+	if (!ln->orig)
+		return;
+
+	memcpy(mb->buf + ln->pos, ln->orig, ln->len);
+	mem_deref(ln->orig);
+}
+
+
+/**
+ * The request of a rewritten line as received: its method, its URI part
+ * as text (no URI is decoded from it), and the version that marks it.
+ */
+static void line_show(struct sip_msg *msg, const struct mbuf *mb,
+		      const struct line *ln)
+{
+	const char *start = (const char *)mb->buf + ln->pos;
+
+	msg->met.p = start;
+	msg->met.l = ln->met_len;
+	msg->ruri.p = start + ln->met_len;
+	msg->ruri.l = ln->ver_off - ln->met_len;
+	memset(&msg->uri, 0, sizeof(msg->uri));
+	msg->ver.p = bad_line_ver;
+	msg->ver.l = VERSION_LEN;
+}
+
+
 /** The second, lenient reading of what libre refused */
 static int decode_mended(struct sip_msg **msgp, struct mbuf *mb)
 {
+	struct line ln = {NULL, 0, 0, 0, 0};
+	bool bad_line;
 	struct patches pt;
 	struct sip_msg *msg = NULL;
 	int err;
@@ -260,13 +402,18 @@ static int decode_mended(struct sip_msg **msgp, struct mbuf *mb)
 			return err;
 	}
 
+	bad_line = line_patch(mb, &ln);
 	versions_patch(mb, &pt);
 	mend.lenient = true;
 	err = mend.msg_decode(&msg, mb);
 	mend.lenient = false;
 	versions_restore(mb, &pt);
+	line_restore(mb, &ln);
 	if (err)
 		return err;
+
+	if (bad_line)
+		line_show(msg, mb, &ln);
 
 	if (msg->req && !pl_isset(&msg->via.branch))
 		branch_make(msg, mb);
@@ -284,9 +431,10 @@ int sip_msg_decode(struct sip_msg **msgp, struct mbuf *mb)
 	sipmend_init();
 	err = mend.msg_decode(msgp, mb);
 
-	/* ENODATA: incomplete (TCP reads on), ENOMEM: no second try */
-	if (!err || err == ENODATA || err == ENOMEM || !msgp || !mb ||
-	    mend.lenient)
+	/* ENODATA: incomplete (TCP reads on), unless the header section is
+	 * all there; ENOMEM: no second try */
+	if (!err || err == ENOMEM || !msgp || !mb || mend.lenient ||
+	    (err == ENODATA && head_end(mb) == mb->end))
 		return err;
 
 	pos = mb->pos;
@@ -296,6 +444,13 @@ int sip_msg_decode(struct sip_msg **msgp, struct mbuf *mb)
 	}
 
 	return 0;
+}
+
+
+/** The request line was not "METHOD SP URI SP VERSION" (400) */
+bool sipmend_bad_line(const struct sip_msg *msg)
+{
+	return msg->ver.p == bad_line_ver;
 }
 
 

@@ -4,3 +4,4 @@
 
 void sipmend_init(void);
 bool sipmend_is_rfc2543(const struct sip_msg *msg);
+bool sipmend_bad_line(const struct sip_msg *msg);

@@ -3,7 +3,8 @@
  *
  * Through libre's own sip_msg_decode() (sipmend.c interposes on it, as in
  * the engine): a request of another SIP version decodes with its version
- * kept as sent; an RFC 2543 request (top Via without branch) gets a
+ * kept as sent; one with LWS in its request line decodes marked for a
+ * 400, its method and URI text as sent; an RFC 2543 request (top Via without branch) gets a
  * made-up branch that is the same for a retransmission and for its
  * CANCEL, differs for another transaction, and is never the magic
  * cookie; a From with a URI libre cannot parse keeps its text and tag;
@@ -81,6 +82,32 @@ START_TEST(test_other_version_kept)
 END_TEST
 
 
+START_TEST(test_bad_line_marked)
+{
+	struct sip_msg *msg = NULL;
+
+	ck_assert_int_eq(decode(&msg,
+		"INVITE  sip:bob@example.com; lr\tSIP/2.0  \r\n"
+		"Via: SIP/2.0/UDP h.example.com;branch=z9hG4bK3\r\n"
+		"From: " FROM "\r\nTo: " TO "\r\n"
+		"Call-ID: lws@example.com\r\nCSeq: 1 INVITE\r\n"
+		"Content-Length: 0\r\n\r\n"), 0);
+	ck_assert(sipmend_bad_line(msg));
+	ck_assert(!pl_strcmp(&msg->met, "INVITE"));
+	ck_assert(!pl_strcmp(&msg->ruri, "  sip:bob@example.com; lr\t"));
+	ck_assert(!pl_isset(&msg->uri.host));
+	ck_assert(!pl_strcmp(&msg->callid, "lws@example.com"));
+	ck_assert(!pl_strcmp(&msg->via.branch, "z9hG4bK3"));
+	mem_deref(msg);
+
+	ck_assert_int_eq(decode(&msg, REQ("INVITE", "1 INVITE",
+		"h.example.com;branch=z9hG4bKabc", FROM, TO)), 0);
+	ck_assert(!sipmend_bad_line(msg));
+	mem_deref(msg);
+}
+END_TEST
+
+
 START_TEST(test_rfc2543_branch)
 {
 	char *invite = branch_of(REQ("INVITE", "5 INVITE", "gw.example.com",
@@ -130,9 +157,9 @@ START_TEST(test_still_refused)
 {
 	struct sip_msg *msg = NULL;
 
-	/* LWS in the request line, no header end, a Via of no shape */
-	ck_assert_int_ne(decode(&msg, "INVITE sip:a@b.c; lr SIP/2.0\r\n"
-				"\r\n"), 0);
+	/* no header end (TCP would wait for more), a Via of no shape */
+	ck_assert_int_ne(decode(&msg, "INVITE sip:a@b.c;  lr SIP/2.0\r\n"
+				"Via: SIP/2.0/UDP h;branch=z9hG4bK1\r\n"), 0);
 	ck_assert_int_ne(decode(&msg, "OPTIONS sip:a@b.c SIP/2.0\r\n"
 				"Via: SIP/2.0/UDP h;branch=z9hG4bK1\r\n"), 0);
 	ck_assert_int_ne(decode(&msg, REQ("INVITE", "1 INVITE", "",
@@ -161,6 +188,7 @@ static Suite *sipmend_suite(void)
 	TCase *tc = tcase_create("core");
 
 	tcase_add_test(tc, test_other_version_kept);
+	tcase_add_test(tc, test_bad_line_marked);
 	tcase_add_test(tc, test_rfc2543_branch);
 	tcase_add_test(tc, test_unknown_scheme_from);
 	tcase_add_test(tc, test_still_refused);
