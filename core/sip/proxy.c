@@ -739,7 +739,10 @@ int proxy_init(struct sip *sip, const struct rh_conf *cfg)
 	proxy.sip = sip;
 	proxy.cfg = cfg;
 
-	sipmend_init();
+	err = sipmend_init();
+	if (err)
+		return err;
+
 	leg_init(sip);
 	relay_init(sip);
 	hdrfilter_init(cfg);

@@ -45,7 +45,6 @@
  */
 #define _GNU_SOURCE 1
 #include <dlfcn.h>
-#include <stdlib.h>
 #include <string.h>
 #include <ctype.h>
 #include <re.h>
@@ -85,26 +84,23 @@ struct line {
 };
 
 
-static void *libre_symbol(const char *name)
+/**
+ * Find libre's own decoders (once; the wrappers below call it too, as
+ * libre may decode before the engine starts)
+ *
+ * @return 0, or ENOSYS if libre's are not found (nothing can be decoded)
+ */
+int sipmend_init(void)
 {
-	void *sym = dlsym(RTLD_NEXT, name);
+	if (mend.msg_decode)
+		return 0;
 
-	/* without libre's own there is nothing to call: fail loudly */
-	if (!sym)
-		abort();
+	mend.via_decode = dlsym(RTLD_NEXT, "sip_via_decode");
+	mend.addr_decode = dlsym(RTLD_NEXT, "sip_addr_decode");
+	if (mend.via_decode && mend.addr_decode)
+		mend.msg_decode = dlsym(RTLD_NEXT, "sip_msg_decode");
 
-	return sym;
-}
-
-
-/** Resolve libre's own decoders now rather than on the first message */
-void sipmend_init(void)
-{
-	if (!mend.msg_decode) {
-		mend.msg_decode = libre_symbol("sip_msg_decode");
-		mend.via_decode = libre_symbol("sip_via_decode");
-		mend.addr_decode = libre_symbol("sip_addr_decode");
-	}
+	return mend.msg_decode ? 0 : ENOSYS;
 }
 
 
@@ -112,7 +108,9 @@ int sip_via_decode(struct sip_via *via, const struct pl *pl)
 {
 	int err;
 
-	sipmend_init();
+	if (sipmend_init())
+		return ENOSYS;
+
 	err = mend.via_decode(via, pl);
 
 	/* libre sets val only once the rest parsed: only the branch is
@@ -164,7 +162,9 @@ int sip_addr_decode(struct sip_addr *addr, const struct pl *pl)
 {
 	int err;
 
-	sipmend_init();
+	if (sipmend_init())
+		return ENOSYS;
+
 	err = mend.addr_decode(addr, pl);
 	if (err && mend.lenient && addr && pl)
 		err = addr_text(addr, pl);
@@ -428,7 +428,9 @@ int sip_msg_decode(struct sip_msg **msgp, struct mbuf *mb)
 	size_t pos;
 	int err;
 
-	sipmend_init();
+	if (sipmend_init())
+		return ENOSYS;
+
 	err = mend.msg_decode(msgp, mb);
 
 	/* ENODATA: incomplete (TCP reads on), unless the header section is

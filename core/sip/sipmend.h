@@ -2,6 +2,6 @@
  * @file sipmend.h  A second reading of what libre's parser refuses
  */
 
-void sipmend_init(void);
+int  sipmend_init(void);
 bool sipmend_is_rfc2543(const struct sip_msg *msg);
 bool sipmend_bad_line(const struct sip_msg *msg);

@@ -673,6 +673,8 @@ static Suite *sipcheck_suite(void)
 
 int main(void)
 {
-	sipmend_init();   /* libre's decoders as the engine has them */
+	if (sipmend_init())   /* libre's decoders as the engine has them */
+		return EXIT_FAILURE;
+
 	return check_main(sipcheck_suite());
 }

@@ -203,6 +203,8 @@ static Suite *sipmend_suite(void)
 
 int main(void)
 {
-	sipmend_init();
+	if (sipmend_init())
+		return EXIT_FAILURE;
+
 	return check_main(sipmend_suite());
 }
