@@ -14,7 +14,8 @@
  * sip_msg_decode(), sip_via_decode() and sip_addr_decode(), which the
  * dynamic linker gives precedence over libre.so's, also for libre's calls
  * from inside (they go through its PLT: `objdump -R libre.so` lists
- * them). Each calls libre's (dlsym RTLD_NEXT) first and, for a message
+ * them; so libre must be linked as the shared library, as pkg-config
+ * gives it). Each calls libre's (dlsym RTLD_NEXT) first and, for a message
  * libre refused, tries once more, leniently, in the same buffer (so libre
  * frames a TCP stream on as usual):
  *  - a request line with LWS in it is rewritten in place as "METHOD SP
