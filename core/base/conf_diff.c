@@ -52,6 +52,7 @@ static const struct rule rulev[] = {
 	SPAN("pass_header", pass_header, pass_headerc, true),
 	SPAN("shtag", shtag, shtagc, false),
 	ONE(default_shtag, false),
+	ONE(udp_rcvbuf, false),
 	SPAN("redis", has_redis, redis_port, false),
 	SPAN("redis_sentinel", redis_sentinel, redis_sentinelc, false),
 	ONE(redis_master, false),
