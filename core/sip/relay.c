@@ -30,6 +30,7 @@
 #include "cseq.h"
 #include "dialog.h"
 #include "sipmsg.h"
+#include "hdrfilter.h"
 #include "sipcheck.h"
 #include "nict.h"
 #include "metrics.h"
@@ -139,6 +140,8 @@ static int reply_relay(struct relay *r, const struct sip_msg *resp,
 {
 	const struct sip_msg *msg = r->msg;
 	struct dialog *dlg = r->dest.dlg;
+	struct hdrfilter_ids ids;
+	char callid[LEG_CALLID_SZ];
 	const struct sa *laddr;
 	struct mbuf *mb;
 	struct sa dst;
@@ -161,13 +164,19 @@ static int reply_relay(struct relay *r, const struct sip_msg *resp,
 	err |= mbuf_printf(mb, "\r\nCall-ID: %r\r\n", &msg->callid);
 	err |= mbuf_printf(mb, "CSeq: %u %r\r\n", msg->cseq.num,
 			   &msg->cseq.met);
-	if (sip_msg_hdr(resp, SIP_HDR_CONTACT)) {
+	if (resp->scode >= 300 && resp->scode < 400) {
+		/* a redirect's Contacts are where to go: kept as they are */
+		err |= sipmsg_copy_hdr(mb, resp, SIP_HDR_CONTACT);
+	}
+	else if (sip_msg_hdr(resp, SIP_HDR_CONTACT)) {
 		laddr = leg_laddr(dlg, r->from, msg->tp);
 		if (laddr)
 			err |= sipmsg_print_contact(mb, dlg, r->from,
 						    laddr, msg->tp);
 	}
-	err |= sipmsg_copy_hdrs(mb, resp, sipmsg_is_rewritten);
+	ids.from_callid = resp->callid;
+	ids.to_callid = leg_callid(dlg, r->from, callid, sizeof(callid));
+	err |= hdrfilter_print(mb, resp, &ids);
 
 	if (sdp)
 		pl_set_str(&body, sdp);
@@ -488,6 +497,7 @@ static int request_send(struct relay *r, const char *ruri,
 	struct dialog *dlg = r->dest.dlg;
 	struct dialog_leg *to = &dlg->leg[r->dest.to];
 	bool ack = !pl_strcmp(&msg->met, "ACK");
+	struct hdrfilter_ids ids;
 	char callid[LEG_CALLID_SZ];
 	uint32_t cseq;
 	struct mbuf *mb;
@@ -507,11 +517,11 @@ static int request_send(struct relay *r, const char *ruri,
 			   sipmsg_max_forwards_next(msg));
 	err |= mbuf_printf(mb, "From: %r\r\nTo: %r\r\n", &msg->from.val,
 			   &msg->to.val);
-	err |= mbuf_printf(mb, "Call-ID: %s\r\n",
-			   leg_callid(dlg, r->dest.to, callid,
-					    sizeof(callid)));
+	ids.from_callid = msg->callid;
+	ids.to_callid = leg_callid(dlg, r->dest.to, callid, sizeof(callid));
+	err |= mbuf_printf(mb, "Call-ID: %s\r\n", ids.to_callid);
 	err |= mbuf_printf(mb, "CSeq: %u %r\r\n", cseq, &msg->met);
-	err |= sipmsg_copy_hdrs(mb, msg, sipmsg_is_rewritten);
+	err |= hdrfilter_print(mb, msg, r->initial ? NULL : &ids);
 
 	if (r->body)
 		pl_set_str(&body, r->body);
