@@ -67,6 +67,11 @@ struct dialog_ok {
 	bool taken_over;       /* sent by another node before this one */
 };
 
+/** What an endpoint said it supports (Allow, Supported), per leg */
+enum dialog_cap {
+	DIALOG_CAP_UPDATE = 1 << 0,  /* Allow lists UPDATE */
+};
+
 /** One side of the call: how to reach that endpoint and what it has seen */
 struct dialog_leg {
 	char *target;          /* the endpoint's remote target (Contact URI) */
@@ -76,6 +81,8 @@ struct dialog_leg {
 	char *lsnr_tag;        /* tag of the listener this leg uses (atom) */
 	struct dialog_ok *ok;  /* our 2xx awaiting its ACK, or NULL */
 	uint64_t contact_key;  /* random, in our Contact toward this leg */
+	uint64_t sdp_off;      /* added to the o= version of SDP sent to it */
+	uint32_t caps;         /* DIALOG_CAP_*: what the endpoint supports */
 	struct cseq_leg cseq;
 	enum sip_transp tp;
 };
@@ -159,7 +166,7 @@ const char *dialog_leg_name(enum dialog_leg_id leg);
 uint64_t dialog_now(void);
 
 /* dialog_codec.c: versioned serialization (JSON) */
-enum { DIALOG_CODEC_VERSION = 2, DIALOG_CODEC_VERSION_MIN = 1 };
+enum { DIALOG_CODEC_VERSION = 3, DIALOG_CODEC_VERSION_MIN = 1 };
 int dialog_encode(struct re_printf *pf, const struct dialog *dlg);
 int dialog_encode_mb(struct mbuf **mbp, const struct dialog *dlg);
 int dialog_decode(struct dialog **dlgp, const char *str, size_t len);

@@ -17,11 +17,12 @@
  * (replica, acked, transactions) starts empty on the node that decodes.
  *
  * Layout, with NULL strings and zero keys left out:
- *   {"v":2,"did":"<16 hex>","state":"confirmed","callid":..,
+ *   {"v":2|3,"did":"<16 hex>","state":"confirmed","callid":..,
  *    "callid_key":"<16 hex>","from":..,"to":..,"to_tag":..,"shtag":..,
  *    "owner":..,"created":ms,"updated":ms,"version":n,
  *    "caller":{"target":..,"route":..,"sdp_in":..,"sdp_out":..,
- *              "lsnr_tag":..,"contact_key":"<16 hex>","tp":"UDP",
+ *              "lsnr_tag":..,"contact_key":"<16 hex>","sdp_off":n,
+ *              "caps":n,"tp":"UDP",
  *              "cseq":{"rseq":n,"lseq":n,"off":n,"ack":n},
  *              "ok":{"cseq":n,"ack":n,"until":ms,"tp":"UDP",
  *                    "dst":"IP:PORT","msg":"SIP/2.0 200 OK..."}},
@@ -91,6 +92,8 @@ static const struct field leg_fields[] = {
 	{"sdp_out",  offsetof(struct dialog_leg, sdp_out),  FIELD_STR},
 	{"lsnr_tag", offsetof(struct dialog_leg, lsnr_tag), FIELD_ATOM},
 	{"contact_key", offsetof(struct dialog_leg, contact_key), FIELD_X64},
+	{"sdp_off",  offsetof(struct dialog_leg, sdp_off),  FIELD_U64},
+	{"caps",     offsetof(struct dialog_leg, caps),     FIELD_U32},
 };
 
 static const struct field cseq_fields[] = {
@@ -352,6 +355,20 @@ static int leg_encode(struct odict *o, const char *key,
 }
 
 
+/**
+ * The lowest version that says what dlg holds: 3 only once the engine
+ * has moved a leg's o= versions (see above), so that until then a node
+ * of the release before still reads it.
+ */
+static int codec_version(const struct dialog *dlg)
+{
+	if (dlg->leg[LEG_CALLER].sdp_off || dlg->leg[LEG_CALLEE].sdp_off)
+		return DIALOG_CODEC_VERSION;
+
+	return 2;
+}
+
+
 static int dialog_odict(struct odict **op, const struct dialog *dlg)
 {
 	struct odict *o = NULL;
@@ -366,8 +383,7 @@ static int dialog_odict(struct odict **op, const struct dialog *dlg)
 	if (err)
 		return err;
 
-	err = odict_entry_add(o, "v", ODICT_INT,
-			      (int64_t)DIALOG_CODEC_VERSION);
+	err = odict_entry_add(o, "v", ODICT_INT, (int64_t)codec_version(dlg));
 	if (err)
 		goto out;
 
