@@ -34,12 +34,15 @@ enum dialog_lock_kind {
 };
 
 /**
- * One engine-originated operation at a time: while it is held, the
- * endpoints' own session refreshes are refused (491).
+ * One engine-originated operation at a time. While the holder has an
+ * INVITE or UPDATE of its own pending (`pending`), the endpoints' own
+ * session refreshes are glare and refused (491); otherwise they are
+ * relayed as usual.
  */
 struct dialog_lock {
 	enum dialog_lock_kind kind;
 	const void *holder;    /* compared, never dereferenced */
+	bool pending;          /* the holder's INVITE/UPDATE is pending */
 };
 
 /**
@@ -152,6 +155,9 @@ int  dialog_lock(struct dialog *dlg, enum dialog_lock_kind kind,
 		 const void *holder);
 int  dialog_unlock(struct dialog *dlg, const void *holder);
 void dialog_lock_break(struct dialog *dlg);
+void dialog_lock_pending(struct dialog *dlg, const void *holder,
+			 bool pending);
+bool dialog_pending(const struct dialog *dlg);
 bool dialog_locked(const struct dialog *dlg);
 bool dialog_locked_by(const struct dialog *dlg, enum dialog_lock_kind kind,
 		      const void *holder);

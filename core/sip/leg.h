@@ -23,5 +23,9 @@ int  leg_send(struct sip_request **reqp, const struct pl *met,
 	      sip_resp_h *resph, void *arg);
 int  leg_learn_sdp(struct dialog *dlg, enum dialog_leg_id from,
 		   const struct sip_msg *msg);
+void leg_body(struct pl *body, const struct dialog *dlg,
+	      enum dialog_leg_id to, const struct sip_msg *msg, bool learned);
+void leg_learn_allow(struct dialog *dlg, enum dialog_leg_id leg,
+		     const struct sip_msg *msg);
 int  leg_learn_target(struct dialog *dlg, enum dialog_leg_id leg,
 		      const struct sip_msg *msg);

@@ -124,6 +124,8 @@ static int dialog_from_invite(struct dialog **dlgp, const struct sip_msg *msg,
 	if (err)
 		goto out;
 
+	leg_learn_allow(dlg, LEG_CALLER, msg);
+
 	caller->tp = msg->tp;
 	caller->cseq.rseq = msg->cseq.num;
 
@@ -382,10 +384,10 @@ static void in_dialog(const struct sip_msg *msg)
 		return;
 	}
 
-	/* rehome: while the engine's own re-INVITE is pending (locked), an
+	/* rehome: while the engine's own re-INVITE is pending, an
 	 * endpoint's INVITE/UPDATE is glare (RFC 3261 14.1), and a BYE is
 	 * relayed and aborts the re-home, which notices the lock broken */
-	if (dialog_locked(dlg) && sipmsg_is_target_refresh(&msg->met)) {
+	if (dialog_pending(dlg) && sipmsg_is_target_refresh(&msg->met)) {
 		metrics_sip_response(491);
 		/* stateful, so that libre absorbs the ACK of the 491 */
 		(void)sip_treply(NULL, proxy.sip, msg, 491, "Request Pending");

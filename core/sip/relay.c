@@ -154,8 +154,8 @@ static int reply_relay(struct relay *r, const struct sip_msg *resp)
 	}
 	err |= sipmsg_copy_hdrs(mb, resp, sipmsg_is_rewritten);
 
-	body.p = (const char *)mbuf_buf(resp->mb);
-	body.l = mbuf_get_left(resp->mb);
+	leg_body(&body, dlg, r->from, resp,
+		 !r->dest.forward && resp->scode < 300);
 	err |= mbuf_printf(mb, "Content-Length: %zu\r\n\r\n%r", body.l,
 			   &body);
 	if (err)
@@ -366,8 +366,7 @@ int relay_send(struct relay *r, const char *ruri, const struct pl *hop)
 	err |= mbuf_printf(mb, "CSeq: %u %r\r\n", cseq, &msg->met);
 	err |= sipmsg_copy_hdrs(mb, msg, sipmsg_is_rewritten);
 
-	body.p = (const char *)mbuf_buf(msg->mb);
-	body.l = mbuf_get_left(msg->mb);
+	leg_body(&body, dlg, r->dest.to, msg, true);
 	err |= mbuf_printf(mb, "Content-Length: %zu\r\n\r\n%r", body.l,
 			   &body);
 	if (err)
