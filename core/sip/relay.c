@@ -295,6 +295,36 @@ static void relay_response(int err, const struct sip_msg *msg, void *arg)
  * can be cancelled), any other method through our own transaction where
  * it can (nict.c explains why).
  */
+static bool is_rewritten_rack(enum sip_hdrid id)
+{
+	return id == SIP_HDR_RACK || sipmsg_is_rewritten(id);
+}
+
+
+/**
+ * A PRACK's RAck, with the CSeq of the INVITE as leg `to` numbered it
+ * (cseq.c); other methods have none.
+ *
+ * @return true if it printed one
+ */
+static bool print_rack(struct mbuf *mb, const struct sip_msg *msg,
+		       const struct cseq_leg *to, int *errp)
+{
+	const struct sip_hdr *hdr = sip_msg_hdr(msg, SIP_HDR_RACK);
+	struct pl rseq, num, met;
+
+	if (!hdr || pl_strcmp(&msg->met, "PRACK") ||
+	    re_regex(hdr->val.p, hdr->val.l, "[0-9]+[ \t]+[0-9]+[ \t]+[^ \t]+",
+		     &rseq, NULL, &num, NULL, &met))
+		return false;
+
+	*errp |= mbuf_printf(mb, "RAck: %r %u %r\r\n", &rseq,
+			     !pl_strcmp(&met, "INVITE") ?
+			     cseq_rack(to, pl_u32(&num)) : pl_u32(&num), &met);
+	return true;
+}
+
+
 int relay_request(struct relay *r, const char *ruri,
 			 const struct pl *hop, struct mbuf *mb)
 {
@@ -364,7 +394,8 @@ int relay_send(struct relay *r, const char *ruri, const struct pl *hop)
 			   leg_callid(dlg, r->dest.to, callid,
 					    sizeof(callid)));
 	err |= mbuf_printf(mb, "CSeq: %u %r\r\n", cseq, &msg->met);
-	err |= sipmsg_copy_hdrs(mb, msg, sipmsg_is_rewritten);
+	err |= sipmsg_copy_hdrs(mb, msg, print_rack(mb, msg, &to->cseq, &err)
+				? is_rewritten_rack : sipmsg_is_rewritten);
 
 	leg_body(&body, dlg, r->dest.to, msg, true);
 	err |= mbuf_printf(mb, "Content-Length: %zu\r\n\r\n%r", body.l,

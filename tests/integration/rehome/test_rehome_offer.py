@@ -14,7 +14,11 @@
                         re-INVITE;
   no_491_while_handing  while node 1 hands a call to node 2, which has
                         not sent anything yet, the callee's re-INVITE is
-                        relayed, not refused with 491.
+                        relayed, not refused with 491;
+  prack_renumbered      after a re-home the engine's CSeqs toward the
+                        callee are ahead of the caller's: the RAck of the
+                        caller's PRACK names the re-INVITE by the number
+                        the callee gave it.
 """
 import os
 import signal
@@ -167,6 +171,32 @@ def no_491_while_handing(ctx):
     callee.expect(is_response(200), 'the caller\'s 200')
     job = lib.wait_job(node1, job, 10)
     assert job['failed'] == 1 and job['moved'] == 0, job
+
+
+@t.test
+def prack_renumbered(ctx):
+    rh, call = one_call(ctx)
+    caller, callee = call.caller_ua, call.callee_ua
+    job = rehome(rh, 'callee')
+    inv_b = answer_refresh(callee, 'INVITE', SDP_CALLEE)
+    moved(rh, job)
+
+    # the caller's re-INVITE 2 reaches the callee as 3; its 183 is
+    # reliable (RSeq 1) and the caller PRACKs it: RAck 1 2 INVITE
+    call.caller.send(call.caller.request('INVITE', body=SDP_CALLER))
+    inv = callee.expect(refresh('INVITE'), 'the caller\'s re-INVITE')
+    assert inv.cseq[0] == inv_b.cseq[0] + 1, (inv.cseq, inv_b.cseq)
+    callee.send(response(inv, 183, 'Session Progress',
+                         contact=callee.contact('ua'), body=SDP_CALLEE,
+                         headers=['Require: 100rel', 'RSeq: 1']),
+                via_addr(inv))
+    prov = caller.expect(is_response(183), 'the 183')
+    assert prov.header('RSeq') == '1' and prov.cseq[0] == 2, prov.raw
+    call.caller.send(call.caller.request('PRACK',
+                                         headers=['RAck: 1 2 INVITE']))
+    prack = callee.expect(is_request('PRACK'), 'the PRACK')
+    assert prack.header('RAck') == '1 %d INVITE' % inv.cseq[0], prack.raw
+    assert prack.cseq[0] > inv.cseq[0], prack.cseq
 
 
 t.main()
