@@ -36,9 +36,9 @@
  * says it has an INVITE or UPDATE pending (dialog_lock_pending()) are the
  * endpoints' own refreshes refused with 491 (RFC 3261 14.2, RFC 3311 5.2);
  * a hand-off waiting for another node, a re-home between two of its
- * requests, refuse nothing. An endpoint's BYE breaks it (dialog_lock_break()): the
- * holder finds out with dialog_locked_by(), without the SIP layer knowing
- * the re-homing module.
+ * requests, refuse nothing. An endpoint's BYE breaks it
+ * (dialog_lock_break()): the holder finds out with dialog_locked_by(),
+ * without the SIP layer knowing the re-homing module.
  */
 #include <string.h>
 #include <re.h>
