@@ -113,6 +113,8 @@ struct dialog {
 	uint64_t created;      /* unix ms */
 	uint64_t updated;      /* unix ms of the last change or activity */
 	uint64_t version;      /* bumped on each change; replicas keep newest */
+	uint32_t se;           /* session interval (RFC 4028), s; 0: none */
+	uint32_t se_refresher; /* the leg (dialog_leg_id) that refreshes */
 
 	/* node-local, never serialized */
 	bool replica;          /* held for another node, not served here */

@@ -19,7 +19,8 @@
  * Layout, with NULL strings and zero keys left out:
  *   {"v":2|3,"did":"<16 hex>","state":"confirmed","callid":..,
  *    "callid_key":"<16 hex>","from":..,"to":..,"to_tag":..,"shtag":..,
- *    "owner":..,"created":ms,"updated":ms,"version":n,
+ *    "owner":..,"created":ms,"updated":ms,"version":n,"se":s,
+ *    "se_refresher":0|1,
  *    "caller":{"target":..,"route":..,"sdp_in":..,"sdp_out":..,
  *              "lsnr_tag":..,"contact_key":"<16 hex>","sdp_off":n,
  *              "caps":n,"tp":"UDP",
@@ -41,6 +42,15 @@
  * the version changed. Version 1 objects are still read, their keys 0:
  * the dialogs of an engine from before keys keep the identifiers their
  * endpoints were given ("rh-<did>-<a|b>", "rh-<did>") until they end.
+ *
+ * Version 3 added "sdp_off", the offset of the o= versions sent to a leg
+ * (sdpver.c): a reader that ignored it would send that leg versions lower
+ * than it has seen. It is written as 3 only when an offset is set; other
+ * dialogs are still written as 2, so that nodes of the release before
+ * keep reading them during an upgrade: a version 2 reader ignores "caps"
+ * (what an endpoint supports: it only misses a chance to use UPDATE) and
+ * the session timer "se", "se_refresher" (its re-INVITEs go without one,
+ * as before).
  *
  * The engine relays SDP unchanged, so a leg's sdp_out is usually the other
  * leg's sdp_in; the decoder then keeps one string with two references
@@ -83,6 +93,8 @@ static const struct field dialog_fields[] = {
 	{"created", offsetof(struct dialog, created), FIELD_U64},
 	{"updated", offsetof(struct dialog, updated), FIELD_U64},
 	{"version", offsetof(struct dialog, version), FIELD_U64},
+	{"se",      offsetof(struct dialog, se),      FIELD_U32},
+	{"se_refresher", offsetof(struct dialog, se_refresher), FIELD_U32},
 };
 
 static const struct field leg_fields[] = {

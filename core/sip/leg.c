@@ -154,6 +154,40 @@ void leg_body(struct pl *body, const struct dialog *dlg,
 }
 
 
+/**
+ * The session timer (RFC 4028) the endpoints agreed on, from the 2xx to an
+ * INVITE or UPDATE sent by leg `uac`: its interval and who refreshes
+ * ("uac": the sender, "uas": the other leg). A 2xx without one turns it
+ * off. The engine's own re-INVITEs repeat it (proxy.c), so that a
+ * re-home leaves it as it was.
+ *
+ * @return true if it changed
+ */
+bool leg_learn_timer(struct dialog *dlg, enum dialog_leg_id uac,
+		     const struct sip_msg *resp)
+{
+	const struct sip_hdr *hdr;
+	uint32_t se = 0, refresher = dlg->se_refresher;
+	struct pl val, ref;
+
+	hdr = sip_msg_hdr(resp, SIP_HDR_SESSION_EXPIRES);
+	if (hdr && !re_regex(hdr->val.p, hdr->val.l, "[0-9]+", &val)) {
+		se = pl_u32(&val);
+		refresher = leg_other(uac);
+		if (!msg_param_decode(&hdr->val, "refresher", &ref) &&
+		    !pl_strcasecmp(&ref, "uac"))
+			refresher = uac;
+	}
+
+	if (se == dlg->se && refresher == dlg->se_refresher)
+		return false;
+
+	dlg->se = se;
+	dlg->se_refresher = refresher;
+	return true;
+}
+
+
 /** What the endpoint of `leg` accepts, from the Allow of its INVITE/2xx */
 void leg_learn_allow(struct dialog *dlg, enum dialog_leg_id leg,
 		     const struct sip_msg *msg)

@@ -54,6 +54,7 @@ enum {
 	SWEEP_MS  = 1000,
 	RURI_SZ   = 512,
 	HOP_SZ    = 96,   /* "sip:[IPv6]:port;transport=tcp" */
+	SE_MIN    = 90,   /* s, the lowest Min-SE (RFC 4028 4) */
 };
 
 static struct {
@@ -497,6 +498,26 @@ static bool response_handler(const struct sip_msg *msg, void *arg)
 
 
 /**
+ * The session timer the endpoints agreed on, in a refresh of the engine's
+ * own toward leg `to` (RFC 4028 7.4): the same interval, and the same
+ * endpoint refreshing ("uas": the leg we send to; "uac": the other one,
+ * for which the engine stands); nothing if they agreed on none.
+ */
+static int print_timer(struct mbuf *mb, const struct dialog *dlg,
+		       enum dialog_leg_id to)
+{
+	if (!dlg->se)
+		return 0;
+
+	return mbuf_printf(mb, "Supported: timer\r\n"
+			   "Session-Expires: %u;refresher=%s\r\n"
+			   "Min-SE: %u\r\n", dlg->se,
+			   dlg->se_refresher == (uint32_t)to ? "uas" : "uac",
+			   MIN(dlg->se, (uint32_t)SE_MIN));
+}
+
+
+/**
  * The headers of a request of the engine's own toward leg `to`, after the
  * Via: the leg's route set, From/To as that leg knows them (our side is the
  * other party), the leg's Call-ID, the given CSeq, and the body.
@@ -525,6 +546,8 @@ static int own_request_build(struct mbuf **mbp, const struct dialog *dlg,
 	err |= mbuf_printf(mb, "Call-ID: %s\r\nCSeq: %u %r\r\n",
 			   leg_callid(dlg, to, callid, sizeof(callid)), cseq,
 			   met);
+	if (!pl_strcmp(met, "INVITE") || !pl_strcmp(met, "UPDATE"))
+		err |= print_timer(mb, dlg, to);
 	err |= sipmsg_print_body(mb, ctype, body);
 
 	if (err)

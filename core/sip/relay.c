@@ -206,6 +206,10 @@ static bool absorb_response(struct relay *r, const struct sip_msg *resp)
 		changed = true;
 	}
 
+	if (resp->scode >= 200 && (!pl_strcmp(&r->msg->met, "INVITE") ||
+				   !pl_strcmp(&r->msg->met, "UPDATE")))
+		changed |= leg_learn_timer(dlg, r->from, resp);
+
 	return changed;
 }
 

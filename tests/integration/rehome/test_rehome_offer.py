@@ -18,7 +18,11 @@
   prack_renumbered      after a re-home the engine's CSeqs toward the
                         callee are ahead of the caller's: the RAck of the
                         caller's PRACK names the re-INVITE by the number
-                        the callee gave it.
+                        the callee gave it;
+  session_timer_kept    the caller asked for a session timer and the
+                        callee's 200 made the caller the refresher: the
+                        engine's re-INVITEs carry the same interval, the
+                        caller still refreshing (RFC 4028).
 """
 import os
 import signal
@@ -197,6 +201,23 @@ def prack_renumbered(ctx):
     prack = callee.expect(is_request('PRACK'), 'the PRACK')
     assert prack.header('RAck') == '1 %d INVITE' % inv.cseq[0], prack.raw
     assert prack.cseq[0] > inv.cseq[0], prack.cseq
+
+
+@t.test
+def session_timer_kept(ctx):
+    rh, call = one_call(ctx, ['Supported: timer', 'Session-Expires: 1800'],
+                        ['Require: timer',
+                         'Session-Expires: 1800;refresher=uac'])
+    job = rehome(rh, 'challenge')
+
+    inv_a = answer_refresh(call.caller_ua, 'INVITE', SDP_CALLER)
+    inv_b = answer_refresh(call.callee_ua, 'INVITE', SDP_CALLEE)
+    moved(rh, job)
+    for inv, refresher in ((inv_a, 'uas'), (inv_b, 'uac')):
+        assert inv.header('Session-Expires') == \
+            '1800;refresher=%s' % refresher, inv.raw
+        assert 'timer' in (inv.header('Supported') or ''), inv.raw
+        assert int(inv.header('Min-SE')) <= 1800, inv.raw
 
 
 t.main()

@@ -540,6 +540,8 @@ static bool mutate(struct dialog *d, unsigned k)
 	case 29: l->contact_key = 0;                break;
 	case 30: l->sdp_off++;                      break;
 	case 31: l->caps ^= DIALOG_CAP_UPDATE;      break;
+	case 32: d->se += 90;                       break;
+	case 33: d->se_refresher ^= 1;              break;
 	default: return false;
 	}
 
@@ -569,7 +571,7 @@ START_TEST(test_equal_sees_every_field)
 		if (!more)
 			break;
 	}
-	ck_assert_uint_eq(k, 64);
+	ck_assert_uint_eq(k, 68);
 
 	/* node-local state is not compared */
 	{
