@@ -49,6 +49,7 @@
 #include "linger.h"
 #include "reliable.h"
 #include "relay.h"
+#include "fork.h"
 
 enum {
 	SWEEP_MS  = 1000,
@@ -479,7 +480,8 @@ static bool request_handler(const struct sip_msg *msg, void *arg)
 /*
  * A response no client transaction wanted: a response to one of our own
  * non-INVITE transactions, or a copy of a 2xx to INVITE (its client
- * transaction ended with the first one), which reliable.c answers.
+ * transaction ended with the first one), which reliable.c answers, or a
+ * 2xx of another branch of a forked INVITE, which fork.c ends.
  */
 static bool response_handler(const struct sip_msg *msg, void *arg)
 {
@@ -488,7 +490,8 @@ static bool response_handler(const struct sip_msg *msg, void *arg)
 	if (sipcheck_refuse(proxy.sip, msg) || nict_response(msg))
 		return true;
 
-	(void)reliable_stray(msg);
+	if (!reliable_stray(msg))
+		(void)fork_answer(proxy.sip, msg);
 
 	return true;
 }

@@ -22,7 +22,11 @@
   session_timer_kept    the caller asked for a session timer and the
                         callee's 200 made the caller the refresher: the
                         engine's re-INVITEs carry the same interval, the
-                        caller still refreshing (RFC 4028).
+                        caller still refreshing (RFC 4028);
+  forked_2xx_ended      a second branch of the forked INVITE answers
+                        200 too: the engine ACKs it and sends it a BYE,
+                        once (a copy of that 200 gets the ACK again),
+                        and the caller sees one 200 only.
 """
 import os
 import signal
@@ -218,6 +222,45 @@ def session_timer_kept(ctx):
             '1800;refresher=%s' % refresher, inv.raw
         assert 'timer' in (inv.header('Supported') or ''), inv.raw
         assert int(inv.header('Min-SE')) <= 1800, inv.raw
+
+
+def to_tag(tag):
+    return lambda m: m.is_request and \
+        (m.header('To') or '').endswith(';tag=' + tag)
+
+
+@t.test
+def forked_2xx_ended(ctx):
+    caller, callee = Ua(ctx, h.CALLER_IP), Ua(ctx, h.CALLEE_IP)
+    rh = ctx.rehomed(upstream='udp:%s' % callee.addr)
+    call = Call(caller, callee, rh.sip_addr)
+    call.send_invite()
+    inv = call.answer()
+    other = response(inv, 200, 'OK', 'branch2', callee.contact('bob2'),
+                     SDP_CALLEE)
+    callee.send(other, via_addr(inv))
+    call.ok_received()
+    call.ack()
+
+    ack2 = callee.expect(lambda m: to_tag('branch2')(m) and
+                         m.method == 'ACK', 'the ACK of the other 200')
+    bye2 = callee.expect(lambda m: to_tag('branch2')(m) and
+                         m.method == 'BYE', 'the BYE of the other branch')
+    assert ack2.cseq[0] == inv.cseq[0] and bye2.cseq[0] > inv.cseq[0]
+    assert 'bob2@' in ack2.raw.split()[1] and 'bob2@' in bye2.raw.split()[1]
+    callee.send(response(bye2, 200, 'OK'), via_addr(bye2))
+
+    # the caller's ACK reaches the branch that won
+    tag1 = call.callee.local.rpartition(';tag=')[2]
+    callee.expect(lambda m: to_tag(tag1)(m) and m.method == 'ACK',
+                  'the caller\'s ACK')
+
+    # a copy of the other 200: the ACK again, no second BYE
+    callee.send(other, via_addr(inv))
+    again = callee.take_all(to_tag('branch2'), 1.0)
+    assert [m.method for m in again] == ['ACK'], again
+    assert not caller.take_all(is_response(200), 0.2), 'a second 200'
+    assert rh.active_dialogs() == 1, rh.dialog_counts()
 
 
 t.main()
