@@ -72,6 +72,7 @@ struct call {
 	unsigned tries;               /* requests sent to the current leg */
 	bool offerless;               /* current INVITE went without SDP */
 	bool requesting;              /* current request awaits its answer */
+	bool update;                  /* current request is an UPDATE */
 	bool dirty;                   /* changed since last replicated */
 	bool ack_wait;                /* wait_leg's 2xx awaits the answer */
 	enum dialog_leg_id wait_leg;
@@ -126,10 +127,16 @@ static enum dialog_leg_id cur_leg(const struct call *c)
 
 
 /** UPDATE, in mode update toward a leg that allows it; else re-INVITE */
-static bool is_update(const struct call *c)
+static bool use_update(const struct call *c)
 {
 	return c->job->opts.mode == REHOME_UPDATE &&
 		(c->dest.dlg->leg[cur_leg(c)].caps & DIALOG_CAP_UPDATE);
+}
+
+
+static bool is_update(const struct call *c)
+{
+	return c->update;
 }
 
 
@@ -403,6 +410,7 @@ static void call_send(struct call *c)
 	int err;
 
 	c->dest.to = cur_leg(c);
+	c->update = use_update(c);
 	c->offerless = !is_update(c) && !body;
 	c->tries++;
 
