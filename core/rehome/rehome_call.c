@@ -14,12 +14,23 @@
  *    leg's ACK (RFC 3725 flow I). A leg re-INVITEd alone, or whose partner
  *    failed, is answered with the SDP it was last sent: its session is
  *    unchanged, so an identical description with the same o= version is a
- *    valid answer.
+ *    valid answer;
+ *  - an answer (or offer) that differs from what the other leg was last
+ *    sent is passed on to that leg in one more request (pass_on()), so
+ *    that no leg keeps a stale description and media never goes one way;
+ *    and its answer again, up to STEPS_MAX requests. Whatever the engine
+ *    offers or answers goes through sdp_send(), which gives a changed
+ *    description an o= version above the last one that leg saw
+ *    (sdpver.c).
+ * Mode update sends UPDATE only to a leg whose Allow listed it, a
+ * re-INVITE to any other; the session timer rides in both (proxy.c).
  *
- * While a call is in flight it holds the dialog's lock. proxy.c answers an
- * endpoint's own INVITE/UPDATE with 491 meanwhile, and a BYE breaks the
- * lock after relaying it: that is how a call learns it was aborted, without
- * proxy.c knowing this module. A 491 from an endpoint is retried after the
+ * While a call is in flight it holds the dialog's lock, and says when its
+ * request is pending (sent and not answered, or a first leg's 2xx waiting
+ * for the answer its ACK will carry): proxy.c answers an endpoint's own
+ * INVITE/UPDATE with 491 then only, and relays it otherwise. A BYE breaks
+ * the lock after relaying it: that is how a call learns it was aborted,
+ * without proxy.c knowing this module. A 491 from an endpoint is retried after the
  * RFC 3261 14.1 back-off; 481 means the endpoint lost the call, which is
  * then ended on both legs; any other failure (timeout, 401/407, 488...)
  * fails that leg only and the call stays up on the other one: a
