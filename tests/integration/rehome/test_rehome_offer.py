@@ -23,6 +23,10 @@
                         callee's 200 made the caller the refresher: the
                         engine's re-INVITEs carry the same interval, the
                         caller still refreshing (RFC 4028);
+  offset_replicated     the o= offset of answer_passed_on travels with
+                        the dialog: after node 1 dies and node 2 takes
+                        the call, the callee's next SDP still reaches the
+                        caller above what it saw;
   forked_2xx_ended      a second branch of the forked INVITE answers
                         200 too: the engine ACKs it and sends it a BYE,
                         once (a copy of that 200 gets the ACK again),
@@ -222,6 +226,51 @@ def session_timer_kept(ctx):
             '1800;refresher=%s' % refresher, inv.raw
         assert 'timer' in (inv.header('Supported') or ''), inv.raw
         assert int(inv.header('Min-SE')) <= 1800, inv.raw
+
+
+@t.test
+def offset_replicated(ctx):
+    caller, callee = Ua(ctx, h.CALLER_IP), Ua(ctx, h.CALLEE_IP)
+    node1, node2 = lib.cluster(ctx, 'udp:' + callee.addr)
+    call = Call(caller, callee, node1.sip_addr)
+    call.setup()
+    lib.wait_confirmed(node1, 1)
+
+    job = rehome(node1, 'challenge')
+    answer_refresh(caller, 'INVITE', SDP_CALLER)
+    answer_refresh(callee, 'INVITE', NEW_CALLEE)
+    again = answer_refresh(caller, 'INVITE', SDP_CALLER)
+    moved(node1, job)
+    old = o_version(SDP_CALLEE)
+    assert o_version(again.body) == old + 1, lib.o_line(again.body)
+    assert h.wait_until(lambda: dialog_of(node2).get('version') ==
+                        dialog_of(node1)['version'], 5), dialog_of(node2)
+
+    lib.kill(ctx, node1)
+    assert h.wait_until(lambda: lib.node_state(node2, 'node1') == 'down', 5)
+    status, job = node2.ctl.post('/v1/rehome', {'tag': 'service'})
+    assert status == 202, (status, job)
+
+    # node 2 re-INVITEs both legs with what each had (unchanged)
+    inv_a = answer_refresh(caller, 'INVITE', SDP_CALLER)
+    assert inv_a.body == again.body, inv_a.body
+    inv_b = answer_refresh(callee, 'INVITE', NEW_CALLEE)
+    assert node2.sip_addr in uri_of(inv_b.header('Contact'))
+    moved(node2, job)
+
+    # the callee's next version reaches the caller above old + 1
+    call.callee.target = uri_of(inv_b.header('Contact'))
+    call.callee.send(call.callee.request(
+        'INVITE', body=NEW_CALLEE.replace(' %d IN' % old,
+                                          ' %d IN' % (old + 1))))
+    got = caller.expect(refresh('INVITE'), 'the callee\'s re-INVITE')
+    assert o_version(got.body) == old + 2, lib.o_line(got.body)
+
+
+def dialog_of(node):
+    status, data = node.ctl.get('/v1/dialogs')
+    assert status == 200, data
+    return data['dialogs'][0] if data['count'] else {}
 
 
 def to_tag(tag):
