@@ -377,6 +377,7 @@ int relay_send(struct relay *r, const char *ruri, const struct pl *hop)
 	bool ack = !pl_strcmp(&msg->met, "ACK");
 	char callid[LEG_CALLID_SZ];
 	uint32_t cseq;
+	bool rack;
 	struct mbuf *mb;
 	struct pl body;
 	int err;
@@ -398,8 +399,9 @@ int relay_send(struct relay *r, const char *ruri, const struct pl *hop)
 			   leg_callid(dlg, r->dest.to, callid,
 					    sizeof(callid)));
 	err |= mbuf_printf(mb, "CSeq: %u %r\r\n", cseq, &msg->met);
-	err |= sipmsg_copy_hdrs(mb, msg, print_rack(mb, msg, &to->cseq, &err)
-				? is_rewritten_rack : sipmsg_is_rewritten);
+	rack = print_rack(mb, msg, &to->cseq, &err);
+	err |= sipmsg_copy_hdrs(mb, msg, rack ? is_rewritten_rack
+				: sipmsg_is_rewritten);
 
 	leg_body(&body, dlg, r->dest.to, msg, true);
 	err |= mbuf_printf(mb, "Content-Length: %zu\r\n\r\n%r", body.l,
