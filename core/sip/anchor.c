@@ -215,9 +215,9 @@ static void move_answered(int err, const char *sdp, void *arg)
 	if (!err)
 		err = dialog_atom_str(&dlg->media, mrelay_name(mv->to));
 	if (!err)
-		err = leg_sent_sdp(dlg, LEG_CALLER, sdp);
+		err = leg_sent_sdp(dlg, LEG_CALLER, sdp, true);
 	if (!err)
-		err = leg_sent_sdp(dlg, LEG_CALLEE, mv->for_callee);
+		err = leg_sent_sdp(dlg, LEG_CALLEE, mv->for_callee, true);
 	if (err) {
 		move_end(mv, err);
 		return;

@@ -74,7 +74,7 @@ static const struct {
 	{"Privacy",                  NULL, PASS},
 	{"Proxy-Authenticate",       NULL, PASS},
 	{"Proxy-Authorization",      NULL, PASS},
-	{"RAck",                     NULL, PASS},
+	{"RAck",                     NULL, DROP},  /* relay.c renumbers it */
 	{"Reason",                   NULL, PASS},
 	{"Refer-Sub",                NULL, PASS},
 	{"Reject-Contact",           "j",  PASS},

@@ -53,11 +53,13 @@
 #include "reliable.h"
 #include "relay.h"
 #include "anchor.h"
+#include "fork.h"
 
 enum {
 	SWEEP_MS  = 1000,
 	RURI_SZ   = 512,
 	HOP_SZ    = 96,   /* "sip:[IPv6]:port;transport=tcp" */
+	SE_MIN    = 90,   /* s, the lowest Min-SE (RFC 4028 4) */
 };
 
 static struct {
@@ -144,6 +146,8 @@ static int dialog_from_invite(struct dialog **dlgp, const struct sip_msg *msg,
 	err |= leg_learn_sdp(dlg, LEG_CALLER, msg);
 	if (err)
 		goto out;
+
+	leg_learn_allow(dlg, LEG_CALLER, msg);
 
 	caller->tp = msg->tp;
 	caller->cseq.rseq = msg->cseq.num;
@@ -412,10 +416,10 @@ static void in_dialog(const struct sip_msg *msg)
 		return;
 	}
 
-	/* rehome: while the engine's own re-INVITE is pending (locked), an
+	/* rehome: while the engine's own re-INVITE is pending, an
 	 * endpoint's INVITE/UPDATE is glare (RFC 3261 14.1), and a BYE is
 	 * relayed and aborts the re-home, which notices the lock broken */
-	if (dialog_locked(dlg) && sipmsg_is_target_refresh(&msg->met)) {
+	if (dialog_pending(dlg) && sipmsg_is_target_refresh(&msg->met)) {
 		metrics_sip_response(491);
 		/* stateful, so that libre absorbs the ACK of the 491 */
 		(void)sip_treply(NULL, proxy.sip, msg, 491, "Request Pending");
@@ -506,7 +510,8 @@ static bool request_handler(const struct sip_msg *msg, void *arg)
 /*
  * A response no client transaction wanted: a response to one of our own
  * non-INVITE transactions, or a copy of a 2xx to INVITE (its client
- * transaction ended with the first one), which reliable.c answers.
+ * transaction ended with the first one), which reliable.c answers, or a
+ * 2xx of another branch of a forked INVITE, which fork.c ends.
  */
 static bool response_handler(const struct sip_msg *msg, void *arg)
 {
@@ -515,13 +520,34 @@ static bool response_handler(const struct sip_msg *msg, void *arg)
 	if (sipcheck_refuse(proxy.sip, msg) || nict_response(msg))
 		return true;
 
-	(void)reliable_stray(msg);
+	if (!reliable_stray(msg))
+		(void)fork_answer(proxy.sip, msg);
 
 	return true;
 }
 
 
 /* ---- requests of the engine's own ----------------------------------- */
+
+
+/**
+ * The session timer the endpoints agreed on, in a refresh of the engine's
+ * own toward leg `to` (RFC 4028 7.4): the same interval, and the same
+ * endpoint refreshing ("uas": the leg we send to; "uac": the other one,
+ * for which the engine stands); nothing if they agreed on none.
+ */
+static int print_timer(struct mbuf *mb, const struct dialog *dlg,
+		       enum dialog_leg_id to)
+{
+	if (!dlg->se)
+		return 0;
+
+	return mbuf_printf(mb, "Supported: timer\r\n"
+			   "Session-Expires: %u;refresher=%s\r\n"
+			   "Min-SE: %u\r\n", dlg->se,
+			   dlg->se_refresher == (uint32_t)to ? "uas" : "uac",
+			   MIN(dlg->se, (uint32_t)SE_MIN));
+}
 
 
 /**
@@ -553,6 +579,8 @@ static int own_request_build(struct mbuf **mbp, const struct dialog *dlg,
 	err |= mbuf_printf(mb, "Call-ID: %s\r\nCSeq: %u %r\r\n",
 			   leg_callid(dlg, to, callid, sizeof(callid)), cseq,
 			   met);
+	if (!pl_strcmp(met, "INVITE") || !pl_strcmp(met, "UPDATE"))
+		err |= print_timer(mb, dlg, to);
 	err |= sipmsg_print_body(mb, ctype, body);
 
 	if (err)

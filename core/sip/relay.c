@@ -181,7 +181,8 @@ static int reply_relay(struct relay *r, const struct sip_msg *resp,
 	if (sdp)
 		pl_set_str(&body, sdp);
 	else
-		sipmsg_body(&body, resp);
+		leg_body(&body, dlg, r->from, resp,
+			 !r->dest.forward && resp->scode < 300);
 	err |= mbuf_printf(mb, "Content-Length: %zu\r\n\r\n%r", body.l,
 			   &body);
 	if (err)
@@ -232,6 +233,10 @@ static bool absorb_response(struct relay *r, const struct sip_msg *resp)
 		changed = true;
 	}
 
+	if (resp->scode >= 200 && (!pl_strcmp(&r->msg->met, "INVITE") ||
+				   !pl_strcmp(&r->msg->met, "UPDATE")))
+		changed |= leg_learn_timer(dlg, r->from, resp);
+
 	return changed;
 }
 
@@ -266,8 +271,9 @@ static void respond(struct relay *r, const struct sip_msg *msg,
 {
 	struct dialog *dlg = r->dest.dlg;
 
-	if (sdp)
-		(void)leg_sent_sdp(dlg, r->from, sdp);
+	/* the relay's SDP, with the o= version the leg's offset gives */
+	if (sdp && !leg_sent_sdp(dlg, r->from, sdp, false))
+		sdp = dlg->leg[r->from].sdp_out;
 	(void)reply_relay(r, msg, sdp);
 
 	if (msg->scode < 200) {
@@ -450,6 +456,27 @@ static void relay_response(int err, const struct sip_msg *msg, void *arg)
  * can be cancelled), any other method through our own transaction where
  * it can (nict.c explains why).
  */
+/**
+ * A PRACK's RAck, with the CSeq of the INVITE as leg `to` numbered it
+ * (cseq.c); other methods have none. hdrfilter.c never passes RAck on.
+ */
+static void print_rack(struct mbuf *mb, const struct sip_msg *msg,
+		       const struct cseq_leg *to, int *errp)
+{
+	const struct sip_hdr *hdr = sip_msg_hdr(msg, SIP_HDR_RACK);
+	struct pl rseq, num, met;
+
+	if (!hdr || pl_strcmp(&msg->met, "PRACK") ||
+	    re_regex(hdr->val.p, hdr->val.l, "[0-9]+[ \t]+[0-9]+[ \t]+[^ \t]+",
+		     &rseq, NULL, &num, NULL, &met))
+		return;
+
+	*errp |= mbuf_printf(mb, "RAck: %r %u %r\r\n", &rseq,
+			     !pl_strcmp(&met, "INVITE") ?
+			     cseq_rack(to, pl_u32(&num)) : pl_u32(&num), &met);
+}
+
+
 int relay_request(struct relay *r, const char *ruri,
 			 const struct pl *hop, struct mbuf *mb)
 {
@@ -522,11 +549,12 @@ static int request_send(struct relay *r, const char *ruri,
 	err |= mbuf_printf(mb, "Call-ID: %s\r\n", ids.to_callid);
 	err |= mbuf_printf(mb, "CSeq: %u %r\r\n", cseq, &msg->met);
 	err |= hdrfilter_print(mb, msg, r->initial ? NULL : &ids);
+	print_rack(mb, msg, &to->cseq, &err);
 
 	if (r->body)
 		pl_set_str(&body, r->body);
 	else
-		sipmsg_body(&body, msg);
+		leg_body(&body, dlg, r->dest.to, msg, true);
 	err |= mbuf_printf(mb, "Content-Length: %zu\r\n\r\n%r", body.l,
 			   &body);
 	if (err)
@@ -554,9 +582,9 @@ static void req_anchored(int err, const char *sdp, void *arg)
 	if (!err && r->canceled)
 		err = ECANCELED;
 	if (!err)
-		err = str_dup(&r->body, sdp);
+		err = leg_sent_sdp(dlg, r->dest.to, sdp, false);
 	if (!err) {
-		(void)leg_sent_sdp(dlg, r->dest.to, sdp);
+		r->body = mem_ref(dlg->leg[r->dest.to].sdp_out);
 		pl_set_str(&hop, r->hop);
 		err = request_send(r, r->ruri, &hop);
 	}
@@ -644,9 +672,9 @@ static void ack_anchored(int err, const char *sdp, void *arg)
 	struct pl hop;
 
 	if (!err)
-		err = str_dup(&r->body, sdp);
+		err = leg_sent_sdp(dlg, r->dest.to, sdp, false);
 	if (!err) {
-		(void)leg_sent_sdp(dlg, r->dest.to, sdp);
+		r->body = mem_ref(to->sdp_out);
 		err = leg_hop(&hop, to);
 	}
 	if (!err)
