@@ -63,8 +63,8 @@ static const struct command commands[] = {
 	 "undrain"},
 	{"jobs",      NULL,       ARG_NONE,  0, false, cmd_jobs,
 	 "jobs"},
-	{"policy",    "reload",   ARG_NONE,  0, false, cmd_policy,
-	 "policy reload"},
+	{"policy",    "reload",   ARG_NONE,  OPT_CLUSTER, false, cmd_policy,
+	 "policy reload [--cluster]"},
 	{"reload",    NULL,       ARG_NONE,  0, false, cmd_reload,
 	 "reload"},
 	{"log-level", NULL,       ARG_LEVEL, 0, false, cmd_log_level,
@@ -252,6 +252,7 @@ static int option_set(struct args *a, struct client *cl, int opt,
 	case 'm': a->mode = val;    a->given |= OPT_MODE; return 0;
 	case 'b': a->body = val;    a->given |= OPT_BODY; return 0;
 	case 'o': a->to = val;      a->given |= OPT_TO;   return 0;
+	case 'C': a->given |= OPT_CLUSTER;                return 0;
 
 	case 'l':
 		a->given |= OPT_LIMIT;
@@ -349,6 +350,7 @@ int args_parse(struct args *a, struct client *cl,
 		{"to",      required_argument, NULL, 'o'},
 		{"count",   required_argument, NULL, 'c'},
 		{"percent", required_argument, NULL, 'p'},
+		{"cluster", no_argument,       NULL, 'C'},
 		{"help",    no_argument,       NULL, 'h'},
 		{NULL, 0, NULL, 0}
 	};

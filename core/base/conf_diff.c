@@ -47,6 +47,7 @@ struct rule {
 
 static const struct rule rulev[] = {
 	ONE(node_id, false),
+	SPAN("node_meta", node_meta, node_metac, false),
 	SPAN("listen", listen, listenc, false),
 	SPAN("upstream", has_upstream, upstream, true),
 	SPAN("shtag", shtag, shtagc, false),

@@ -140,8 +140,28 @@ static bool node_handler(const struct cluster_node *node, void *arg)
 
 	err = node_odict(&item, ctx, node->id,
 			 cluster_node_state_name(node->state), node->self);
+	if (!err && node->meta)
+		err = odict_entry_add(item, "meta", ODICT_OBJECT, node->meta);
 
 	return list_add(ctx, err, item) != 0;
+}
+
+
+/** A single node's node_meta, as a cluster node's heartbeats carry it */
+static int meta_add(struct odict *od)
+{
+	struct odict *meta = NULL;
+	int err;
+
+	err = odict_alloc(&meta, 8);
+	if (err)
+		return err;
+
+	for (size_t i = 0; i < ep.cfg->node_metac; i++)
+		err |= json_str_add(meta, ep.cfg->node_meta[i].key,
+				    ep.cfg->node_meta[i].value);
+
+	return err | json_child_add(od, "meta", ODICT_OBJECT, meta);
 }
 
 
@@ -160,6 +180,8 @@ static int nodes(struct odict **odp, void *arg)
 	}
 	else {
 		err = node_odict(&self, &ctx, ep.cfg->node_id, "up", true);
+		if (!err)
+			err = meta_add(self);
 		(void)list_add(&ctx, err, self);
 	}
 

@@ -77,5 +77,9 @@ void policy_pattern_open(lua_State *L);
 void policy_bindings_open(lua_State *L);
 void policy_push_odict(lua_State *L, const struct odict *od, bool array);
 
+/* policy_hash.c */
+int  policy_hash_file(char *hex, size_t sz, const char *path);
+int  policy_hash_metrics(struct re_printf *pf, void *arg);
+
 /* policy_hooks.c */
 void policy_tick_start(struct tmr *tick);
