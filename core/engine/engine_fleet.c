@@ -44,7 +44,7 @@ struct ask {
 	struct le le;
 	char id[ID_SZ];
 	struct http_conn *conn;
-	struct odict *results;   /* array of {"node", "ok", "hash", "error"} */
+	struct odict *results;   /* array of result_alloc() objects */
 	uint32_t n;              /* entries in results */
 	struct odict *waiting;   /* node id -> true, until it answers */
 	struct tmr tmr;
@@ -92,7 +92,7 @@ static int msg_send(const struct odict *od)
 }
 
 
-/** One node's outcome: {"node", "ok", "hash"[, "error"]} */
+/** One node's outcome: {"node", "ok", "hash", "error" (null if ok)} */
 static int result_alloc(struct odict **odp, const char *node, bool ok,
 			const char *hash, const char *error)
 {
@@ -106,8 +106,7 @@ static int result_alloc(struct odict **odp, const char *node, bool ok,
 	err |= json_str_add(od, "node", node);
 	err |= json_bool_add(od, "ok", ok);
 	err |= json_str_add(od, "hash", hash ? hash : "");
-	if (!ok)
-		err |= json_str_add(od, "error", error ? error : "");
+	err |= json_str_null_add(od, "error", ok ? NULL : error ? error : "");
 
 	if (err)
 		mem_deref(od);

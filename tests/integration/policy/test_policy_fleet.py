@@ -125,6 +125,7 @@ def drift_and_cluster_reload(ctx):
     assert drift(node1) == [] and drift(node2) == []
     rc, out, err = lib.rehomectl(node1, 'policy', 'reload', '--cluster')
     assert rc == 1 and 'node2' in out, (rc, out, err)
+    print(out, flush=True)
 
     # a node alone: its own result only
     status, reply = node2.ctl.post('/v1/policy/reload', {'cluster': False})
