@@ -1,23 +1,25 @@
 """test_policy_fleet.py  The same policy everywhere: drift, cluster-wide reload.
 
-Two nodes on one Redis, each running the policy its config names through
-a symbolic link, `current/policy.lua`, the way release tools deploy: a
-switched link is a change no file watch sees, which is what a
-cluster-wide reload is for.
+Two nodes on one Redis, each running the policy its config names,
+`current/policy.lua`; a release is deployed the way release tools do it:
+a new directory swapped in for `current`. The file watch follows the old
+directory and sees nothing, which is what a cluster-wide reload is for.
 
 - drift_and_cluster_reload: node1 starts with policy A, node2 with B.
   Each node's status shows its policy's path, SHA-256 (as sha256sum
   computes it) and load time, /metrics its rehome_policy_info{hash} and
   load timestamp, and every node's status shows the other's hash
   (heartbeats carry it) and lists it in policy_drift; `rehomectl status`
-  warns about it. node_meta lines of a node's config show in the others'
-  status. Then node1's link is switched to B: node1 keeps running A (no
-  event) until `rehomectl policy reload --cluster` on node2 reloads both
-  and reports each node ok with hash B; the drift is gone on both nodes.
-  Last, node2's link is switched to a broken file: the cluster-wide reload
-  (API, from node1) answers per node, node1 ok, node2 failed with the
-  Lua error naming FILE:LINE and its old hash; rehomectl exits 1; node2
-  still runs B (status hash, last_error), no drift.
+  warns about it. The node_meta lines of a node's config show in the
+  others' status and in their policies' rehome.nodes(); on_tick's stats
+  carry the CPU share (stats.cpu). Then B is
+  deployed on node1: node1 keeps running A (no event) until `rehomectl
+  policy reload --cluster` on node2 reloads both and reports each node ok
+  with hash B; the drift is gone on both nodes. Last, a broken file is
+  deployed on node2: the cluster-wide reload (API, from node1) answers
+  per node, node1 ok, node2 failed with the Lua error naming FILE:LINE
+  and its old hash; rehomectl exits 1; node2 still runs B (status hash,
+  last_error), no drift.
 """
 import hashlib
 import json
@@ -30,8 +32,28 @@ from harness import nodes as lib  # noqa: E402
 
 t = h.Test(__file__)
 
-POLICY_A = 'return {on_tick = function() end}  -- A\n'
-POLICY_B = 'return {on_tick = function() end}  -- B\n'
+# on_node_up: what rehome.nodes() says of the node's node_meta; the
+# first on_tick: the CPU share in the stats
+POLICY = '''\
+local rehome = require "rehome"
+local ticked = false
+return {
+  on_node_up = function(id)
+    for _, n in ipairs(rehome.nodes()) do
+      if n.id == id then
+        rehome.log("info", "meta of " .. id .. ": site=" .. n.meta.site)
+      end
+    end
+  end,
+  on_tick = function(stats)
+    if ticked then return end
+    ticked = true
+    rehome.log("info", ("cpu share %.3f"):format(stats.cpu))
+  end,
+}
+'''
+POLICY_A = POLICY + '-- A\n'
+POLICY_B = POLICY + '-- B\n'
 BROKEN = 'return {on_tick = function() end  -- unfinished\n'
 
 
@@ -88,10 +110,15 @@ def drift_and_cluster_reload(ctx):
     meta = {x['id']: x.get('meta') for x in lib.status(node2)['nodes']}
     assert meta == {'node1': {'site': 'site1', 'rack': 'r1'},
                     'node2': {'site': 'site2', 'rack': 'r2'}}, meta
+    for node in (node1, node2):
+        for i in (1, 2):
+            assert node.wait_log(r'meta of node%d: site=site%d' % (i, i)), \
+                node.log_tail()
+    assert node1.wait_log(r'cpu share [01]\.\d{3}'), node1.log_tail()
     rc, out, err = lib.rehomectl(node1, 'status')
     assert rc == 0 and 'policy drift' in err and 'node2' in err, (rc, err)
 
-    # node1's link now points at B: no event, node1 still runs A
+    # B deployed on node1: no event, node1 still runs A
     release(ctx, 'n1', 'b', POLICY_B)
     assert not h.wait_until(
         lambda: lib.status(node1)['policy']['hash'] != sha(POLICY_A), 1.5)
@@ -125,7 +152,6 @@ def drift_and_cluster_reload(ctx):
     assert drift(node1) == [] and drift(node2) == []
     rc, out, err = lib.rehomectl(node1, 'policy', 'reload', '--cluster')
     assert rc == 1 and 'node2' in out, (rc, out, err)
-    print(out, flush=True)
 
     # a node alone: its own result only
     status, reply = node2.ctl.post('/v1/policy/reload', {'cluster': False})
