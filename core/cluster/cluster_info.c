@@ -115,8 +115,10 @@ int cluster_info_status(struct odict *o, const struct cluster_node *node)
 
 	if (node->meta)
 		err = odict_entry_add(o, "meta", ODICT_OBJECT, node->meta);
+	if (!node->info)
+		return err;
 
-	LIST_FOREACH(node->info ? &node->info->lst : NULL, le) {
+	LIST_FOREACH(&node->info->lst, le) {
 		const struct odict_entry *v = le->data;
 
 		if (!odict_lookup(o, v->key))
