@@ -3,9 +3,9 @@
 -- Part of rehome's testing kit (installed in <datadir>/rehome/testing,
 -- see docs/policies.md "Testing a policy"). It records every action a
 -- policy asks for instead of doing it, and lets the test set the scene
--- (nodes, tags, dialogs, the clock), decide the answers (`fail`) and run
--- the done callbacks (`finish`). scenario.lua builds on it: a node dies, a
--- tag moves, 10 000 dialogs.
+-- (nodes, tags, dialogs, media relays, the clock), decide the answers
+-- (`fail`) and run the done callbacks (`finish`). scenario.lua builds on
+-- it: a node dies, a tag moves, 10 000 dialogs.
 --
 --   local fake = require "fake_rehome"
 --   local f = fake.new("node2")
@@ -34,11 +34,13 @@ M.libdir = here .. "../lua"
 --- A fake engine for node `me` (default "n1").
 function M.new(me)
   local f = {me = me or "n1", list = {}, tags = {}, dialog_list = {},
-             clock = 0, actions = {}, logs = {}, timers = {}, fail = nil}
+             relay_list = {}, clock = 0, actions = {}, logs = {},
+             timers = {}, fail = nil}
 
   function f.node_id() return f.me end
   function f.now() return f.clock end
   function f.log(level, msg) f.logs[#f.logs + 1] = level .. " " .. msg end
+  function f.relays() return f.relay_list end
 
   -- nodes() with each node's calls counted from the dialogs, if any
   function f.nodes()
@@ -77,9 +79,10 @@ function M.new(me)
   function f.take(tag, done) return action("take", {tag = tag, done = done}) end
   function f.release(tag) return action("release", {tag = tag}) end
 
-  --- after(ms, fn): runs when f:advance() moves the clock past it
+  --- after(ms, fn): runs when f.advance() moves the clock past it (or
+  -- when the test calls f.timers[i].fn() itself)
   function f.after(ms, fn)
-    f.timers[#f.timers + 1] = {at = f.clock + ms, fn = fn}
+    f.timers[#f.timers + 1] = {ms = ms, at = f.clock + ms, fn = fn}
   end
 
   --- Run the done function of action i with (ok, info). A move that

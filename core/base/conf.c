@@ -459,6 +459,8 @@ static const struct conf_key keyv[] = {
 	{.name = "listen", .usage = "PROTO:IP:PORT tag=NAME",
 	 .h = key_listen, .repeatable = true},
 	{.name = "upstream", .usage = "PROTO:IP:PORT", .h = key_upstream},
+	{.name = "udp_rcvbuf", .usage = "BYTES", .h = key_number,
+	 FIELD(udp_rcvbuf), .min = 0, .max = 1 << 30},
 	{.name = "shtag", .usage = "NAME active|backup", .h = key_shtag,
 	 .repeatable = true},
 	{.name = "default_shtag", .usage = "NAME", .h = key_name,
@@ -707,6 +709,7 @@ void conf_defaults(struct rh_conf *cfg)
 	(void)sa_set_str(&cfg->ctl_listen, "127.0.0.1", 8060);
 	cfg->dialog_timeout = 43200;
 	cfg->ring_timeout = 180;
+	cfg->udp_rcvbuf = 8 << 20;
 	cfg->node_timeout = 1500;
 	cfg->rehome_rate = 1000;
 	cfg->log_level = LOG_INFO;

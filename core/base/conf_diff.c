@@ -52,6 +52,7 @@ static const struct rule rulev[] = {
 	SPAN("upstream", has_upstream, upstream, true),
 	SPAN("shtag", shtag, shtagc, false),
 	ONE(default_shtag, false),
+	ONE(udp_rcvbuf, false),  /* in the order of struct rh_conf */
 	SPAN("redis", has_redis, redis_port, false),
 	SPAN("redis_sentinel", redis_sentinel, redis_sentinelc, false),
 	ONE(redis_master, false),

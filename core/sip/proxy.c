@@ -49,6 +49,7 @@
 #include "linger.h"
 #include "reliable.h"
 #include "relay.h"
+#include "anchor.h"
 
 enum {
 	SWEEP_MS  = 1000,
@@ -205,6 +206,15 @@ static void initial_invite(const struct sip_msg *msg)
 	if (err) {
 		reply(msg, 400, "Bad Request");
 		return;
+	}
+
+	if (anchor_enabled() && !rt.no_media && anchor_choose(dlg)) {
+		dialog_log(LOG_WARN, "media", dlg, "INVITE refused: no media "
+			   "relay is up");
+		metrics_sip_response(503);
+		(void)sip_replyf(proxy.sip, msg, 503, "Service Unavailable",
+				 "Retry-After: 5\r\nContent-Length: 0\r\n\r\n");
+		goto out;
 	}
 
 	err = relay_alloc(&r, dlg, msg, LEG_CALLER);

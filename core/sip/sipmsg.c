@@ -194,13 +194,20 @@ bool sipmsg_has_sdp(const struct sip_msg *msg)
 }
 
 
+/** The body, from the message's read position */
+void sipmsg_body(struct pl *body, const struct sip_msg *msg)
+{
+	body->p = (const char *)mbuf_buf(msg->mb);
+	body->l = mbuf_get_left(msg->mb);
+}
+
+
 /** The body as a new string (the message's read position is kept) */
 int sipmsg_body_str(char **strp, const struct sip_msg *msg)
 {
 	struct pl body;
 
-	body.p = (const char *)mbuf_buf(msg->mb);
-	body.l = mbuf_get_left(msg->mb);
+	sipmsg_body(&body, msg);
 
 	return pl_strdup(strp, &body);
 }

@@ -19,6 +19,7 @@ int  sipmsg_route_set(char **routep, const struct sip_msg *msg, bool reverse);
 int  sipmsg_route_first(struct pl *uri, const char *route);
 int  sipmsg_contact_uri(struct pl *uri, const struct sip_msg *msg);
 bool sipmsg_has_sdp(const struct sip_msg *msg);
+void sipmsg_body(struct pl *body, const struct sip_msg *msg);
 int  sipmsg_body_str(char **strp, const struct sip_msg *msg);
 int  sipmsg_print_contact(struct mbuf *mb, const struct dialog *dlg,
 			  unsigned leg, const struct sa *laddr,
