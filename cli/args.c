@@ -70,8 +70,8 @@ static const struct command commands[] = {
 	{"media",     "move",     ARG_NONE,
 	 OPT_FROM | OPT_TO | OPT_COUNT | OPT_TAG | OPT_RATE, false, cmd_media,
 	 "media move --from R --to R [--count N | --tag T] [--rate R]"},
-	{"policy",    "reload",   ARG_NONE,  0, false, cmd_policy,
-	 "policy reload"},
+	{"policy",    "reload",   ARG_NONE,  OPT_CLUSTER, false, cmd_policy,
+	 "policy reload [--cluster]"},
 	{"policy",    "simulate", ARG_NODE_EVENT, OPT_FILE, false,
 	 cmd_simulate, "policy simulate [--file F] node-down N | node-up N"},
 	{"policy",    "simulate", ARG_EVENT, OPT_FILE | OPT_FROM | OPT_TO |
@@ -295,6 +295,7 @@ static int option_set(struct args *a, struct client *cl, int opt,
 	case 'f': a->file = val;    a->given |= OPT_FILE; return 0;
 	case 'F': a->from = val;    a->given |= OPT_FROM; return 0;
 	case 'R': a->ruri = val;    a->given |= OPT_RURI; return 0;
+	case 'C': a->given |= OPT_CLUSTER;                return 0;
 
 	case 'l':
 		a->given |= OPT_LIMIT;
@@ -443,6 +444,7 @@ int args_parse(struct args *a, struct client *cl,
 		{"file",    required_argument, NULL, 'f'},
 		{"from",    required_argument, NULL, 'F'},
 		{"ruri",    required_argument, NULL, 'R'},
+		{"cluster", no_argument,       NULL, 'C'},
 		{"help",    no_argument,       NULL, 'h'},
 		{NULL, 0, NULL, 0}
 	};

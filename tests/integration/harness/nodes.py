@@ -83,11 +83,13 @@ def wait_confirmed(node, n, timeout=10.0):
 
 # ---------------------------------------------------------- two nodes
 
-def cluster(ctx, upstream, n=2, shtag='service', extra=(), **kw):
+def cluster(ctx, upstream, n=2, shtag='service', extra=(), node_kw=None,
+            **kw):
     """A Redis and n rehomed nodes (node1 active for `shtag`, the others
     backup), same cluster, secret and listener tag, node i on 127.0.0.i;
-    extra: more config lines; kw: more Rehomed arguments. Returns the list
-    of nodes, once every node sees every other one up and is synced."""
+    extra: more config lines; kw: more Rehomed arguments, node_kw(i):
+    those of node i only. Returns the list of nodes, once every node sees
+    every other one up and is synced."""
     redis = ctx.redis()
     common = dict(redis=redis.addr, cluster='rh%d' % redis.port,
                   repl_secret='test-secret-0123456789', upstream=upstream,
@@ -100,7 +102,8 @@ def cluster(ctx, upstream, n=2, shtag='service', extra=(), **kw):
             name='node%d' % i, node_id='node%d' % i,
             shtags={shtag: 'active' if i == 1 else 'backup'},
             listens=['%s:%s:%d tag=public' % (tp, ip, port)
-                     for tp in ('udp', 'tcp')], **common))
+                     for tp in ('udp', 'tcp')],
+            **dict(common, **(node_kw(i) if node_kw else {}))))
     ok = wait_until(lambda: all(synced(x, n) for x in nodes), 10)
     assert ok, [x.ctl.get('/v1/status')[1] for x in nodes]
     return nodes
