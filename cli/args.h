@@ -18,6 +18,7 @@ enum opt_bit {
 	OPT_TO      = 1 << 5,
 	OPT_COUNT   = 1 << 6,
 	OPT_PERCENT = 1 << 7,
+	OPT_FORCE   = 1 << 8,
 };
 
 /** What the positional argument after a command's words is */

@@ -483,6 +483,7 @@ static int rehome(const struct policy_rehome *req, policy_done_h *doneh,
 	if (err)
 		return err;
 
+	opts.force = req->force;
 	err = pending_alloc(&p, doneh, done_arg);
 	if (err)
 		return err;

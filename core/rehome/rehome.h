@@ -26,6 +26,7 @@ struct rehome_opts {
 	enum rehome_body body;
 	uint32_t rate;            /* dialogs per second; 0 = rehome_rate */
 	bool all;                 /* rehome: also dialogs homed here already */
+	bool force;               /* rehome: take the tag from a live holder */
 };
 
 /** What became of one dialog of a job */
