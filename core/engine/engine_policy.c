@@ -564,7 +564,8 @@ static void rehome_finished(int err, const struct rehome_job *job, void *arg)
 /*
  * Every new INVITE: a draining node refuses it first (503 + Retry-After,
  * so the sender retries elsewhere, RFC 3261 21.5.4); otherwise the
- * policy may choose the sharing tag, the next hop, or reject.
+ * policy may choose the sharing tag, the next hop, or reject; last, a
+ * call this node could not protect is refused (engine_guard.c).
  */
 static void route_invite(const struct sip_msg *msg, const char *lsnr_tag,
 			 struct proxy_route *rt, void *arg)
@@ -580,14 +581,13 @@ static void route_invite(const struct sip_msg *msg, const char *lsnr_tag,
 		return;
 	}
 
-	memset(&d, 0, sizeof(d));
-	if (policy_initial_invite(msg, lsnr_tag, &d))
-		return;
-
+	/* on a policy error d is empty: the defaults apply */
+	(void)policy_initial_invite(msg, lsnr_tag, &d);
 	str_ncpy(rt->shtag, d.shtag, sizeof(rt->shtag));
 	str_ncpy(rt->target, d.target, sizeof(rt->target));
 	rt->reject = d.scode;
 	str_ncpy(rt->reason, d.reason, sizeof(rt->reason));
+	engine_guard_route(rt, ep.cfg);
 }
 
 
