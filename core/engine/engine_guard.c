@@ -10,7 +10,9 @@
  * tag, the INVITE is answered 503 with a short Retry-After: the upstream
  * tries its next server (RFC 3263), the active node, and does not write
  * this one off for long, since it may become the active one soon. A node
- * not synced refuses every call, since it does not know the tags yet.
+ * that has not synced once since it started refuses every call: it does
+ * not know the tags yet. A Redis outage later does not stop the holder:
+ * its calls are written to Redis when it is back.
  *
  * Left: nobody holds the tag, or its holder is draining or down. No node
  * can protect the call then; refusing it would refuse it everywhere, so
@@ -31,6 +33,7 @@ enum {
 };
 
 static uint64_t warned;     /* jiffies of the last warning */
+static bool synced_once;
 
 
 static void refuse(struct proxy_route *rt, const char *why)
@@ -54,8 +57,8 @@ void engine_guard_route(struct proxy_route *rt, const struct rh_conf *cfg)
 	if (rt->reject || !cluster_enabled() || !str_isset(tag))
 		return;
 
-	if (!cluster_synced()) {
-		refuse(rt, "not synced");
+	if (!synced_once && !(synced_once = cluster_synced())) {
+		refuse(rt, "not synced yet");
 		return;
 	}
 

@@ -113,7 +113,8 @@ static int list_end(struct list_ctx *ctx, struct odict **odp)
 
 
 static int node_odict(struct odict **odp, const struct list_ctx *ctx,
-		      const char *id, const char *state, bool self)
+		      const char *id, const char *state, bool self,
+		      bool synced)
 {
 	struct odict *od;
 	int err;
@@ -125,6 +126,7 @@ static int node_odict(struct odict **odp, const struct list_ctx *ctx,
 	err |= json_str_add(od, "id", id);
 	err |= json_str_add(od, "state", state);
 	err |= json_bool_add(od, "self", self);
+	err |= json_bool_add(od, "synced", synced);
 	err |= json_int_add(od, "calls", calls(&ctx->tallies, id, NULL));
 
 	*odp = od;
@@ -139,7 +141,8 @@ static bool node_handler(const struct cluster_node *node, void *arg)
 	int err;
 
 	err = node_odict(&item, ctx, node->id,
-			 cluster_node_state_name(node->state), node->self);
+			 cluster_node_state_name(node->state), node->self,
+			 node->synced);
 
 	return list_add(ctx, err, item) != 0;
 }
@@ -159,7 +162,8 @@ static int nodes(struct odict **odp, void *arg)
 		(void)cluster_node_apply(node_handler, &ctx);
 	}
 	else {
-		err = node_odict(&self, &ctx, ep.cfg->node_id, "up", true);
+		err = node_odict(&self, &ctx, ep.cfg->node_id, "up", true,
+				 true);
 		(void)list_add(&ctx, err, self);
 	}
 
@@ -168,6 +172,18 @@ static int nodes(struct odict **odp, void *arg)
 
 
 /** Configured backups of a tag are not known cluster-wide; left out. */
+/** This node's config wants the tag active here (`shtag T active`) */
+static bool preferred(const char *name)
+{
+	for (size_t i = 0; i < ep.cfg->shtagc; i++) {
+		if (!str_cmp(ep.cfg->shtag[i].name, name))
+			return ep.cfg->shtag[i].active;
+	}
+
+	return false;
+}
+
+
 static int shtag_odict(struct odict **odp, const struct list_ctx *ctx,
 		       const char *name, bool mine, uint64_t epoch,
 		       const char *holder)
@@ -181,6 +197,7 @@ static int shtag_odict(struct odict **odp, const struct list_ctx *ctx,
 
 	err |= json_str_add(od, "name", name);
 	err |= json_bool_add(od, "mine", mine);
+	err |= json_bool_add(od, "preferred", preferred(name));
 	err |= json_int_add(od, "epoch", epoch);
 	if (holder && holder[0])
 		err |= json_str_add(od, "active", holder);
