@@ -77,6 +77,6 @@ void repl_metrics_start(void);
 void repl_metrics_stop(void);
 
 /* repl_sync.c */
-void repl_sync_seen(uint64_t did);
+bool repl_sync_seen(uint64_t did, bool ended);
 int  repl_sync(cluster_done_h *h, void *arg);
 void repl_sync_stop(void *arg);
