@@ -1,6 +1,6 @@
 """test_cluster_join.py  A node joins under traffic and holds exactly the owner's calls.
 
-node1 carries LONG calls (sipp, default 300 to stay short and clear of
+node1 carries LONG calls (sipp, default 200 to stay short and clear of
 UDP receive-buffer drops on a loaded CI machine; REHOME_JOIN_CALLS sets
 it, 2000 was measured: every call held at sync) while short calls (1 s each, 100/s)
 keep arriving and ending through it. node2 starts in the middle of that:
@@ -26,7 +26,7 @@ from harness import nodes as lib  # noqa: E402
 
 t = h.Test(__file__)
 
-LONG = int(os.environ.get('REHOME_JOIN_CALLS', '300'))
+LONG = int(os.environ.get('REHOME_JOIN_CALLS', '200'))
 LONG_RATE = 250
 SHORT = 500
 SHORT_RATE = 100
