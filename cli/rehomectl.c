@@ -139,6 +139,7 @@ static int job_post(struct client *cl, const struct args *a, const char *path,
 	err |= str_opt(od, "body", a->body);
 	err |= int_opt(od, a, OPT_RATE, "rate", a->rate);
 	err |= str_opt(od, "to", a->to);
+	err |= str_opt(od, "from", a->from);
 	err |= int_opt(od, a, OPT_COUNT, "count", a->count);
 	err |= int_opt(od, a, OPT_PERCENT, "percent", a->percent);
 	if (a->given & OPT_FORCE)
@@ -219,6 +220,33 @@ int cmd_jobs(struct client *cl, const struct args *a)
 		output_json(cl->body);
 	else
 		output_jobs(od);
+
+	mem_deref(od);
+	return EXIT_OK;
+}
+
+
+/** media relays (GET /v1/media/relays), media move (a job) */
+int cmd_media(struct client *cl, const struct args *a)
+{
+	struct odict *od = NULL;
+	char what[WHAT_SZ];
+	int ret;
+
+	if (!str_cmp(a->word[1], "move")) {
+		(void)re_snprintf(what, sizeof(what), "media move from %s to "
+				  "%s", a->from, a->to);
+		return job_post(cl, a, "/v1/media/move", what);
+	}
+
+	ret = client_call(cl, "GET", "/v1/media/relays", NULL, &od);
+	if (ret)
+		return ret;
+
+	if (cl->json)
+		output_json(cl->body);
+	else
+		output_relays(od);
 
 	mem_deref(od);
 	return EXIT_OK;

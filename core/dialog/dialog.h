@@ -8,6 +8,8 @@
 #include "cseq.h"
 #include "log.h"
 
+struct media_call;
+
 enum dialog_state {
 	DIALOG_EARLY = 0,      /* INVITE relayed, no 2xx yet */
 	DIALOG_CONFIRMED,      /* 2xx relayed; the call is up */
@@ -98,6 +100,7 @@ struct dialog {
 	char *to_tag;          /* the callee's tag, NULL while early */
 	char *shtag;           /* sharing tag (atom) */
 	char *owner;           /* node id serving the dialog (atom) */
+	char *media;           /* relay anchoring its media (atom), or NULL */
 	struct dialog_leg leg[2];
 	enum dialog_state state;
 	uint64_t created;      /* unix ms */
@@ -108,10 +111,12 @@ struct dialog {
 	bool replica;          /* held for another node, not served here */
 	bool acked;            /* the caller's ACK for a 2xx passed here */
 	struct dialog_lock lock;
+	struct media_call *mcall; /* its media on `media`, once used here */
 };
 
 typedef void (dialog_change_h)(struct dialog *dlg, enum dialog_event ev);
 typedef void (dialog_ok_h)(struct dialog_ok *ok);
+typedef void (dialog_end_h)(struct dialog *dlg);
 typedef bool (dialog_apply_h)(struct dialog *dlg, void *arg);
 
 int  dialog_alloc(struct dialog **dlgp, uint64_t did);
@@ -128,6 +133,7 @@ struct dialog *dialog_apply(dialog_apply_h *h, void *arg);
  * change */
 void dialog_set_observer(dialog_change_h *h);
 void dialog_set_ok_handler(dialog_ok_h *h);
+void dialog_set_end_handler(dialog_end_h *h);
 void dialog_changed(struct dialog *dlg, enum dialog_event ev);
 int  dialog_start(struct dialog *dlg);
 int  dialog_set_to_tag(struct dialog *dlg, const struct pl *tag);

@@ -19,7 +19,7 @@
  * Layout, with NULL strings and zero keys left out:
  *   {"v":2,"did":"<16 hex>","state":"confirmed","callid":..,
  *    "callid_key":"<16 hex>","from":..,"to":..,"to_tag":..,"shtag":..,
- *    "owner":..,"created":ms,"updated":ms,"version":n,
+ *    "owner":..,"media":..,"created":ms,"updated":ms,"version":n,
  *    "caller":{"target":..,"route":..,"sdp_in":..,"sdp_out":..,
  *              "lsnr_tag":..,"contact_key":"<16 hex>","tp":"UDP",
  *              "cseq":{"rseq":n,"lseq":n,"off":n,"ack":n},
@@ -79,6 +79,7 @@ static const struct field dialog_fields[] = {
 	{"to_tag",  offsetof(struct dialog, to_tag),  FIELD_STR},
 	{"shtag",   offsetof(struct dialog, shtag),   FIELD_ATOM},
 	{"owner",   offsetof(struct dialog, owner),   FIELD_ATOM},
+	{"media",   offsetof(struct dialog, media),   FIELD_ATOM},
 	{"created", offsetof(struct dialog, created), FIELD_U64},
 	{"updated", offsetof(struct dialog, updated), FIELD_U64},
 	{"version", offsetof(struct dialog, version), FIELD_U64},

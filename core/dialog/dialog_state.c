@@ -45,6 +45,7 @@
 
 static dialog_change_h *observer;
 static dialog_ok_h *ok_handler;
+static dialog_end_h *end_handler;
 
 
 static void ok_destructor(void *arg)
@@ -66,6 +67,17 @@ void dialog_set_observer(dialog_change_h *h)
 void dialog_set_ok_handler(dialog_ok_h *h)
 {
 	ok_handler = h;
+}
+
+
+/**
+ * Who frees what a call holds outside the dialog when it ends here (its
+ * media on the relay): told once, for dialogs this node serves only, as a
+ * replica's end elsewhere was handled where it was served.
+ */
+void dialog_set_end_handler(dialog_end_h *h)
+{
+	end_handler = h;
 }
 
 
@@ -182,6 +194,8 @@ int dialog_end(struct dialog *dlg)
 	mem_ref(dlg);
 	err = transition(dlg, DIALOG_ENDED, DIALOG_EV_ENDED);
 	if (!err) {
+		if (end_handler && !dlg->replica)
+			end_handler(dlg);
 		dialog_ok_clear(dlg, LEG_CALLER);
 		dialog_ok_clear(dlg, LEG_CALLEE);
 		dialog_remove(dlg);

@@ -27,6 +27,7 @@
 #include "dialog.h"
 #include "listener.h"
 #include "proxy.h"
+#include "anchor.h"
 #include "cluster.h"
 #include "repl.h"
 #include "rehome.h"
@@ -265,6 +266,10 @@ int engine_init(const struct rh_conf *conf)
 	if (err)
 		goto out;
 
+	err = anchor_init(cfg);
+	if (err)
+		goto out;
+
 	err = cluster_init(cfg);
 	if (err)
 		goto out;
@@ -309,6 +314,7 @@ void engine_close(void)
 	rehome_close();
 	repl_close();
 	cluster_close();
+	anchor_close();
 	proxy_close();
 	dialog_table_close();
 	listener_close();

@@ -23,6 +23,8 @@
 #include "cseq.h"
 #include "dialog.h"
 #include "proxy.h"
+#include "anchor.h"
+#include "mrelay.h"
 #include "cluster.h"
 #include "shtag.h"
 #include "rehome.h"
@@ -538,7 +540,63 @@ static int move(const struct policy_move *req, policy_done_h *doneh,
 }
 
 
+/** The media relays as GET /v1/media/relays lists them; [] without */
+static int relays(struct odict **odp, void *arg)
+{
+	const struct odict_entry *e;
+	struct odict *od = NULL;
+	int err;
+	(void)arg;
+
+	if (!anchor_relays())
+		return odict_alloc(odp, 4);
+
+	err = mrelay_status(&od, anchor_relays());
+	if (err)
+		return err;
+
+	e = odict_lookup(od, "relays");
+	*odp = e ? mem_ref(e->u.odict) : NULL;
+	mem_deref(od);
+
+	return *odp ? 0 : ENOENT;
+}
+
+
+static int move_media(const struct policy_move_media *req,
+		      policy_done_h *doneh, void *done_arg, void *arg)
+{
+	struct rehome_opts opts;
+	struct pending *p;
+	int err;
+	(void)arg;
+
+	err = opts_decode(&opts, NULL, NULL, req->rate);
+	if (err)
+		return err;
+
+	err = pending_alloc(&p, doneh, done_arg);
+	if (err)
+		return err;
+
+	err = rehome_media(req->from, req->to, req->count, req->tag, &opts,
+			   NULL, job_done, p);
+	if (err)
+		mem_deref(p);
+
+	return err;
+}
+
+
 /* ---- events --------------------------------------------------------- */
+
+
+static void relay_changed(const char *relay, bool up, void *arg)
+{
+	(void)arg;
+
+	(void)policy_relay_event(relay, up);
+}
 
 
 static void node_changed(const struct cluster_node *node,
@@ -604,6 +662,7 @@ static void route_invite(const struct sip_msg *msg, const char *lsnr_tag,
 	str_ncpy(rt->target, d.target, sizeof(rt->target));
 	rt->reject = d.scode;
 	str_ncpy(rt->reason, d.reason, sizeof(rt->reason));
+	rt->no_media = d.no_media;
 	engine_guard_route(rt, ep.cfg);
 }
 
@@ -616,10 +675,12 @@ int engine_policy_init(const struct rh_conf *cfg, const char *libdir)
 		.shtags  = shtags,
 		.dialogs = dialogs,
 		.stats   = stats,
+		.relays  = relays,
 		.take    = take,
 		.release = release,
 		.rehome  = rehome,
 		.move    = move,
+		.move_media = move_media,
 	};
 	int err;
 
@@ -632,6 +693,7 @@ int engine_policy_init(const struct rh_conf *cfg, const char *libdir)
 	cluster_set_node_handler(node_changed, NULL);
 	rehome_set_done_handler(rehome_finished, NULL);
 	proxy_set_route_handler(route_invite, NULL);
+	anchor_set_relay_handler(relay_changed, NULL);
 
 	/* this node starts up: no state change of the cluster's will say so */
 	(void)policy_node_event(cfg->node_id, POLICY_NODE_UP);
@@ -642,6 +704,7 @@ int engine_policy_init(const struct rh_conf *cfg, const char *libdir)
 
 void engine_policy_close(void)
 {
+	anchor_set_relay_handler(NULL, NULL);
 	proxy_set_route_handler(NULL, NULL);
 	rehome_set_done_handler(NULL, NULL);
 	cluster_set_node_handler(NULL, NULL);

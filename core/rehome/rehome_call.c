@@ -46,6 +46,7 @@
 #include "sipmsg.h"
 #include "proxy.h"
 #include "leg.h"
+#include "anchor.h"
 #include "rehome.h"
 #include "rehome_int.h"
 
@@ -72,6 +73,7 @@ struct call {
 	bool dirty;                   /* changed since last replicated */
 	bool ack_wait;                /* first leg's 2xx awaits the answer */
 	char *sdp;                    /* SDP of the first leg's 2xx */
+	struct anchor_move *mv;       /* media_to: the media's move */
 	char reason[REHOME_REASON_SZ]; /* first failure */
 	uint64_t started;             /* jiffies of the first request */
 };
@@ -100,6 +102,7 @@ static void call_destructor(void *arg)
 	tmr_cancel(&c->ack_tmr);
 	mem_deref(c->req);
 	mem_deref(c->sdp);
+	mem_deref(c->mv);
 	(void)dialog_unlock(dlg, c);
 	mem_deref(dlg);
 }
@@ -289,6 +292,8 @@ static void call_finish(struct call *c, enum rehome_outcome outcome,
 	struct dialog *dlg = c->dest.dlg;
 
 	flush_ack(c, NULL);
+	anchor_move_finish(c->mv, outcome == REHOME_MOVED);
+	c->mv = NULL;
 	if (c->dirty && dlg->state != DIALOG_ENDED && !call_aborted(c))
 		dialog_changed(dlg, DIALOG_EV_UPDATED);
 	if (outcome == REHOME_MOVED)
@@ -336,6 +341,11 @@ static char *leg_body(const struct call *c)
 {
 	const struct dialog *dlg = c->dest.dlg;
 	enum dialog_leg_id leg = cur_leg(c);
+
+	/* anchored: each leg gets the relay's SDP for it; what an endpoint
+	 * answers is its own and never crosses to the other leg */
+	if (dlg->media)
+		return dlg->leg[leg].sdp_out;
 
 	/* the second leg gets what the first one answered or offered */
 	if (c->step > 0 && c->sdp)
@@ -526,6 +536,58 @@ static void call_legs(struct call *c, enum rehome_mode mode)
 }
 
 
+/** The call's media is on the new relay: re-INVITE the legs to it */
+static void media_moved(int err, const char *sdp, void *arg)
+{
+	struct call *c = arg;
+	const char *why = call_aborted(c);
+	(void)sdp;
+
+	if (why) {
+		call_finish(c, abort_outcome(why), why);
+		return;
+	}
+
+	if (err) {
+		dialog_log(LOG_WARN, "rehome", c->dest.dlg, "media to %s: %m",
+			   c->job->opts.media_to, err);
+		call_finish(c, REHOME_FAILED, err == EPROTO ? "media:refused"
+			    : "media:relay");
+		return;
+	}
+
+	c->dirty = true;
+	call_send(c);
+}
+
+
+/**
+ * With media_to, the call's media moves first (two ng round trips), so
+ * that one re-INVITE per leg moves both its signalling and its media.
+ */
+static void call_media(struct call *c)
+{
+	int err;
+
+	if (!c->job->opts.media_to[0]) {
+		call_send(c);
+		return;
+	}
+
+	err = anchor_move(&c->mv, c->dest.dlg, c->job->opts.media_to,
+			  media_moved, c);
+	if (err == EALREADY) {
+		call_send(c);
+	}
+	else if (err) {
+		dialog_log(LOG_INFO, "rehome", c->dest.dlg, "media to %s: %m",
+			   c->job->opts.media_to, err);
+		call_finish(c, REHOME_FAILED, err == ENOENT ? "media:unknown"
+			    : "media:none");
+	}
+}
+
+
 /** Move item idx of job here; one that cannot start gets its outcome */
 void rehome_call_start(struct rehome_job *job, uint32_t idx)
 {
@@ -569,7 +631,7 @@ void rehome_call_start(struct rehome_job *job, uint32_t idx)
 	if (it->tag)
 		(void)dialog_atom_str(&dlg->shtag, it->tag);
 
-	call_send(c);
+	call_media(c);
 }
 
 

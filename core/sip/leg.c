@@ -124,6 +124,23 @@ int leg_learn_sdp(struct dialog *dlg, enum dialog_leg_id from,
 }
 
 
+/** The SDP sent to leg `to` was not the other leg's (the relay's) */
+int leg_sent_sdp(struct dialog *dlg, enum dialog_leg_id to, const char *sdp)
+{
+	char *copy = NULL;
+	int err;
+
+	err = str_dup(&copy, sdp);
+	if (err)
+		return err;
+
+	mem_deref(dlg->leg[to].sdp_out);
+	dlg->leg[to].sdp_out = copy;
+
+	return 0;
+}
+
+
 int leg_learn_target(struct dialog *dlg, enum dialog_leg_id leg,
 		      const struct sip_msg *msg)
 {

@@ -8,7 +8,8 @@
  * server transaction. Only ACK for a 2xx crosses statelessly, as in any
  * UA. Because every message is rebuilt, nothing that describes the other
  * side's path (Via, Record-Route, Route, Contact, the callee leg's
- * Call-ID) ever leaks; everything else crosses verbatim (sipmsg.c).
+ * Call-ID) ever leaks; of the other headers only a whitelist crosses
+ * (hdrfilter.c).
  *
  * This file decides: what a request is (initial INVITE, in-dialog, for the
  * engine itself, malformed), who serves it (this node, the dialog's owner
@@ -41,7 +42,9 @@
 #include "dialog.h"
 #include "listener.h"
 #include "sipmsg.h"
+#include "hdrfilter.h"
 #include "sipcheck.h"
+#include "sipmend.h"
 #include "nict.h"
 #include "metrics.h"
 #include "proxy.h"
@@ -49,6 +52,7 @@
 #include "linger.h"
 #include "reliable.h"
 #include "relay.h"
+#include "anchor.h"
 
 enum {
 	SWEEP_MS  = 1000,
@@ -92,6 +96,23 @@ static bool is_own_address(const struct uri *uri, enum sip_transp tp)
 }
 
 
+/**
+ * The caller's target: its Contact, or its From URI for an RFC 2543 UA,
+ * which may leave Contact out (RFC 3261 8.1.1.8 requires it only since).
+ */
+static int target_of_invite(struct pl *uri, const struct sip_msg *msg)
+{
+	int err = sipmsg_contact_uri(uri, msg);
+
+	if (err == ENOENT && sipmend_is_rfc2543(msg)) {
+		*uri = msg->from.auri;
+		return 0;
+	}
+
+	return err ? EBADMSG : 0;
+}
+
+
 static int dialog_from_invite(struct dialog **dlgp, const struct sip_msg *msg,
 			      const char *lsnr_tag, const char *shtag)
 {
@@ -117,7 +138,7 @@ static int dialog_from_invite(struct dialog **dlgp, const struct sip_msg *msg,
 	err |= dialog_serve(dlg, proxy.cfg->node_id);
 	err |= dialog_atom_str(&caller->lsnr_tag, lsnr_tag);
 	err |= sipmsg_route_set(&caller->route, msg, false);
-	err |= sipmsg_contact_uri(&contact, msg) ? EBADMSG : 0;
+	err |= target_of_invite(&contact, msg);
 	if (!err)
 		err = dialog_set_str(&caller->target, &contact);
 	err |= leg_learn_sdp(dlg, LEG_CALLER, msg);
@@ -165,7 +186,7 @@ static void initial_invite(const struct sip_msg *msg)
 	struct pl hop;
 	int err;
 
-	if (!sip_msg_hdr(msg, SIP_HDR_CONTACT)) {
+	if (!sip_msg_hdr(msg, SIP_HDR_CONTACT) && !sipmend_is_rfc2543(msg)) {
 		reply(msg, 400, "Missing Contact");
 		return;
 	}
@@ -205,6 +226,15 @@ static void initial_invite(const struct sip_msg *msg)
 	if (err) {
 		reply(msg, 400, "Bad Request");
 		return;
+	}
+
+	if (anchor_enabled() && !rt.no_media && anchor_choose(dlg)) {
+		dialog_log(LOG_WARN, "media", dlg, "INVITE refused: no media "
+			   "relay is up");
+		metrics_sip_response(503);
+		(void)sip_replyf(proxy.sip, msg, 503, "Service Unavailable",
+				 "Retry-After: 5\r\nContent-Length: 0\r\n\r\n");
+		goto out;
 	}
 
 	err = relay_alloc(&r, dlg, msg, LEG_CALLER);
@@ -719,8 +749,13 @@ int proxy_init(struct sip *sip, const struct rh_conf *cfg)
 	proxy.sip = sip;
 	proxy.cfg = cfg;
 
+	err = sipmend_init();
+	if (err)
+		return err;
+
 	leg_init(sip);
 	relay_init(sip);
+	hdrfilter_init(cfg);
 
 	err = nict_init(sip);
 	if (err)

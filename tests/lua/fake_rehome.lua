@@ -4,12 +4,15 @@ local M = {}
 
 function M.new(me)
   local f = {me = me or "n1", list = {}, tags = {}, clock = 0,
-             actions = {}, logs = {}, fail = nil}
+             actions = {}, logs = {}, fail = nil, relay_list = {},
+             timers = {}}
 
   function f.node_id() return f.me end
   function f.nodes() return f.list end
   function f.shtags() return f.tags end
   function f.now() return f.clock end
+  function f.relays() return f.relay_list end
+  function f.after(ms, fn) f.timers[#f.timers + 1] = {ms = ms, fn = fn} end
   function f.log(level, msg) f.logs[#f.logs + 1] = level .. " " .. msg end
 
   local function action(kind, req)
@@ -19,6 +22,7 @@ function M.new(me)
   end
   function f.rehome(req) return action("rehome", req) end
   function f.move(req) return action("move", req) end
+  function f.move_media(req) return action("move_media", req) end
   function f.take(tag, done) return action("take", {tag = tag, done = done}) end
   function f.release(tag) return action("release", {tag = tag}) end
 

@@ -67,6 +67,7 @@ START_TEST(test_defaults)
 	ck_assert_str_eq(cfg.ctl_token, "");
 	ck_assert_uint_eq(cfg.dialog_timeout, 43200);
 	ck_assert_uint_eq(cfg.ring_timeout, 180);
+	ck_assert_uint_eq(cfg.udp_rcvbuf, 8 << 20);
 	ck_assert_uint_eq(cfg.node_timeout, 1500);
 	ck_assert_uint_eq(cfg.rehome_rate, 1000);
 	ck_assert_int_eq(cfg.log_level, LOG_INFO);
@@ -114,6 +115,7 @@ START_TEST(test_every_key)
 		"ctl_token tok\n"
 		"dialog_timeout 60\n"
 		"ring_timeout 30\n"
+		"udp_rcvbuf 0\n"
 		"node_timeout 500\n"
 		"rehome_rate 50\n"
 		"log_level debug\n"
@@ -149,6 +151,7 @@ START_TEST(test_every_key)
 	ck_assert_str_eq(cfg.ctl_token, "tok");
 	ck_assert_uint_eq(cfg.dialog_timeout, 60);
 	ck_assert_uint_eq(cfg.ring_timeout, 30);
+	ck_assert_uint_eq(cfg.udp_rcvbuf, 0);
 	ck_assert_uint_eq(cfg.node_timeout, 500);
 	ck_assert_uint_eq(cfg.rehome_rate, 50);
 	ck_assert_int_eq(cfg.log_level, LOG_DEBUG);
@@ -225,6 +228,21 @@ START_TEST(test_media_relay)
 	ck_assert_uint_eq(cfg.media_relay[2].weight, 1000);
 	assert_sa(&cfg.media_relay[3].addr, "127.0.0.1", 2224);
 	ck_assert_uint_eq(cfg.media_relay[3].weight, 1);
+}
+END_TEST
+
+
+START_TEST(test_pass_header)
+{
+	ck_assert_msg(load(LISTEN "pass_header X-Account\n"
+			   "pass_header User-Agent\n") == 0, "%s", errbuf);
+	ck_assert_uint_eq(cfg.pass_headerc, 2);
+	ck_assert_str_eq(cfg.pass_header[0], "X-Account");
+	ck_assert_str_eq(cfg.pass_header[1], "User-Agent");
+
+	ck_assert_int_eq(load(LISTEN "pass_header X:Y\n"), EINVAL);
+	ck_assert_msg(strstr(errbuf, "t.conf:2: pass_header: 'X:Y' may only"),
+		      "%s", errbuf);
 }
 END_TEST
 
@@ -369,6 +387,8 @@ static const struct bad {
 	{LISTEN "ring_timeout 0\n", 2,
 	 "ring_timeout: 0 is out of range (1-86400)"},
 	{LISTEN "ring_timeout 86401\n", 2, "ring_timeout: 86401 is out of range"},
+	{LISTEN "udp_rcvbuf lots\n", 2, "udp_rcvbuf: 'lots' is not a whole number"},
+	{LISTEN "udp_rcvbuf 2000000000\n", 2, "udp_rcvbuf: 2000000000 is out of range"},
 	{LISTEN "dialog_timeout 0\n", 2,
 	 "dialog_timeout: 0 is out of range (1-2592000)"},
 	{LISTEN "dialog_timeout 99999999999\n", 2, "is not a whole number"},
@@ -599,6 +619,7 @@ static Suite *conf_suite(void)
 	tcase_add_test(tc, test_redis_sentinel);
 	tcase_add_test(tc, test_redis_password_alone);
 	tcase_add_test(tc, test_media_relay);
+	tcase_add_test(tc, test_pass_header);
 	tcase_add_test(tc, test_too_many_media_relays);
 	tcase_add_test(tc, test_default_shtag_is_first_shtag);
 	tcase_add_test(tc, test_comments_and_whitespace);
