@@ -55,8 +55,9 @@ static const struct command commands[] = {
 	 "shtag activate T"},
 	{"shtag",     "release",  ARG_TAG,   0, true,  cmd_shtag,
 	 "shtag release T"},
-	{"rehome",    NULL,       ARG_TAG,   OPT_MODE | OPT_BODY | OPT_RATE,
-	 false, cmd_rehome, "rehome T [--mode M] [--body B] [--rate R]"},
+	{"rehome",    NULL,       ARG_TAG,   OPT_MODE | OPT_BODY | OPT_RATE |
+	 OPT_FORCE, false, cmd_rehome,
+	 "rehome T [--mode M] [--body B] [--rate R] [--force]"},
 	{"move",      NULL,       ARG_TAG,   OPT_TO | OPT_COUNT | OPT_PERCENT,
 	 true, cmd_move, "move T --to NODE (--count N | --percent P)"},
 	{"drain",     NULL,       ARG_NONE,  OPT_TO, true, cmd_drain,
@@ -292,6 +293,7 @@ static int option_set(struct args *a, struct client *cl, int opt,
 	case 'm': a->mode = val;    a->given |= OPT_MODE; return 0;
 	case 'b': a->body = val;    a->given |= OPT_BODY; return 0;
 	case 'o': a->to = val;      a->given |= OPT_TO;   return 0;
+	case 'x': a->given |= OPT_FORCE; return 0;
 	case 'f': a->file = val;    a->given |= OPT_FILE; return 0;
 	case 'F': a->from = val;    a->given |= OPT_FROM; return 0;
 	case 'R': a->ruri = val;    a->given |= OPT_RURI; return 0;
@@ -441,6 +443,7 @@ int args_parse(struct args *a, struct client *cl,
 		{"to",      required_argument, NULL, 'o'},
 		{"count",   required_argument, NULL, 'c'},
 		{"percent", required_argument, NULL, 'p'},
+		{"force",   no_argument,       NULL, 'x'},
 		{"file",    required_argument, NULL, 'f'},
 		{"from",    required_argument, NULL, 'F'},
 		{"ruri",    required_argument, NULL, 'R'},

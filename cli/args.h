@@ -22,6 +22,7 @@ enum opt_bit {
 	OPT_FROM    = 1 << 9,
 	OPT_RURI    = 1 << 10,
 	OPT_CLUSTER = 1 << 11,
+	OPT_FORCE   = 1 << 12,
 };
 
 /** What the positional argument after a command's words is */

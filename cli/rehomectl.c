@@ -165,6 +165,8 @@ static int job_post(struct client *cl, const struct args *a, const char *path,
 	err |= str_opt(od, "from", a->from);
 	err |= int_opt(od, a, OPT_COUNT, "count", a->count);
 	err |= int_opt(od, a, OPT_PERCENT, "percent", a->percent);
+	if (a->given & OPT_FORCE)
+		err |= odict_entry_add(od, "force", ODICT_BOOL, true);
 
  out:
 	if (err) {

@@ -118,7 +118,8 @@ static int list_end(struct list_ctx *ctx, struct odict **odp)
 
 
 static int node_odict(struct odict **odp, const struct list_ctx *ctx,
-		      const char *id, const char *state, bool self)
+		      const char *id, const char *state, bool self,
+		      bool synced)
 {
 	struct odict *od;
 	int err;
@@ -130,6 +131,7 @@ static int node_odict(struct odict **odp, const struct list_ctx *ctx,
 	err |= json_str_add(od, "id", id);
 	err |= json_str_add(od, "state", state);
 	err |= json_bool_add(od, "self", self);
+	err |= json_bool_add(od, "synced", synced);
 	err |= json_int_add(od, "calls", calls(&ctx->tallies, id, NULL));
 
 	*odp = od;
@@ -144,7 +146,8 @@ static bool node_handler(const struct cluster_node *node, void *arg)
 	int err;
 
 	err = node_odict(&item, ctx, node->id,
-			 cluster_node_state_name(node->state), node->self);
+			 cluster_node_state_name(node->state), node->self,
+			 node->synced);
 	if (!err && node->meta)
 		err = odict_entry_add(item, "meta", ODICT_OBJECT, node->meta);
 
@@ -184,7 +187,8 @@ static int nodes(struct odict **odp, void *arg)
 		(void)cluster_node_apply(node_handler, &ctx);
 	}
 	else {
-		err = node_odict(&self, &ctx, ep.cfg->node_id, "up", true);
+		err = node_odict(&self, &ctx, ep.cfg->node_id, "up", true,
+				 true);
 		if (!err)
 			err = meta_add(self);
 		(void)list_add(&ctx, err, self);
@@ -195,6 +199,18 @@ static int nodes(struct odict **odp, void *arg)
 
 
 /** Configured backups of a tag are not known cluster-wide; left out. */
+/** This node's config wants the tag active here (`shtag T active`) */
+static bool preferred(const char *name)
+{
+	for (size_t i = 0; i < ep.cfg->shtagc; i++) {
+		if (!str_cmp(ep.cfg->shtag[i].name, name))
+			return ep.cfg->shtag[i].active;
+	}
+
+	return false;
+}
+
+
 static int shtag_odict(struct odict **odp, const struct list_ctx *ctx,
 		       const char *name, bool mine, uint64_t epoch,
 		       const char *holder)
@@ -208,6 +224,7 @@ static int shtag_odict(struct odict **odp, const struct list_ctx *ctx,
 
 	err |= json_str_add(od, "name", name);
 	err |= json_bool_add(od, "mine", mine);
+	err |= json_bool_add(od, "preferred", preferred(name));
 	err |= json_int_add(od, "epoch", epoch);
 	if (holder && holder[0])
 		err |= json_str_add(od, "active", holder);
@@ -546,6 +563,7 @@ static int rehome(const struct policy_rehome *req, policy_done_h *doneh,
 	if (err)
 		return err;
 
+	opts.force = req->force;
 	err = pending_alloc(&p, doneh, done_arg);
 	if (err)
 		return err;
@@ -682,7 +700,8 @@ static void rehome_finished(int err, const struct rehome_job *job, void *arg)
 /*
  * Every new INVITE: a draining node refuses it first (503 + Retry-After,
  * so the sender retries elsewhere, RFC 3261 21.5.4); otherwise the
- * policy may choose the sharing tag, the next hop, or reject.
+ * policy may choose the sharing tag, the next hop, or reject; last, a
+ * call this node could not protect is refused (engine_guard.c).
  */
 static void route_invite(const struct sip_msg *msg, const char *lsnr_tag,
 			 struct proxy_route *rt, void *arg)
@@ -698,15 +717,14 @@ static void route_invite(const struct sip_msg *msg, const char *lsnr_tag,
 		return;
 	}
 
-	memset(&d, 0, sizeof(d));
-	if (policy_initial_invite(msg, lsnr_tag, &d))
-		return;
-
+	/* on a policy error d is empty: the defaults apply */
+	(void)policy_initial_invite(msg, lsnr_tag, &d);
 	str_ncpy(rt->shtag, d.shtag, sizeof(rt->shtag));
 	str_ncpy(rt->target, d.target, sizeof(rt->target));
 	rt->reject = d.scode;
 	str_ncpy(rt->reason, d.reason, sizeof(rt->reason));
 	rt->no_media = d.no_media;
+	engine_guard_route(rt, ep.cfg);
 }
 
 

@@ -42,6 +42,7 @@ struct policy_rehome {
 	const char *mode;        /* challenge|challenge-callee|caller|...   */
 	const char *body;        /* outbound|inbound|none                   */
 	uint32_t rate;           /* dialogs per second                      */
+	bool force;              /* take the tag even from a live holder    */
 };
 
 /** move{tag=, to=, count= | percent=}; exactly one of count/percent */

@@ -203,3 +203,30 @@ class Probe:
     def reason(self):
         resp = self.invite()
         return resp.start_line.split(' ', 2)[2]
+
+
+# ---------------------------------------------------------- dialog sets
+
+def dialogs(node):
+    """{did: dialog} of GET /v1/dialogs (every tag, up to 10000)."""
+    st, data = node.ctl.get('/v1/dialogs?limit=10000')
+    assert st == 200, 'dialogs %s: %s' % (st, data)
+    return {d['did']: d for d in data['dialogs']}
+
+
+def replica_diffs(served, replicas):
+    """Differences between the dialogs a node serves and another node's
+    replicas of them ({did: dialog} each), every field compared but
+    `replica`: a list of strings, [] when the sets are equal."""
+    diffs = []
+    only_a, only_b = set(served) - set(replicas), set(replicas) - set(served)
+    if only_a or only_b:
+        diffs.append('dids: %d missing from the replicas, %d extra' % (
+            len(only_a), len(only_b)))
+    for did in set(served) & set(replicas):
+        a, b = dict(served[did]), dict(replicas[did])
+        if a.pop('replica') or not b.pop('replica'):
+            diffs.append('%s: not served / replica' % did)
+        elif a != b:
+            diffs.append('%s differs: %s vs %s' % (did, a, b))
+    return diffs
