@@ -49,7 +49,6 @@
 #include "metrics.h"
 #include "cluster.h"
 #include "shtag.h"
-#include "early.h"
 #include "rehome.h"
 #include "rehome_int.h"
 
@@ -610,34 +609,10 @@ void rehome_job_take_tags(struct rehome_job *job)
 /* ---- rehome(tag): the kind "rehome" ---------------------------------- */
 
 
-/**
- * A ringing call of the tag whose node died (a replica nobody serves
- * now): it has no answer to re-home, so it ends, cleanly for both
- * endpoints (early.c), and the end is replicated.
- */
-static void early_orphan_end(struct dialog *dlg)
-{
-	(void)dialog_serve(dlg, rehome_node_id());
-	if (early_end(dlg))
-		dialog_log(LOG_INFO, "rehome", dlg, "ringing when its node "
-			   "died, with nothing replicated to end it with");
-	(void)dialog_end(dlg);
-}
-
-
-/**
- * The dialogs of a tag not homed here yet (all of them with opts.all);
- * the ringing ones of a dead node end.
- */
+/** The dialogs of a tag not homed here yet (all of them with opts.all) */
 static bool collect_tag(struct dialog *dlg, void *arg)
 {
 	struct rehome_job *job = arg;
-
-	if (dlg->state == DIALOG_EARLY && dlg->replica &&
-	    !str_cmp(dlg->shtag, job->tag) && !cluster_node_alive(dlg->owner)) {
-		early_orphan_end(dlg);
-		return false;
-	}
 
 	if (dlg->state != DIALOG_CONFIRMED || dialog_locked(dlg) ||
 	    str_cmp(dlg->shtag, job->tag))
