@@ -28,6 +28,16 @@
  * the tag's dialogs. A node that learns of a higher epoch held by another
  * node steps down at once.
  *
+ * Fencing (cluster_lease.c): a take from a holder that looks dead to us
+ * is fenced: the script lets it through only once the holder's lease key
+ * has expired in Redis (by Redis's clock) or its connection to Redis is
+ * gone (no subscriber on its probe channel, cluster_watch.c), else it
+ * answers how long the lease still runs and the take waits that long
+ * here, then tries again. A take from a holder that is alive (a planned
+ * move) is not fenced: that holder steps down when the new epoch reaches
+ * it. This node takes tags, and acts for those it holds
+ * (shtag_may_act()), only while its own lease is fresh.
+ *
  * At start, a tag whose hash entry names this node belongs to a previous
  * run of it: it counts as not held until shtag_claim() either claims it
  * again (config wish "active") or releases it.
@@ -56,6 +66,7 @@ enum {
 	KEY_SIZE   = 256,
 	JSON_DEPTH = 2,
 	CLAIM_TRIES = 3,
+	FENCE_WAITS = 4,       /* lease waits of one fenced take */
 };
 
 enum op { OP_TAKE = 0, OP_CLAIM, OP_RELEASE, OP_ASSERT };
@@ -64,8 +75,11 @@ static const char *op_names[] = {"take", "claim", "release", "assert"};
 
 /*
  * KEYS[1] the tags hash; ARGV: 1 tag, 2 op, 3 node, 4 epoch seen,
- * 5 signed message announcing the result, 6 channel, 7 node key prefix.
- * Returns {1|0, epoch, holder}: success, and the tag's state afterwards.
+ * 5 signed message announcing the result, 6 channel, 7 node key prefix,
+ * 8 "1" to fence (the holder looks dead to us), 9 probe channel prefix.
+ * Returns {1|0, epoch, holder}: success, and the tag's state afterwards;
+ * {0, epoch, holder, ms} when a fenced take must wait that long for the
+ * holder's lease to run out.
  */
 static const char cas_lua[] =
 	"local cur = redis.call('HGET', KEYS[1], ARGV[1])\n"
@@ -94,6 +108,14 @@ static const char cas_lua[] =
 	"   redis.call('EXISTS', ARGV[7] .. holder) == 1 then\n"
 	"  return {0, epoch, holder}\n"
 	"end\n"
+	"if op == 'take' and ARGV[8] == '1' and holder ~= '' and\n"
+	"   holder ~= me then\n"
+	"  local ttl = redis.call('PTTL', ARGV[7] .. holder)\n"
+	"  local subs = redis.call('PUBSUB', 'NUMSUB', ARGV[9] .. holder)\n"
+	"  if ttl ~= -2 and subs[2] > 0 then\n"
+	"    return {0, epoch, holder, math.max(ttl, 1)}\n"
+	"  end\n"
+	"end\n"
 	"return set(want + 1, me)\n";
 
 struct shtag {
@@ -115,6 +137,9 @@ struct req {
 	uint64_t want;         /* the epoch it expects to find */
 	uint64_t epoch;        /* the state that completes it */
 	bool sent_ok;          /* the script succeeded; wait for the apply */
+	bool fence;            /* a take from a holder that looks dead */
+	unsigned waits;        /* for the holder's lease to run out */
+	struct tmr tmr;        /* the next try after such a wait */
 	shtag_result_h *h;     /* NULL once completed */
 	void *arg;
 };
@@ -127,6 +152,7 @@ static struct {
 	char key[KEY_SIZE];
 	char chan[KEY_SIZE];
 	char node_prefix[KEY_SIZE];
+	char probe_prefix[KEY_SIZE];
 	shtag_change_h *changeh;
 	void *arg;
 	struct cluster_step *step;
@@ -150,6 +176,7 @@ static void req_destructor(void *arg)
 {
 	struct req *req = arg;
 
+	tmr_cancel(&req->tmr);
 	list_unlink(&req->le);
 }
 
@@ -384,18 +411,52 @@ static int announce(struct mbuf **mbp, const struct shtag *tag,
 
 
 static int reply_decode(bool *okp, uint64_t *epochp, const char **holderp,
-			const struct redisReply *r)
+			uint64_t *waitp, const struct redisReply *r)
 {
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+	if (r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
+	    r->elements > 4 ||
 	    r->element[0]->type != REDIS_REPLY_INTEGER ||
 	    r->element[1]->type != REDIS_REPLY_INTEGER ||
-	    r->element[2]->type != REDIS_REPLY_STRING)
+	    r->element[2]->type != REDIS_REPLY_STRING ||
+	    (r->elements == 4 && r->element[3]->type != REDIS_REPLY_INTEGER))
 		return EBADMSG;
 
 	*okp = r->element[0]->integer == 1;
 	*epochp = (uint64_t)r->element[1]->integer;
 	*holderp = r->element[2]->str;
+	*waitp = r->elements == 4 ? (uint64_t)r->element[3]->integer : 0;
 	return 0;
+}
+
+
+static int req_send(struct req *req);
+
+
+static void wait_handler(void *arg)
+{
+	struct req *req = arg;
+	int err;
+
+	err = req_send(req);
+	if (err)
+		req_complete(req, err);
+}
+
+
+/**
+ * A fenced take found the holder's lease still running: try again once
+ * it has run out, unless the holder proved alive meanwhile.
+ */
+static bool req_wait(struct req *req, uint64_t ms)
+{
+	if (req->waits++ >= FENCE_WAITS ||
+	    cluster_node_alive(req->tag->holder))
+		return false;
+
+	log_info("shtag", "%s: %s's lease runs %llu ms more, waiting",
+		 req->tag->name, req->tag->holder, (unsigned long long)ms);
+	tmr_start(&req->tmr, ms + 1, wait_handler, req);
+	return true;
 }
 
 
@@ -403,14 +464,14 @@ static void cas_reply(int err, const struct redisReply *reply, void *arg)
 {
 	struct req *req = arg;
 	const char *holder;
-	uint64_t epoch;
+	uint64_t epoch, wait;
 	bool ok;
 
 	if (!req->h || !st.up)
 		goto out;
 
 	if (!err)
-		err = reply_decode(&ok, &epoch, &holder, reply);
+		err = reply_decode(&ok, &epoch, &holder, &wait, reply);
 	if (err) {
 		if (err == EPROTO)
 			log_warn("shtag", "%s %s: %s", op_names[req->op],
@@ -421,7 +482,8 @@ static void cas_reply(int err, const struct redisReply *reply, void *arg)
 
 	if (!ok) {
 		tag_learn(req->tag, epoch, holder);
-		req_complete(req, epoch != req->want ? ESTALE : EBUSY);
+		if (!wait || epoch != req->want || !req_wait(req, wait))
+			req_complete(req, epoch != req->want ? ESTALE : EBUSY);
 		goto out;
 	}
 
@@ -436,12 +498,39 @@ static void cas_reply(int err, const struct redisReply *reply, void *arg)
 }
 
 
+/** Run the script for a request (again, after a wait) */
+static int req_send(struct req *req)
+{
+	const struct shtag *tag = req->tag;
+	struct mbuf *mb = NULL;
+	int err;
+
+	if (!redis_is_up())
+		return ENOTCONN;
+
+	err = announce(&mb, tag, req->epoch, req->op == OP_RELEASE ? "" :
+		       cluster_node_id());
+	if (err)
+		goto out;
+
+	err = redis_eval(st.cas, cas_reply, mem_ref(req),
+			 "1 %s %s %s %s %llu %b %s %s %s %s", st.key,
+			 tag->name, op_names[req->op], cluster_node_id(),
+			 (unsigned long long)req->want, mb->buf, mb->end,
+			 st.chan, st.node_prefix, req->fence ? "1" : "0",
+			 st.probe_prefix);
+	if (err)
+		mem_deref(req);   /* the reply's reference, never taken */
+
+ out:
+	mem_deref(mb);
+	return err;
+}
+
+
 static int cas_send(struct shtag *tag, enum op op, shtag_result_h *h,
 		    void *arg)
 {
-	uint64_t want = tag->epoch;
-	uint64_t next = op == OP_ASSERT ? want : want + 1;
-	struct mbuf *mb = NULL;
 	struct req *req;
 	int err;
 
@@ -454,33 +543,21 @@ static int cas_send(struct shtag *tag, enum op op, shtag_result_h *h,
 
 	req->tag = tag;
 	req->op = op;
-	req->want = want;
-	req->epoch = next;
+	req->want = tag->epoch;
+	req->epoch = op == OP_ASSERT ? req->want : req->want + 1;
+	req->fence = op == OP_TAKE && str_isset(tag->holder) &&
+		!is_me(tag->holder) && !cluster_node_alive(tag->holder);
 	req->h = h;
 	req->arg = arg;
 
-	err = announce(&mb, tag, next, op == OP_RELEASE ? "" :
-		       cluster_node_id());
-	if (err)
-		goto out;
-
-	err = redis_eval(st.cas, cas_reply, mem_ref(req),
-			 "1 %s %s %s %s %llu %b %s %s", st.key, tag->name,
-			 op_names[op], cluster_node_id(),
-			 (unsigned long long)want, mb->buf, mb->end, st.chan,
-			 st.node_prefix);
+	err = req_send(req);
 	if (err) {
-		mem_deref(req);   /* the reply's reference, never taken */
-		goto out;
+		mem_deref(req);
+		return err;
 	}
 
 	list_append(&st.reqs, &req->le, req);
-
- out:
-	mem_deref(mb);
-	if (err)
-		mem_deref(req);
-	return err;
+	return 0;
 }
 
 
@@ -499,6 +576,8 @@ static int request(const char *name, enum op op, shtag_result_h *h,
 		return ENOTSUP;
 	if (!cluster_synced())
 		return EAGAIN;
+	if (op == OP_TAKE && !cluster_lease_valid())
+		return ENOTCONN;
 
 	err = tag_get(&tag, name);
 	if (err)
@@ -536,6 +615,16 @@ bool shtag_is_active(const char *name)
 
 	tag = tag_find(name);
 	return tag && tag->active;
+}
+
+
+/**
+ * This node may act for tag `name` (re-INVITEs, its own BYEs, moves):
+ * it holds the tag and its lease is fresh (cluster_lease.c).
+ */
+bool shtag_may_act(const char *name)
+{
+	return shtag_is_active(name) && cluster_lease_valid();
 }
 
 
@@ -716,6 +805,53 @@ static void assert_held(void)
 }
 
 
+/**
+ * Learn the tags of an HGETALL of the hash: all of them after a
+ * (re)connect, or, from a lease renewal, only those that another node
+ * now holds (stepping down is safe at any time, while becoming active
+ * waits for the channel, see above).
+ */
+static void tags_read(const struct redisReply *reply, bool all)
+{
+	for (size_t i = 0; i + 1 < reply->elements; i += 2) {
+		const redisReply *k = reply->element[i];
+		const redisReply *v = reply->element[i + 1];
+		struct shtag *tag;
+		struct pl val, holder;
+		uint64_t epoch;
+		char *hs = NULL;
+
+		val.p = v->str;
+		val.l = v->len;
+		if (k->type != REDIS_REPLY_STRING ||
+		    v->type != REDIS_REPLY_STRING ||
+		    state_decode(&epoch, &holder, &val))
+			continue;
+
+		if (all ? tag_get(&tag, k->str) : !(tag = tag_find(k->str)))
+			continue;
+		if (!all && (!tag->active || !pl_isset(&holder) ||
+			     0 == pl_strcmp(&holder, cluster_node_id())))
+			continue;
+		if (pl_strdup(&hs, &holder))
+			continue;
+
+		if (all)
+			tag->seen = epoch;
+		tag_learn(tag, epoch, hs);
+		mem_deref(hs);
+	}
+}
+
+
+/** The tags as of a lease renewal (cluster_lease.c) */
+void shtag_lease_reply(const struct redisReply *reply)
+{
+	if (st.up && reply && reply->type == REDIS_REPLY_ARRAY)
+		tags_read(reply, false);
+}
+
+
 static void sync_reply(int err, const struct redisReply *reply, void *arg)
 {
 	cluster_done_h *h = st.synch;
@@ -735,27 +871,7 @@ static void sync_reply(int err, const struct redisReply *reply, void *arg)
 		tag->seen = 0;
 	}
 
-	for (size_t i = 0; i + 1 < reply->elements; i += 2) {
-		const redisReply *k = reply->element[i];
-		const redisReply *v = reply->element[i + 1];
-		struct shtag *tag;
-		struct pl val, holder;
-		uint64_t epoch;
-		char *hs = NULL;
-
-		val.p = v->str;
-		val.l = v->len;
-		if (k->type != REDIS_REPLY_STRING ||
-		    v->type != REDIS_REPLY_STRING ||
-		    state_decode(&epoch, &holder, &val) ||
-		    tag_get(&tag, k->str) || pl_strdup(&hs, &holder))
-			continue;
-
-		tag->seen = epoch;
-		tag_learn(tag, epoch, hs);
-		mem_deref(hs);
-	}
-
+	tags_read(reply, true);
 	assert_held();
 	h(0);
 }
@@ -813,6 +929,8 @@ int shtag_init(const struct rh_conf *cfg)
 	re_snprintf(st.key, sizeof(st.key), "%s:shtags", cfg->cluster);
 	re_snprintf(st.chan, sizeof(st.chan), "%s:shtag", cfg->cluster);
 	re_snprintf(st.node_prefix, sizeof(st.node_prefix), "%s:node:",
+		    cfg->cluster);
+	re_snprintf(st.probe_prefix, sizeof(st.probe_prefix), "%s:probe:",
 		    cfg->cluster);
 
 	err = wishes_init(cfg);

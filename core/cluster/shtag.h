@@ -32,6 +32,7 @@ void shtag_close(void);
 int  shtag_activate(const char *name, shtag_result_h *h, void *arg);
 int  shtag_release(const char *name, shtag_result_h *h, void *arg);
 bool shtag_is_active(const char *name);
+bool shtag_may_act(const char *name);
 uint64_t shtag_epoch(const char *name);
 const char *shtag_holder(const char *name);
 void shtag_set_handler(shtag_change_h *h, void *arg);

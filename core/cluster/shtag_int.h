@@ -9,6 +9,11 @@
  * Not for other modules: use shtag.h.
  */
 
+struct redisReply;
+
+/* shtag.c: the tags hash as read by a lease renewal (cluster_lease.c) */
+void shtag_lease_reply(const struct redisReply *reply);
+
 /* shtag_ctl.c */
 int shtag_ctl_init(void);
 

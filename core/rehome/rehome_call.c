@@ -46,6 +46,8 @@
 #include "sipmsg.h"
 #include "proxy.h"
 #include "leg.h"
+#include "cluster.h"
+#include "shtag.h"
 #include "rehome.h"
 #include "rehome_int.h"
 
@@ -543,6 +545,11 @@ void rehome_call_start(struct rehome_job *job, uint32_t idx)
 	}
 	if (dialog_locked(dlg)) {
 		rehome_item_done(job, idx, REHOME_FAILED, "busy");
+		return;
+	}
+	if (!shtag_may_act(it->tag ? it->tag : dlg->shtag)) {
+		/* fenced, or the tag moved on while the job waited */
+		rehome_item_done(job, idx, REHOME_FAILED, "tag not held");
 		return;
 	}
 
