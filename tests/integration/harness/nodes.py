@@ -169,3 +169,13 @@ def per_call_cseqs_ok(sipp):
         calls.setdefault(m.call_id, []).append(m)
     bad = [cid for cid, msgs in calls.items() if not cseqs_increase(msgs)]
     return bad
+
+
+def reinvite_log(sipp):
+    """{Call-ID: [(Unix time, Contact URI)]} of the re-INVITEs the
+    endpoint received, in order: who re-homed each call, and when."""
+    calls = {}
+    for when, m in received(sipp, 'INVITE'):
+        if 'tag=' in (m.header('To') or ''):
+            calls.setdefault(m.call_id, []).append((when, contact_uri(m)))
+    return calls
