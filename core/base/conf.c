@@ -706,7 +706,7 @@ void conf_defaults(struct rh_conf *cfg)
 	cfg->dialog_timeout = 43200;
 	cfg->ring_timeout = 180;
 	cfg->node_timeout = 1500;
-	cfg->rehome_rate = 1000;
+	cfg->rehome_rate = 5000;
 	cfg->log_level = LOG_INFO;
 	cfg->log_target = LOG_TARGET_STDERR;
 }

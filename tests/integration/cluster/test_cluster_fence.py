@@ -53,26 +53,11 @@ KILL_MAX_S = 1.6
 
 
 def pair(ctx, upstream, active, cuttable=False):
-    """Redis and node1, node2 with the failover policy; `active` names
-    the node whose wish is "active". cuttable: node1 reaches Redis
-    through a TcpProxy. Returns (proxy or None, [node1, node2])."""
-    redis = ctx.redis()
-    proxy = ctx.tcpproxy(redis.addr) if cuttable else None
-    nodes = []
-    for i in (1, 2):
-        ip, port = '127.0.0.%d' % i, h.free_port()
-        nodes.append(ctx.rehomed(
-            name='node%d' % i, node_id='node%d' % i,
-            redis=proxy.addr if (proxy and i == 1) else redis.addr,
-            cluster='rh%d' % redis.port,
-            repl_secret='test-secret-0123456789', upstream=upstream,
-            policy=POLICY,
-            shtags={TAG: 'active' if active == 'node%d' % i else 'backup'},
-            listens=['%s:%s:%d tag=public' % (tp, ip, port)
-                     for tp in ('udp', 'tcp')]))
-    ok = h.wait_until(lambda: all(lib.synced(x, 2) for x in nodes), 10)
-    assert ok, [lib.status(x) for x in nodes]
-    return proxy, nodes
+    """node1 and node2 with the failover policy and the default
+    node_timeout; `active` (1 or 2) is the one whose wish is "active";
+    cuttable: node1 reaches Redis through a TcpProxy."""
+    return lib.cluster(ctx, upstream, node_timeout=None, active=active,
+                       proxied=(1,) if cuttable else (), policy=POLICY)
 
 
 def tag_state(node):
@@ -90,7 +75,7 @@ def moved_to(sipps, node):
 
 def start_calls(ctx, uas, node, calls, talk_ms):
     uac = ctx.sipp('uac.xml', ip=h.CALLER_IP, remote=node.sip_addr,
-                   calls=calls, rate=200, duration=talk_ms, timeout=90)
+                   calls=calls, rate=100, duration=talk_ms, timeout=90)
     uas.start()
     uac.start()
     return uac
@@ -123,10 +108,10 @@ def one_node_at_a_time(sipps, node1, node2):
 
 
 def fenced(ctx, fault, heal, cuttable=False):
-    """The fencing scenario (see the top): fault(node1, proxy) begins the
-    fault, heal(node1, proxy) ends it. Returns node1."""
+    """The fencing scenario (see the top): fault(node1) begins the
+    fault, heal(node1) ends it. Returns node1."""
     uas = ctx.sipp('uas.xml', ip=h.CALLEE_IP, calls=CALLS, timeout=90)
-    proxy, (node1, node2) = pair(ctx, uas.target, 'node2', cuttable)
+    node1, node2 = pair(ctx, uas.target, 2, cuttable)
     uac = start_calls(ctx, uas, node2, CALLS, TALK_MS)
     lib.wait_confirmed(node2, CALLS)
     assert h.wait_until(lambda: lib.replicas(node1) >= CALLS, 5), \
@@ -139,7 +124,7 @@ def fenced(ctx, fault, heal, cuttable=False):
                         10, 0.01), lib.reinvite_log(uac)
 
     at = time.time()
-    fault(node1, proxy)
+    fault(node1)
     try:
         assert h.wait_until(lambda: tag_state(node2) == ('node2', epoch + 2)
                             and node2.active_dialogs() >= CALLS, 10), \
@@ -147,7 +132,7 @@ def fenced(ctx, fault, heal, cuttable=False):
         took = time.time() - at
         time.sleep(max(0.0, FAULT_S - took))
     finally:
-        heal(node1, proxy)
+        heal(node1)
 
     assert h.wait_until(lambda: tag_state(node1) == ('node2', epoch + 2)
                         and lib.synced(node1, 2), 15), lib.status(node1)
@@ -173,16 +158,87 @@ def fenced(ctx, fault, heal, cuttable=False):
 
 @t.test
 def paused_mover_fenced(ctx):
-    at, last1 = fenced(ctx,
-                       lambda node, _: os.kill(node.pid, signal.SIGSTOP),
-                       lambda node, _: os.kill(node.pid, signal.SIGCONT))
+    at, last1 = fenced(ctx, lambda node: os.kill(node.pid, signal.SIGSTOP),
+                       lambda node: os.kill(node.pid, signal.SIGCONT))
     assert last1 < at, 'node1 re-INVITEd %.3f s after SIGCONT' % (last1 - at)
 
 
 @t.test
 def redis_cut_fenced(ctx):
-    fenced(ctx, lambda _, proxy: proxy.cut(),
-           lambda _, proxy: proxy.mend(), cuttable=True)
+    fenced(ctx, lambda node: node.redis_proxy.cut(),
+           lambda node: node.redis_proxy.mend(), cuttable=True)
+
+
+
+@t.test
+def busy_node_keeps_tags(ctx):
+    uas = ctx.sipp('uas.xml', ip=h.CALLEE_IP, calls=CALLS, timeout=90)
+    node1, node2 = pair(ctx, uas.target, 1)
+    talk_ms = int((BUSY_S + 15) * 1000)
+    uac = start_calls(ctx, uas, node1, CALLS, talk_ms)
+    lib.wait_confirmed(node1, CALLS)
+    assert h.wait_until(lambda: lib.replicas(node2) >= CALLS, 5), \
+        node2.dialog_counts()
+    before = tag_state(node2)
+    assert before[0] == 'node1', before
+
+    deadline = time.monotonic() + BUSY_S
+    pauses = 0
+    while time.monotonic() < deadline:
+        os.kill(node1.pid, signal.SIGSTOP)
+        try:
+            time.sleep(BUSY_STOP_S)
+        finally:
+            os.kill(node1.pid, signal.SIGCONT)
+        pauses += 1
+        time.sleep(BUSY_RUN_S)
+        assert lib.node_state(node2, 'node1') == 'up', lib.status(node2)
+
+    time.sleep(2.0)
+    for node in (node1, node2):
+        assert tag_state(node) == before, (node.name, tag_state(node))
+    assert 'node node1 left' not in node2.log(), node2.log_tail()
+    assert 'lease not renewed' not in node1.log(), node1.log_tail()
+    assert 'takeover' not in node2.log(), node2.log_tail()
+    for sipp in (uac, uas):
+        assert not lib.reinvites(sipp), sipp.name
+    print('  %d pauses of %.1f s in %.0f s: no fail-over' % (
+        pauses, BUSY_STOP_S, BUSY_S), flush=True)
+    caller, callee = uac.result(), uas.result(timeout=15)
+    assert caller.ok, caller.why()
+    assert callee.ok, callee.why()
+
+
+@t.test
+def sigkill_rehomed_fast(ctx):
+    uas = ctx.sipp('uas.xml', ip=h.CALLEE_IP, calls=KILL_CALLS, timeout=90)
+    node1, node2 = pair(ctx, uas.target, 1)
+    uac = start_calls(ctx, uas, node1, KILL_CALLS, 20000)
+    lib.wait_confirmed(node1, KILL_CALLS, 20)
+    assert h.wait_until(lambda: lib.replicas(node2) >= KILL_CALLS, 5), \
+        node2.dialog_counts()
+
+    killed = time.time()
+    lib.kill(ctx, node1)
+    assert h.wait_until(lambda: lib.node_state(node2, 'node1') == 'down',
+                        5, 0.01), lib.status(node2)
+    detected = time.time() - killed
+    assert node2.wait_log(r'node node1 left \(its redis connection '
+                          r'closed\)'), node2.log_tail()
+    assert h.wait_until(lambda: len(moved_to([uas], node2)) >= KILL_CALLS,
+                        10), len(moved_to([uas], node2))
+
+    # the first copy of each call's re-INVITE (not a retransmission)
+    last = max(log[0][0] for s in (uac, uas)
+               for log in lib.reinvite_log(s).values())
+    rehomed = last - killed
+    print('  SIGKILL -> node1 down on node2: %.3f s; -> last of %d calls '
+          're-homed: %.3f s' % (detected, KILL_CALLS, rehomed), flush=True)
+    assert rehomed <= KILL_MAX_S, 're-homing took %.3f s' % rehomed
+
+    caller, callee = uac.result(), uas.result(timeout=15)
+    assert caller.ok, caller.why()
+    assert callee.ok, callee.why()
 
 
 t.main()
