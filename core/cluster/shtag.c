@@ -48,7 +48,9 @@
  * nothing here calls up by name.
  *
  * The control routes that drive activate/release over HTTP live in
- * shtag_ctl.c; they use only the public API.
+ * shtag_ctl.c; they use only the public API. The (re)connect read, the
+ * start-up claim and the restore after a Redis data loss live in
+ * shtag_sync.c.
  */
 #include <string.h>
 #include <re.h>
@@ -65,7 +67,6 @@
 enum {
 	KEY_SIZE   = 256,
 	JSON_DEPTH = 2,
-	CLAIM_TRIES = 3,
 	FENCE_WAITS = 4,       /* lease waits of one fenced take */
 };
 
@@ -118,17 +119,6 @@ static const char cas_lua[] =
 	"end\n"
 	"return set(want + 1, me)\n";
 
-struct shtag {
-	struct le le;
-	char *name;
-	char *holder;          /* as last known; "" = nobody */
-	uint64_t epoch;        /* as last known */
-	uint64_t seen;         /* epoch in Redis at the last sync, 0 absent */
-	bool wish;             /* config: active at start */
-	bool active;
-	unsigned claims;
-};
-
 /** One take/claim/release/assert, from the request until its outcome */
 struct req {
 	struct le le;          /* st.reqs */
@@ -155,8 +145,6 @@ static struct {
 	char probe_prefix[KEY_SIZE];
 	shtag_change_h *changeh;
 	void *arg;
-	struct cluster_step *step;
-	cluster_done_h *synch;
 	bool started;          /* claim done: "holder = me" is really us */
 	bool up;
 } st;
@@ -189,7 +177,7 @@ static bool name_cmp(struct le *le, void *arg)
 }
 
 
-static struct shtag *tag_find(const char *name)
+struct shtag *shtag_tag_find(const char *name)
 {
 	if (!name)
 		return NULL;
@@ -198,12 +186,12 @@ static struct shtag *tag_find(const char *name)
 }
 
 
-static int tag_get(struct shtag **tagp, const char *name)
+int shtag_tag_get(struct shtag **tagp, const char *name)
 {
 	struct shtag *tag;
 	int err;
 
-	tag = tag_find(name);
+	tag = shtag_tag_find(name);
 	if (tag) {
 		*tagp = tag;
 		return 0;
@@ -305,7 +293,7 @@ static void tag_set_active(struct shtag *tag, bool active)
 
 
 /** Learn a tag's state; only ever forward, to a higher epoch. */
-static void tag_learn(struct shtag *tag, uint64_t epoch, const char *holder)
+void shtag_learn(struct shtag *tag, uint64_t epoch, const char *holder)
 {
 	char *h = NULL;
 	bool moved;
@@ -327,20 +315,6 @@ static void tag_learn(struct shtag *tag, uint64_t epoch, const char *holder)
 	tag_set_active(tag, st.started && is_me(h));
 	metrics_shtag_set(tag->name, tag->epoch, tag->active);
 	reqs_complete(tag, 0, false);
-}
-
-
-static int state_decode(uint64_t *epochp, struct pl *holder,
-			const struct pl *val)
-{
-	struct pl e;
-
-	if (re_regex(val->p, val->l, "[0-9]+ [^ ]*", &e, holder) ||
-	    e.p != val->p)
-		return EBADMSG;
-
-	*epochp = pl_u64(&e);
-	return 0;
 }
 
 
@@ -366,8 +340,8 @@ static void msg_handler(const struct pl *chan, const struct pl *msg,
 	if (!name || !holder || !odict_get_number(od, &epoch, "epoch"))
 		goto bad;
 
-	if (!tag_get(&tag, name))
-		tag_learn(tag, epoch, holder);
+	if (!shtag_tag_get(&tag, name))
+		shtag_learn(tag, epoch, holder);
 	goto out;
 
  bad:
@@ -481,7 +455,7 @@ static void cas_reply(int err, const struct redisReply *reply, void *arg)
 	}
 
 	if (!ok) {
-		tag_learn(req->tag, epoch, holder);
+		shtag_learn(req->tag, epoch, holder);
 		if (!wait || epoch != req->want || !req_wait(req, wait))
 			req_complete(req, epoch != req->want ? ESTALE : EBUSY);
 		goto out;
@@ -561,6 +535,41 @@ static int cas_send(struct shtag *tag, enum op op, shtag_result_h *h,
 }
 
 
+/** The start-up claim: claim the tag, or release it (shtag_sync.c) */
+int shtag_send_claim(struct shtag *tag, shtag_result_h *h, void *arg)
+{
+	return cas_send(tag, tag->wish ? OP_CLAIM : OP_RELEASE, h, arg);
+}
+
+
+/** Write back a tag Redis lost, at our epoch (shtag_sync.c) */
+int shtag_send_assert(struct shtag *tag, shtag_result_h *h, void *arg)
+{
+	return cas_send(tag, OP_ASSERT, h, arg);
+}
+
+
+/** Every request under way ends with err (Redis went away, closing) */
+void shtag_reqs_fail(int err)
+{
+	reqs_complete(NULL, err, true);
+}
+
+
+/** The tag table, in the order first seen */
+struct list *shtag_table(void)
+{
+	return &st.tags;
+}
+
+
+/** The start-up claim began: "holder = me" is really this run */
+void shtag_set_started(void)
+{
+	st.started = true;
+}
+
+
 /* ---- API ------------------------------------------------------------ */
 
 
@@ -579,7 +588,7 @@ static int request(const char *name, enum op op, shtag_result_h *h,
 	if (op == OP_TAKE && !cluster_lease_valid())
 		return ENOTCONN;
 
-	err = tag_get(&tag, name);
+	err = shtag_tag_get(&tag, name);
 	if (err)
 		return err;
 
@@ -613,7 +622,7 @@ bool shtag_is_active(const char *name)
 	if (!st.up)
 		return true;
 
-	tag = tag_find(name);
+	tag = shtag_tag_find(name);
 	return tag && tag->active;
 }
 
@@ -630,7 +639,7 @@ bool shtag_may_act(const char *name)
 
 uint64_t shtag_epoch(const char *name)
 {
-	const struct shtag *tag = tag_find(name);
+	const struct shtag *tag = shtag_tag_find(name);
 
 	return tag ? tag->epoch : 0;
 }
@@ -639,7 +648,7 @@ uint64_t shtag_epoch(const char *name)
 /** The tag's holder as last known, "" for nobody; NULL if never seen. */
 const char *shtag_holder(const char *name)
 {
-	const struct shtag *tag = tag_find(name);
+	const struct shtag *tag = shtag_tag_find(name);
 
 	return tag ? tag->holder : NULL;
 }
@@ -714,187 +723,6 @@ int shtag_status(struct odict *od)
 }
 
 
-/* ---- the (re)connect sequence --------------------------------------- */
-
-
-static void claim_result(int err, const char *name, bool active,
-			 uint64_t epoch, const char *holder, void *arg);
-
-
-static int claim(struct shtag *tag)
-{
-	enum op op = tag->wish ? OP_CLAIM : OP_RELEASE;
-	int err;
-
-	++tag->claims;
-	err = cas_send(tag, op, claim_result, tag);
-	if (err)
-		log_warn("shtag", "%s: %s: %m", tag->name, op_names[op], err);
-
-	return err;
-}
-
-
-static void claim_result(int err, const char *name, bool active,
-			 uint64_t epoch, const char *holder, void *arg)
-{
-	struct shtag *tag = arg;
-	(void)active;
-
-	if (err == ESTALE && tag->claims < CLAIM_TRIES) {
-		(void)claim(tag);
-		return;
-	}
-
-	if (err == EBUSY && tag->wish)
-		log_info("shtag", "%s: held by live node %s at epoch %llu, "
-			 "staying backup", name, holder,
-			 (unsigned long long)epoch);
-	else if (err && err != ECANCELED)
-		log_warn("shtag", "%s: start-up %s failed: %m", name,
-			 tag->wish ? "claim" : "release", err);
-}
-
-
-/**
- * First sync done: claim the tags the config wants active (unless a live
- * node holds them) and release the ones a previous run of this node held.
- */
-void shtag_claim(void)
-{
-	struct le *le;
-
-	st.started = true;
-
-	LIST_FOREACH(&st.tags, le) {
-		struct shtag *tag = le->data;
-
-		if (tag->wish || is_me(tag->holder))
-			(void)claim(tag);
-	}
-}
-
-
-static void assert_result(int err, const char *name, bool active,
-			  uint64_t epoch, const char *holder, void *arg)
-{
-	(void)active;
-	(void)arg;
-
-	if (err && err != ECANCELED)
-		log_warn("shtag", "%s: restoring failed (%m), %s holds it at "
-			 "epoch %llu", name, err, holder,
-			 (unsigned long long)epoch);
-}
-
-
-static void assert_held(void)
-{
-	struct le *le;
-
-	LIST_FOREACH(&st.tags, le) {
-		struct shtag *tag = le->data;
-
-		if (tag->active && tag->seen < tag->epoch) {
-			log_warn("shtag", "%s: missing in redis, restoring "
-				 "epoch %llu", tag->name,
-				 (unsigned long long)tag->epoch);
-			(void)cas_send(tag, OP_ASSERT, assert_result, tag);
-		}
-	}
-}
-
-
-/**
- * Learn the tags of an HGETALL of the hash: all of them after a
- * (re)connect, or, from a lease renewal, only those that another node
- * now holds (stepping down is safe at any time, while becoming active
- * waits for the channel, see above).
- */
-static void tags_read(const struct redisReply *reply, bool all)
-{
-	for (size_t i = 0; i + 1 < reply->elements; i += 2) {
-		const redisReply *k = reply->element[i];
-		const redisReply *v = reply->element[i + 1];
-		struct shtag *tag;
-		struct pl val, holder;
-		uint64_t epoch;
-		char *hs = NULL;
-
-		val.p = v->str;
-		val.l = v->len;
-		if (k->type != REDIS_REPLY_STRING ||
-		    v->type != REDIS_REPLY_STRING ||
-		    state_decode(&epoch, &holder, &val))
-			continue;
-
-		if (all ? tag_get(&tag, k->str) : !(tag = tag_find(k->str)))
-			continue;
-		if (!all && (!tag->active || !pl_isset(&holder) ||
-			     0 == pl_strcmp(&holder, cluster_node_id())))
-			continue;
-		if (pl_strdup(&hs, &holder))
-			continue;
-
-		if (all)
-			tag->seen = epoch;
-		tag_learn(tag, epoch, hs);
-		mem_deref(hs);
-	}
-}
-
-
-/** The tags as of a lease renewal (cluster_lease.c) */
-void shtag_lease_reply(const struct redisReply *reply)
-{
-	if (st.up && reply && reply->type == REDIS_REPLY_ARRAY)
-		tags_read(reply, false);
-}
-
-
-static void sync_reply(int err, const struct redisReply *reply, void *arg)
-{
-	cluster_done_h *h = st.synch;
-	struct le *le;
-	(void)arg;
-
-	if (!st.up || !h)
-		return;
-	if (err || reply->type != REDIS_REPLY_ARRAY) {
-		h(err ? err : EBADMSG);
-		return;
-	}
-
-	LIST_FOREACH(&st.tags, le) {
-		struct shtag *tag = le->data;
-
-		tag->seen = 0;
-	}
-
-	tags_read(reply, true);
-	assert_held();
-	h(0);
-}
-
-
-/** cluster_sync_h, after (re)connect: read every tag's state */
-static int tags_sync(cluster_done_h *h, void *arg)
-{
-	(void)arg;
-
-	st.synch = h;
-	return redis_command(sync_reply, NULL, "HGETALL %s", st.key);
-}
-
-
-static void redis_down(void *arg)
-{
-	(void)arg;
-
-	reqs_complete(NULL, ENOTCONN, true);
-}
-
-
 /* ---- life cycle ----------------------------------------------------- */
 
 
@@ -904,7 +732,7 @@ static int wishes_init(const struct rh_conf *cfg)
 		struct shtag *tag;
 		int err;
 
-		err = tag_get(&tag, cfg->shtag[i].name);
+		err = shtag_tag_get(&tag, cfg->shtag[i].name);
 		if (err)
 			return err;
 
@@ -949,8 +777,7 @@ int shtag_init(const struct rh_conf *cfg)
 	if (err)
 		goto out;
 
-	err = cluster_sync_step_add(&st.step, "tag", tags_sync, redis_down,
-				    NULL);
+	err = shtag_sync_init(cfg);
 	if (err)
 		goto out;
 
@@ -965,9 +792,9 @@ int shtag_init(const struct rh_conf *cfg)
 
 void shtag_close(void)
 {
-	reqs_complete(NULL, ECANCELED, true);
+	shtag_reqs_fail(ECANCELED);
+	shtag_sync_close();
 	list_flush(&st.tags);
 	shtag_observers_close();
-	mem_deref(st.step);
 	memset(&st, 0, sizeof(st));
 }

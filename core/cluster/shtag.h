@@ -2,6 +2,9 @@
  * @file shtag.h  Sharing tags: one active node per tag, epochs, compare-and-set
  */
 
+#ifndef REHOME_SHTAG_H
+#define REHOME_SHTAG_H
+
 #include "cluster.h"
 
 struct rh_conf;
@@ -43,3 +46,5 @@ int  shtag_status(struct odict *od);
 
 /* the end of the cluster's first (re)connect sequence (cluster.c) */
 void shtag_claim(void);
+
+#endif

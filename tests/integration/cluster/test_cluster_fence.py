@@ -85,7 +85,8 @@ def one_node_at_a_time(sipps, node1, node2):
     """Per call, node1's re-INVITEs came before node2's and no node
     re-INVITEd a call twice; over all calls, node1 sent its last one
     before node2 sent its first: never both at once. Returns how many
-    calls each node re-INVITEd and the time of node1's last one."""
+    re-INVITEs each node sent and the times of node1's last one and of
+    node2's first."""
     count = {node1.name: 0, node2.name: 0}
     last1, first2 = 0, float('inf')
     for sipp in sipps:
@@ -104,7 +105,7 @@ def one_node_at_a_time(sipps, node1, node2):
                     first2 = min(first2, when)
     assert last1 < first2, 'node1 re-INVITEd %.3f s after node2 began' % (
         last1 - first2)
-    return count, last1
+    return count, last1, first2
 
 
 def fenced(ctx, fault, heal, cuttable=False):
@@ -147,12 +148,12 @@ def fenced(ctx, fault, heal, cuttable=False):
     caller, callee = uac.result(), uas.result(timeout=15)
     assert caller.ok, caller.why()
     assert callee.ok, callee.why()
-    count, last1 = one_node_at_a_time((uac, uas), node1, node2)
+    count, last1, first2 = one_node_at_a_time((uac, uas), node1, node2)
     assert 0 < count['node1'] < 2 * CALLS, count
     assert count['node2'] > 0, count
-    print('  fault -> node2 holds the tag again: %.3f s; node1\'s last '
-          're-INVITE %.3f s after the fault; re-INVITEs: %s' % (
-              took, last1 - at, count), flush=True)
+    print('  after the fault: node1\'s last re-INVITE %.3f s, node2\'s '
+          'first %.3f s, node2 seen holding the tag %.3f s; re-INVITEs: %s'
+          % (last1 - at, first2 - at, took, count), flush=True)
     return at, last1
 
 
