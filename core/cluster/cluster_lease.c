@@ -86,13 +86,17 @@ static void end_handler(void *arg)
 static void renew_reply(int err, const struct redisReply *reply, void *arg)
 {
 	struct renewal *rn = arg;
-	uint64_t end = rn->sent + ls.cfg->node_timeout - ls.margin;
-	uint64_t now = tmr_jiffies();
+	uint64_t sent = rn->sent;
+	uint64_t end, now = tmr_jiffies();
 
 	mem_deref(rn);
 
-	if (err || reply->type != REDIS_REPLY_ARRAY || !redis_is_up())
+	/* (also called with an error as Redis closes, after lease_close) */
+	if (err || !ls.cfg || reply->type != REDIS_REPLY_ARRAY ||
+	    !redis_is_up())
 		return;
+
+	end = sent + ls.cfg->node_timeout - ls.margin;
 
 	/* the tags first: never act on one that has moved on */
 	shtag_lease_reply(reply);
