@@ -732,7 +732,7 @@ void conf_defaults(struct rh_conf *cfg)
 	cfg->ring_timeout = 180;
 	cfg->udp_rcvbuf = 8 << 20;
 	cfg->node_timeout = 1500;
-	cfg->rehome_rate = 1000;
+	cfg->rehome_rate = 5000;
 	cfg->log_level = LOG_INFO;
 	cfg->log_target = LOG_TARGET_STDERR;
 }

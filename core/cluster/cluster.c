@@ -22,6 +22,11 @@
  * the others: timeouts are frozen and restart with a full grace period on
  * reconnect, so a Redis outage never looks like every node dying.
  *
+ * The heartbeat key is also this node's lease (cluster_lease.c): it acts
+ * for its tags only while it renewed the key recently. A node whose Redis
+ * connection closed is down at once, without waiting for node_timeout
+ * (cluster_watch.c).
+ *
  * Every message is signed and checked in cluster_msg.c.
  */
 #include <string.h>
@@ -320,8 +325,7 @@ static int heartbeat_send(enum cluster_node_state st)
 	if (st == CLUSTER_NODE_DOWN)
 		err = redis_command(NULL, NULL, "DEL %s", cl.hb_key);
 	else
-		err = redis_command(NULL, NULL, "SET %s %b PX %u", cl.hb_key,
-				    mb->buf, mb->end, cl.cfg->node_timeout);
+		err = cluster_lease_renew(mb);
 	if (!err)
 		err = redis_command(NULL, NULL, "PUBLISH %s %b", cl.hb_chan,
 				    mb->buf, mb->end);
@@ -368,6 +372,7 @@ static void heartbeat_recv(const struct pl *chan, const struct pl *msg,
 	cluster_info_decode(node, od);
 	(void)odict_get_boolean(od, &synced, "synced");
 	node->synced = synced;
+	node->watched = st != CLUSTER_NODE_DOWN;
 	node->last_seen = tmr_jiffies();
 	node_set_state(node, st, "said goodbye");
 	goto out;
@@ -464,6 +469,7 @@ static void grace_nodes(void)
 		struct cluster_node *node = le->data;
 
 		node->last_seen = now;
+		node->watched = false;
 	}
 }
 
@@ -474,6 +480,7 @@ static void redis_state_handler(enum redis_state st, void *arg)
 
 	if (st != REDIS_ST_UP) {
 		cl.self->synced = false;
+		cluster_lease_drop();
 		cluster_sync_stop();
 		return;
 	}
@@ -551,6 +558,10 @@ int cluster_init(const struct rh_conf *cfg)
 	if (err)
 		goto out;
 
+	err = cluster_lease_init(cfg);
+	if (err)
+		goto out;
+
 	cl.up = true;
 	redis_set_state_handler(redis_state_handler, NULL);
 
@@ -567,6 +578,10 @@ int cluster_init(const struct rh_conf *cfg)
 		goto out;
 
 	err = metrics_collector_add(cluster_metrics_print, NULL);
+	if (err)
+		goto out;
+
+	err = cluster_watch_init(cfg);
 	if (err)
 		goto out;
 
@@ -597,10 +612,12 @@ void cluster_close(void)
 
 	tmr_cancel(&cl.hb);
 	tmr_cancel(&cl.expire);
+	cluster_watch_close();
 	if (redis_is_up())
 		(void)heartbeat_send(CLUSTER_NODE_DOWN);
 
 	shtag_close();
+	cluster_lease_close();
 	redis_close();
 
 	cluster_sync_close();
@@ -672,6 +689,19 @@ const struct cluster_node *cluster_node_apply(cluster_node_apply_h *h,
 const struct cluster_node *cluster_node_find(const char *id)
 {
 	return node_find(id);
+}
+
+
+/** Its connection to Redis closed (cluster_watch.c): down now. */
+void cluster_node_gone(const char *id, const char *why)
+{
+	struct cluster_node *node = node_find(id);
+
+	if (!node || node->self)
+		return;
+
+	node->watched = false;
+	node_set_state(node, CLUSTER_NODE_DOWN, why);
 }
 
 

@@ -29,6 +29,7 @@ struct cluster_node {
 	enum cluster_node_state state;
 	bool self;
 	bool synced;             /* has loaded every replicated dialog */
+	bool watched;            /* heard since our Redis session began */
 	uint64_t last_seen;      /* jiffies of its last heartbeat */
 	struct list lsnrl;       /* struct cluster_lsnr */
 	struct odict *meta;      /* its node_meta: key -> value, or NULL */
@@ -52,6 +53,7 @@ struct cluster_step;
 int  cluster_init(const struct rh_conf *cfg);
 void cluster_close(void);
 bool cluster_enabled(void);
+bool cluster_lease_valid(void);
 const char *cluster_node_id(void);
 const char *cluster_name(void);
 

@@ -51,6 +51,19 @@ int  cluster_fresh_accept(const struct cluster_stamp *st);
 void cluster_fresh_dropped(int err);
 int  cluster_fresh_status(struct odict *od);
 
+/* cluster_lease.c */
+int  cluster_lease_init(const struct rh_conf *cfg);
+void cluster_lease_close(void);
+int  cluster_lease_renew(const struct mbuf *val);
+void cluster_lease_drop(void);
+
+/* cluster_watch.c */
+int  cluster_watch_init(const struct rh_conf *cfg);
+void cluster_watch_close(void);
+
+/* cluster.c: the watch saw a node's connection to Redis close */
+void cluster_node_gone(const char *id, const char *why);
+
 /* cluster_sync.c */
 void cluster_sync_start(cluster_sync_end_h *endh);
 void cluster_sync_stop(void);

@@ -31,6 +31,16 @@
  * the tag's dialogs. A node that learns of a higher epoch held by another
  * node steps down at once.
  *
+ * Fencing (cluster_lease.c): a take from a holder that looks dead to us
+ * is fenced: the script lets it through only once the holder's lease key
+ * has expired in Redis (by Redis's clock) or its connection to Redis is
+ * gone (no subscriber on its probe channel, cluster_watch.c), else it
+ * answers how long the lease still runs and the take waits that long
+ * here, then tries again. A take from a holder that is alive (a planned
+ * move) is not fenced: that holder steps down when the new epoch reaches
+ * it. This node takes tags, and acts for those it holds
+ * (shtag_may_act()), only while its own lease is fresh.
+ *
  * At start, a tag whose hash entry names this node belongs to a previous
  * run of it: it counts as not held until shtag_claim() either claims it
  * again (config wish "active") or releases it.
@@ -41,7 +51,9 @@
  * nothing here calls up by name.
  *
  * The control routes that drive activate/release over HTTP live in
- * shtag_ctl.c; they use only the public API.
+ * shtag_ctl.c; they use only the public API. The (re)connect read, the
+ * start-up claim and the restore after a Redis data loss live in
+ * shtag_sync.c.
  */
 #include <string.h>
 #include <re.h>
@@ -58,7 +70,7 @@
 enum {
 	KEY_SIZE   = 256,
 	JSON_DEPTH = 2,
-	CLAIM_TRIES = 3,
+	FENCE_WAITS = 4,       /* lease waits of one fenced take */
 };
 
 enum op { OP_TAKE = 0, OP_CLAIM, OP_RELEASE, OP_ASSERT, OP_KEEP };
@@ -68,8 +80,11 @@ static const char *op_names[] = {"take", "claim", "release", "assert",
 
 /*
  * KEYS[1] the tags hash; ARGV: 1 tag, 2 op, 3 node, 4 epoch seen,
- * 5 signed message announcing the result, 6 channel, 7 node key prefix.
- * Returns {1|0, epoch, holder}: success, and the tag's state afterwards.
+ * 5 signed message announcing the result, 6 channel, 7 node key prefix,
+ * 8 "1" to fence (the holder looks dead to us), 9 probe channel prefix.
+ * Returns {1|0, epoch, holder}: success, and the tag's state afterwards;
+ * {0, epoch, holder, ms} when a fenced take must wait that long for the
+ * holder's lease to run out.
  */
 static const char cas_lua[] =
 	"local cur = redis.call('HGET', KEYS[1], ARGV[1])\n"
@@ -101,18 +116,15 @@ static const char cas_lua[] =
 	"   redis.call('EXISTS', ARGV[7] .. holder) == 1 then\n"
 	"  return {0, epoch, holder}\n"
 	"end\n"
+	"if op == 'take' and ARGV[8] == '1' and holder ~= '' and\n"
+	"   holder ~= me then\n"
+	"  local ttl = redis.call('PTTL', ARGV[7] .. holder)\n"
+	"  local subs = redis.call('PUBSUB', 'NUMSUB', ARGV[9] .. holder)\n"
+	"  if ttl ~= -2 and subs[2] > 0 then\n"
+	"    return {0, epoch, holder, math.max(ttl, 1)}\n"
+	"  end\n"
+	"end\n"
 	"return set(want + 1, me)\n";
-
-struct shtag {
-	struct le le;
-	char *name;
-	char *holder;          /* as last known; "" = nobody */
-	uint64_t epoch;        /* as last known */
-	uint64_t seen;         /* epoch in Redis at the last sync, 0 absent */
-	bool wish;             /* config: active at start */
-	bool active;
-	unsigned claims;
-};
 
 /** One take/claim/release/assert, from the request until its outcome */
 struct req {
@@ -122,6 +134,9 @@ struct req {
 	uint64_t want;         /* the epoch it expects to find */
 	uint64_t epoch;        /* the state that completes it */
 	bool sent_ok;          /* the script succeeded; wait for the apply */
+	bool fence;            /* a take from a holder that looks dead */
+	unsigned waits;        /* for the holder's lease to run out */
+	struct tmr tmr;        /* the next try after such a wait */
 	shtag_result_h *h;     /* NULL once completed */
 	void *arg;
 };
@@ -134,10 +149,9 @@ static struct {
 	char key[KEY_SIZE];
 	char chan[KEY_SIZE];
 	char node_prefix[KEY_SIZE];
+	char probe_prefix[KEY_SIZE];
 	shtag_change_h *changeh;
 	void *arg;
-	struct cluster_step *step;
-	cluster_done_h *synch;
 	bool started;          /* claim done: "holder = me" is really us */
 	bool up;
 } st;
@@ -157,6 +171,7 @@ static void req_destructor(void *arg)
 {
 	struct req *req = arg;
 
+	tmr_cancel(&req->tmr);
 	list_unlink(&req->le);
 }
 
@@ -169,7 +184,7 @@ static bool name_cmp(struct le *le, void *arg)
 }
 
 
-static struct shtag *tag_find(const char *name)
+struct shtag *shtag_tag_find(const char *name)
 {
 	if (!name)
 		return NULL;
@@ -178,12 +193,12 @@ static struct shtag *tag_find(const char *name)
 }
 
 
-static int tag_get(struct shtag **tagp, const char *name)
+int shtag_tag_get(struct shtag **tagp, const char *name)
 {
 	struct shtag *tag;
 	int err;
 
-	tag = tag_find(name);
+	tag = shtag_tag_find(name);
 	if (tag) {
 		*tagp = tag;
 		return 0;
@@ -285,7 +300,7 @@ static void tag_set_active(struct shtag *tag, bool active)
 
 
 /** Learn a tag's state; only ever forward, to a higher epoch. */
-static void tag_learn(struct shtag *tag, uint64_t epoch, const char *holder)
+void shtag_learn(struct shtag *tag, uint64_t epoch, const char *holder)
 {
 	char *h = NULL;
 	bool moved;
@@ -307,20 +322,6 @@ static void tag_learn(struct shtag *tag, uint64_t epoch, const char *holder)
 	tag_set_active(tag, st.started && is_me(h));
 	metrics_shtag_set(tag->name, tag->epoch, tag->active);
 	reqs_complete(tag, 0, false);
-}
-
-
-static int state_decode(uint64_t *epochp, struct pl *holder,
-			const struct pl *val)
-{
-	struct pl e;
-
-	if (re_regex(val->p, val->l, "[0-9]+ [^ ]*", &e, holder) ||
-	    e.p != val->p)
-		return EBADMSG;
-
-	*epochp = pl_u64(&e);
-	return 0;
 }
 
 
@@ -346,8 +347,8 @@ static void msg_handler(const struct pl *chan, const struct pl *msg,
 	if (!name || !holder || !odict_get_number(od, &epoch, "epoch"))
 		goto bad;
 
-	if (!tag_get(&tag, name))
-		tag_learn(tag, epoch, holder);
+	if (!shtag_tag_get(&tag, name))
+		shtag_learn(tag, epoch, holder);
 	goto out;
 
  bad:
@@ -391,18 +392,52 @@ static int announce(struct mbuf **mbp, const struct shtag *tag,
 
 
 static int reply_decode(bool *okp, uint64_t *epochp, const char **holderp,
-			const struct redisReply *r)
+			uint64_t *waitp, const struct redisReply *r)
 {
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+	if (r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
+	    r->elements > 4 ||
 	    r->element[0]->type != REDIS_REPLY_INTEGER ||
 	    r->element[1]->type != REDIS_REPLY_INTEGER ||
-	    r->element[2]->type != REDIS_REPLY_STRING)
+	    r->element[2]->type != REDIS_REPLY_STRING ||
+	    (r->elements == 4 && r->element[3]->type != REDIS_REPLY_INTEGER))
 		return EBADMSG;
 
 	*okp = r->element[0]->integer == 1;
 	*epochp = (uint64_t)r->element[1]->integer;
 	*holderp = r->element[2]->str;
+	*waitp = r->elements == 4 ? (uint64_t)r->element[3]->integer : 0;
 	return 0;
+}
+
+
+static int req_send(struct req *req);
+
+
+static void wait_handler(void *arg)
+{
+	struct req *req = arg;
+	int err;
+
+	err = req_send(req);
+	if (err)
+		req_complete(req, err);
+}
+
+
+/**
+ * A fenced take found the holder's lease still running: try again once
+ * it has run out, unless the holder proved alive meanwhile.
+ */
+static bool req_wait(struct req *req, uint64_t ms)
+{
+	if (req->waits++ >= FENCE_WAITS ||
+	    cluster_node_alive(req->tag->holder))
+		return false;
+
+	log_info("shtag", "%s: %s's lease runs %llu ms more, waiting",
+		 req->tag->name, req->tag->holder, (unsigned long long)ms);
+	tmr_start(&req->tmr, ms + 1, wait_handler, req);
+	return true;
 }
 
 
@@ -410,14 +445,14 @@ static void cas_reply(int err, const struct redisReply *reply, void *arg)
 {
 	struct req *req = arg;
 	const char *holder;
-	uint64_t epoch;
+	uint64_t epoch, wait;
 	bool ok;
 
 	if (!req->h || !st.up)
 		goto out;
 
 	if (!err)
-		err = reply_decode(&ok, &epoch, &holder, reply);
+		err = reply_decode(&ok, &epoch, &holder, &wait, reply);
 	if (err) {
 		if (err == EPROTO)
 			log_warn("shtag", "%s %s: %s", op_names[req->op],
@@ -427,8 +462,9 @@ static void cas_reply(int err, const struct redisReply *reply, void *arg)
 	}
 
 	if (!ok) {
-		tag_learn(req->tag, epoch, holder);
-		req_complete(req, epoch != req->want ? ESTALE : EBUSY);
+		shtag_learn(req->tag, epoch, holder);
+		if (!wait || epoch != req->want || !req_wait(req, wait))
+			req_complete(req, epoch != req->want ? ESTALE : EBUSY);
 		goto out;
 	}
 
@@ -443,12 +479,39 @@ static void cas_reply(int err, const struct redisReply *reply, void *arg)
 }
 
 
+/** Run the script for a request (again, after a wait) */
+static int req_send(struct req *req)
+{
+	const struct shtag *tag = req->tag;
+	struct mbuf *mb = NULL;
+	int err;
+
+	if (!redis_is_up())
+		return ENOTCONN;
+
+	err = announce(&mb, tag, req->epoch, req->op == OP_RELEASE ? "" :
+		       cluster_node_id());
+	if (err)
+		goto out;
+
+	err = redis_eval(st.cas, cas_reply, mem_ref(req),
+			 "1 %s %s %s %s %llu %b %s %s %s %s", st.key,
+			 tag->name, op_names[req->op], cluster_node_id(),
+			 (unsigned long long)req->want, mb->buf, mb->end,
+			 st.chan, st.node_prefix, req->fence ? "1" : "0",
+			 st.probe_prefix);
+	if (err)
+		mem_deref(req);   /* the reply's reference, never taken */
+
+ out:
+	mem_deref(mb);
+	return err;
+}
+
+
 static int cas_send(struct shtag *tag, enum op op, shtag_result_h *h,
 		    void *arg)
 {
-	uint64_t want = tag->epoch;
-	uint64_t next = op == OP_ASSERT || op == OP_KEEP ? want : want + 1;
-	struct mbuf *mb = NULL;
 	struct req *req;
 	int err;
 
@@ -461,33 +524,57 @@ static int cas_send(struct shtag *tag, enum op op, shtag_result_h *h,
 
 	req->tag = tag;
 	req->op = op;
-	req->want = want;
-	req->epoch = next;
+	req->want = tag->epoch;
+	req->epoch = op == OP_ASSERT || op == OP_KEEP ? req->want :
+		req->want + 1;
+	req->fence = op == OP_TAKE && str_isset(tag->holder) &&
+		!is_me(tag->holder) && !cluster_node_alive(tag->holder);
 	req->h = h;
 	req->arg = arg;
 
-	err = announce(&mb, tag, next, op == OP_RELEASE ? "" :
-		       cluster_node_id());
-	if (err)
-		goto out;
-
-	err = redis_eval(st.cas, cas_reply, mem_ref(req),
-			 "1 %s %s %s %s %llu %b %s %s", st.key, tag->name,
-			 op_names[op], cluster_node_id(),
-			 (unsigned long long)want, mb->buf, mb->end, st.chan,
-			 st.node_prefix);
+	err = req_send(req);
 	if (err) {
-		mem_deref(req);   /* the reply's reference, never taken */
-		goto out;
+		mem_deref(req);
+		return err;
 	}
 
 	list_append(&st.reqs, &req->le, req);
+	return 0;
+}
 
- out:
-	mem_deref(mb);
-	if (err)
-		mem_deref(req);
-	return err;
+
+/** The start-up claim: claim the tag, or release it (shtag_sync.c) */
+int shtag_send_claim(struct shtag *tag, shtag_result_h *h, void *arg)
+{
+	return cas_send(tag, tag->wish ? OP_CLAIM : OP_RELEASE, h, arg);
+}
+
+
+/** Write back a tag Redis lost, at our epoch (shtag_sync.c) */
+int shtag_send_assert(struct shtag *tag, shtag_result_h *h, void *arg)
+{
+	return cas_send(tag, OP_ASSERT, h, arg);
+}
+
+
+/** Every request under way ends with err (Redis went away, closing) */
+void shtag_reqs_fail(int err)
+{
+	reqs_complete(NULL, err, true);
+}
+
+
+/** The tag table, in the order first seen */
+struct list *shtag_table(void)
+{
+	return &st.tags;
+}
+
+
+/** The start-up claim began: "holder = me" is really this run */
+void shtag_set_started(void)
+{
+	st.started = true;
 }
 
 
@@ -506,8 +593,10 @@ static int request(const char *name, enum op op, shtag_result_h *h,
 		return ENOTSUP;
 	if (!cluster_synced())
 		return EAGAIN;
+	if (op == OP_TAKE && !cluster_lease_valid())
+		return ENOTCONN;
 
-	err = tag_get(&tag, name);
+	err = shtag_tag_get(&tag, name);
 	if (err)
 		return err;
 
@@ -542,14 +631,24 @@ bool shtag_is_active(const char *name)
 	if (!st.up)
 		return true;
 
-	tag = tag_find(name);
+	tag = shtag_tag_find(name);
 	return tag && tag->active;
+}
+
+
+/**
+ * This node may act for tag `name` (re-INVITEs, its own BYEs, moves):
+ * it holds the tag and its lease is fresh (cluster_lease.c).
+ */
+bool shtag_may_act(const char *name)
+{
+	return shtag_is_active(name) && cluster_lease_valid();
 }
 
 
 uint64_t shtag_epoch(const char *name)
 {
-	const struct shtag *tag = tag_find(name);
+	const struct shtag *tag = shtag_tag_find(name);
 
 	return tag ? tag->epoch : 0;
 }
@@ -558,7 +657,7 @@ uint64_t shtag_epoch(const char *name)
 /** The tag's holder as last known, "" for nobody; NULL if never seen. */
 const char *shtag_holder(const char *name)
 {
-	const struct shtag *tag = tag_find(name);
+	const struct shtag *tag = shtag_tag_find(name);
 
 	return tag ? tag->holder : NULL;
 }
@@ -633,160 +732,6 @@ int shtag_status(struct odict *od)
 }
 
 
-/* ---- the (re)connect sequence --------------------------------------- */
-
-
-static void claim_result(int err, const char *name, bool active,
-			 uint64_t epoch, const char *holder, void *arg);
-
-
-static int claim(struct shtag *tag)
-{
-	enum op op = tag->wish ? OP_CLAIM : OP_RELEASE;
-	int err;
-
-	++tag->claims;
-	err = cas_send(tag, op, claim_result, tag);
-	if (err)
-		log_warn("shtag", "%s: %s: %m", tag->name, op_names[op], err);
-
-	return err;
-}
-
-
-static void claim_result(int err, const char *name, bool active,
-			 uint64_t epoch, const char *holder, void *arg)
-{
-	struct shtag *tag = arg;
-	(void)active;
-
-	if (err == ESTALE && tag->claims < CLAIM_TRIES) {
-		(void)claim(tag);
-		return;
-	}
-
-	if (err == EBUSY && tag->wish)
-		log_info("shtag", "%s: held by live node %s at epoch %llu, "
-			 "staying backup", name, holder,
-			 (unsigned long long)epoch);
-	else if (err && err != ECANCELED)
-		log_warn("shtag", "%s: start-up %s failed: %m", name,
-			 tag->wish ? "claim" : "release", err);
-}
-
-
-/**
- * First sync done: claim the tags the config wants active (unless a live
- * node holds them) and release the ones a previous run of this node held.
- */
-void shtag_claim(void)
-{
-	struct le *le;
-
-	st.started = true;
-
-	LIST_FOREACH(&st.tags, le) {
-		struct shtag *tag = le->data;
-
-		if (tag->wish || is_me(tag->holder))
-			(void)claim(tag);
-	}
-}
-
-
-static void assert_result(int err, const char *name, bool active,
-			  uint64_t epoch, const char *holder, void *arg)
-{
-	(void)active;
-	(void)arg;
-
-	if (err && err != ECANCELED)
-		log_warn("shtag", "%s: restoring failed (%m), %s holds it at "
-			 "epoch %llu", name, err, holder,
-			 (unsigned long long)epoch);
-}
-
-
-static void assert_held(void)
-{
-	struct le *le;
-
-	LIST_FOREACH(&st.tags, le) {
-		struct shtag *tag = le->data;
-
-		if (tag->active && tag->seen < tag->epoch) {
-			log_warn("shtag", "%s: missing in redis, restoring "
-				 "epoch %llu", tag->name,
-				 (unsigned long long)tag->epoch);
-			(void)cas_send(tag, OP_ASSERT, assert_result, tag);
-		}
-	}
-}
-
-
-static void sync_reply(int err, const struct redisReply *reply, void *arg)
-{
-	cluster_done_h *h = st.synch;
-	struct le *le;
-	(void)arg;
-
-	if (!st.up || !h)
-		return;
-	if (err || reply->type != REDIS_REPLY_ARRAY) {
-		h(err ? err : EBADMSG);
-		return;
-	}
-
-	LIST_FOREACH(&st.tags, le) {
-		struct shtag *tag = le->data;
-
-		tag->seen = 0;
-	}
-
-	for (size_t i = 0; i + 1 < reply->elements; i += 2) {
-		const redisReply *k = reply->element[i];
-		const redisReply *v = reply->element[i + 1];
-		struct shtag *tag;
-		struct pl val, holder;
-		uint64_t epoch;
-		char *hs = NULL;
-
-		val.p = v->str;
-		val.l = v->len;
-		if (k->type != REDIS_REPLY_STRING ||
-		    v->type != REDIS_REPLY_STRING ||
-		    state_decode(&epoch, &holder, &val) ||
-		    tag_get(&tag, k->str) || pl_strdup(&hs, &holder))
-			continue;
-
-		tag->seen = epoch;
-		tag_learn(tag, epoch, hs);
-		mem_deref(hs);
-	}
-
-	assert_held();
-	h(0);
-}
-
-
-/** cluster_sync_h, after (re)connect: read every tag's state */
-static int tags_sync(cluster_done_h *h, void *arg)
-{
-	(void)arg;
-
-	st.synch = h;
-	return redis_command(sync_reply, NULL, "HGETALL %s", st.key);
-}
-
-
-static void redis_down(void *arg)
-{
-	(void)arg;
-
-	reqs_complete(NULL, ENOTCONN, true);
-}
-
-
 /* ---- life cycle ----------------------------------------------------- */
 
 
@@ -796,7 +741,7 @@ static int wishes_init(const struct rh_conf *cfg)
 		struct shtag *tag;
 		int err;
 
-		err = tag_get(&tag, cfg->shtag[i].name);
+		err = shtag_tag_get(&tag, cfg->shtag[i].name);
 		if (err)
 			return err;
 
@@ -822,6 +767,8 @@ int shtag_init(const struct rh_conf *cfg)
 	re_snprintf(st.chan, sizeof(st.chan), "%s:shtag", cfg->cluster);
 	re_snprintf(st.node_prefix, sizeof(st.node_prefix), "%s:node:",
 		    cfg->cluster);
+	re_snprintf(st.probe_prefix, sizeof(st.probe_prefix), "%s:probe:",
+		    cfg->cluster);
 
 	err = wishes_init(cfg);
 	if (err)
@@ -839,8 +786,7 @@ int shtag_init(const struct rh_conf *cfg)
 	if (err)
 		goto out;
 
-	err = cluster_sync_step_add(&st.step, "tag", tags_sync, redis_down,
-				    NULL);
+	err = shtag_sync_init(cfg);
 	if (err)
 		goto out;
 
@@ -855,9 +801,9 @@ int shtag_init(const struct rh_conf *cfg)
 
 void shtag_close(void)
 {
-	reqs_complete(NULL, ECANCELED, true);
+	shtag_reqs_fail(ECANCELED);
+	shtag_sync_close();
 	list_flush(&st.tags);
 	shtag_observers_close();
-	mem_deref(st.step);
 	memset(&st, 0, sizeof(st));
 }

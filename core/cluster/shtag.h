@@ -2,6 +2,9 @@
  * @file shtag.h  Sharing tags: one active node per tag, epochs, compare-and-set
  */
 
+#ifndef REHOME_SHTAG_H
+#define REHOME_SHTAG_H
+
 #include "cluster.h"
 
 struct rh_conf;
@@ -32,6 +35,7 @@ void shtag_close(void);
 int  shtag_activate(const char *name, shtag_result_h *h, void *arg);
 int  shtag_release(const char *name, shtag_result_h *h, void *arg);
 bool shtag_is_active(const char *name);
+bool shtag_may_act(const char *name);
 uint64_t shtag_epoch(const char *name);
 const char *shtag_holder(const char *name);
 void shtag_set_handler(shtag_change_h *h, void *arg);
@@ -42,3 +46,5 @@ int  shtag_status(struct odict *od);
 
 /* the end of the cluster's first (re)connect sequence (cluster.c) */
 void shtag_claim(void);
+
+#endif

@@ -84,6 +84,16 @@ static enum proxy_serve serve_rule(const struct dialog *dlg,
 }
 
 
+/* Fencing: a node ends calls on its own only while its lease is fresh */
+static bool act_rule(const struct dialog *dlg, void *arg)
+{
+	(void)dlg;
+	(void)arg;
+
+	return cluster_lease_valid();
+}
+
+
 /*
  * DELETE /v1/dialogs/DID: only the node serving a call may end it, by the
  * same rule as for the endpoints' own requests.
@@ -277,8 +287,10 @@ int engine_init(const struct rh_conf *conf)
 	err = repl_init(cfg);
 	if (err)
 		goto out;
-	if (cfg->has_redis)
+	if (cfg->has_redis) {
 		proxy_set_serve_handler(serve_rule, NULL);
+		proxy_set_act_handler(act_rule, NULL);
+	}
 	else
 		err = ctl_status_add(single_node_status, NULL);
 	if (err)

@@ -298,9 +298,15 @@ static void job_step(struct rehome_job *job, uint64_t now)
 }
 
 
+/*
+ * Fencing: without a fresh lease (cluster_lease.c) no job starts another
+ * dialog (re-INVITE, hand-over); they resume when it is renewed, or end
+ * when their tag has moved on meanwhile.
+ */
 static void tick_handler(void *arg)
 {
 	uint64_t now = tmr_jiffies();
+	bool fenced = !cluster_lease_valid();
 	bool running = false;
 	struct le *le;
 	(void)arg;
@@ -312,7 +318,8 @@ static void tick_handler(void *arg)
 		if (job->phase != REHOME_JOB_RUNNING)
 			continue;
 
-		job_step(job, now);
+		if (!fenced)
+			job_step(job, now);
 		running |= job->phase == REHOME_JOB_RUNNING;
 	}
 

@@ -59,6 +59,8 @@
 #include "proxy.h"
 #include "leg.h"
 #include "anchor.h"
+#include "cluster.h"
+#include "shtag.h"
 #include "rehome.h"
 #include "rehome_int.h"
 
@@ -715,6 +717,11 @@ void rehome_call_start(struct rehome_job *job, uint32_t idx)
 	}
 	if (dialog_locked(dlg)) {
 		rehome_item_done(job, idx, REHOME_FAILED, "busy");
+		return;
+	}
+	if (!shtag_may_act(it->tag ? it->tag : dlg->shtag)) {
+		/* fenced, or the tag moved on while the job waited */
+		rehome_item_done(job, idx, REHOME_FAILED, "tag not held");
 		return;
 	}
 

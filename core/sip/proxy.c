@@ -73,6 +73,8 @@ static struct {
 	void *route_arg;
 	proxy_serve_h *serveh;
 	void *serve_arg;
+	proxy_act_h *acth;
+	void *act_arg;
 } proxy;
 
 
@@ -733,11 +735,15 @@ int proxy_hangup(struct dialog *dlg, const char *why)
 /* ---- timers ----------------------------------------------------------- */
 
 
+/* a dialog this node may not act for (fenced) waits for the next sweep */
 static bool expired(struct dialog *dlg, void *arg)
 {
 	const uint64_t *deadline = arg;
 
-	return dlg->updated < *deadline;
+	if (dlg->updated >= *deadline)
+		return false;
+
+	return dlg->replica || !proxy.acth || proxy.acth(dlg, proxy.act_arg);
 }
 
 
@@ -839,6 +845,14 @@ void proxy_set_route_handler(proxy_route_h *h, void *arg)
 {
 	proxy.routeh = h;
 	proxy.route_arg = arg;
+}
+
+
+/** Who says whether this node may end a dialog on its own (fencing) */
+void proxy_set_act_handler(proxy_act_h *h, void *arg)
+{
+	proxy.acth = h;
+	proxy.act_arg = arg;
 }
 
 

@@ -39,6 +39,9 @@ typedef enum proxy_serve (proxy_serve_h)(const struct dialog *dlg,
 					 enum dialog_leg_id from,
 					 struct sa *owner, void *arg);
 
+/** May this node act on its own for a dialog it serves (end it on timeout)? */
+typedef bool (proxy_act_h)(const struct dialog *dlg, void *arg);
+
 /**
  * Destination of a request sent into a dialog. Every context passed as
  * `arg` to proxy_request() starts with one, so that the Contact can be
@@ -55,6 +58,7 @@ int  proxy_init(struct sip *sip, const struct rh_conf *cfg);
 void proxy_close(void);
 void proxy_set_route_handler(proxy_route_h *h, void *arg);
 void proxy_set_serve_handler(proxy_serve_h *h, void *arg);
+void proxy_set_act_handler(proxy_act_h *h, void *arg);
 int  proxy_request(struct sip_request **reqp, struct proxy_dest *dest,
 		   const char *met, const char *ctype, const char *body,
 		   sip_resp_h *resph);

@@ -2,9 +2,11 @@
 
 - replayed_heartbeat_ignored: a real signed heartbeat of node1, captured
   from Redis pub/sub, is published again every 50 ms from before node1 is
-  killed (SIGKILL) until after: node2 still declares node1 down within
-  node_timeout (plus a margin for the test's polling), and counts every
-  copy as a replay (metric and status).
+  frozen (SIGSTOP: it keeps its Redis connection, so only its heartbeats
+  can tell, not the closed connection of a killed node) until after:
+  node2 still declares node1 down within node_timeout (plus a margin for
+  the test's polling), and counts every copy as a replay (metric and
+  status).
 - stale_message_dropped: a heartbeat of a node nobody knows, correctly
   signed (the test knows the secret) but stamped 10 s in the past, is
   dropped as stale and the node never appears; the same made now is
@@ -18,6 +20,7 @@ Ports from REHOME_TEST_PORTS (default here 33000-33999).
 import hashlib
 import hmac
 import os
+import signal
 import threading
 import time
 
@@ -114,7 +117,7 @@ def replayed_heartbeat_ignored(ctx):
         assert lib.node_state(node2, 'node1') == 'up'
 
         killed = time.monotonic()
-        lib.kill(ctx, node1)
+        os.kill(node1.pid, signal.SIGSTOP)
         down = h.wait_until(lambda: lib.node_state(node2, 'node1') ==
                             'down', NODE_TIMEOUT_MS / 1000 + 5, 0.02)
         detected = time.monotonic() - killed
@@ -125,8 +128,9 @@ def replayed_heartbeat_ignored(ctx):
         assert lib.node_state(node2, 'node1') == 'down'
     finally:
         sent = replayer.stop()
+        lib.kill(ctx, node1)
 
-    print('  node1 down %.3f s after SIGKILL, %d copies published' % (
+    print('  node1 down %.3f s after SIGSTOP, %d copies published' % (
         detected, sent), flush=True)
     assert detected <= NODE_TIMEOUT_MS / 1000 + DETECT_MARGIN_S, \
         'node1 seen down after %.3f s' % detected

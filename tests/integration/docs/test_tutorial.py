@@ -206,7 +206,7 @@ def tutorial(ctx):
     node2 = h.read_text(os.path.join(wd, 'node2.log'))
     assert re.search(r'confirmed\s+service\s+node1\s', out), \
         'node 1 never served the call:\n' + out
-    assert 'node node1 left (heartbeat timeout)' in node2, node2
+    assert 'node node1 left (its redis connection closed)' in node2, node2
     assert '1 moved, 0 failed' in node2, 'node 2 did not re-home the ' \
         'call:\n' + node2
     assert re.search(r'^rehome_sip_requests_received_total\{method="BYE"\} '

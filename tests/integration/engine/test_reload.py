@@ -62,7 +62,7 @@ def sighup(rh, done):
 @t.test
 def sighup_applies_live_keys(ctx):
     rh = ctx.rehomed(log_level='info')
-    assert job_rate(rh) == 1000
+    assert job_rate(rh) == 5000
     assert debug_status_lines(rh) == 0
 
     rewrite(rh, (r'^log_level info$', 'log_level debug'),

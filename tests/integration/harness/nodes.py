@@ -84,26 +84,33 @@ def wait_confirmed(node, n, timeout=10.0):
 # ---------------------------------------------------------- two nodes
 
 def cluster(ctx, upstream, n=2, shtag='service', extra=(), node_kw=None,
-            **kw):
-    """A Redis and n rehomed nodes (node1 active for `shtag`, the others
-    backup), same cluster, secret and listener tag, node i on 127.0.0.i;
-    extra: more config lines; kw: more Rehomed arguments, node_kw(i):
-    those of node i only. Returns the list of nodes, once every node sees
-    every other one up and is synced."""
+            node_timeout=1000, active=1, proxied=(), **kw):
+    """A Redis and n rehomed nodes (node `active` active for `shtag`, the
+    others backup), same cluster, secret and listener tag, node i on
+    127.0.0.i; extra: more config lines; node_timeout None: the default;
+    proxied: numbers of the nodes that reach Redis through a TcpProxy the
+    test can cut (as node.redis_proxy); kw: more Rehomed arguments,
+    node_kw(i): those of node i only. Returns the list of nodes, once
+    every node sees every other one up and is synced."""
     redis = ctx.redis()
-    common = dict(redis=redis.addr, cluster='rh%d' % redis.port,
+    timeout = ['node_timeout %d' % node_timeout] if node_timeout else []
+    common = dict(cluster='rh%d' % redis.port,
                   repl_secret='test-secret-0123456789', upstream=upstream,
-                  extra=['node_timeout 1000'] + list(extra), **kw)
+                  extra=timeout + list(extra), **kw)
     nodes = []
     for i in range(1, n + 1):
         port = free_port()
         ip = '127.0.0.%d' % i
-        nodes.append(ctx.rehomed(
+        proxy = ctx.tcpproxy(redis.addr) if i in proxied else None
+        node = ctx.rehomed(
             name='node%d' % i, node_id='node%d' % i,
-            shtags={shtag: 'active' if i == 1 else 'backup'},
+            redis=proxy.addr if proxy else redis.addr,
+            shtags={shtag: 'active' if i == active else 'backup'},
             listens=['%s:%s:%d tag=public' % (tp, ip, port)
                      for tp in ('udp', 'tcp')],
-            **dict(common, **(node_kw(i) if node_kw else {}))))
+            **dict(common, **(node_kw(i) if node_kw else {})))
+        node.redis_proxy = proxy
+        nodes.append(node)
     ok = wait_until(lambda: all(synced(x, n) for x in nodes), 10)
     assert ok, [x.ctl.get('/v1/status')[1] for x in nodes]
     return nodes
@@ -172,6 +179,16 @@ def per_call_cseqs_ok(sipp):
         calls.setdefault(m.call_id, []).append(m)
     bad = [cid for cid, msgs in calls.items() if not cseqs_increase(msgs)]
     return bad
+
+
+def reinvite_log(sipp):
+    """{Call-ID: [(Unix time, Contact URI)]} of the re-INVITEs the
+    endpoint received, in order: who re-homed each call, and when."""
+    calls = {}
+    for when, m in received(sipp, 'INVITE'):
+        if 'tag=' in (m.header('To') or ''):
+            calls.setdefault(m.call_id, []).append((when, contact_uri(m)))
+    return calls
 
 
 # ---------------------------------------------------------- policies

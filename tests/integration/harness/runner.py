@@ -14,6 +14,7 @@ from .procs import Rehomed
 from .redis_server import Redis
 from .sip import UdpPeer
 from .sipp import Sipp
+from .tcpproxy import TcpProxy
 
 
 def _sigterm(signum, frame):
@@ -43,6 +44,13 @@ class Ctx:
         r = Redis(self.dir, **kw)
         self.procs.append(r)
         return r.start()
+
+    def tcpproxy(self, target, **kw):
+        """A started TcpProxy to target ("HOST:PORT") that the test can
+        cut (harness/tcpproxy.py)."""
+        p = TcpProxy(self.dir, target, **kw)
+        self.procs.append(p)
+        return p.start()
 
     def sipp(self, scenario, **kw):
         """A Sipp (see its arguments), not started yet: see run_pair."""

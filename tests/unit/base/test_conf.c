@@ -69,7 +69,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(cfg.ring_timeout, 180);
 	ck_assert_uint_eq(cfg.udp_rcvbuf, 8 << 20);
 	ck_assert_uint_eq(cfg.node_timeout, 1500);
-	ck_assert_uint_eq(cfg.rehome_rate, 1000);
+	ck_assert_uint_eq(cfg.rehome_rate, 5000);
 	ck_assert_int_eq(cfg.log_level, LOG_INFO);
 	ck_assert_uint_eq(cfg.media_relayc, 0);
 	ck_assert_int_eq(cfg.log_target, LOG_TARGET_STDERR);
