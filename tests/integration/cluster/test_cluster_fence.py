@@ -122,7 +122,8 @@ def fenced(ctx, fault, heal, cuttable=False):
         node1.dialog_counts()
     _, epoch = tag_state(node2)
 
-    st, job = node1.ctl.post('/v1/rehome', {'tag': TAG, 'rate': MOVE_RATE})
+    st, job = node1.ctl.post('/v1/rehome', {'tag': TAG, 'rate': MOVE_RATE,
+                                          'force': True})
     assert st == 202, (st, job)
     assert h.wait_until(lambda: len(moved_to([uac], node1)) >= CALLS // 4,
                         10, 0.01), lib.reinvite_log(uac)
