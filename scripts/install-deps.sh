@@ -5,11 +5,11 @@
 # The one list of dependencies: README, bench/ and .ci/run call this.
 set -eu
 
-BUILD="gcc pkg-config meson ninja-build libre-dev libuv1-dev libhiredis-dev liblua5.4-dev check libsystemd-dev"
+BUILD="gcc pkg-config meson ninja-build libre-dev libssl-dev libuv1-dev libhiredis-dev liblua5.4-dev check libsystemd-dev"
 RUN="redis-server"
 PACKAGE="debhelper dpkg-dev fakeroot systemd bash-completion man-db"
 # prometheus: its promtool lints /metrics and checks docs/prometheus/
-TEST="redis-sentinel sip-tester baresip lua5.4 lua-busted python3 python3-redis python3-yaml procps rtpengine-daemon prometheus"
+TEST="redis-sentinel sip-tester baresip openssl dnsmasq-base lua5.4 lua-busted python3 python3-redis python3-yaml procps rtpengine-daemon prometheus"
 BENCH=""
 [ "${1:-}" = "--bench" ] && BENCH="kamailio linux-perf"
 

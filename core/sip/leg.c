@@ -185,6 +185,17 @@ int leg_hop(struct pl *hop, const struct dialog_leg *leg)
 }
 
 
+/* libre routes sip: URIs only; a sips: hop is the same host over TLS */
+static void route_secure(struct uri *uri)
+{
+	if (pl_strcasecmp(&uri->scheme, "sips"))
+		return;
+
+	pl_set_str(&uri->scheme, "sip");
+	pl_set_str(&uri->params, ";transport=tls");
+}
+
+
 /** Send a request; stateful when there is a response handler. */
 int leg_send(struct sip_request **reqp, const struct pl *met,
 			const char *ruri, const struct pl *hop,
@@ -197,6 +208,7 @@ int leg_send(struct sip_request **reqp, const struct pl *met,
 	if (err)
 		return err;
 
+	route_secure(&uri);
 	mb->pos = 0;
 	return sip_request(reqp, leg_sip, resph != NULL, met->p,
 			   (int)met->l, ruri, (int)str_len(ruri), &uri, mb, 0,

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "conf.h"
 #include "listener.h"
+#include "tlsctx.h"
 
 static struct list listeners;
 
@@ -30,7 +31,9 @@ static int listener_add(struct sip *sip, const struct conf_listen *cl)
 	struct listener *l;
 	int err;
 
-	err = sip_transp_add(sip, cl->tp, &cl->addr);
+	err = cl->tp == SIP_TRANSP_TLS ?
+		sip_transp_add(sip, cl->tp, &cl->addr, tlsctx_get()) :
+		sip_transp_add(sip, cl->tp, &cl->addr);
 	if (err) {
 		log_error("listen", "%s:%J: %m", sip_transp_name(cl->tp),
 			  &cl->addr, err);
@@ -58,8 +61,9 @@ static int listener_add(struct sip *sip, const struct conf_listen *cl)
 
 int listener_init(struct sip *sip, const struct rh_conf *cfg)
 {
-	int err = 0;
+	int err;
 
+	err = tlsctx_init(cfg);
 	for (size_t i = 0; i < cfg->listenc && !err; i++)
 		err = listener_add(sip, &cfg->listen[i]);
 
@@ -75,6 +79,7 @@ int listener_init(struct sip *sip, const struct rh_conf *cfg)
 void listener_close(void)
 {
 	list_flush(&listeners);
+	tlsctx_close();
 }
 
 

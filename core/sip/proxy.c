@@ -183,14 +183,12 @@ static void initial_invite(const struct sip_msg *msg)
 	}
 
 	if (!rt.target[0] && proxy.cfg->has_upstream)
-		(void)re_snprintf(rt.target, sizeof(rt.target), "sip:%J%s",
-				  &proxy.cfg->upstream,
-				  proxy.cfg->upstream_tp == SIP_TRANSP_TCP ?
-				  ";transport=tcp" : "");
+		str_ncpy(rt.target, proxy.cfg->upstream_uri, sizeof(rt.target));
 
 	(void)re_snprintf(ruri, sizeof(ruri), "%r", &msg->ruri);
 	pl_set_str(&hop, rt.target[0] ? rt.target : ruri);
-	if (uri_decode(&uri, &hop) || pl_strcasecmp(&uri.scheme, "sip")) {
+	if (uri_decode(&uri, &hop) || (pl_strcasecmp(&uri.scheme, "sip") &&
+					pl_strcasecmp(&uri.scheme, "sips"))) {
 		reply(msg, 416, "Unsupported URI Scheme");
 		return;
 	}
@@ -302,7 +300,7 @@ static void forward_to_owner(struct dialog *dlg, const struct sip_msg *msg,
 
 	(void)re_snprintf(ruri, sizeof(ruri), "%r", &msg->ruri);
 	(void)re_snprintf(hopstr, sizeof(hopstr), "sip:%J%s", owner,
-			  msg->tp == SIP_TRANSP_TCP ? ";transport=tcp" : "");
+			  sip_transp_param(msg->tp));
 	pl_set_str(&hop, hopstr);
 
 	if (!ack) {
