@@ -83,24 +83,28 @@ def wait_confirmed(node, n, timeout=10.0):
 
 # ---------------------------------------------------------- two nodes
 
-def cluster(ctx, upstream, n=2, shtag='service', **kw):
+def cluster(ctx, upstream, n=2, shtag='service', transports=('udp', 'tcp'),
+            extra=(), **kw):
     """A Redis and n rehomed nodes (node1 active for `shtag`, the others
     backup), same cluster, secret and listener tag, node i on 127.0.0.i;
-    kw: more Rehomed arguments. Returns the list of nodes, once every
-    node sees every other one up and is synced."""
+    transports: their listeners, the first one's address is the node's
+    sip_addr (tls takes the port after udp/tcp's); extra: more config
+    lines; kw: more Rehomed arguments. Returns the list of nodes, once
+    every node sees every other one up and is synced."""
     redis = ctx.redis()
     common = dict(redis=redis.addr, cluster='rh%d' % redis.port,
                   repl_secret='test-secret-0123456789', upstream=upstream,
-                  extra=['node_timeout 1000'], **kw)
+                  extra=['node_timeout 1000'] + list(extra), **kw)
     nodes = []
     for i in range(1, n + 1):
-        port = free_port()
+        port = free_port(2)
         ip = '127.0.0.%d' % i
         nodes.append(ctx.rehomed(
             name='node%d' % i, node_id='node%d' % i,
             shtags={shtag: 'active' if i == 1 else 'backup'},
-            listens=['%s:%s:%d tag=public' % (tp, ip, port)
-                     for tp in ('udp', 'tcp')], **common))
+            listens=['%s:%s:%d tag=public' % (
+                tp, ip, port + 1 if tp == 'tls' else port)
+                for tp in transports], **common))
     ok = wait_until(lambda: all(synced(x, n) for x in nodes), 10)
     assert ok, [x.ctl.get('/v1/status')[1] for x in nodes]
     return nodes
