@@ -78,6 +78,8 @@ struct dialog_leg {
 	uint64_t contact_key;  /* random, in our Contact toward this leg */
 	struct cseq_leg cseq;
 	enum sip_transp tp;
+	char *flow;            /* node-local, not replicated: the hop over the
+				  WebSocket connection the endpoint came on */
 };
 
 /**

@@ -6,8 +6,8 @@
  * listener of the leg's tag; with that leg's Call-ID; and, once libre has
  * picked the local address, with the engine's Contact for that leg. The
  * same file holds what an endpoint's messages teach the dialog about its
- * leg: a new remote target, a new SDP; and whether a request is that
- * leg's at all (leg_match()).
+ * leg: a new remote target, a new SDP, the WebSocket connection it uses;
+ * and whether a request is that leg's at all (leg_match()).
  */
 #include <string.h>
 #include <re.h>
@@ -171,9 +171,32 @@ int leg_send_handler(enum sip_transp tp, const struct sa *src,
 }
 
 
-/** The next hop toward a leg: its first route, else its target. */
+/**
+ * A WebSocket client cannot be connected to (its Contact host is often
+ * made up, RFC 7118 5.2): requests toward it ride the connection it came
+ * on, found by its address. Only the node holding that connection has it.
+ */
+int leg_learn_flow(struct dialog_leg *leg, const struct sip_msg *msg)
+{
+	if (msg->tp != SIP_TRANSP_WS && msg->tp != SIP_TRANSP_WSS)
+		return 0;
+
+	leg->flow = mem_deref(leg->flow);
+
+	return re_sdprintf(&leg->flow, "sip:%J%s", &msg->src,
+			   sip_transp_param(msg->tp));
+}
+
+
+/** The next hop toward a leg: its connection, its first route, else its
+ * target. */
 int leg_hop(struct pl *hop, const struct dialog_leg *leg)
 {
+	if (leg->flow) {
+		pl_set_str(hop, leg->flow);
+		return 0;
+	}
+
 	if (leg->route)
 		return sipmsg_route_first(hop, leg->route);
 

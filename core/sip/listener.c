@@ -6,6 +6,11 @@
  * node, so that a dialog records "caller leg on tag public" and whichever
  * node serves it next picks its own listener of that tag. The list is
  * short (a handful of lines), so lookups walk it.
+ *
+ * TLS listeners share the node's TLS context (tlsctx.c). WebSocket
+ * listeners are libre's HTTP servers that upgrade to SIP over WebSocket
+ * (RFC 7118); a wss one reads tls_cert into a TLS context of its own,
+ * which libre keeps to itself: a reload does not renew it.
  */
 #include <string.h>
 #include <re.h>
@@ -26,14 +31,28 @@ static void destructor(void *arg)
 }
 
 
-static int listener_add(struct sip *sip, const struct conf_listen *cl)
+static int listener_add(struct sip *sip, const struct conf_listen *cl,
+			const char *cert)
 {
 	struct listener *l;
 	int err;
 
-	err = cl->tp == SIP_TRANSP_TLS ?
-		sip_transp_add(sip, cl->tp, &cl->addr, tlsctx_get()) :
-		sip_transp_add(sip, cl->tp, &cl->addr);
+	switch (cl->tp) {
+
+	case SIP_TRANSP_TLS:
+		err = sip_transp_add(sip, cl->tp, &cl->addr, tlsctx_get());
+		break;
+
+	case SIP_TRANSP_WS:
+	case SIP_TRANSP_WSS:
+		err = sip_transp_add_websock(sip, cl->tp, &cl->addr, true,
+					     cert);
+		break;
+
+	default:
+		err = sip_transp_add(sip, cl->tp, &cl->addr);
+		break;
+	}
 	if (err) {
 		log_error("listen", "%s:%J: %m", sip_transp_name(cl->tp),
 			  &cl->addr, err);
@@ -65,7 +84,7 @@ int listener_init(struct sip *sip, const struct rh_conf *cfg)
 
 	err = tlsctx_init(cfg);
 	for (size_t i = 0; i < cfg->listenc && !err; i++)
-		err = listener_add(sip, &cfg->listen[i]);
+		err = listener_add(sip, &cfg->listen[i], cfg->tls_cert);
 
 	if (!err && list_isempty(&listeners)) {
 		log_error("listen", "no listener configured");

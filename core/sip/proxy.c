@@ -49,6 +49,7 @@
 #include "linger.h"
 #include "reliable.h"
 #include "relay.h"
+#include "wsconn.h"
 
 enum {
 	SWEEP_MS  = 1000,
@@ -126,6 +127,7 @@ static int dialog_from_invite(struct dialog **dlgp, const struct sip_msg *msg,
 
 	caller->tp = msg->tp;
 	caller->cseq.rseq = msg->cseq.num;
+	err = leg_learn_flow(caller, msg);
 
  out:
 	if (err)
@@ -403,6 +405,7 @@ static void in_dialog(const struct sip_msg *msg)
 
 	if (sipmsg_is_target_refresh(&msg->met))
 		(void)leg_learn_target(dlg, from, msg);
+	(void)leg_learn_flow(&dlg->leg[from], msg);
 	(void)leg_learn_sdp(dlg, from, msg);
 
 	to = &dlg->leg[r->dest.to];
@@ -438,6 +441,7 @@ static bool request_handler(const struct sip_msg *msg, void *arg)
 	(void)arg;
 
 	metrics_sip_request(&msg->met);
+	wsconn_touch(msg);
 
 	/* malformed, out of hops, looped, unsupported: answered or dropped */
 	if (sipcheck_refuse(proxy.sip, msg))
@@ -480,6 +484,7 @@ static bool response_handler(const struct sip_msg *msg, void *arg)
 {
 	(void)arg;
 
+	wsconn_touch(msg);
 	if (sipcheck_refuse(proxy.sip, msg) || nict_response(msg))
 		return true;
 
