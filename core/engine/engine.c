@@ -263,13 +263,16 @@ int engine_conf_apply(const struct rh_conf *cfg, char *errbuf, size_t errsz)
 }
 
 
-/** rehomed -t: besides the file itself, the policy it names must load */
+/** rehomed -t: besides the file itself, the certificates and the policy
+ * it names must load */
 int engine_check(const struct rh_conf *cfg, char *errbuf, size_t errsz)
 {
 	char libdir[ENGINE_PATH_SZ];
+	int err;
 
-	if (!str_isset(cfg->policy))
-		return 0;
+	err = tlsctx_check(cfg, errbuf, errsz);
+	if (err || !str_isset(cfg->policy))
+		return err;
 
 	return policy_check(cfg->policy, lua_libdir(cfg, libdir,
 						    sizeof(libdir)),

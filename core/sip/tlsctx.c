@@ -67,31 +67,56 @@ static int ca_store(X509_STORE **storep, const char *cafile)
 }
 
 
-/* The certificate files into the live context, checked in a scratch one */
-static int load_cert(SSL_CTX *ctx, const char *file)
+/*
+ * Read both files: the CA bundle into a new store, the certificate and
+ * its key into a scratch context (which checks that they match).
+ */
+static int read_files(X509_STORE **storep, const struct rh_conf *cfg,
+		      char *errbuf, size_t errsz)
 {
 	struct tls *scratch = NULL;
 	int err;
 
-	err = tls_alloc(&scratch, TLS_METHOD_SSLV23, file, NULL);
-	mem_deref(scratch);
-	if (err)
+	err = ca_store(storep, cfg->tls_ca);
+	if (err) {
+		(void)re_snprintf(errbuf, errsz, "tls_ca: %s: not a PEM CA "
+				  "bundle", cfg->tls_ca);
 		return err;
-
-	if (SSL_CTX_use_certificate_chain_file(ctx, file) <= 0 ||
-	    SSL_CTX_use_PrivateKey_file(ctx, file, SSL_FILETYPE_PEM) <= 0 ||
-	    !SSL_CTX_check_private_key(ctx)) {
-		ERR_clear_error();
-		return EINVAL;
 	}
 
-	return 0;
+	err = tls_alloc(&scratch, TLS_METHOD_SSLV23, cfg->tls_cert, NULL);
+	mem_deref(scratch);
+	if (err) {
+		(void)re_snprintf(errbuf, errsz, "tls_cert: %s: no matching "
+				  "PEM certificate and private key",
+				  cfg->tls_cert);
+		X509_STORE_free(*storep);
+		*storep = NULL;
+	}
+
+	return err;
+}
+
+
+/** rehomed -t: the certificate and CA files load */
+int tlsctx_check(const struct rh_conf *cfg, char *errbuf, size_t errsz)
+{
+	X509_STORE *store = NULL;
+	int err;
+
+	if (!str_isset(cfg->tls_cert))
+		return 0;
+
+	err = read_files(&store, cfg, errbuf, errsz);
+	X509_STORE_free(store);
+
+	return err;
 }
 
 
 /**
  * Load cfg's tls_cert and tls_ca into the context: at start, and again at
- * every reload. A file that does not load changes nothing.
+ * every reload. Files that do not load change nothing.
  *
  * @param errbuf Out: which file did not load
  */
@@ -104,22 +129,20 @@ int tlsctx_apply(const struct rh_conf *cfg, char *errbuf, size_t errsz)
 	if (!tc.tls)
 		return 0;
 
+	err = read_files(&store, cfg, errbuf, errsz);
+	if (err)
+		return err;
+
 	ctx = tls_openssl_context(tc.tls);
-
-	err = ca_store(&store, cfg->tls_ca);
-	if (err) {
-		(void)re_snprintf(errbuf, errsz, "tls_ca: %s: not a PEM CA "
-				  "bundle", cfg->tls_ca);
-		return err;
-	}
-
-	err = load_cert(ctx, cfg->tls_cert);
-	if (err) {
-		(void)re_snprintf(errbuf, errsz, "tls_cert: %s: no matching "
-				  "PEM certificate and private key",
-				  cfg->tls_cert);
+	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) <= 0 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_cert,
+					SSL_FILETYPE_PEM) <= 0) {
+		/* read a moment ago: the file changed under us */
+		ERR_clear_error();
 		X509_STORE_free(store);
-		return err;
+		(void)re_snprintf(errbuf, errsz, "tls_cert: %s: changed "
+				  "while being read", cfg->tls_cert);
+		return EAGAIN;
 	}
 
 	if (store) {

@@ -7,7 +7,8 @@ outbound proxy over TLS and dials the callee's TLS address. A hang-up by
 the callee proves that the Contact rehomed wrote (;transport=tls) leads
 back over TLS, since rehomed has no other listener. A callee whose
 certificate another CA signed is refused, and a certificate rewritten in
-place is served once the configuration is reloaded.
+place is served once the configuration is reloaded (a broken one refuses
+the reload and the running one stays).
 """
 import socket
 import ssl
@@ -93,6 +94,18 @@ def certificate_reloaded(ctx):
     status, body = rh.ctl.post('/v1/reload', {})
     assert status == 200, (status, body)
     assert served_cn(rh, pki.ca) == 'node-renewed'
+
+
+@t.test
+def broken_certificate_refuses_reload(ctx):
+    pki = pkilib.Pki(ctx.dir)
+    rh = node(ctx, pki)
+    with open(ctx.path('node.pem'), 'w') as f:
+        f.write('-----BEGIN CERTIFICATE-----\nnot one\n')
+    status, body = rh.ctl.post('/v1/reload', {})
+    assert status == 422, (status, body)
+    assert 'tls_cert' in body.get('error', ''), body
+    assert served_cn(rh, pki.ca) == 'node', 'the running one was dropped'
 
 
 t.main()
