@@ -120,5 +120,7 @@ for page in rehomed.8 rehomectl.8 rehome.conf.5 rehome-policy.7; do
 done
 dpkg -L rehome | grep -q '/bash-completion/completions/rehomectl$' ||
 	fail "no bash completion"
+dpkg -L rehome | grep -q '/sysctl.d/60-rehome.conf$' ||
+	fail "no sysctl.d file for udp_rcvbuf"
 getent passwd rehome >/dev/null || fail "no system user rehome"
 rehomectl --help >/dev/null || fail "rehomectl does not run"

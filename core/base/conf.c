@@ -441,6 +441,8 @@ static const struct conf_key keyv[] = {
 	{.name = "upstream", .usage = "URI", .h = conf_key_upstream},
 	{.name = "dns_server", .usage = "IP:PORT", .h = conf_key_dns_server,
 	 .repeatable = true},
+	{.name = "udp_rcvbuf", .usage = "BYTES", .h = key_number,
+	 FIELD(udp_rcvbuf), .min = 0, .max = 1 << 30},
 	{.name = "shtag", .usage = "NAME active|backup", .h = key_shtag,
 	 .repeatable = true},
 	{.name = "default_shtag", .usage = "NAME", .h = key_name,
@@ -693,6 +695,7 @@ void conf_defaults(struct rh_conf *cfg)
 	(void)sa_set_str(&cfg->ctl_listen, "127.0.0.1", 8060);
 	cfg->dialog_timeout = 43200;
 	cfg->ring_timeout = 180;
+	cfg->udp_rcvbuf = 8 << 20;
 	cfg->node_timeout = 1500;
 	cfg->rehome_rate = 1000;
 	cfg->log_level = LOG_INFO;

@@ -66,6 +66,7 @@ struct rh_conf {
 	struct conf_shtag shtag[CONF_MAX_SHTAGS];
 	size_t shtagc;
 	char default_shtag[CONF_SHTAG_SZ]; /* default: "default" */
+	uint32_t udp_rcvbuf;     /* bytes, SO_RCVBUF of UDP listeners; 0 kernel's */
 	bool has_redis;          /* `redis` or `redis_sentinel`: a cluster */
 	char redis_host[CONF_HOST_SZ]; /* `redis`; empty with Sentinel */
 	uint16_t redis_port;

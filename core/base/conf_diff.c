@@ -55,6 +55,7 @@ static const struct rule rulev[] = {
 	SPAN("dns_server", dns_server, dns_serverc, true),
 	SPAN("shtag", shtag, shtagc, false),
 	ONE(default_shtag, false),
+	ONE(udp_rcvbuf, false),
 	SPAN("redis", has_redis, redis_port, false),
 	SPAN("redis_sentinel", redis_sentinel, redis_sentinelc, false),
 	ONE(redis_master, false),

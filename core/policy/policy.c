@@ -10,9 +10,10 @@
  * file:line, counted, kept for the status, and the caller applies the
  * default behaviour.
  *
- * Reload builds a complete new state and runs its load-time code; only if
- * that succeeds is the old state dropped, with its timers and the callbacks
- * of its pending actions. A state that stays full of the policy's own data
+ * Reload builds a complete new state and runs its load-time code, then
+ * hands it what the old one returns from on_unload (policy_handover.c);
+ * only if that succeeds is the old state dropped, with its timers and the
+ * callbacks of its pending actions. A state that stays full of the policy's own data
  * after an overrun (memory, or a budget: filling 64 MiB may well take more
  * CPU time than a call has) is replaced the same way, by a fresh load of
  * the same file.
@@ -72,6 +73,16 @@ struct policy_state *policy_running(void)
 }
 
 
+/** What a second state beside the running one needs (policy_sim.c) */
+void policy_host(const struct policy_ops **opsp, const char **pathp,
+		 const char **libdirp)
+{
+	*opsp = &pol.ops;
+	*pathp = pol.path;
+	*libdirp = pol.libdir;
+}
+
+
 /* ---- loading and reloading ---- */
 
 /**
@@ -100,6 +111,13 @@ static int reload(char *errbuf, size_t errsz, bool refresh)
 
 	err = policy_state_load(&ps, pol.path, pol.libdir, &pol.ops,
 				errbuf, errsz);
+	if (!err) {
+		if (!refresh)
+			pol.last_err[0] = '\0';  /* on_unload may set it */
+		err = policy_handover(ps, pol.ps, errbuf, errsz);
+		if (err)
+			mem_deref(ps);
+	}
 	if (err) {
 		log_warn("policy", "%s not loaded: %s%s", pol.path, errbuf,
 			 pol.ps ? " (the previous policy keeps running)" : "");
@@ -110,8 +128,6 @@ static int reload(char *errbuf, size_t errsz, bool refresh)
 
 	if (refresh && pol.ps)
 		memcpy(ps->hold, pol.ps->hold, sizeof(ps->hold));
-	else
-		pol.last_err[0] = '\0';
 
 	mem_deref(pol.ps);
 	pol.ps = ps;
@@ -378,6 +394,8 @@ static int ctl_register(void)
 
 	if (err == EALREADY)
 		return 0;
+	if (!err)
+		err = policy_sim_register();
 
 	return err ? err : ctl_status_add(status_add, NULL);
 }

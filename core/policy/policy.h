@@ -7,6 +7,7 @@
  */
 
 #include "conf.h"
+#include "log.h"
 
 enum {
 	POLICY_MEM_LIMIT   = 64 * 1024 * 1024, /* bytes per Lua state          */
@@ -77,6 +78,8 @@ struct policy_ops {
 		      void *done_arg, void *arg);
 	int (*move)(const struct policy_move *req, policy_done_h *doneh,
 		    void *done_arg, void *arg);
+	/** rehome.log() and print(); NULL: the node's log, module "lua" */
+	void (*log)(enum log_level level, const char *msg, void *arg);
 	void *arg;
 };
 
@@ -95,6 +98,36 @@ const char *policy_last_error(void);
 /** Load `path` as a reload would, then drop it: FILE:LINE in errbuf */
 int  policy_check(const char *path, const char *libdir, char *errbuf,
 		  size_t errsz);
+
+/** The one event a dry run feeds the policy (POST /v1/policy/simulate) */
+enum policy_sim_event {
+	POLICY_SIM_NODE_DOWN,
+	POLICY_SIM_NODE_UP,
+	POLICY_SIM_TICK,
+	POLICY_SIM_INVITE,
+};
+
+/** A dry run: NULL strings are absent */
+struct policy_sim_req {
+	const char *file;        /* the candidate; NULL: the running file  */
+	enum policy_sim_event event;
+	const char *node;        /* node_down, node_up: the node           */
+	const char *from;        /* invite: From, To and Request-URI ...    */
+	const char *to;
+	const char *ruri;        /* ... (NULL: the To URI)                  */
+	const char *source;      /* invite: "IP:PORT" it comes from        */
+	const char *listener;    /* invite: tag of the listener            */
+};
+
+/**
+ * Load the candidate in a second state beside the running policy and feed
+ * it the event, on this node's live state with the actions recorded, not
+ * done. On success *odp is the report ({"actions": [...], ...}, with
+ * "error" if the hook failed). Errors: ENOENT no policy, EBADMSG a bad
+ * request, else the candidate did not load; errbuf says why.
+ */
+int  policy_simulate(struct odict **odp, const struct policy_sim_req *req,
+		     char *errbuf, size_t errsz);
 
 /* Hooks. On error the reason is logged and `out` is left at default. */
 int  policy_initial_invite(const struct sip_msg *msg, const char *lsnr_tag,

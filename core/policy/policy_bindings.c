@@ -63,7 +63,8 @@ static void pop_destructor(void *arg)
 
 /* ---- values between C and Lua ---- */
 
-static bool push_entry(lua_State *L, const struct odict_entry *e)
+/** One value as Lua's; false (nothing pushed) for a null */
+bool policy_push_entry(lua_State *L, const struct odict_entry *e)
 {
 	switch (e->type) {
 
@@ -94,7 +95,7 @@ void policy_push_odict(lua_State *L, const struct odict *od, bool array)
 	LIST_FOREACH(&od->lst, le) {
 		const struct odict_entry *e = le->data;
 
-		if (!push_entry(L, e))
+		if (!policy_push_entry(L, e))
 			continue;
 
 		if (array)
@@ -420,6 +421,18 @@ static int l_move(lua_State *L)
 }
 
 
+/** A line of the policy's, where its engine wants it (rehome.log, print) */
+void policy_log(lua_State *L, enum log_level level, const char *msg)
+{
+	const struct policy_ops *ops = engine_of(L);
+
+	if (ops->log)
+		ops->log(level, msg, ops->arg);
+	else
+		log_msg(level, "lua", "%s", msg);
+}
+
+
 static int l_log(lua_State *L)
 {
 	enum log_level level;
@@ -429,7 +442,7 @@ static int l_log(lua_State *L)
 	if (log_level_decode(&level, name))
 		return luaL_argerror(L, 1, "debug, info, warn or error");
 
-	log_msg(level, "lua", "%s", msg);
+	policy_log(L, level, msg);
 	return 0;
 }
 

@@ -69,12 +69,6 @@ static int hook_call(struct policy_state *ps, enum policy_hook hook,
 
 /* ---- on_initial_invite: the request and the decision ---- */
 
-struct invite_ctx {
-	const struct sip_msg *msg;
-	const char *lsnr_tag;
-	struct policy_decision *out;
-};
-
 
 static void set_pl(lua_State *L, const char *key, const struct pl *pl)
 {
@@ -251,9 +245,10 @@ static void decision_read(lua_State *L, int idx, struct policy_decision *out)
 }
 
 
-static int invite_call(lua_State *L)
+/** on_initial_invite of the state L, in its protected call */
+int policy_invite_call(lua_State *L)
 {
-	const struct invite_ctx *ctx = lua_touserdata(L, 1);
+	const struct policy_invite_ctx *ctx = lua_touserdata(L, 1);
 
 	lua_rawgeti(L, LUA_REGISTRYINDEX,
 		    policy_state_of(L)->hook[POLICY_HOOK_INITIAL_INVITE]);
@@ -272,7 +267,7 @@ int policy_initial_invite(const struct sip_msg *msg, const char *lsnr_tag,
 			  struct policy_decision *out)
 {
 	struct policy_state *ps = policy_running();
-	struct invite_ctx ctx = {msg, lsnr_tag, out};
+	struct policy_invite_ctx ctx = {msg, lsnr_tag, out};
 	int err;
 
 	if (!msg || !out)
@@ -282,7 +277,8 @@ int policy_initial_invite(const struct sip_msg *msg, const char *lsnr_tag,
 	if (!ps || ps->hook[POLICY_HOOK_INITIAL_INVITE] == LUA_NOREF)
 		return 0;
 
-	err = hook_call(ps, POLICY_HOOK_INITIAL_INVITE, invite_call, &ctx);
+	err = hook_call(ps, POLICY_HOOK_INITIAL_INVITE, policy_invite_call,
+			&ctx);
 	if (err)
 		memset(out, 0, sizeof(*out));  /* nothing half-decided */
 
@@ -292,17 +288,10 @@ int policy_initial_invite(const struct sip_msg *msg, const char *lsnr_tag,
 
 /* ---- one-argument hooks: node events, rehome done, tick ---- */
 
-/** The argument of a one-argument hook: a string or an odict (object) */
-struct hook_arg {
-	enum policy_hook hook;
-	const char *str;
-	const struct odict *od;
-};
-
-
-static int hook_arg_call(lua_State *L)
+/** A one-argument hook of the state L, in its protected call */
+int policy_hook_arg_call(lua_State *L)
 {
-	const struct hook_arg *ha = lua_touserdata(L, 1);
+	const struct policy_hook_arg *ha = lua_touserdata(L, 1);
 
 	lua_rawgeti(L, LUA_REGISTRYINDEX, policy_state_of(L)->hook[ha->hook]);
 	if (ha->str)
@@ -319,12 +308,12 @@ static int hook_arg_run(enum policy_hook hook, const char *str,
 			const struct odict *od)
 {
 	struct policy_state *ps = policy_running();
-	struct hook_arg ha = {hook, str, od};
+	struct policy_hook_arg ha = {hook, str, od};
 
 	if (!ps || ps->hook[hook] == LUA_NOREF)
 		return 0;
 
-	return hook_call(ps, hook, hook_arg_call, &ha);
+	return hook_call(ps, hook, policy_hook_arg_call, &ha);
 }
 
 

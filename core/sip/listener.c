@@ -16,8 +16,10 @@
 #include <re.h>
 #include "log.h"
 #include "conf.h"
+#include "metrics.h"
 #include "listener.h"
 #include "tlsctx.h"
+#include "udpbuf.h"
 
 static struct list listeners;
 
@@ -32,7 +34,7 @@ static void destructor(void *arg)
 
 
 static int listener_add(struct sip *sip, const struct conf_listen *cl,
-			const char *cert)
+			const struct rh_conf *cfg)
 {
 	struct listener *l;
 	int err;
@@ -46,7 +48,7 @@ static int listener_add(struct sip *sip, const struct conf_listen *cl,
 	case SIP_TRANSP_WS:
 	case SIP_TRANSP_WSS:
 		err = sip_transp_add_websock(sip, cl->tp, &cl->addr, true,
-					     cert);
+					     cfg->tls_cert);
 		break;
 
 	default:
@@ -65,6 +67,7 @@ static int listener_add(struct sip *sip, const struct conf_listen *cl,
 
 	l->tp = cl->tp;
 	l->addr = cl->addr;
+	l->fd = -1;
 	err = str_dup(&l->tag, cl->tag);
 	if (err) {
 		mem_deref(l);
@@ -72,6 +75,11 @@ static int listener_add(struct sip *sip, const struct conf_listen *cl,
 	}
 
 	list_append(&listeners, &l->le, l);
+	if (l->tp == SIP_TRANSP_UDP) {
+		err = udpbuf_setup(l, (int)cfg->udp_rcvbuf);
+		if (err)
+			return err;
+	}
 	log_info("listen", "%s:%J tag=%s", sip_transp_name(l->tp), &l->addr,
 		 l->tag);
 	return 0;
@@ -84,12 +92,15 @@ int listener_init(struct sip *sip, const struct rh_conf *cfg)
 
 	err = tlsctx_init(cfg);
 	for (size_t i = 0; i < cfg->listenc && !err; i++)
-		err = listener_add(sip, &cfg->listen[i], cfg->tls_cert);
+		err = listener_add(sip, &cfg->listen[i], cfg);
 
 	if (!err && list_isempty(&listeners)) {
 		log_error("listen", "no listener configured");
 		err = EINVAL;
 	}
+
+	if (!err)
+		err = metrics_collector_add(udpbuf_metrics_print, NULL);
 
 	return err;
 }
@@ -143,4 +154,15 @@ const struct listener *listener_by_addr(const struct sa *laddr,
 const struct listener *listener_first(void)
 {
 	return list_ledata(list_head(&listeners));
+}
+
+
+void listener_apply(listener_apply_h *h, void *arg)
+{
+	struct le *le;
+
+	LIST_FOREACH(&listeners, le) {
+		if (h(le->data, arg))
+			break;
+	}
 }

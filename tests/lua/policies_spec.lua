@@ -69,6 +69,20 @@ describe("rebalance.lua", function()
     assert.are.equal(0, #f2.actions)
   end)
 
+  it("a reload in the middle of a burst keeps the pace", function()
+    local f = fake.new("n1")
+    local p = load_policy("rebalance", f)
+    local busy = stats("n1", {n1 = 300, n2 = 100, n3 = 100}, {t = 300})
+    p.on_tick(busy)
+    assert.are.equal(40, f.actions[1].req.count)    -- the burst
+    local state = p.on_unload()
+    local p2 = load_policy("rebalance", f)
+    p2.on_load(state)
+    f.clock = 500                                  -- 10 tokens later
+    p2.on_tick(busy)
+    assert.are.equal(10, f.actions[2].req.count)   -- not a new burst
+  end)
+
   it("stays still within 10 %", function()
     local f = fake.new("n1")
     local p = load_policy("rebalance", f)

@@ -9,7 +9,7 @@ import re
 import subprocess
 import time
 
-from .common import REHOMECTL, free_port, read_text, wait_until
+from .common import CALLER_IP, REHOMECTL, free_port, read_text, wait_until
 from . import metrics
 from .sip import parse_trace
 
@@ -173,3 +173,34 @@ def per_call_cseqs_ok(sipp):
         calls.setdefault(m.call_id, []).append(m)
     bad = [cid for cid, msgs in calls.items() if not cseqs_increase(msgs)]
     return bad
+
+
+# ---------------------------------------------------------- policies
+
+class Probe:
+    """INVITEs from a fresh UDP peer, to see what the policy decides."""
+
+    def __init__(self, ctx, rh):
+        self.ctx = ctx
+        self.rh = rh
+
+    def invite(self, from_uri='sip:alice@example.com'):
+        """The final response (SipMsg) to one INVITE, ACKed."""
+        peer = self.ctx.udp(CALLER_IP)
+        req = peer.request('INVITE', 'sip:bob@%s' % self.rh.sip_addr)
+        req = re.sub(r'^From: <[^>]*>', 'From: <%s>' % from_uri, req,
+                     flags=re.M)
+        peer.send(req, self.rh.sip_addr)
+        final = [m for m in peer.recv(3.0) if m.status >= 200]
+        assert final, 'no final response to the INVITE'
+        resp = final[0]
+        ack = req.replace('INVITE sip:', 'ACK sip:', 1)
+        ack = re.sub(r'^CSeq: 1 INVITE', 'CSeq: 1 ACK', ack, flags=re.M)
+        ack = re.sub(r'^To: .*$', 'To: %s' % resp.header('To'), ack,
+                     flags=re.M)
+        peer.send(ack, self.rh.sip_addr)
+        return resp
+
+    def reason(self):
+        resp = self.invite()
+        return resp.start_line.split(' ', 2)[2]

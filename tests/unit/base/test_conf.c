@@ -67,6 +67,7 @@ START_TEST(test_defaults)
 	ck_assert_str_eq(cfg.ctl_token, "");
 	ck_assert_uint_eq(cfg.dialog_timeout, 43200);
 	ck_assert_uint_eq(cfg.ring_timeout, 180);
+	ck_assert_uint_eq(cfg.udp_rcvbuf, 8 << 20);
 	ck_assert_uint_eq(cfg.node_timeout, 1500);
 	ck_assert_uint_eq(cfg.rehome_rate, 1000);
 	ck_assert_int_eq(cfg.log_level, LOG_INFO);
@@ -114,6 +115,7 @@ START_TEST(test_every_key)
 		"ctl_token tok\n"
 		"dialog_timeout 60\n"
 		"ring_timeout 30\n"
+		"udp_rcvbuf 0\n"
 		"node_timeout 500\n"
 		"rehome_rate 50\n"
 		"log_level debug\n"
@@ -149,6 +151,7 @@ START_TEST(test_every_key)
 	ck_assert_str_eq(cfg.ctl_token, "tok");
 	ck_assert_uint_eq(cfg.dialog_timeout, 60);
 	ck_assert_uint_eq(cfg.ring_timeout, 30);
+	ck_assert_uint_eq(cfg.udp_rcvbuf, 0);
 	ck_assert_uint_eq(cfg.node_timeout, 500);
 	ck_assert_uint_eq(cfg.rehome_rate, 50);
 	ck_assert_int_eq(cfg.log_level, LOG_DEBUG);
@@ -370,6 +373,8 @@ static const struct bad {
 	{LISTEN "ring_timeout 0\n", 2,
 	 "ring_timeout: 0 is out of range (1-86400)"},
 	{LISTEN "ring_timeout 86401\n", 2, "ring_timeout: 86401 is out of range"},
+	{LISTEN "udp_rcvbuf lots\n", 2, "udp_rcvbuf: 'lots' is not a whole number"},
+	{LISTEN "udp_rcvbuf 2000000000\n", 2, "udp_rcvbuf: 2000000000 is out of range"},
 	{LISTEN "dialog_timeout 0\n", 2,
 	 "dialog_timeout: 0 is out of range (1-2592000)"},
 	{LISTEN "dialog_timeout 99999999999\n", 2, "is not a whole number"},
