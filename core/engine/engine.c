@@ -24,6 +24,7 @@
 #include "log.h"
 #include "conf.h"
 #include "uvre.h"
+#include "dnscache.h"
 #include "cseq.h"
 #include "dialog.h"
 #include "listener.h"
@@ -46,6 +47,7 @@ enum { ENGINE_DNS_MAX = 8 };   /* servers taken from /etc/resolv.conf */
 static struct {
 	struct sip *sip;
 	struct dnsc *dnsc;      /* libre's DNS client: RFC 3263 for SIP */
+	struct dnscache *dnscache; /* what dnsc asks: answers kept per TTL */
 	struct rh_conf cfg;     /* the running configuration */
 } eng;
 
@@ -170,7 +172,8 @@ static void log_level_route(struct http_conn *conn,
  * The DNS servers to ask: the dns_server lines, else those of
  * /etc/resolv.conf. libre resolves every SIP URI with a host name
  * (NAPTR, SRV, A/AAAA) and tries the next SRV target on a 503, a timeout
- * or a transport error; an IP-only config never asks.
+ * or a transport error; its client asks the cache (dnscache.c), which
+ * asks these servers. An IP-only config never asks.
  */
 static int dns_servers(struct sa *srvv, uint32_t *srvc,
 		       const struct rh_conf *cfg)
@@ -190,7 +193,7 @@ static int dns_servers(struct sa *srvv, uint32_t *srvc,
 
 static int dns_apply(const struct rh_conf *cfg)
 {
-	struct sa srvv[ENGINE_DNS_MAX];
+	struct sa srvv[ENGINE_DNS_MAX], cache;
 	uint32_t srvc = ARRAY_SIZE(srvv);
 	int err;
 
@@ -202,10 +205,14 @@ static int dns_apply(const struct rh_conf *cfg)
 		return 0;
 	}
 
-	if (eng.dnsc)
-		return dnsc_srv_set(eng.dnsc, srvv, srvc);
+	if (eng.dnscache)
+		return dnscache_servers(eng.dnscache, srvv, srvc);
 
-	return dnsc_alloc(&eng.dnsc, NULL, srvv, srvc);
+	err = dnscache_alloc(&eng.dnscache, &cache, srvv, srvc);
+	if (err)
+		return err;
+
+	return dnsc_alloc(&eng.dnsc, NULL, &cache, 1);
 }
 
 
@@ -247,7 +254,7 @@ int engine_conf_apply(const struct rh_conf *cfg, char *errbuf, size_t errsz)
 	if (err)
 		return err;
 
-	if (eng.dnsc)
+	if (eng.dnscache)
 		(void)dns_apply(cfg);
 
 	eng.cfg = *cfg;
@@ -381,5 +388,6 @@ void engine_close(void)
 		eng.sip = mem_deref(eng.sip);
 	}
 	eng.dnsc = mem_deref(eng.dnsc);
+	eng.dnscache = mem_deref(eng.dnscache);
 	uvre_close();
 }

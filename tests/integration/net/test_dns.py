@@ -12,8 +12,13 @@ sipp plays the callers and the callees. What is checked:
   request_uri_host      no upstream: the Request-URI's host is resolved
                         the same way (SRV, then A);
   ipv6_target           a target with only an AAAA record is reached
-                        from rehomed's IPv6 listener (and answers).
+                        from rehomed's IPv6 listener (and answers);
+  cached_for_ttl        calls within the records' TTL ask the server once
+                        (rehomed's cache, dnscache.c), a call after it
+                        asks again.
 """
+import time
+
 import harness as h
 from harness.dns import Dnsmasq
 
@@ -99,6 +104,35 @@ def ipv6_target(ctx):
     caller, callee = h.run_pair(uac, uas)
     assert caller.ok, caller.why()
     assert callee.ok, callee.why()   # the INVITE reached [::1]
+
+
+
+@t.test
+def cached_for_ttl(ctx):
+    ttl = 2
+    uas = ctx.sipp('uas.xml', ip=h.CALLEE_IP, calls=3)
+    dns = Dnsmasq(ctx, naptr=[('callee.test', 10, 50, 's', 'SIP+D2U', '',
+                               '_sip._udp.callee.test')],
+                  srv=[('_sip._udp.callee.test', 'a.callee.test',
+                        uas.port, 10, 0)],
+                  host=[('a.callee.test', h.CALLEE_IP)], ttl=ttl).start()
+    rh = engine(ctx, dns, upstream='sip:callee.test')
+    uas.start()
+
+    def calls(n):
+        uac = ctx.sipp('uac.xml', ip=h.CALLER_IP, remote=rh.sip_addr,
+                       calls=n)
+        uac.start()
+        result = uac.result()
+        assert result.ok, result.why()
+
+    calls(2)
+    assert len(dns.queries('NAPTR')) == 1, dns.queries()
+    assert len(dns.queries('SRV')) == 1, dns.queries()
+    time.sleep(ttl + 1)
+    calls(1)
+    assert len(dns.queries('NAPTR')) == 2, dns.queries()
+    assert uas.result(timeout=5).ok
 
 
 t.main()
