@@ -4,7 +4,7 @@ or TLS.
 Each client runs from its own config directory: g711 for PCMU, aubridge
 as a null audio device, ctrl_tcp to drive it with netstring-framed JSON
 commands ("dial", "hangup") and to read its events (CALL_ESTABLISHED,
-CALL_CLOSED, ...). baresip listens for UDP and TCP on its port and for
+CALL_CLOSED, CALL_REMOTE_SDP, ...). baresip listens for UDP and TCP on its port and for
 TLS on the port after it. With transport 'tcp' or 'tls' its account
 carries ;transport=, so that what it dials and its Contact use it; for
 TLS it presents `cert` (a PEM with key) and is given `ca`. Imported on
@@ -40,6 +40,7 @@ class Baresip(Proc):
         lines = ['poll_method epoll', 'sip_listen %s:%d' % (ip, self.port),
                  'net_interface %s' % ip,
                  'rtp_ports %d-%d' % (rtp, rtp + 9),
+                 'call_local_timeout 30',
                  'audio_player aubridge,nil', 'audio_source aubridge,nil',
                  'audio_alert aubridge,nil',
                  'module_path /usr/lib/baresip/modules',
@@ -66,6 +67,8 @@ class Baresip(Proc):
         self.sock = None
         self.buf = b''
         self.events = []
+        self.responses = {}
+        self.tokens = 0
 
     def start(self, timeout=5.0):
         super().start()
@@ -88,16 +91,32 @@ class Baresip(Proc):
             self.sock.close()
         return super().stop(timeout)
 
-    def cmd(self, command, params=''):
-        data = json.dumps({'command': command, 'params': params,
-                           'token': command}).encode()
+    def cmd(self, command, params=None):
+        """Send one command; returns its token (see command())."""
+        self.tokens += 1
+        token = '%s-%d' % (self.name, self.tokens)
+        msg = {'command': command, 'token': token}
+        if params is not None:
+            msg['params'] = params
+        data = json.dumps(msg).encode()
         self.sock.sendall(b'%d:%s,' % (len(data), data))
+        return token
+
+    def command(self, command, params=None, timeout=5.0):
+        """Run one command and wait for its response, asserted ok."""
+        token = self.cmd(command, params)
+        resp = wait_until(lambda: self._read() or
+                          self.responses.get(token), timeout)
+        if not resp or not resp.get('ok'):
+            raise TestFailure('%s: %s: %s' % (self.name, command, resp))
+        return resp
 
     def _read(self, wait=0.1):
+        """Take in what came on ctrl_tcp: netstrings "LEN:JSON," each."""
         self.sock.settimeout(wait)
         try:
             data = self.sock.recv(65536)
-        except socket.timeout:
+        except (socket.timeout, BlockingIOError):
             return
         if not data:
             raise TestFailure('%s closed ctrl_tcp:\n%s' % (
@@ -110,16 +129,22 @@ class Baresip(Proc):
             msg = json.loads(rest[:int(n)])
             if msg.get('event'):
                 self.events.append(msg)
+            elif msg.get('response'):
+                self.responses[msg.get('token')] = msg
             self.buf = rest[int(n) + 1:]
 
-    def wait_event(self, kind, timeout=10.0):
-        """The first event of that type (kept, so order does not
-        matter), or None."""
+    def wait_event(self, kind, timeout=10.0, count=1):
+        """The count-th event of that type (events are kept, so order
+        does not matter), or None."""
         def find():
             self._read()
-            return next((e for e in self.events if e.get('type') == kind),
-                        None)
+            found = [e for e in self.events if e.get('type') == kind]
+            return found[count - 1] if len(found) >= count else None
         return wait_until(find, timeout)
+
+    def event_count(self, kind):
+        self._read(0)
+        return len([e for e in self.events if e.get('type') == kind])
 
     def kinds(self):
         return [e.get('type') for e in self.events]
