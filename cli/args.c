@@ -55,8 +55,9 @@ static const struct command commands[] = {
 	 "shtag activate T"},
 	{"shtag",     "release",  ARG_TAG,   0, true,  cmd_shtag,
 	 "shtag release T"},
-	{"rehome",    NULL,       ARG_TAG,   OPT_MODE | OPT_BODY | OPT_RATE,
-	 false, cmd_rehome, "rehome T [--mode M] [--body B] [--rate R]"},
+	{"rehome",    NULL,       ARG_TAG,   OPT_MODE | OPT_BODY | OPT_RATE |
+	 OPT_FORCE, false, cmd_rehome,
+	 "rehome T [--mode M] [--body B] [--rate R] [--force]"},
 	{"move",      NULL,       ARG_TAG,   OPT_TO | OPT_COUNT | OPT_PERCENT,
 	 true, cmd_move, "move T --to NODE (--count N | --percent P)"},
 	{"drain",     NULL,       ARG_NONE,  OPT_TO, true, cmd_drain,
@@ -65,8 +66,13 @@ static const struct command commands[] = {
 	 "undrain"},
 	{"jobs",      NULL,       ARG_NONE,  0, false, cmd_jobs,
 	 "jobs"},
-	{"policy",    "reload",   ARG_NONE,  0, false, cmd_policy,
-	 "policy reload"},
+	{"media",     "relays",   ARG_NONE,  0, false, cmd_media,
+	 "media relays"},
+	{"media",     "move",     ARG_NONE,
+	 OPT_FROM | OPT_TO | OPT_COUNT | OPT_TAG | OPT_RATE, false, cmd_media,
+	 "media move --from R --to R [--count N | --tag T] [--rate R]"},
+	{"policy",    "reload",   ARG_NONE,  OPT_CLUSTER, false, cmd_policy,
+	 "policy reload [--cluster]"},
 	{"policy",    "simulate", ARG_NODE_EVENT, OPT_FILE, false,
 	 cmd_simulate, "policy simulate [--file F] node-down N | node-up N"},
 	{"policy",    "simulate", ARG_EVENT, OPT_FILE | OPT_FROM | OPT_TO |
@@ -163,6 +169,21 @@ static bool name_ok(const char *s)
 
 	for (; *s; s++) {
 		if (!isalnum((unsigned char)*s) && !strchr("-_.", *s))
+			return false;
+	}
+
+	return true;
+}
+
+
+/** A media relay as media_relay names it: udp:IP:PORT, [IPv6] too */
+static bool relay_ok(const char *s)
+{
+	if (!str_isset(s) || strlen(s) > NAME_MAX_LEN)
+		return false;
+
+	for (; *s; s++) {
+		if (!isalnum((unsigned char)*s) && !strchr(".:[]", *s))
 			return false;
 	}
 
@@ -272,9 +293,11 @@ static int option_set(struct args *a, struct client *cl, int opt,
 	case 'm': a->mode = val;    a->given |= OPT_MODE; return 0;
 	case 'b': a->body = val;    a->given |= OPT_BODY; return 0;
 	case 'o': a->to = val;      a->given |= OPT_TO;   return 0;
+	case 'x': a->given |= OPT_FORCE; return 0;
 	case 'f': a->file = val;    a->given |= OPT_FILE; return 0;
 	case 'F': a->from = val;    a->given |= OPT_FROM; return 0;
 	case 'R': a->ruri = val;    a->given |= OPT_RURI; return 0;
+	case 'C': a->given |= OPT_CLUSTER;                return 0;
 
 	case 'l':
 		a->given |= OPT_LIMIT;
@@ -348,6 +371,25 @@ static int simulate_check(struct args *a, const struct command *c)
 }
 
 
+/** media move: two relays, and at most one of --count and --tag */
+static int media_check(struct args *a, const struct command *c)
+{
+	if (str_cmp(c->sub, "move"))
+		return 0;
+	if (!a->from || !a->to)
+		return problem(a, "media move needs --from R and --to R");
+	if (!relay_ok(a->from) || !relay_ok(a->to))
+		return problem(a, "bad relay '%s' (udp:IP:PORT, as in "
+			       "media_relay)", relay_ok(a->from) ? a->to :
+			       a->from);
+	if ((a->given & OPT_COUNT) && (a->given & OPT_TAG))
+		return problem(a, "media move takes --count or --tag, not "
+			       "both");
+
+	return 0;
+}
+
+
 /** What getopt cannot check: option/command fit and value sets */
 static int args_check(struct args *a, const struct command *c)
 {
@@ -361,6 +403,8 @@ static int args_check(struct args *a, const struct command *c)
 	if (c->run == cmd_simulate)
 		return simulate_check(a, c);
 
+	if (c->run == cmd_media)
+		return media_check(a, c);
 	if (a->to && !name_ok(a->to))
 		return problem(a, "bad node name '%s'", a->to);
 	if (a->mode && !word_in(a->mode, modes))
@@ -399,9 +443,11 @@ int args_parse(struct args *a, struct client *cl,
 		{"to",      required_argument, NULL, 'o'},
 		{"count",   required_argument, NULL, 'c'},
 		{"percent", required_argument, NULL, 'p'},
+		{"force",   no_argument,       NULL, 'x'},
 		{"file",    required_argument, NULL, 'f'},
 		{"from",    required_argument, NULL, 'F'},
 		{"ruri",    required_argument, NULL, 'R'},
+		{"cluster", no_argument,       NULL, 'C'},
 		{"help",    no_argument,       NULL, 'h'},
 		{NULL, 0, NULL, 0}
 	};

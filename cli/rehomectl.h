@@ -24,6 +24,7 @@ int cmd_move(struct client *cl, const struct args *a);
 int cmd_drain(struct client *cl, const struct args *a);
 int cmd_undrain(struct client *cl, const struct args *a);
 int cmd_jobs(struct client *cl, const struct args *a);
+int cmd_media(struct client *cl, const struct args *a);
 int cmd_dialog(struct client *cl, const struct args *a);
 int cmd_policy(struct client *cl, const struct args *a);
 

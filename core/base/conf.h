@@ -36,6 +36,15 @@ struct conf_shtag {
 enum { CONF_MAX_MEDIA_RELAYS = 16, CONF_MAX_RELAY_WEIGHT = 1000 };
 
 enum { CONF_MAX_SENTINELS = 8 };
+enum { CONF_MAX_PASS_HEADERS = 32, CONF_HDR_SZ = 64 };
+
+enum { CONF_MAX_NODE_META = 8 };
+
+/** One `node_meta KEY VALUE` line: what policies know of this node */
+struct conf_node_meta {
+	char key[CONF_NAME_SZ];
+	char value[CONF_NAME_SZ];
+};
 
 /** One HOST:PORT of `redis_sentinel` (hiredis resolves a host name) */
 struct conf_hostport {
@@ -53,6 +62,8 @@ struct conf_media_relay {
 struct rh_conf {
 	char path[CONF_PATH_SZ]; /* file it came from */
 	char node_id[CONF_NAME_SZ]; /* default: hostname */
+	struct conf_node_meta node_meta[CONF_MAX_NODE_META];
+	size_t node_metac;
 	struct conf_listen listen[CONF_MAX_LISTENERS];
 	size_t listenc;
 	char tls_cert[CONF_PATH_SZ]; /* PEM chain + key; empty: no TLS */
@@ -63,6 +74,8 @@ struct rh_conf {
 	char upstream_uri[CONF_URI_SZ]; /* sip:HOST[:PORT][;transport=T] */
 	struct sa dns_server[CONF_MAX_DNS];
 	size_t dns_serverc;      /* 0: the servers of /etc/resolv.conf */
+	char pass_header[CONF_MAX_PASS_HEADERS][CONF_HDR_SZ];
+	size_t pass_headerc;     /* 0: only the built-in end-to-end headers */
 	struct conf_shtag shtag[CONF_MAX_SHTAGS];
 	size_t shtagc;
 	char default_shtag[CONF_SHTAG_SZ]; /* default: "default" */

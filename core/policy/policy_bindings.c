@@ -192,6 +192,19 @@ static uint32_t field_uint(lua_State *L, int t, const char *key)
 }
 
 
+static bool field_bool(lua_State *L, int t, const char *key)
+{
+	int type = lua_getfield(L, t, key);
+
+	if (type == LUA_TNIL)
+		return false;
+	if (type != LUA_TBOOLEAN)
+		luaL_error(L, "field '%s' must be a boolean", key);
+
+	return lua_toboolean(L, -1);
+}
+
+
 /* ---- asynchronous actions: tokens and done functions ---- */
 
 static struct pop *op_find(struct policy_state *ps, uintptr_t id)
@@ -332,6 +345,16 @@ static int l_shtags(lua_State *L)
 }
 
 
+static int l_relays(lua_State *L)
+{
+	const struct policy_ops *ops = engine_of(L);
+	struct odict **box = odict_box(L);
+	int err = ops->relays ? ops->relays(box, ops->arg) : ENOSYS;
+
+	return push_list(L, err, box);
+}
+
+
 static int l_dialogs(lua_State *L)
 {
 	const struct policy_ops *ops = engine_of(L);
@@ -386,6 +409,7 @@ static int l_rehome(lua_State *L)
 	req.mode = field_string(L, 1, "mode", false);
 	req.body = field_string(L, 1, "body", false);
 	req.rate = field_uint(L, 1, "rate");
+	req.force = field_bool(L, 1, "force");
 	lua_getfield(L, 1, "done");
 	token = op_track(L, -1);
 
@@ -430,6 +454,32 @@ void policy_log(lua_State *L, enum log_level level, const char *msg)
 		ops->log(level, msg, ops->arg);
 	else
 		log_msg(level, "lua", "%s", msg);
+}
+
+
+static int l_move_media(lua_State *L)
+{
+	const struct policy_ops *ops = engine_of(L);
+	struct policy_move_media req;
+	void *token;
+	int err;
+
+	luaL_checktype(L, 1, LUA_TTABLE);
+	req.from  = field_string(L, 1, "from", true);
+	req.to    = field_string(L, 1, "to", true);
+	req.tag   = field_string(L, 1, "tag", false);
+	req.count = field_uint(L, 1, "count");
+	req.rate  = field_uint(L, 1, "rate");
+	if (req.count && req.tag)
+		return luaL_error(L, "move_media takes count or tag, not both");
+
+	lua_getfield(L, 1, "done");
+	token = op_track(L, -1);
+
+	err = ops->move_media
+		? ops->move_media(&req, op_done, token, ops->arg) : ENOSYS;
+
+	return op_started(L, err, token);
 }
 
 
@@ -513,7 +563,9 @@ static const luaL_Reg rehome_funcs[] = {
 	{"release", l_release},
 	{"rehome",  l_rehome},
 	{"move",    l_move},
+	{"move_media", l_move_media},
 	{"dialogs", l_dialogs},
+	{"relays",  l_relays},
 	{"log",     l_log},
 	{"after",   l_after},
 	{"now",     l_now},

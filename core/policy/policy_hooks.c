@@ -210,6 +210,16 @@ static void decision_reject(lua_State *L, struct policy_decision *out)
 }
 
 
+static void decision_media(lua_State *L, struct policy_decision *out)
+{
+	if (!lua_isboolean(L, -1))
+		luaL_error(L, "on_initial_invite: 'media' must be true or "
+			   "false");
+
+	out->no_media = !lua_toboolean(L, -1);
+}
+
+
 static void decision_read(lua_State *L, int idx, struct policy_decision *out)
 {
 	if (lua_isnil(L, idx))
@@ -233,6 +243,8 @@ static void decision_read(lua_State *L, int idx, struct policy_decision *out)
 		else if (0 == strcmp(key, "reason"))
 			decision_string(L, key, out->reason,
 					sizeof(out->reason), true);
+		else if (0 == strcmp(key, "media"))
+			decision_media(L, out);
 		else
 			luaL_error(L, "on_initial_invite: unknown field '%s' "
 				   "in the decision", key);
@@ -333,6 +345,17 @@ int policy_node_event(const char *node, enum policy_node_state state)
 	}
 
 	return hook_arg_run(hook, node, NULL);
+}
+
+
+/** A media relay stopped answering ng ping (up false), or answers again */
+int policy_relay_event(const char *relay, bool up)
+{
+	if (!relay)
+		return EINVAL;
+
+	return hook_arg_run(up ? POLICY_HOOK_RELAY_UP : POLICY_HOOK_RELAY_DOWN,
+			    relay, NULL);
 }
 
 

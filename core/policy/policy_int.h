@@ -29,6 +29,8 @@ enum policy_hook {
 	POLICY_HOOK_REHOME_DONE,
 	POLICY_HOOK_LOAD,        /* on_load(state): a new version starts    */
 	POLICY_HOOK_UNLOAD,      /* on_unload(): state for the next version */
+	POLICY_HOOK_RELAY_DOWN,
+	POLICY_HOOK_RELAY_UP,
 	POLICY_HOOK_COUNT
 };
 
@@ -83,6 +85,10 @@ void policy_bindings_open(lua_State *L);
 void policy_push_odict(lua_State *L, const struct odict *od, bool array);
 bool policy_push_entry(lua_State *L, const struct odict_entry *e);
 void policy_log(lua_State *L, enum log_level level, const char *msg);
+
+/* policy_hash.c */
+int  policy_hash_file(char *hex, size_t sz, const char *path);
+int  policy_hash_metrics(struct re_printf *pf, void *arg);
 
 /* policy_handover.c */
 int  policy_handover(struct policy_state *ps, struct policy_state *old,

@@ -10,8 +10,8 @@
  * ones the running policy uses, but behind this ops table the views
  * (nodes, tags, dialogs, stats) are the engine's own, read live, with the
  * event's node shown in the state the event gives it, while the actions
- * (take, release, rehome, move) and the INVITE's decision are recorded
- * instead of done, each with the number of dialogs it would touch, and
+ * (take, release, rehome, move, move_media) and the INVITE's decision are
+ * recorded instead of done, each with the number of dialogs it would touch, and
  * the policy's log lines are kept for the report. Nothing reaches the
  * engine's actions, so nothing is sent and nothing changes in Redis; the
  * running policy is not called at all (so its on_unload is not either:
@@ -443,6 +443,62 @@ static int sim_move(const struct policy_move *req, policy_done_h *doneh,
 }
 
 
+/** The calls anchored in `relay` on this node, as the relays list says */
+static uint32_t relay_calls(const struct sim *sim, const char *relay)
+{
+	const struct policy_ops *eng = sim->engine;
+	struct odict *arr = NULL;
+	uint64_t calls = 0;
+	struct le *le;
+
+	if (!eng->relays || eng->relays(&arr, eng->arg))
+		return 0;
+
+	for (le = arr->lst.head; le; le = le->next) {
+		const struct odict_entry *e = le->data;
+
+		if (e->type == ODICT_OBJECT &&
+		    !str_cmp(odict_string(e->u.odict, "relay"), relay))
+			(void)odict_get_number(e->u.odict, &calls, "calls");
+	}
+
+	mem_deref(arr);
+	return (uint32_t)calls;
+}
+
+
+static int sim_relays(struct odict **odp, void *arg)
+{
+	const struct sim *sim = arg;
+
+	return sim->engine->relays ?
+		sim->engine->relays(odp, sim->engine->arg) : ENOSYS;
+}
+
+
+static int sim_move_media(const struct policy_move_media *req,
+			  policy_done_h *doneh, void *done_arg, void *arg)
+{
+	struct sim *sim = arg;
+	struct odict *od = action_new("move_media", req->tag);
+	uint32_t n = relay_calls(sim, req->from);
+	int err = 0;
+	(void)doneh;
+	(void)done_arg;
+
+	if (od) {
+		err |= json_str_add(od, "from", req->from);
+		err |= json_str_add(od, "to", req->to);
+		if (req->count) {
+			err |= json_int_add(od, "count", req->count);
+			n = min(n, req->count);
+		}
+	}
+
+	return action_add(sim, od, err, n);
+}
+
+
 /** The INVITE's decision as an action: what the engine would do with it */
 static int decision_add(struct sim *sim, const struct policy_decision *d)
 {
@@ -460,7 +516,9 @@ static int decision_add(struct sim *sim, const struct policy_decision *d)
 		err |= json_str_add(od, "shtag", d->shtag);
 	if (d->target[0])
 		err |= json_str_add(od, "target", d->target);
-	if (!d->scode && !d->shtag[0] && !d->target[0])
+	if (d->no_media)
+		err |= json_bool_add(od, "media", false);
+	if (!d->scode && !d->shtag[0] && !d->target[0] && !d->no_media)
 		err |= json_bool_add(od, "default", true);
 
 	return action_add(sim, od, err, d->scode ? 0 : 1);
@@ -714,6 +772,8 @@ int policy_simulate(struct odict **odp, const struct policy_sim_req *req,
 		.release = sim_release,
 		.rehome  = sim_rehome,
 		.move    = sim_move,
+		.relays  = sim_relays,
+		.move_media = sim_move_media,
 		.log     = sim_log,
 		.arg     = &sim,
 	};
@@ -750,9 +810,8 @@ int policy_simulate(struct odict **odp, const struct policy_sim_req *req,
 }
 
 
-/* ---- POST /v1/policy/simulate ---- */
-
-static int event_decode(enum policy_sim_event *evp, const char *name)
+/** An event by its API name (node_down, node_up, tick, invite) */
+int policy_sim_event_decode(enum policy_sim_event *evp, const char *name)
 {
 	for (size_t i = 0; name && i < ARRAY_SIZE(event_names); i++) {
 		if (!strcmp(name, event_names[i])) {
@@ -762,99 +821,4 @@ static int event_decode(enum policy_sim_event *evp, const char *name)
 	}
 
 	return EINVAL;
-}
-
-
-/** A string member, absent or null allowed; false: another type */
-static bool str_member(const char **sp, const struct odict *od,
-		       const char *key)
-{
-	const struct odict_entry *e = od ? odict_lookup(od, key) : NULL;
-
-	*sp = NULL;
-	if (!e || e->type == ODICT_NULL)
-		return true;
-	if (e->type != ODICT_STRING)
-		return false;
-
-	*sp = e->u.str;
-	return true;
-}
-
-
-static int req_decode(struct policy_sim_req *sr, const struct odict *body,
-		      char *errbuf, size_t errsz)
-{
-	const struct odict_entry *inv;
-	const struct odict *io;
-	const char *event;
-
-	memset(sr, 0, sizeof(*sr));
-	if (!body || !str_member(&event, body, "event") ||
-	    event_decode(&sr->event, event)) {
-		str_ncpy(errbuf, "event: one of node_down, node_up, tick, "
-			 "invite", errsz);
-		return EBADMSG;
-	}
-
-	if (!str_member(&sr->file, body, "file") ||
-	    !str_member(&sr->node, body, "node")) {
-		str_ncpy(errbuf, "file, node: strings (file may be null)",
-			 errsz);
-		return EBADMSG;
-	}
-
-	if (sr->event != POLICY_SIM_INVITE)
-		return 0;
-
-	inv = odict_lookup(body, "invite");
-	io = inv && inv->type == ODICT_OBJECT ? inv->u.odict : NULL;
-	if (!io || !str_member(&sr->from, io, "from") ||
-	    !str_member(&sr->to, io, "to") ||
-	    !str_member(&sr->ruri, io, "ruri") ||
-	    !str_member(&sr->source, io, "source") ||
-	    !str_member(&sr->listener, io, "listener") ||
-	    !sr->from || !sr->to) {
-		str_ncpy(errbuf, "invite: {\"from\": URI, \"to\": URI, "
-			 "\"ruri\": URI (optional)}", errsz);
-		return EBADMSG;
-	}
-
-	return 0;
-}
-
-
-static void simulate_route(struct http_conn *conn, const struct ctl_req *req,
-			   void *arg)
-{
-	struct policy_sim_req sr;
-	struct odict *od = NULL;
-	char msg[POLICY_ERR_SZ];
-	int err;
-	(void)arg;
-
-	if (pl_isset(&req->rest)) {
-		(void)ctl_reply_error(conn, 404, "not found");
-		return;
-	}
-
-	err = req_decode(&sr, req->body, msg, sizeof(msg));
-	if (!err)
-		err = policy_simulate(&od, &sr, msg, sizeof(msg));
-	if (err) {
-		(void)ctl_reply_error(conn, err == ENOENT ? 404
-					    : err == EBADMSG ? 400 : 422,
-				      "%s", msg);
-		return;
-	}
-
-	(void)ctl_reply_json(conn, odict_lookup(od, "error") ? 422 : 200, od);
-	mem_deref(od);
-}
-
-
-int policy_sim_register(void)
-{
-	return ctl_route_add("POST", "/v1/policy/simulate", simulate_route,
-			     NULL);
 }

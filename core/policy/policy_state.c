@@ -48,6 +48,8 @@ static const char *const hook_names[POLICY_HOOK_COUNT] = {
 	"on_rehome_done",
 	"on_load",
 	"on_unload",
+	"on_relay_down",
+	"on_relay_up",
 };
 
 static const char *const SANDBOX = "rehome.sandbox";

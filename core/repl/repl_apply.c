@@ -79,7 +79,10 @@ static void apply(const struct env *env, const struct pl *json,
 	struct dialog *dlg = NULL;
 	int err;
 
-	repl_sync_seen(env->did);
+	/* a late snapshot of a call that ended while loading */
+	if (repl_sync_seen(env->did, env->ended) &&
+	    origin == REPL_ORIGIN_SNAPSHOT)
+		return;
 
 	if (origin != REPL_ORIGIN_REPAIR && local &&
 	    env->ver <= local->version)

@@ -31,6 +31,47 @@ describe("failover.lua", function()
   end)
 end)
 
+describe("failover.lua with FAILBACK", function()
+  local function with_failback(f)
+    local src = assert(io.open("policies/failover.lua")):read("a")
+    local n
+    src, n = src:gsub("local FAILBACK = false", "local FAILBACK = true")
+    assert.are.equal(1, n)
+    package.loaded.rehome = f
+    local hooks = assert(load(src, "failover.lua"))()
+    package.loaded.rehome = nil
+    return hooks
+  end
+
+  it("is off by default: a returned node takes nothing back", function()
+    local f = fake.new("n1")
+    f.list = {{id = "n1", state = "up", synced = true},
+              {id = "n2", state = "up", synced = true}}
+    f.tags = {{name = "default", active = "n2", preferred = true}}
+    local p = load_policy("failover", f)
+    f.clock = 60000
+    p.on_tick({})
+    assert.are.equal(0, #f.actions)
+  end)
+
+  it("takes the preferred tag back once synced for the delay, forced",
+     function()
+    local f = fake.new("n1")
+    f.list = {{id = "n1", state = "up", synced = true},
+              {id = "n2", state = "up", synced = true}}
+    f.tags = {{name = "default", active = "n2", preferred = true}}
+    local p = with_failback(f)
+    p.on_tick({})
+    assert.are.equal(0, #f.actions)
+    f.clock = 5000
+    p.on_tick({})
+    assert.are.equal(1, #f.actions)
+    assert.are.equal("default", f.actions[1].req.tag)
+    assert.is_true(f.actions[1].req.force)
+    assert.are.equal(50, f.actions[1].req.rate)
+  end)
+end)
+
 describe("active_active.lua", function()
   it("tags new calls with the node id", function()
     local f = fake.new("n7")
@@ -145,5 +186,54 @@ describe("partition.lua", function()
     end
     assert.are.same({["pool-1"] = true, ["pool-2"] = true, ["pool-3"] = true},
                     seen)
+  end)
+end)
+
+describe("media_failover.lua", function()
+  it("moves a dead relay's calls to the least loaded relay up", function()
+    local f = fake.new("n1")
+    f.relay_list = {
+      {relay = "udp:10.0.0.1:2223", state = "down", calls = 40},
+      {relay = "udp:10.0.0.2:2223", state = "up", calls = 30},
+      {relay = "udp:10.0.0.3:2223", state = "up", calls = 10},
+    }
+    local p = load_policy("media_failover", f)
+    p.on_relay_down("udp:10.0.0.1:2223")
+    assert.are.equal(1, #f.actions)
+    assert.are.equal("move_media", f.actions[1].kind)
+    assert.are.equal("udp:10.0.0.1:2223", f.actions[1].req.from)
+    assert.are.equal("udp:10.0.0.3:2223", f.actions[1].req.to)
+  end)
+
+  it("tries again while calls are left and the relay is down", function()
+    local f = fake.new("n1")
+    f.relay_list = {
+      {relay = "udp:10.0.0.1:2223", state = "down", calls = 5},
+      {relay = "udp:10.0.0.2:2223", state = "up", calls = 0},
+    }
+    local p = load_policy("media_failover", f)
+    p.on_relay_down("udp:10.0.0.1:2223")
+    f.finish(1, true, {moved = 3, failed = 2})
+    assert.are.equal(1, #f.timers)
+    f.timers[1].fn()
+    assert.are.equal(2, #f.actions)
+    -- back up: a pending retry does nothing
+    p.on_relay_up("udp:10.0.0.1:2223")
+    f.finish(2, true, {moved = 1, failed = 1})
+    f.timers[2].fn()
+    assert.are.equal(2, #f.actions)
+  end)
+
+  it("waits for a relay to come up when none is", function()
+    local f = fake.new("n1")
+    f.relay_list = {{relay = "udp:10.0.0.1:2223", state = "down",
+                     calls = 5}}
+    local p = load_policy("media_failover", f)
+    p.on_relay_down("udp:10.0.0.1:2223")
+    assert.are.equal(0, #f.actions)
+    assert.are.equal(1, #f.timers)
+    f.relay_list[2] = {relay = "udp:10.0.0.2:2223", state = "up", calls = 0}
+    f.timers[1].fn()
+    assert.are.equal("move_media", f.actions[1].kind)
   end)
 end)

@@ -262,6 +262,21 @@ START_TEST(test_media_relay)
 END_TEST
 
 
+START_TEST(test_pass_header)
+{
+	ck_assert_msg(load(LISTEN "pass_header X-Account\n"
+			   "pass_header User-Agent\n") == 0, "%s", errbuf);
+	ck_assert_uint_eq(cfg.pass_headerc, 2);
+	ck_assert_str_eq(cfg.pass_header[0], "X-Account");
+	ck_assert_str_eq(cfg.pass_header[1], "User-Agent");
+
+	ck_assert_int_eq(load(LISTEN "pass_header X:Y\n"), EINVAL);
+	ck_assert_msg(strstr(errbuf, "t.conf:2: pass_header: 'X:Y' may only"),
+		      "%s", errbuf);
+}
+END_TEST
+
+
 START_TEST(test_too_many_media_relays)
 {
 	struct mbuf *mb = mbuf_alloc(1024);
@@ -469,6 +484,13 @@ static const struct bad {
 	 "tls_cert: /nonexistent/node.pem: No such file"},
 	{LISTEN "listen wss:127.0.0.1:8443 tag=public\n", 2,
 	 "listen: a WSS listener needs tls_cert"},
+	{LISTEN "node_meta site\n", 2, "node_meta: missing VALUE"},
+	{LISTEN "node_meta site a b\n", 2, "node_meta: unexpected 'b'"},
+	{LISTEN "node_meta si/te paris\n", 2, "node_meta key: 'si/te' may"},
+	{LISTEN "node_meta site par:is\n", 2,
+	 "node_meta value: 'par:is' may"},
+	{LISTEN "node_meta site a\nnode_meta site b\n", 3,
+	 "node_meta: 'site' is already given"},
 };
 
 
@@ -485,6 +507,19 @@ START_TEST(test_bad)
 	ck_assert_msg(strstr(errbuf, b->msg) != NULL,
 		      "case %d: want '%s' in '%s'", _i, b->msg, errbuf);
 	ck_assert_ptr_null(strchr(errbuf, '\n'));
+}
+END_TEST
+
+
+START_TEST(test_node_meta)
+{
+	ck_assert_int_eq(load(LISTEN "node_meta site paris\n"
+			      "node_meta rack r-12\n"), 0);
+	ck_assert_uint_eq(cfg.node_metac, 2);
+	ck_assert_str_eq(cfg.node_meta[0].key, "site");
+	ck_assert_str_eq(cfg.node_meta[0].value, "paris");
+	ck_assert_str_eq(cfg.node_meta[1].key, "rack");
+	ck_assert_str_eq(cfg.node_meta[1].value, "r-12");
 }
 END_TEST
 
@@ -651,6 +686,7 @@ static Suite *conf_suite(void)
 	tcase_add_test(tc, test_redis_sentinel);
 	tcase_add_test(tc, test_redis_password_alone);
 	tcase_add_test(tc, test_media_relay);
+	tcase_add_test(tc, test_pass_header);
 	tcase_add_test(tc, test_too_many_media_relays);
 	tcase_add_test(tc, test_default_shtag_is_first_shtag);
 	tcase_add_test(tc, test_comments_and_whitespace);
@@ -659,6 +695,7 @@ static Suite *conf_suite(void)
 	tcase_add_test(tc, test_secret_not_echoed);
 	tcase_add_test(tc, test_missing_file);
 	tcase_add_test(tc, test_policy_relative_to_file);
+	tcase_add_test(tc, test_node_meta);
 	tcase_add_test(tc, test_shipped_single_node);
 	tcase_add_test(tc, test_shipped_cluster);
 	suite_add_tcase(s, tc);
