@@ -9,7 +9,7 @@ BUILD="gcc pkg-config meson ninja-build libre-dev libuv1-dev libhiredis-dev libl
 RUN="redis-server"
 PACKAGE="debhelper dpkg-dev fakeroot systemd bash-completion man-db"
 # prometheus: its promtool lints /metrics and checks docs/prometheus/
-TEST="redis-sentinel sip-tester baresip lua5.4 lua-busted python3 python3-redis python3-yaml procps rtpengine-daemon prometheus"
+TEST="redis-sentinel sip-tester baresip openssl dnsmasq-base lua5.4 lua-busted python3 python3-redis python3-yaml procps rtpengine-daemon prometheus"
 BENCH=""
 [ "${1:-}" = "--bench" ] && BENCH="kamailio linux-perf"
 

@@ -199,9 +199,9 @@ int conf_parse_ipport(struct conf_scan *sc, const char *what,
 
 /* PROTO:IP:PORT of listen and upstream: a real address, never a wildcard,
  * since it is written into Via and Contact */
-static int parse_transport(struct conf_scan *sc, const char *what,
-			   const struct pl *val, enum sip_transp *tpp,
-			   struct sa *sa)
+int conf_parse_transport(struct conf_scan *sc, const char *what,
+			 const struct pl *val, enum sip_transp *tpp,
+			 struct sa *sa)
 {
 	const char *colon = pl_strchr(val, ':');
 	struct pl proto, addr;
@@ -216,16 +216,10 @@ static int parse_transport(struct conf_scan *sc, const char *what,
 	addr.p = colon + 1;
 	addr.l = val->p + val->l - addr.p;
 
-	if (!pl_strcasecmp(&proto, "udp"))
-		*tpp = SIP_TRANSP_UDP;
-	else if (!pl_strcasecmp(&proto, "tcp"))
-		*tpp = SIP_TRANSP_TCP;
-	else if (!pl_strcasecmp(&proto, "tls"))
-		return conf_fail(sc, "%s: tls is not supported yet (use udp "
-				 "or tcp)", what);
-	else
-		return conf_fail(sc, "%s: unknown transport '%r' (udp or tcp)",
-				 what, &proto);
+	err = conf_transp_decode(tpp, &proto);
+	if (err)
+		return conf_fail(sc, "%s: unknown transport '%r' (udp, tcp, "
+				 "tls, ws or wss)", what, &proto);
 
 	err = conf_parse_ipport(sc, what, &addr, sa);
 	if (err)
@@ -239,7 +233,7 @@ static int parse_transport(struct conf_scan *sc, const char *what,
 }
 
 
-static int find_listener(const struct rh_conf *cfg, enum sip_transp tp,
+int conf_find_listener(const struct rh_conf *cfg, enum sip_transp tp,
 			 const struct sa *addr)
 {
 	for (size_t i = 0; i < cfg->listenc; i++) {
@@ -333,7 +327,8 @@ static int key_listen(struct conf_scan *sc, const struct conf_key *k,
 				 CONF_MAX_LISTENERS);
 
 	cl = &cfg->listen[cfg->listenc];
-	err = parse_transport(sc, k->name, &argv[0], &cl->tp, &cl->addr);
+	err = conf_parse_transport(sc, k->name, &argv[0], &cl->tp,
+				   &cl->addr);
 	if (err)
 		return err;
 
@@ -346,29 +341,12 @@ static int key_listen(struct conf_scan *sc, const struct conf_key *k,
 	if (err)
 		return err;
 
-	dup = find_listener(cfg, cl->tp, &cl->addr);
+	dup = conf_find_listener(cfg, cl->tp, &cl->addr);
 	if (dup >= 0)
 		return conf_fail(sc, "listen: %r is already configured on "
 				 "line %u", &argv[0], sc->listen_line[dup]);
 
 	sc->listen_line[cfg->listenc++] = sc->line;
-
-	return 0;
-}
-
-
-static int key_upstream(struct conf_scan *sc, const struct conf_key *k,
-			const struct pl *argv)
-{
-	struct rh_conf *cfg = sc->cfg;
-	int err;
-
-	err = parse_transport(sc, k->name, &argv[0], &cfg->upstream_tp,
-			      &cfg->upstream);
-	if (err)
-		return err;
-
-	cfg->has_upstream = true;
 
 	return 0;
 }
@@ -409,11 +387,11 @@ static int key_shtag(struct conf_scan *sc, const struct conf_key *k,
 }
 
 
-/* Relative to the config file's directory, so that the daemon finds the
- * same file whatever its working directory; resolving it also proves the
+/* A file (policy, certificate) relative to the config file's directory, so
+ * that the daemon finds the same file whatever its working directory; resolving it also proves the
  * file is there when the configuration is checked with -t. */
-static int key_policy(struct conf_scan *sc, const struct conf_key *k,
-		      const struct pl *argv)
+int conf_key_path(struct conf_scan *sc, const struct conf_key *k,
+		  const struct pl *argv)
 {
 	char path[PATH_MAX], real[PATH_MAX];
 	const char *slash = strrchr(sc->name, '/');
@@ -425,14 +403,15 @@ static int key_policy(struct conf_scan *sc, const struct conf_key *k,
 	}
 
 	if (re_snprintf(path, sizeof(path), "%r%r", &dir, &argv[0]) < 0)
-		return conf_fail(sc, "policy: the path is too long");
+		return conf_fail(sc, "%s: the path is too long", k->name);
 
 	if (!realpath(path, real))
-		return conf_fail(sc, "policy: %s: %m", path, errno);
+		return conf_fail(sc, "%s: %s: %m", k->name, path, errno);
 
 	if (strlen(real) >= k->size)
-		return conf_fail(sc, "policy: %s: the path is too long (at "
-				 "most %zu characters)", real, k->size - 1);
+		return conf_fail(sc, "%s: %s: the path is too long (at "
+				 "most %zu characters)", k->name, real,
+				 k->size - 1);
 
 	str_ncpy(field(sc, k), real, k->size);
 
@@ -477,7 +456,12 @@ static const struct conf_key keyv[] = {
 	 .repeatable = true},
 	{.name = "listen", .usage = "PROTO:IP:PORT tag=NAME",
 	 .h = key_listen, .repeatable = true},
-	{.name = "upstream", .usage = "PROTO:IP:PORT", .h = key_upstream},
+	{.name = "tls_cert", .usage = "FILE", .h = conf_key_path,
+	 FIELD(tls_cert)},
+	{.name = "tls_ca", .usage = "FILE", .h = conf_key_path, FIELD(tls_ca)},
+	{.name = "upstream", .usage = "URI", .h = conf_key_upstream},
+	{.name = "dns_server", .usage = "IP:PORT", .h = conf_key_dns_server,
+	 .repeatable = true},
 	{.name = "pass_header", .usage = "NAME", .h = key_pass_header,
 	 .repeatable = true},
 	{.name = "udp_rcvbuf", .usage = "BYTES", .h = key_number,
@@ -500,7 +484,7 @@ static const struct conf_key keyv[] = {
 	{.name = "cluster", .usage = "NAME", .h = key_name, FIELD(cluster)},
 	{.name = "repl_secret", .usage = "SECRET", .h = conf_key_repl_secret,
 	 .repeatable = true},
-	{.name = "policy", .usage = "PATH", .h = key_policy, FIELD(policy)},
+	{.name = "policy", .usage = "PATH", .h = conf_key_path, FIELD(policy)},
 	{.name = "ctl_listen", .usage = "IP:PORT", .h = key_ctl_listen},
 	{.name = "ctl_token", .usage = "TOKEN", .h = key_secret,
 	 FIELD(ctl_token)},
@@ -656,8 +640,8 @@ static int check_addresses(struct conf_scan *sc)
 	const struct rh_conf *cfg = sc->cfg;
 	int i;
 
-	if (cfg->has_upstream) {
-		i = find_listener(cfg, cfg->upstream_tp, &cfg->upstream);
+	if (sa_isset(&cfg->upstream, SA_ALL)) {
+		i = conf_find_listener(cfg, cfg->upstream_tp, &cfg->upstream);
 		if (i >= 0) {
 			sc->line = conf_key_line(sc, "upstream");
 			return conf_fail(sc, "upstream: %J is this node's own "
@@ -666,7 +650,7 @@ static int check_addresses(struct conf_scan *sc)
 		}
 	}
 
-	i = find_listener(cfg, SIP_TRANSP_TCP, &cfg->ctl_listen);
+	i = conf_find_listener(cfg, SIP_TRANSP_TCP, &cfg->ctl_listen);
 	if (i >= 0) {
 		sc->line = sc->listen_line[i];
 		return conf_fail(sc, "listen: tcp:%J is also ctl_listen",
@@ -694,6 +678,10 @@ static int check_whole(struct conf_scan *sc)
 		return err;
 
 	err = conf_check_cluster(sc);
+	if (err)
+		return err;
+
+	err = conf_check_net(sc);
 	if (err)
 		return err;
 

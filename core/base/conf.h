@@ -7,7 +7,7 @@
 
 #include "log.h"
 
-enum { CONF_MAX_LISTENERS = 16, CONF_MAX_SHTAGS = 64 };
+enum { CONF_MAX_LISTENERS = 16, CONF_MAX_SHTAGS = 64, CONF_MAX_DNS = 4 };
 
 /** Sizes of the text values, NUL included */
 enum {
@@ -17,11 +17,12 @@ enum {
 	CONF_HOST_SZ   = 128,
 	CONF_SECRET_SZ = 128,  /* repl_secret, ctl_token */
 	CONF_PATH_SZ   = 256,
+	CONF_URI_SZ    = 256,  /* upstream URI */
 };
 
 /** One `listen PROTO:IP:PORT tag=NAME` line */
 struct conf_listen {
-	enum sip_transp tp;      /* SIP_TRANSP_UDP or SIP_TRANSP_TCP */
+	enum sip_transp tp;      /* UDP, TCP, TLS, WS or WSS */
 	struct sa addr;
 	char tag[CONF_TAG_SZ];
 };
@@ -65,9 +66,14 @@ struct rh_conf {
 	size_t node_metac;
 	struct conf_listen listen[CONF_MAX_LISTENERS];
 	size_t listenc;
+	char tls_cert[CONF_PATH_SZ]; /* PEM chain + key; empty: no TLS */
+	char tls_ca[CONF_PATH_SZ];   /* empty: TLS peers not verified */
 	bool has_upstream;
 	enum sip_transp upstream_tp;
-	struct sa upstream;
+	struct sa upstream;      /* unset when the URI names a host */
+	char upstream_uri[CONF_URI_SZ]; /* sip:HOST[:PORT][;transport=T] */
+	struct sa dns_server[CONF_MAX_DNS];
+	size_t dns_serverc;      /* 0: the servers of /etc/resolv.conf */
 	char pass_header[CONF_MAX_PASS_HEADERS][CONF_HDR_SZ];
 	size_t pass_headerc;     /* 0: only the built-in end-to-end headers */
 	struct conf_shtag shtag[CONF_MAX_SHTAGS];

@@ -4,7 +4,8 @@
  * A reload reads the whole file again (conf_load()) and compares it with
  * the running configuration key by key. Some keys can change on a live
  * node: they are read where they are used (timers, rates, the upstream),
- * or their module takes them again (log, token, policy). The others are
+ * or their module takes them again (log, token, policy, TLS certificates,
+ * DNS servers). The others are
  * bound at start: sockets are open (listen, ctl_listen), the cluster knows
  * the node by its name and keys (node_id, cluster, repl_secret,
  * node_timeout, which every node judges the others by), Redis is
@@ -49,7 +50,10 @@ static const struct rule rulev[] = {
 	ONE(node_id, false),
 	SPAN("node_meta", node_meta, node_metac, false),
 	SPAN("listen", listen, listenc, false),
-	SPAN("upstream", has_upstream, upstream, true),
+	ONE(tls_cert, true),
+	ONE(tls_ca, true),
+	SPAN("upstream", has_upstream, upstream_uri, true),
+	SPAN("dns_server", dns_server, dns_serverc, true),
 	SPAN("pass_header", pass_header, pass_headerc, true),
 	SPAN("shtag", shtag, shtagc, false),
 	ONE(default_shtag, false),

@@ -3,7 +3,8 @@
  *
  * conf.c scans the file and owns the table of keys; conf_cluster.c holds
  * the keys of the cluster (Redis, Sentinel, secrets) and their rules
- * across lines; conf_media.c the media relays. Not for other modules: use conf.h.
+ * across lines; conf_media.c the media relays; conf_net.c the upstream,
+ * TLS and DNS keys. Not for other modules: use conf.h.
  */
 
 #include "conf.h"
@@ -52,6 +53,21 @@ unsigned conf_key_line(const struct conf_scan *sc, const char *name);
 bool conf_all_digits(const struct pl *pl);
 int  conf_parse_ipport(struct conf_scan *sc, const char *what,
 		       const struct pl *val, struct sa *sa);
+int  conf_parse_transport(struct conf_scan *sc, const char *what,
+			  const struct pl *val, enum sip_transp *tpp,
+			  struct sa *sa);
+int  conf_find_listener(const struct rh_conf *cfg, enum sip_transp tp,
+			const struct sa *addr);
+int  conf_key_path(struct conf_scan *sc, const struct conf_key *k,
+		   const struct pl *argv);
+
+/* conf_net.c */
+int  conf_transp_decode(enum sip_transp *tpp, const struct pl *name);
+int  conf_key_upstream(struct conf_scan *sc, const struct conf_key *k,
+		       const struct pl *argv);
+int  conf_key_dns_server(struct conf_scan *sc, const struct conf_key *k,
+			 const struct pl *argv);
+int  conf_check_net(struct conf_scan *sc);
 
 /* conf_media.c */
 int  conf_key_media_relay(struct conf_scan *sc, const struct conf_key *k,

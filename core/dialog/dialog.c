@@ -43,6 +43,7 @@ static void leg_reset(struct dialog_leg *leg)
 	leg->sdp_out  = mem_deref(leg->sdp_out);
 	leg->lsnr_tag = mem_deref(leg->lsnr_tag);
 	leg->ok       = mem_deref(leg->ok);
+	leg->flow     = mem_deref(leg->flow);
 }
 
 

@@ -104,6 +104,8 @@ struct dialog_leg {
 	uint32_t caps;         /* DIALOG_CAP_*: what the endpoint supports */
 	struct cseq_leg cseq;
 	enum sip_transp tp;
+	char *flow;            /* node-local, not replicated: the hop over the
+				  WebSocket connection the endpoint came on */
 };
 
 /**

@@ -13,7 +13,8 @@
  * writes into it only the keys that may change live, and tells the
  * modules that derived something from them at start (engine_conf_apply).
  * Those that read a value where they use it (the proxy its upstream and
- * dialog_timeout, re-homing its rate) need no telling.
+ * dialog_timeout, re-homing its rate) need no telling. The TLS
+ * certificates are read again at every reload, changed or not.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -23,9 +24,11 @@
 #include "log.h"
 #include "conf.h"
 #include "uvre.h"
+#include "dnscache.h"
 #include "cseq.h"
 #include "dialog.h"
 #include "listener.h"
+#include "tlsctx.h"
 #include "proxy.h"
 #include "anchor.h"
 #include "cluster.h"
@@ -40,8 +43,12 @@ enum {
 	ENGINE_PATH_SZ     = 512,
 };
 
+enum { ENGINE_DNS_MAX = 8 };   /* servers taken from /etc/resolv.conf */
+
 static struct {
 	struct sip *sip;
+	struct dnsc *dnsc;      /* libre's DNS client: RFC 3263 for SIP */
+	struct dnscache *dnscache; /* what dnsc asks: answers kept per TTL */
 	struct rh_conf cfg;     /* the running configuration */
 } eng;
 
@@ -172,6 +179,54 @@ static void log_level_route(struct http_conn *conn,
 }
 
 
+/*
+ * The DNS servers to ask: the dns_server lines, else those of
+ * /etc/resolv.conf. libre resolves every SIP URI with a host name
+ * (NAPTR, SRV, A/AAAA) and tries the next SRV target on a 503, a timeout
+ * or a transport error; its client asks the cache (dnscache.c), which
+ * asks these servers. An IP-only config never asks.
+ */
+static int dns_servers(struct sa *srvv, uint32_t *srvc,
+		       const struct rh_conf *cfg)
+{
+	char domain[64];
+
+	if (!cfg->dns_serverc)
+		return dns_srv_get(domain, sizeof(domain), srvv, srvc);
+
+	for (size_t i = 0; i < cfg->dns_serverc; i++)
+		srvv[i] = cfg->dns_server[i];
+	*srvc = (uint32_t)cfg->dns_serverc;
+
+	return 0;
+}
+
+
+static int dns_apply(const struct rh_conf *cfg)
+{
+	struct sa srvv[ENGINE_DNS_MAX], cache;
+	uint32_t srvc = ARRAY_SIZE(srvv);
+	int err;
+
+	err = dns_servers(srvv, &srvc, cfg);
+	if (err || !srvc) {
+		log_warn("engine", "no DNS server (dns_server, "
+			 "/etc/resolv.conf): only IP addresses can be "
+			 "reached");
+		return 0;
+	}
+
+	if (eng.dnscache)
+		return dnscache_servers(eng.dnscache, srvv, srvc);
+
+	err = dnscache_alloc(&eng.dnscache, &cache, srvv, srvc);
+	if (err)
+		return err;
+
+	return dnsc_alloc(&eng.dnsc, NULL, &cache, 1);
+}
+
+
 /* GET /v1/status on a single node: it holds everything there is */
 static int single_node_status(struct odict *od, void *arg)
 {
@@ -200,11 +255,18 @@ int engine_conf_apply(const struct rh_conf *cfg, char *errbuf, size_t errsz)
 	if (!cfg || cfg == &eng.cfg)
 		return EINVAL;
 
+	err = tlsctx_apply(cfg, errbuf, errsz);
+	if (err)
+		return err;
+
 	err = policy_set_file(cfg->policy, lua_libdir(cfg, libdir,
 						      sizeof(libdir)),
 			      errbuf, errsz);
 	if (err)
 		return err;
+
+	if (eng.dnscache)
+		(void)dns_apply(cfg);
 
 	eng.cfg = *cfg;
 	log_set_level(eng.cfg.log_level);
@@ -219,13 +281,16 @@ int engine_conf_apply(const struct rh_conf *cfg, char *errbuf, size_t errsz)
 }
 
 
-/** rehomed -t: besides the file itself, the policy it names must load */
+/** rehomed -t: besides the file itself, the certificates and the policy
+ * it names must load */
 int engine_check(const struct rh_conf *cfg, char *errbuf, size_t errsz)
 {
 	char libdir[ENGINE_PATH_SZ];
+	int err;
 
-	if (!str_isset(cfg->policy))
-		return 0;
+	err = tlsctx_check(cfg, errbuf, errsz);
+	if (err || !str_isset(cfg->policy))
+		return err;
 
 	return policy_check(cfg->policy, lua_libdir(cfg, libdir,
 						    sizeof(libdir)),
@@ -252,7 +317,13 @@ int engine_init(const struct rh_conf *conf)
 	if (err)
 		goto out;
 
-	err = sip_alloc(&eng.sip, NULL, ENGINE_SIP_HASH_SZ, ENGINE_SIP_HASH_SZ,
+	err = dns_apply(cfg);
+	if (err) {
+		log_error("engine", "dns client: %m", err);
+		goto out;
+	}
+
+	err = sip_alloc(&eng.sip, eng.dnsc, ENGINE_SIP_HASH_SZ, ENGINE_SIP_HASH_SZ,
 			ENGINE_SIP_HASH_SZ,
 			"rehomed/" REHOME_VERSION, sip_exit_handler, NULL);
 	if (err) {
@@ -339,5 +410,7 @@ void engine_close(void)
 		sip_close(eng.sip, true);
 		eng.sip = mem_deref(eng.sip);
 	}
+	eng.dnsc = mem_deref(eng.dnsc);
+	eng.dnscache = mem_deref(eng.dnscache);
 	uvre_close();
 }

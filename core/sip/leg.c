@@ -6,8 +6,8 @@
  * listener of the leg's tag; with that leg's Call-ID; and, once libre has
  * picked the local address, with the engine's Contact for that leg. The
  * same file holds what an endpoint's messages teach the dialog about its
- * leg: a new remote target, a new SDP; and whether a request is that
- * leg's at all (leg_match()).
+ * leg: a new remote target, a new SDP, the WebSocket connection it uses;
+ * and whether a request is that leg's at all (leg_match()).
  */
 #include <string.h>
 #include <re.h>
@@ -295,9 +295,32 @@ int leg_send_handler(enum sip_transp tp, const struct sa *src,
 }
 
 
-/** The next hop toward a leg: its first route, else its target. */
+/**
+ * A WebSocket client cannot be connected to (its Contact host is often
+ * made up, RFC 7118 5.2): requests toward it ride the connection it came
+ * on, found by its address. Only the node holding that connection has it.
+ */
+int leg_learn_flow(struct dialog_leg *leg, const struct sip_msg *msg)
+{
+	if (msg->tp != SIP_TRANSP_WS && msg->tp != SIP_TRANSP_WSS)
+		return 0;
+
+	leg->flow = mem_deref(leg->flow);
+
+	return re_sdprintf(&leg->flow, "sip:%J%s", &msg->src,
+			   sip_transp_param(msg->tp));
+}
+
+
+/** The next hop toward a leg: its connection, its first route, else its
+ * target. */
 int leg_hop(struct pl *hop, const struct dialog_leg *leg)
 {
+	if (leg->flow) {
+		pl_set_str(hop, leg->flow);
+		return 0;
+	}
+
 	if (leg->route)
 		return sipmsg_route_first(hop, leg->route);
 
@@ -306,6 +329,17 @@ int leg_hop(struct pl *hop, const struct dialog_leg *leg)
 
 	pl_set_str(hop, leg->target);
 	return 0;
+}
+
+
+/* libre routes sip: URIs only; a sips: hop is the same host over TLS */
+static void route_secure(struct uri *uri)
+{
+	if (pl_strcasecmp(&uri->scheme, "sips"))
+		return;
+
+	pl_set_str(&uri->scheme, "sip");
+	pl_set_str(&uri->params, ";transport=tls");
 }
 
 
@@ -321,6 +355,7 @@ int leg_send(struct sip_request **reqp, const struct pl *met,
 	if (err)
 		return err;
 
+	route_secure(&uri);
 	mb->pos = 0;
 	return sip_request(reqp, leg_sip, resph != NULL, met->p,
 			   (int)met->l, ruri, (int)str_len(ruri), &uri, mb, 0,

@@ -23,6 +23,7 @@ int  leg_send(struct sip_request **reqp, const struct pl *met,
 	      sip_resp_h *resph, void *arg);
 int  leg_learn_sdp(struct dialog *dlg, enum dialog_leg_id from,
 		   const struct sip_msg *msg);
+int  leg_learn_flow(struct dialog_leg *leg, const struct sip_msg *msg);
 int  leg_sent_sdp(struct dialog *dlg, enum dialog_leg_id to,
 		  const char *sdp, bool own);
 void leg_body(struct pl *body, const struct dialog *dlg,

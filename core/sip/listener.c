@@ -6,6 +6,11 @@
  * node, so that a dialog records "caller leg on tag public" and whichever
  * node serves it next picks its own listener of that tag. The list is
  * short (a handful of lines), so lookups walk it.
+ *
+ * TLS listeners share the node's TLS context (tlsctx.c). WebSocket
+ * listeners are libre's HTTP servers that upgrade to SIP over WebSocket
+ * (RFC 7118); a wss one reads tls_cert into a TLS context of its own,
+ * which libre keeps to itself: a reload does not renew it.
  */
 #include <string.h>
 #include <re.h>
@@ -13,6 +18,7 @@
 #include "conf.h"
 #include "metrics.h"
 #include "listener.h"
+#include "tlsctx.h"
 #include "udpbuf.h"
 
 static struct list listeners;
@@ -28,12 +34,27 @@ static void destructor(void *arg)
 
 
 static int listener_add(struct sip *sip, const struct conf_listen *cl,
-			int rcvbuf)
+			const struct rh_conf *cfg)
 {
 	struct listener *l;
 	int err;
 
-	err = sip_transp_add(sip, cl->tp, &cl->addr);
+	switch (cl->tp) {
+
+	case SIP_TRANSP_TLS:
+		err = sip_transp_add(sip, cl->tp, &cl->addr, tlsctx_get());
+		break;
+
+	case SIP_TRANSP_WS:
+	case SIP_TRANSP_WSS:
+		err = sip_transp_add_websock(sip, cl->tp, &cl->addr, true,
+					     cfg->tls_cert);
+		break;
+
+	default:
+		err = sip_transp_add(sip, cl->tp, &cl->addr);
+		break;
+	}
 	if (err) {
 		log_error("listen", "%s:%J: %m", sip_transp_name(cl->tp),
 			  &cl->addr, err);
@@ -55,7 +76,7 @@ static int listener_add(struct sip *sip, const struct conf_listen *cl,
 
 	list_append(&listeners, &l->le, l);
 	if (l->tp == SIP_TRANSP_UDP) {
-		err = udpbuf_setup(l, rcvbuf);
+		err = udpbuf_setup(l, (int)cfg->udp_rcvbuf);
 		if (err)
 			return err;
 	}
@@ -67,10 +88,11 @@ static int listener_add(struct sip *sip, const struct conf_listen *cl,
 
 int listener_init(struct sip *sip, const struct rh_conf *cfg)
 {
-	int err = 0;
+	int err;
 
+	err = tlsctx_init(cfg);
 	for (size_t i = 0; i < cfg->listenc && !err; i++)
-		err = listener_add(sip, &cfg->listen[i], (int)cfg->udp_rcvbuf);
+		err = listener_add(sip, &cfg->listen[i], cfg);
 
 	if (!err && list_isempty(&listeners)) {
 		log_error("listen", "no listener configured");
@@ -87,6 +109,7 @@ int listener_init(struct sip *sip, const struct rh_conf *cfg)
 void listener_close(void)
 {
 	list_flush(&listeners);
+	tlsctx_close();
 }
 
 

@@ -55,6 +55,7 @@
 #include "anchor.h"
 #include "early.h"
 #include "fork.h"
+#include "wsconn.h"
 
 enum {
 	SWEEP_MS  = 1000,
@@ -154,6 +155,7 @@ static int dialog_from_invite(struct dialog **dlgp, const struct sip_msg *msg,
 
 	caller->tp = msg->tp;
 	caller->cseq.rseq = msg->cseq.num;
+	err = leg_learn_flow(caller, msg);
 
  out:
 	if (err)
@@ -211,14 +213,12 @@ static void initial_invite(const struct sip_msg *msg)
 	}
 
 	if (!rt.target[0] && proxy.cfg->has_upstream)
-		(void)re_snprintf(rt.target, sizeof(rt.target), "sip:%J%s",
-				  &proxy.cfg->upstream,
-				  proxy.cfg->upstream_tp == SIP_TRANSP_TCP ?
-				  ";transport=tcp" : "");
+		str_ncpy(rt.target, proxy.cfg->upstream_uri, sizeof(rt.target));
 
 	(void)re_snprintf(ruri, sizeof(ruri), "%r", &msg->ruri);
 	pl_set_str(&hop, rt.target[0] ? rt.target : ruri);
-	if (uri_decode(&uri, &hop) || pl_strcasecmp(&uri.scheme, "sip")) {
+	if (uri_decode(&uri, &hop) || (pl_strcasecmp(&uri.scheme, "sip") &&
+					pl_strcasecmp(&uri.scheme, "sips"))) {
 		reply(msg, 416, "Unsupported URI Scheme");
 		return;
 	}
@@ -342,7 +342,7 @@ static void forward_to_owner(struct dialog *dlg, const struct sip_msg *msg,
 
 	(void)re_snprintf(ruri, sizeof(ruri), "%r", &msg->ruri);
 	(void)re_snprintf(hopstr, sizeof(hopstr), "sip:%J%s", owner,
-			  msg->tp == SIP_TRANSP_TCP ? ";transport=tcp" : "");
+			  sip_transp_param(msg->tp));
 	pl_set_str(&hop, hopstr);
 
 	if (!ack) {
@@ -445,6 +445,7 @@ static void in_dialog(const struct sip_msg *msg)
 
 	if (sipmsg_is_target_refresh(&msg->met))
 		(void)leg_learn_target(dlg, from, msg);
+	(void)leg_learn_flow(&dlg->leg[from], msg);
 	(void)leg_learn_sdp(dlg, from, msg);
 
 	to = &dlg->leg[r->dest.to];
@@ -480,6 +481,7 @@ static bool request_handler(const struct sip_msg *msg, void *arg)
 	(void)arg;
 
 	metrics_sip_request(&msg->met);
+	wsconn_touch(msg);
 
 	/* malformed, out of hops, looped, unsupported: answered or dropped */
 	if (sipcheck_refuse(proxy.sip, msg))
@@ -523,6 +525,7 @@ static bool response_handler(const struct sip_msg *msg, void *arg)
 {
 	(void)arg;
 
+	wsconn_touch(msg);
 	if (sipcheck_refuse(proxy.sip, msg) || nict_response(msg))
 		return true;
 

@@ -15,6 +15,7 @@
  * joined by ", " and printed back as one Route header.
  */
 #include <string.h>
+#include <strings.h>
 #include <re.h>
 #include "did.h"
 #include "dialog.h"
@@ -197,6 +198,7 @@ int sipmsg_print_contact(struct mbuf *mb, const struct dialog *dlg,
 			 enum sip_transp tp)
 {
 	char user[DID_USER_SZ];
+	bool sips;
 	int err;
 
 	if (!dlg || leg > LEG_CALLEE)
@@ -207,8 +209,14 @@ int sipmsg_print_contact(struct mbuf *mb, const struct dialog *dlg,
 	if (err)
 		return err;
 
-	return mbuf_printf(mb, "Contact: <sip:%s@%J%s>\r\n", user, laddr,
-			   tp == SIP_TRANSP_TCP ? ";transport=tcp" : "");
+	/* RFC 3261 8.1.1.8: a leg that reaches its party at a sips: URI
+	 * gets a sips: Contact; any other names its transport */
+	sips = tp == SIP_TRANSP_TLS && dlg->leg[leg].target &&
+		!strncasecmp(dlg->leg[leg].target, "sips:", 5);
+
+	return mbuf_printf(mb, "Contact: <%s:%s@%J%s>\r\n",
+			   sips ? "sips" : "sip", user, laddr,
+			   sips ? "" : sip_transp_param(tp));
 }
 
 

@@ -67,7 +67,7 @@ def free_port(count=1):
 def port_bound(ip, port, transport='udp'):
     """True if some process has bound ip:port for `transport`."""
     kind = socket.SOCK_DGRAM if transport == 'udp' else socket.SOCK_STREAM
-    s = socket.socket(socket.AF_INET, kind)
+    s = socket.socket(socket.AF_INET6 if ':' in ip else socket.AF_INET, kind)
     try:
         s.bind((ip, port))
         return False

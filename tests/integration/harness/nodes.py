@@ -83,15 +83,18 @@ def wait_confirmed(node, n, timeout=10.0):
 
 # ---------------------------------------------------------- two nodes
 
-def cluster(ctx, upstream, n=2, shtag='service', extra=(), node_kw=None,
-            node_timeout=1000, active=1, proxied=(), **kw):
+def cluster(ctx, upstream, n=2, shtag='service', transports=('udp', 'tcp'),
+            extra=(), node_kw=None, node_timeout=1000, active=1, proxied=(),
+            **kw):
     """A Redis and n rehomed nodes (node `active` active for `shtag`, the
     others backup), same cluster, secret and listener tag, node i on
-    127.0.0.i; extra: more config lines; node_timeout None: the default;
-    proxied: numbers of the nodes that reach Redis through a TcpProxy the
-    test can cut (as node.redis_proxy); kw: more Rehomed arguments,
-    node_kw(i): those of node i only. Returns the list of nodes, once
-    every node sees every other one up and is synced."""
+    127.0.0.i; transports: their listeners, the first one's address is the
+    node's sip_addr (tls takes the port after udp/tcp's); extra: more
+    config lines; node_timeout None: the default; proxied: numbers of the
+    nodes that reach Redis through a TcpProxy the test can cut (as
+    node.redis_proxy); kw: more Rehomed arguments, node_kw(i): those of
+    node i only. Returns the list of nodes, once every node sees every
+    other one up and is synced."""
     redis = ctx.redis()
     timeout = ['node_timeout %d' % node_timeout] if node_timeout else []
     common = dict(cluster='rh%d' % redis.port,
@@ -99,15 +102,16 @@ def cluster(ctx, upstream, n=2, shtag='service', extra=(), node_kw=None,
                   extra=timeout + list(extra), **kw)
     nodes = []
     for i in range(1, n + 1):
-        port = free_port()
+        port = free_port(2)
         ip = '127.0.0.%d' % i
         proxy = ctx.tcpproxy(redis.addr) if i in proxied else None
         node = ctx.rehomed(
             name='node%d' % i, node_id='node%d' % i,
             redis=proxy.addr if proxy else redis.addr,
             shtags={shtag: 'active' if i == active else 'backup'},
-            listens=['%s:%s:%d tag=public' % (tp, ip, port)
-                     for tp in ('udp', 'tcp')],
+            listens=['%s:%s:%d tag=public' % (
+                tp, ip, port + 1 if tp == 'tls' else port)
+                for tp in transports],
             **dict(common, **(node_kw(i) if node_kw else {})))
         node.redis_proxy = proxy
         nodes.append(node)

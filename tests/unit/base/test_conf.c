@@ -169,6 +169,36 @@ START_TEST(test_redis_ip)
 END_TEST
 
 
+START_TEST(test_upstream_uri)
+{
+	ck_assert_msg(load(LISTEN "upstream tcp:127.0.0.9:5080\n") == 0, "%s",
+		      errbuf);
+	ck_assert_str_eq(cfg.upstream_uri, "sip:127.0.0.9:5080;transport=tcp");
+
+	ck_assert_msg(load(LISTEN "upstream sip:trunk.example.com\n") == 0,
+		      "%s", errbuf);
+	ck_assert_str_eq(cfg.upstream_uri, "sip:trunk.example.com");
+	ck_assert(!sa_isset(&cfg.upstream, SA_ADDR));
+
+	ck_assert_msg(load(LISTEN "upstream sip:127.0.0.9;transport=tls\n"
+			   "listen tls:127.0.0.1:5061 tag=public\n"
+			   "tls_cert /dev/null\n") == 0, "%s", errbuf);
+	ck_assert_int_eq(cfg.upstream_tp, SIP_TRANSP_TLS);
+	assert_sa(&cfg.upstream, "127.0.0.9", 5061);
+}
+END_TEST
+
+
+START_TEST(test_dns_server)
+{
+	ck_assert_msg(load(LISTEN "dns_server 127.0.0.53:53\n"
+			   "dns_server [::1]:5353\n") == 0, "%s", errbuf);
+	ck_assert_uint_eq(cfg.dns_serverc, 2);
+	assert_sa(&cfg.dns_server[1], "::1", 5353);
+}
+END_TEST
+
+
 START_TEST(test_redis_sentinel)
 {
 	ck_assert_msg(load(LISTEN
@@ -321,9 +351,9 @@ static const struct bad {
 	 "listen: expected tag=NAME, not 'public'"},
 	{"listen udp:127.0.0.1:5060 tag=\n", 1, "the name is empty"},
 	{"\n\nlisten tls:127.0.0.1:5061 tag=public\n", 3,
-	 "tls is not supported yet"},
+	 "listen: a TLS listener needs tls_cert FILE"},
 	{"listen sctp:127.0.0.1:5060 tag=public\n", 1,
-	 "unknown transport 'sctp' (udp or tcp)"},
+	 "unknown transport 'sctp' (udp, tcp, tls, ws or wss)"},
 	{"listen 127.0.0.1 tag=public\n", 1, "is not PROTO:IP:PORT"},
 	{"listen udp:127.0.0.1 tag=public\n", 1, "has no port"},
 	{"listen udp:127.0.0.1:0 tag=public\n", 1, "bad port '0' (1-65535)"},
@@ -336,7 +366,8 @@ static const struct bad {
 	{LISTEN "listen tcp:127.0.0.1:5060 tag=public\n"
 	 "listen udp:127.0.0.1:5060 tag=other\n", 3,
 	 "listen: udp:127.0.0.1:5060 is already configured on line 1"},
-	{"upstream tls:127.0.0.1:5061\n" LISTEN, 1, "upstream: tls is not"},
+	{"upstream tls:127.0.0.1:5061\n" LISTEN, 1,
+	 "upstream: sending over TLS needs a tls listener"},
 	{LISTEN "shtag a standby\n", 2,
 	 "shtag: the state must be active or backup, not 'standby'"},
 	{LISTEN "shtag a active\nshtag b backup\nshtag a backup\n", 4,
@@ -441,6 +472,18 @@ static const struct bad {
 	 "media_relay udp:127.0.0.2:2223\n"
 	 "media_relay udp:127.0.0.1:2223 weight=2\n", 4,
 	 "media_relay: udp:127.0.0.1:2223 is already configured on line 2"},
+	{LISTEN "upstream sip:\n", 2, "upstream: 'sip:' is not a SIP URI"},
+	{LISTEN "upstream sip:h;transport=sctp\n", 2,
+	 "upstream: unknown transport 'sctp'"},
+	{LISTEN "upstream sip:127.0.0.1:5060\n", 2,
+	 "upstream: 127.0.0.1:5060 is this node's own listener (line 1)"},
+	{LISTEN "dns_server 127.0.0.1:53\ndns_server 127.0.0.2:53\n"
+	 "dns_server 127.0.0.3:53\ndns_server 127.0.0.4:53\n"
+	 "dns_server 127.0.0.5:53\n", 6, "dns_server: too many servers"},
+	{LISTEN "tls_cert /nonexistent/node.pem\n", 2,
+	 "tls_cert: /nonexistent/node.pem: No such file"},
+	{LISTEN "listen wss:127.0.0.1:8443 tag=public\n", 2,
+	 "listen: a WSS listener needs tls_cert"},
 	{LISTEN "node_meta site\n", 2, "node_meta: missing VALUE"},
 	{LISTEN "node_meta site a b\n", 2, "node_meta: unexpected 'b'"},
 	{LISTEN "node_meta si/te paris\n", 2, "node_meta key: 'si/te' may"},
@@ -526,7 +569,7 @@ START_TEST(test_missing_file)
 END_TEST
 
 
-/* A relative policy path is found next to the config file */
+/* Relative policy and certificate paths are found next to the config file */
 START_TEST(test_policy_relative_to_file)
 {
 	char dir[] = "/tmp/test_conf_XXXXXX";
@@ -544,13 +587,15 @@ START_TEST(test_policy_relative_to_file)
 
 	f = fopen(path, "w");
 	ck_assert_ptr_nonnull(f);
-	fputs(LISTEN "policy p.lua\n", f);
+	fputs(LISTEN "policy p.lua\ntls_cert p.lua\ntls_ca p.lua\n", f);
 	fclose(f);
 
 	ck_assert_msg(conf_load(&cfg, path, errbuf, sizeof(errbuf)) == 0,
 		      "%s", errbuf);
 	ck_assert_ptr_nonnull(realpath(lua, real));
 	ck_assert_str_eq(cfg.policy, real);
+	ck_assert_str_eq(cfg.tls_cert, real);
+	ck_assert_str_eq(cfg.tls_ca, real);
 	ck_assert_str_eq(cfg.path, path);
 
 	unlink(lua);
@@ -636,6 +681,8 @@ static Suite *conf_suite(void)
 	tcase_add_test(tc, test_minimal_keeps_defaults);
 	tcase_add_test(tc, test_every_key);
 	tcase_add_test(tc, test_redis_ip);
+	tcase_add_test(tc, test_upstream_uri);
+	tcase_add_test(tc, test_dns_server);
 	tcase_add_test(tc, test_redis_sentinel);
 	tcase_add_test(tc, test_redis_password_alone);
 	tcase_add_test(tc, test_media_relay);
