@@ -30,7 +30,6 @@ trickles, and the engine relies on that (docs/operations.md).
 
 Bounded: about 45 s in all, whatever happens (every wait has a timeout).
 """
-import os
 import random
 import socket
 import threading
