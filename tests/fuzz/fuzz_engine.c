@@ -9,7 +9,8 @@
  * redis_subscribe() (-Wl,--wrap, tests/fuzz/meson.build), which records
  * the handlers the engine registers, so that a target can hand a message
  * to them directly instead of through a socket. Replies and relayed
- * requests still leave by the real UDP transport, to the discard port.
+ * requests still leave by the real transports, to port 9 of 127.0.0.1,
+ * where nothing listens.
  *
  * Ports are taken from the kernel (0), so that targets can run side by
  * side; the config says which addresses.
