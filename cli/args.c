@@ -35,6 +35,8 @@ static const char *modes[] = {
 };
 static const char *bodies[] = {"outbound", "inbound", "none", NULL};
 static const char *levels[] = {"debug", "info", "warn", "error", NULL};
+static const char *events[] = {"tick", "invite", NULL};
+static const char *node_events[] = {"node-down", "node-up", NULL};
 
 static const char global_synopsis[] =
 	"rehomectl [-s IP:PORT] [-t TOKEN] [--json] COMMAND";
@@ -63,8 +65,19 @@ static const struct command commands[] = {
 	 "undrain"},
 	{"jobs",      NULL,       ARG_NONE,  0, false, cmd_jobs,
 	 "jobs"},
-	{"policy",    "reload",   ARG_NONE,  0, false, cmd_policy,
-	 "policy reload"},
+	{"media",     "relays",   ARG_NONE,  0, false, cmd_media,
+	 "media relays"},
+	{"media",     "move",     ARG_NONE,
+	 OPT_FROM | OPT_TO | OPT_COUNT | OPT_TAG | OPT_RATE, false, cmd_media,
+	 "media move --from R --to R [--count N | --tag T] [--rate R]"},
+	{"policy",    "reload",   ARG_NONE,  OPT_CLUSTER, false, cmd_policy,
+	 "policy reload [--cluster]"},
+	{"policy",    "simulate", ARG_NODE_EVENT, OPT_FILE, false,
+	 cmd_simulate, "policy simulate [--file F] node-down N | node-up N"},
+	{"policy",    "simulate", ARG_EVENT, OPT_FILE | OPT_FROM | OPT_TO |
+	 OPT_RURI, false, cmd_simulate,
+	 "policy simulate [--file F] tick | invite --from URI --to URI "
+	 "[--ruri URI]"},
 	{"reload",    NULL,       ARG_NONE,  0, false, cmd_reload,
 	 "reload"},
 	{"log-level", NULL,       ARG_LEVEL, 0, false, cmd_log_level,
@@ -162,6 +175,21 @@ static bool name_ok(const char *s)
 }
 
 
+/** A media relay as media_relay names it: udp:IP:PORT, [IPv6] too */
+static bool relay_ok(const char *s)
+{
+	if (!str_isset(s) || strlen(s) > NAME_MAX_LEN)
+		return false;
+
+	for (; *s; s++) {
+		if (!isalnum((unsigned char)*s) && !strchr(".:[]", *s))
+			return false;
+	}
+
+	return true;
+}
+
+
 static bool did_ok(const char *s)
 {
 	if (str_len(s) != DID_LEN)
@@ -204,11 +232,23 @@ static bool word_in(const char *s, const char **set)
 }
 
 
+/** Words the positional argument takes */
+static int arg_words(enum arg_kind kind)
+{
+	switch (kind) {
+
+	case ARG_NONE:       return 0;
+	case ARG_NODE_EVENT: return 2;
+	default:             return 1;
+	}
+}
+
+
 static const struct command *command_find(const struct args *a)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
 		const struct command *c = &commands[i];
-		int nword = 1 + (c->sub != NULL) + (c->arg != ARG_NONE);
+		int nword = 1 + (c->sub != NULL) + arg_words(c->arg);
 
 		if (str_cmp(a->word[0], c->word))
 			continue;
@@ -252,6 +292,10 @@ static int option_set(struct args *a, struct client *cl, int opt,
 	case 'm': a->mode = val;    a->given |= OPT_MODE; return 0;
 	case 'b': a->body = val;    a->given |= OPT_BODY; return 0;
 	case 'o': a->to = val;      a->given |= OPT_TO;   return 0;
+	case 'f': a->file = val;    a->given |= OPT_FILE; return 0;
+	case 'F': a->from = val;    a->given |= OPT_FROM; return 0;
+	case 'R': a->ruri = val;    a->given |= OPT_RURI; return 0;
+	case 'C': a->given |= OPT_CLUSTER;                return 0;
 
 	case 'l':
 		a->given |= OPT_LIMIT;
@@ -295,9 +339,52 @@ static int arg_check(struct args *a, const struct command *c)
 	case ARG_LEVEL:
 		return word_in(a->arg, levels) ? 0 :
 			problem(a, "unknown log level '%s'", a->arg);
+	case ARG_EVENT:
+		if (word_in(a->arg, node_events))
+			return problem(a, "%s needs a node", a->arg);
+		return word_in(a->arg, events) ? 0 :
+			problem(a, "unknown event '%s'", a->arg);
+	case ARG_NODE_EVENT:
+		if (!word_in(a->word[2], node_events))
+			return problem(a, "unknown event '%s'", a->word[2]);
+		return name_ok(a->arg) ? 0 :
+			problem(a, "bad node name '%s'", a->arg);
 	default:
 		return 0;
 	}
+}
+
+
+/** policy simulate: the invite's options with invite only, and both */
+static int simulate_check(struct args *a, const struct command *c)
+{
+	const bool invite = c->arg == ARG_EVENT && !str_cmp(a->arg, "invite");
+
+	if (!invite && (a->given & (OPT_FROM | OPT_TO | OPT_RURI)))
+		return problem(a, "--from, --to, --ruri are for invite");
+	if (invite && (!a->from || !a->to))
+		return problem(a, "invite needs --from URI and --to URI");
+
+	return 0;
+}
+
+
+/** media move: two relays, and at most one of --count and --tag */
+static int media_check(struct args *a, const struct command *c)
+{
+	if (str_cmp(c->sub, "move"))
+		return 0;
+	if (!a->from || !a->to)
+		return problem(a, "media move needs --from R and --to R");
+	if (!relay_ok(a->from) || !relay_ok(a->to))
+		return problem(a, "bad relay '%s' (udp:IP:PORT, as in "
+			       "media_relay)", relay_ok(a->from) ? a->to :
+			       a->from);
+	if ((a->given & OPT_COUNT) && (a->given & OPT_TAG))
+		return problem(a, "media move takes --count or --tag, not "
+			       "both");
+
+	return 0;
 }
 
 
@@ -311,6 +398,11 @@ static int args_check(struct args *a, const struct command *c)
 
 	if (a->tag && !name_ok(a->tag))
 		return problem(a, "bad tag name '%s'", a->tag);
+	if (c->run == cmd_simulate)
+		return simulate_check(a, c);
+
+	if (c->run == cmd_media)
+		return media_check(a, c);
 	if (a->to && !name_ok(a->to))
 		return problem(a, "bad node name '%s'", a->to);
 	if (a->mode && !word_in(a->mode, modes))
@@ -349,6 +441,10 @@ int args_parse(struct args *a, struct client *cl,
 		{"to",      required_argument, NULL, 'o'},
 		{"count",   required_argument, NULL, 'c'},
 		{"percent", required_argument, NULL, 'p'},
+		{"file",    required_argument, NULL, 'f'},
+		{"from",    required_argument, NULL, 'F'},
+		{"ruri",    required_argument, NULL, 'R'},
+		{"cluster", no_argument,       NULL, 'C'},
 		{"help",    no_argument,       NULL, 'h'},
 		{NULL, 0, NULL, 0}
 	};

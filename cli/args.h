@@ -18,6 +18,10 @@ enum opt_bit {
 	OPT_TO      = 1 << 5,
 	OPT_COUNT   = 1 << 6,
 	OPT_PERCENT = 1 << 7,
+	OPT_FILE    = 1 << 8,
+	OPT_FROM    = 1 << 9,
+	OPT_RURI    = 1 << 10,
+	OPT_CLUSTER = 1 << 11,
 };
 
 /** What the positional argument after a command's words is */
@@ -26,6 +30,8 @@ enum arg_kind {
 	ARG_TAG,               /* a sharing tag, into args.tag */
 	ARG_DID,               /* a dialog id, 16 hex digits */
 	ARG_LEVEL,             /* a log level */
+	ARG_EVENT,             /* policy simulate: tick | invite */
+	ARG_NODE_EVENT,        /* policy simulate: node-down|node-up NODE */
 };
 
 enum { ARGS_PROBLEM_SZ = 160 };
@@ -39,6 +45,9 @@ struct args {
 	const char *mode;
 	const char *body;
 	const char *to;
+	const char *file;      /* --file */
+	const char *from;      /* --from */
+	const char *ruri;      /* --ruri */
 	uint32_t limit, rate, count, percent;
 	unsigned given;        /* enum opt_bit */
 	bool help;             /* -h, --help */

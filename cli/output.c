@@ -500,3 +500,48 @@ void output_jobs(const struct odict *od)
 
 	table_print(&t, NULL);
 }
+
+
+static void relay_row(struct table *t, const struct odict *relay)
+{
+	struct row *row = table_row(t);
+
+	cell_set(t, row, 0, "%s", str_or_dash(relay, "relay"));
+	cell_set(t, row, 1, "%s", str_or_dash(relay, "state"));
+	cell_set(t, row, 2, "%llu",
+		 (unsigned long long)num_get(relay, "weight"));
+	cell_set(t, row, 3, "%llu", (unsigned long long)num_get(relay, "calls"));
+	cell_set(t, row, 4, "%llu",
+		 (unsigned long long)num_get(relay, "rtt_ms"));
+	cell_set(t, row, 5, "%llu",
+		 (unsigned long long)num_get(relay, "timeouts"));
+	cell_set(t, row, 6, "%llu", (unsigned long long)num_get(relay, "errors"));
+}
+
+
+/** One line per media relay: its state and the calls anchored in it */
+void output_relays(const struct odict *od)
+{
+	const struct odict_entry *arr = odict_lookup(od, "relays");
+	const char *cols[] = {"relay", "state", "weight", "calls", "rtt_ms",
+			      "timeouts", "errors"};
+	struct table t = {0};
+	struct le *le;
+
+	if (!arr || !is_container(arr) || !arr->u.odict->lst.head) {
+		(void)re_printf("no media relays (signalling only)\n");
+		return;
+	}
+
+	for (size_t i = 0; i < ARRAY_SIZE(cols); i++)
+		table_col(&t, cols[i]);
+
+	for (le = arr->u.odict->lst.head; le; le = le->next) {
+		const struct odict_entry *e = le->data;
+
+		if (e->type == ODICT_OBJECT)
+			relay_row(&t, e->u.odict);
+	}
+
+	table_print(&t, NULL);
+}

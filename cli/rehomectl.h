@@ -24,8 +24,12 @@ int cmd_move(struct client *cl, const struct args *a);
 int cmd_drain(struct client *cl, const struct args *a);
 int cmd_undrain(struct client *cl, const struct args *a);
 int cmd_jobs(struct client *cl, const struct args *a);
+int cmd_media(struct client *cl, const struct args *a);
 int cmd_dialog(struct client *cl, const struct args *a);
 int cmd_policy(struct client *cl, const struct args *a);
+
+/* simulate.c */
+int cmd_simulate(struct client *cl, const struct args *a);
 int cmd_reload(struct client *cl, const struct args *a);
 int cmd_log_level(struct client *cl, const struct args *a);
 int cmd_version(struct client *cl, const struct args *a);

@@ -28,17 +28,27 @@ function M.fullest_tag(stats)
 end
 
 --- opts: rehome (module), rate (calls per second, default 20), burst,
--- stale_ms (default 30000).
+-- stale_ms (default 30000), state (what mv:state() returned before a
+-- reload: the pace goes on from there).
 function M.new(opts)
   assert(opts and opts.rehome, "mover.new needs the rehome module")
   local rate = opts.rate or 20
+  local state = opts.state or {}
   return setmetatable({
     rehome = opts.rehome,
-    bucket = ratelimit.new{rate = rate, burst = opts.burst or rate},
+    bucket = ratelimit.new{rate = rate, burst = opts.burst or rate,
+                           state = state.bucket},
     stale_ms = opts.stale_ms or 30000,
     inflight = 0,
     since = 0,
   }, Mover)
+end
+
+--- The pace as plain data, for new{state=} in the next version of the
+-- policy (moves still waiting for their report are not: their done
+-- functions go with the old version).
+function Mover:state()
+  return {bucket = self.bucket:state()}
 end
 
 --- True when no move of this mover is waiting for its report.

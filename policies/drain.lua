@@ -18,7 +18,10 @@ local mover = require "mover"
 
 local RATE = 50            -- calls per second leaving this node
 
-local mv = mover.new{rehome = rehome, rate = RATE}
+local function new_mover(state)
+  return mover.new{rehome = rehome, rate = RATE, state = state}
+end
+local mv = new_mover()
 local draining = false
 
 local function targets(stats, me)
@@ -37,6 +40,10 @@ local function sorted_keys(t)
 end
 
 return {
+  -- a reload keeps the pace: no fresh burst of moves
+  on_unload = function() return {mover = mv:state()} end,
+  on_load = function(state) if state then mv = new_mover(state.mover) end end,
+
   on_node_draining = function(node)
     if node == rehome.node_id() then
       draining = true

@@ -21,7 +21,10 @@ local TOLERANCE = 0.10     -- +/- 10 % around the mean
 local RATE = 20            -- calls per second leaving this node
 local BURST = 40
 
-local mv = mover.new{rehome = rehome, rate = RATE, burst = BURST}
+local function new_mover(state)
+  return mover.new{rehome = rehome, rate = RATE, burst = BURST, state = state}
+end
+local mv = new_mover()
 
 local function live_counts(stats)
   local counts = {}
@@ -32,6 +35,10 @@ local function live_counts(stats)
 end
 
 return {
+  -- a reload keeps the pace: no fresh burst of moves
+  on_unload = function() return {mover = mv:state()} end,
+  on_load = function(state) if state then mv = new_mover(state.mover) end end,
+
   on_tick = function(stats)
     local me = stats.node or rehome.node_id()
     if not mv:idle() then return end

@@ -301,6 +301,25 @@ static int key_number(struct conf_scan *sc, const struct conf_key *k,
 }
 
 
+/* a header to let cross between the legs verbatim (core/sip/sipmsg.c) */
+static int key_pass_header(struct conf_scan *sc, const struct conf_key *k,
+			   const struct pl *argv)
+{
+	struct rh_conf *cfg = sc->cfg;
+
+	if (cfg->pass_headerc >= CONF_MAX_PASS_HEADERS)
+		return conf_fail(sc, "%s: too many (at most %u)", k->name,
+				 CONF_MAX_PASS_HEADERS);
+
+	if (conf_copy_name(sc, k->name, &argv[0],
+			   cfg->pass_header[cfg->pass_headerc], CONF_HDR_SZ))
+		return EINVAL;
+
+	++cfg->pass_headerc;
+	return 0;
+}
+
+
 static int key_listen(struct conf_scan *sc, const struct conf_key *k,
 		      const struct pl *argv)
 {
@@ -454,9 +473,15 @@ static int key_log(struct conf_scan *sc, const struct conf_key *k,
 
 static const struct conf_key keyv[] = {
 	{.name = "node_id", .usage = "NAME", .h = key_name, FIELD(node_id)},
+	{.name = "node_meta", .usage = "KEY VALUE", .h = conf_key_node_meta,
+	 .repeatable = true},
 	{.name = "listen", .usage = "PROTO:IP:PORT tag=NAME",
 	 .h = key_listen, .repeatable = true},
 	{.name = "upstream", .usage = "PROTO:IP:PORT", .h = key_upstream},
+	{.name = "pass_header", .usage = "NAME", .h = key_pass_header,
+	 .repeatable = true},
+	{.name = "udp_rcvbuf", .usage = "BYTES", .h = key_number,
+	 FIELD(udp_rcvbuf), .min = 0, .max = 1 << 30},
 	{.name = "shtag", .usage = "NAME active|backup", .h = key_shtag,
 	 .repeatable = true},
 	{.name = "default_shtag", .usage = "NAME", .h = key_name,
@@ -705,6 +730,7 @@ void conf_defaults(struct rh_conf *cfg)
 	(void)sa_set_str(&cfg->ctl_listen, "127.0.0.1", 8060);
 	cfg->dialog_timeout = 43200;
 	cfg->ring_timeout = 180;
+	cfg->udp_rcvbuf = 8 << 20;
 	cfg->node_timeout = 1500;
 	cfg->rehome_rate = 1000;
 	cfg->log_level = LOG_INFO;

@@ -35,6 +35,15 @@ struct conf_shtag {
 enum { CONF_MAX_MEDIA_RELAYS = 16, CONF_MAX_RELAY_WEIGHT = 1000 };
 
 enum { CONF_MAX_SENTINELS = 8 };
+enum { CONF_MAX_PASS_HEADERS = 32, CONF_HDR_SZ = 64 };
+
+enum { CONF_MAX_NODE_META = 8 };
+
+/** One `node_meta KEY VALUE` line: what policies know of this node */
+struct conf_node_meta {
+	char key[CONF_NAME_SZ];
+	char value[CONF_NAME_SZ];
+};
 
 /** One HOST:PORT of `redis_sentinel` (hiredis resolves a host name) */
 struct conf_hostport {
@@ -52,14 +61,19 @@ struct conf_media_relay {
 struct rh_conf {
 	char path[CONF_PATH_SZ]; /* file it came from */
 	char node_id[CONF_NAME_SZ]; /* default: hostname */
+	struct conf_node_meta node_meta[CONF_MAX_NODE_META];
+	size_t node_metac;
 	struct conf_listen listen[CONF_MAX_LISTENERS];
 	size_t listenc;
 	bool has_upstream;
 	enum sip_transp upstream_tp;
 	struct sa upstream;
+	char pass_header[CONF_MAX_PASS_HEADERS][CONF_HDR_SZ];
+	size_t pass_headerc;     /* 0: only the built-in end-to-end headers */
 	struct conf_shtag shtag[CONF_MAX_SHTAGS];
 	size_t shtagc;
 	char default_shtag[CONF_SHTAG_SZ]; /* default: "default" */
+	uint32_t udp_rcvbuf;     /* bytes, SO_RCVBUF of UDP listeners; 0 kernel's */
 	bool has_redis;          /* `redis` or `redis_sentinel`: a cluster */
 	char redis_host[CONF_HOST_SZ]; /* `redis`; empty with Sentinel */
 	uint16_t redis_port;

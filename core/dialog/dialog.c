@@ -57,6 +57,8 @@ static void destructor(void *arg)
 	mem_deref(dlg->to_tag);
 	mem_deref(dlg->shtag);
 	mem_deref(dlg->owner);
+	mem_deref(dlg->media);
+	mem_deref(dlg->mcall);
 	leg_reset(&dlg->leg[LEG_CALLER]);
 	leg_reset(&dlg->leg[LEG_CALLEE]);
 }

@@ -8,6 +8,8 @@
 #include "cseq.h"
 #include "log.h"
 
+struct media_call;
+
 enum dialog_state {
 	DIALOG_EARLY = 0,      /* INVITE relayed, no 2xx yet */
 	DIALOG_CONFIRMED,      /* 2xx relayed; the call is up */
@@ -34,12 +36,15 @@ enum dialog_lock_kind {
 };
 
 /**
- * One engine-originated operation at a time: while it is held, the
- * endpoints' own session refreshes are refused (491).
+ * One engine-originated operation at a time. While the holder has an
+ * INVITE or UPDATE of its own pending (`pending`), the endpoints' own
+ * session refreshes are glare and refused (491); otherwise they are
+ * relayed as usual.
  */
 struct dialog_lock {
 	enum dialog_lock_kind kind;
 	const void *holder;    /* compared, never dereferenced */
+	bool pending;          /* the holder's INVITE/UPDATE is pending */
 };
 
 /**
@@ -67,6 +72,11 @@ struct dialog_ok {
 	bool taken_over;       /* sent by another node before this one */
 };
 
+/** What an endpoint said it supports (Allow, Supported), per leg */
+enum dialog_cap {
+	DIALOG_CAP_UPDATE = 1 << 0,  /* Allow lists UPDATE */
+};
+
 /** One side of the call: how to reach that endpoint and what it has seen */
 struct dialog_leg {
 	char *target;          /* the endpoint's remote target (Contact URI) */
@@ -76,6 +86,8 @@ struct dialog_leg {
 	char *lsnr_tag;        /* tag of the listener this leg uses (atom) */
 	struct dialog_ok *ok;  /* our 2xx awaiting its ACK, or NULL */
 	uint64_t contact_key;  /* random, in our Contact toward this leg */
+	uint64_t sdp_off;      /* added to the o= version of SDP sent to it */
+	uint32_t caps;         /* DIALOG_CAP_*: what the endpoint supports */
 	struct cseq_leg cseq;
 	enum sip_transp tp;
 };
@@ -98,20 +110,25 @@ struct dialog {
 	char *to_tag;          /* the callee's tag, NULL while early */
 	char *shtag;           /* sharing tag (atom) */
 	char *owner;           /* node id serving the dialog (atom) */
+	char *media;           /* relay anchoring its media (atom), or NULL */
 	struct dialog_leg leg[2];
 	enum dialog_state state;
 	uint64_t created;      /* unix ms */
 	uint64_t updated;      /* unix ms of the last change or activity */
 	uint64_t version;      /* bumped on each change; replicas keep newest */
+	uint32_t se;           /* session interval (RFC 4028), s; 0: none */
+	uint32_t se_refresher; /* the leg (dialog_leg_id) that refreshes */
 
 	/* node-local, never serialized */
 	bool replica;          /* held for another node, not served here */
 	bool acked;            /* the caller's ACK for a 2xx passed here */
 	struct dialog_lock lock;
+	struct media_call *mcall; /* its media on `media`, once used here */
 };
 
 typedef void (dialog_change_h)(struct dialog *dlg, enum dialog_event ev);
 typedef void (dialog_ok_h)(struct dialog_ok *ok);
+typedef void (dialog_end_h)(struct dialog *dlg);
 typedef bool (dialog_apply_h)(struct dialog *dlg, void *arg);
 
 int  dialog_alloc(struct dialog **dlgp, uint64_t did);
@@ -128,6 +145,7 @@ struct dialog *dialog_apply(dialog_apply_h *h, void *arg);
  * change */
 void dialog_set_observer(dialog_change_h *h);
 void dialog_set_ok_handler(dialog_ok_h *h);
+void dialog_set_end_handler(dialog_end_h *h);
 void dialog_changed(struct dialog *dlg, enum dialog_event ev);
 int  dialog_start(struct dialog *dlg);
 int  dialog_set_to_tag(struct dialog *dlg, const struct pl *tag);
@@ -145,6 +163,9 @@ int  dialog_lock(struct dialog *dlg, enum dialog_lock_kind kind,
 		 const void *holder);
 int  dialog_unlock(struct dialog *dlg, const void *holder);
 void dialog_lock_break(struct dialog *dlg);
+void dialog_lock_pending(struct dialog *dlg, const void *holder,
+			 bool pending);
+bool dialog_pending(const struct dialog *dlg);
 bool dialog_locked(const struct dialog *dlg);
 bool dialog_locked_by(const struct dialog *dlg, enum dialog_lock_kind kind,
 		      const void *holder);
@@ -159,7 +180,7 @@ const char *dialog_leg_name(enum dialog_leg_id leg);
 uint64_t dialog_now(void);
 
 /* dialog_codec.c: versioned serialization (JSON) */
-enum { DIALOG_CODEC_VERSION = 2, DIALOG_CODEC_VERSION_MIN = 1 };
+enum { DIALOG_CODEC_VERSION = 3, DIALOG_CODEC_VERSION_MIN = 1 };
 int dialog_encode(struct re_printf *pf, const struct dialog *dlg);
 int dialog_encode_mb(struct mbuf **mbp, const struct dialog *dlg);
 int dialog_decode(struct dialog **dlgp, const char *str, size_t len);

@@ -17,11 +17,13 @@
  * (replica, acked, transactions) starts empty on the node that decodes.
  *
  * Layout, with NULL strings and zero keys left out:
- *   {"v":2,"did":"<16 hex>","state":"confirmed","callid":..,
+ *   {"v":2|3,"did":"<16 hex>","state":"confirmed","callid":..,
  *    "callid_key":"<16 hex>","from":..,"to":..,"to_tag":..,"shtag":..,
- *    "owner":..,"created":ms,"updated":ms,"version":n,
+ *    "owner":..,"media":..,"created":ms,"updated":ms,"version":n,"se":s,
+ *    "se_refresher":0|1,
  *    "caller":{"target":..,"route":..,"sdp_in":..,"sdp_out":..,
- *              "lsnr_tag":..,"contact_key":"<16 hex>","tp":"UDP",
+ *              "lsnr_tag":..,"contact_key":"<16 hex>","sdp_off":n,
+ *              "caps":n,"tp":"UDP",
  *              "cseq":{"rseq":n,"lseq":n,"off":n,"ack":n},
  *              "ok":{"cseq":n,"ack":n,"until":ms,"tp":"UDP",
  *                    "dst":"IP:PORT","msg":"SIP/2.0 200 OK..."}},
@@ -40,6 +42,15 @@
  * the version changed. Version 1 objects are still read, their keys 0:
  * the dialogs of an engine from before keys keep the identifiers their
  * endpoints were given ("rh-<did>-<a|b>", "rh-<did>") until they end.
+ *
+ * Version 3 added "sdp_off", the offset of the o= versions sent to a leg
+ * (sdpver.c): a reader that ignored it would send that leg versions lower
+ * than it has seen. It is written as 3 only when an offset is set; other
+ * dialogs are still written as 2, so that nodes of the release before
+ * keep reading them during an upgrade: a version 2 reader ignores "caps"
+ * (what an endpoint supports: it only misses a chance to use UPDATE) and
+ * the session timer "se", "se_refresher" (its re-INVITEs go without one,
+ * as before).
  *
  * The engine relays SDP unchanged, so a leg's sdp_out is usually the other
  * leg's sdp_in; the decoder then keeps one string with two references
@@ -79,9 +90,12 @@ static const struct field dialog_fields[] = {
 	{"to_tag",  offsetof(struct dialog, to_tag),  FIELD_STR},
 	{"shtag",   offsetof(struct dialog, shtag),   FIELD_ATOM},
 	{"owner",   offsetof(struct dialog, owner),   FIELD_ATOM},
+	{"media",   offsetof(struct dialog, media),   FIELD_ATOM},
 	{"created", offsetof(struct dialog, created), FIELD_U64},
 	{"updated", offsetof(struct dialog, updated), FIELD_U64},
 	{"version", offsetof(struct dialog, version), FIELD_U64},
+	{"se",      offsetof(struct dialog, se),      FIELD_U32},
+	{"se_refresher", offsetof(struct dialog, se_refresher), FIELD_U32},
 };
 
 static const struct field leg_fields[] = {
@@ -91,6 +105,8 @@ static const struct field leg_fields[] = {
 	{"sdp_out",  offsetof(struct dialog_leg, sdp_out),  FIELD_STR},
 	{"lsnr_tag", offsetof(struct dialog_leg, lsnr_tag), FIELD_ATOM},
 	{"contact_key", offsetof(struct dialog_leg, contact_key), FIELD_X64},
+	{"sdp_off",  offsetof(struct dialog_leg, sdp_off),  FIELD_U64},
+	{"caps",     offsetof(struct dialog_leg, caps),     FIELD_U32},
 };
 
 static const struct field cseq_fields[] = {
@@ -352,6 +368,20 @@ static int leg_encode(struct odict *o, const char *key,
 }
 
 
+/**
+ * The lowest version that says what dlg holds: 3 only once the engine
+ * has moved a leg's o= versions (see above), so that until then a node
+ * of the release before still reads it.
+ */
+static int codec_version(const struct dialog *dlg)
+{
+	if (dlg->leg[LEG_CALLER].sdp_off || dlg->leg[LEG_CALLEE].sdp_off)
+		return DIALOG_CODEC_VERSION;
+
+	return 2;
+}
+
+
 static int dialog_odict(struct odict **op, const struct dialog *dlg)
 {
 	struct odict *o = NULL;
@@ -366,8 +396,7 @@ static int dialog_odict(struct odict **op, const struct dialog *dlg)
 	if (err)
 		return err;
 
-	err = odict_entry_add(o, "v", ODICT_INT,
-			      (int64_t)DIALOG_CODEC_VERSION);
+	err = odict_entry_add(o, "v", ODICT_INT, (int64_t)codec_version(dlg));
 	if (err)
 		goto out;
 

@@ -27,6 +27,7 @@
 #include "dialog.h"
 #include "listener.h"
 #include "proxy.h"
+#include "anchor.h"
 #include "cluster.h"
 #include "repl.h"
 #include "rehome.h"
@@ -265,6 +266,10 @@ int engine_init(const struct rh_conf *conf)
 	if (err)
 		goto out;
 
+	err = anchor_init(cfg);
+	if (err)
+		goto out;
+
 	err = cluster_init(cfg);
 	if (err)
 		goto out;
@@ -288,6 +293,10 @@ int engine_init(const struct rh_conf *conf)
 	if (err)
 		goto out;
 
+	err = engine_fleet_init();
+	if (err)
+		goto out;
+
 	err = ctl_route_add("POST", "/v1/log_level", log_level_route, NULL);
 	if (err)
 		goto out;
@@ -305,10 +314,12 @@ void engine_close(void)
 {
 	ctl_close();
 	engine_reload_close();
+	engine_fleet_close();
 	engine_policy_close();
 	rehome_close();
 	repl_close();
 	cluster_close();
+	anchor_close();
 	proxy_close();
 	dialog_table_close();
 	listener_close();

@@ -20,3 +20,7 @@ int  engine_reload(struct odict **odp, char *errbuf, size_t errsz);
 /* engine_policy.c: the policy's view of the cluster and re-homing */
 int  engine_policy_init(const struct rh_conf *cfg, const char *libdir);
 void engine_policy_close(void);
+
+/* engine_fleet.c: the same policy on every node (drift, cluster reload) */
+int  engine_fleet_init(void);
+void engine_fleet_close(void);

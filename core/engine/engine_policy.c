@@ -16,6 +16,7 @@
  * a millisecond, once a second for on_tick.
  */
 #include <string.h>
+#include <sys/resource.h>
 #include <re.h>
 #include "log.h"
 #include "conf.h"
@@ -23,6 +24,8 @@
 #include "cseq.h"
 #include "dialog.h"
 #include "proxy.h"
+#include "anchor.h"
+#include "mrelay.h"
 #include "cluster.h"
 #include "shtag.h"
 #include "rehome.h"
@@ -36,6 +39,8 @@ static struct {
 	uint64_t invites;        /* new INVITEs seen, for cps */
 	uint64_t invites_prev;
 	uint64_t cps_at;         /* jiffies of the last cps sample */
+	uint64_t cpu_us;         /* CPU time used at cpu_at, microseconds */
+	uint64_t cpu_at;         /* jiffies of the last cpu sample */
 } ep;
 
 
@@ -140,8 +145,28 @@ static bool node_handler(const struct cluster_node *node, void *arg)
 
 	err = node_odict(&item, ctx, node->id,
 			 cluster_node_state_name(node->state), node->self);
+	if (!err && node->meta)
+		err = odict_entry_add(item, "meta", ODICT_OBJECT, node->meta);
 
 	return list_add(ctx, err, item) != 0;
+}
+
+
+/** A single node's node_meta, as a cluster node's heartbeats carry it */
+static int meta_add(struct odict *od)
+{
+	struct odict *meta = NULL;
+	int err;
+
+	err = odict_alloc(&meta, 8);
+	if (err)
+		return err;
+
+	for (size_t i = 0; i < ep.cfg->node_metac; i++)
+		err |= json_str_add(meta, ep.cfg->node_meta[i].key,
+				    ep.cfg->node_meta[i].value);
+
+	return err | json_child_add(od, "meta", ODICT_OBJECT, meta);
 }
 
 
@@ -160,6 +185,8 @@ static int nodes(struct odict **odp, void *arg)
 	}
 	else {
 		err = node_odict(&self, &ctx, ep.cfg->node_id, "up", true);
+		if (!err)
+			err = meta_add(self);
 		(void)list_add(&ctx, err, self);
 	}
 
@@ -314,6 +341,41 @@ static double cps_sample(void)
 }
 
 
+static uint64_t cpu_used_us(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru))
+		return 0;
+
+	return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 +
+		(uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
+
+/** This process's share of one CPU since the last sample (0..1 and up) */
+static double cpu_sample(void)
+{
+	uint64_t now = tmr_jiffies(), used = cpu_used_us();
+	uint64_t dt = now - ep.cpu_at;
+	double share;
+
+	if (!ep.cpu_at || dt == 0) {
+		ep.cpu_at = now;
+		ep.cpu_us = used;
+		return 0;
+	}
+
+	share = (double)(used - ep.cpu_us) / 1000.0 / (double)dt;
+	if (dt >= CPS_WINDOW_MS) {
+		ep.cpu_at = now;
+		ep.cpu_us = used;
+	}
+
+	return share;
+}
+
+
 static int stats(struct odict **odp, void *arg)
 {
 	struct list tallies = LIST_INIT;
@@ -347,6 +409,7 @@ static int stats(struct odict **odp, void *arg)
 	err |= nodes_ctx.err | tags_ctx.err;
 	err |= json_str_add(od, "node", ep.cfg->node_id);
 	err |= odict_entry_add(od, "cps", ODICT_DOUBLE, cps_sample());
+	err |= odict_entry_add(od, "cpu", ODICT_DOUBLE, cpu_sample());
 	err |= json_int_add(od, "calls",
 			    calls(&tallies, ep.cfg->node_id, NULL));
 	err |= json_child_add(od, "nodes", ODICT_OBJECT, mem_ref(nodes_ctx.od));
@@ -520,7 +583,63 @@ static int move(const struct policy_move *req, policy_done_h *doneh,
 }
 
 
+/** The media relays as GET /v1/media/relays lists them; [] without */
+static int relays(struct odict **odp, void *arg)
+{
+	const struct odict_entry *e;
+	struct odict *od = NULL;
+	int err;
+	(void)arg;
+
+	if (!anchor_relays())
+		return odict_alloc(odp, 4);
+
+	err = mrelay_status(&od, anchor_relays());
+	if (err)
+		return err;
+
+	e = odict_lookup(od, "relays");
+	*odp = e ? mem_ref(e->u.odict) : NULL;
+	mem_deref(od);
+
+	return *odp ? 0 : ENOENT;
+}
+
+
+static int move_media(const struct policy_move_media *req,
+		      policy_done_h *doneh, void *done_arg, void *arg)
+{
+	struct rehome_opts opts;
+	struct pending *p;
+	int err;
+	(void)arg;
+
+	err = opts_decode(&opts, NULL, NULL, req->rate);
+	if (err)
+		return err;
+
+	err = pending_alloc(&p, doneh, done_arg);
+	if (err)
+		return err;
+
+	err = rehome_media(req->from, req->to, req->count, req->tag, &opts,
+			   NULL, job_done, p);
+	if (err)
+		mem_deref(p);
+
+	return err;
+}
+
+
 /* ---- events --------------------------------------------------------- */
+
+
+static void relay_changed(const char *relay, bool up, void *arg)
+{
+	(void)arg;
+
+	(void)policy_relay_event(relay, up);
+}
 
 
 static void node_changed(const struct cluster_node *node,
@@ -587,6 +706,7 @@ static void route_invite(const struct sip_msg *msg, const char *lsnr_tag,
 	str_ncpy(rt->target, d.target, sizeof(rt->target));
 	rt->reject = d.scode;
 	str_ncpy(rt->reason, d.reason, sizeof(rt->reason));
+	rt->no_media = d.no_media;
 }
 
 
@@ -598,10 +718,12 @@ int engine_policy_init(const struct rh_conf *cfg, const char *libdir)
 		.shtags  = shtags,
 		.dialogs = dialogs,
 		.stats   = stats,
+		.relays  = relays,
 		.take    = take,
 		.release = release,
 		.rehome  = rehome,
 		.move    = move,
+		.move_media = move_media,
 	};
 	int err;
 
@@ -614,6 +736,7 @@ int engine_policy_init(const struct rh_conf *cfg, const char *libdir)
 	cluster_set_node_handler(node_changed, NULL);
 	rehome_set_done_handler(rehome_finished, NULL);
 	proxy_set_route_handler(route_invite, NULL);
+	anchor_set_relay_handler(relay_changed, NULL);
 
 	/* this node starts up: no state change of the cluster's will say so */
 	(void)policy_node_event(cfg->node_id, POLICY_NODE_UP);
@@ -624,6 +747,7 @@ int engine_policy_init(const struct rh_conf *cfg, const char *libdir)
 
 void engine_policy_close(void)
 {
+	anchor_set_relay_handler(NULL, NULL);
 	proxy_set_route_handler(NULL, NULL);
 	rehome_set_done_handler(NULL, NULL);
 	cluster_set_node_handler(NULL, NULL);

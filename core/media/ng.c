@@ -328,6 +328,34 @@ static int add_str(struct odict *od, const char *key, const char *val)
 }
 
 
+/**
+ * "replace": the SDP's origin (o=) and session-level c= carry the
+ * offerer's address; rtpengine rewrites only the media's unless asked,
+ * and topology hiding needs all of them to name the relay.
+ */
+static int add_replace(struct odict *od)
+{
+	static const char *what[] = {"origin", "session-connection"};
+	struct odict *arr;
+	char key[4];
+	int err;
+
+	err = odict_alloc(&arr, NG_ODICT_HSZ);
+	if (err)
+		return err;
+
+	for (size_t i = 0; i < ARRAY_SIZE(what) && !err; i++) {
+		(void)re_snprintf(key, sizeof(key), "%zu", i);
+		err = odict_entry_add(arr, key, ODICT_STRING, what[i]);
+	}
+	if (!err)
+		err = odict_entry_add(od, "replace", ODICT_ARRAY, arr);
+
+	mem_deref(arr);
+	return err;
+}
+
+
 static int call_command(struct ng_req **reqp, struct ng_client *ng,
 			const char *command, const struct ng_call *call,
 			ng_resp_h *resph, void *arg)
@@ -343,6 +371,8 @@ static int call_command(struct ng_req **reqp, struct ng_client *ng,
 	err |= add_str(args, "from-tag", call->from_tag);
 	err |= add_str(args, "to-tag", call->to_tag);
 	err |= add_str(args, "sdp", call->sdp);
+	if (!err && call->sdp)
+		err = add_replace(args);
 	if (err)
 		goto out;
 

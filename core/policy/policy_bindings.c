@@ -63,7 +63,8 @@ static void pop_destructor(void *arg)
 
 /* ---- values between C and Lua ---- */
 
-static bool push_entry(lua_State *L, const struct odict_entry *e)
+/** One value as Lua's; false (nothing pushed) for a null */
+bool policy_push_entry(lua_State *L, const struct odict_entry *e)
 {
 	switch (e->type) {
 
@@ -94,7 +95,7 @@ void policy_push_odict(lua_State *L, const struct odict *od, bool array)
 	LIST_FOREACH(&od->lst, le) {
 		const struct odict_entry *e = le->data;
 
-		if (!push_entry(L, e))
+		if (!policy_push_entry(L, e))
 			continue;
 
 		if (array)
@@ -331,6 +332,16 @@ static int l_shtags(lua_State *L)
 }
 
 
+static int l_relays(lua_State *L)
+{
+	const struct policy_ops *ops = engine_of(L);
+	struct odict **box = odict_box(L);
+	int err = ops->relays ? ops->relays(box, ops->arg) : ENOSYS;
+
+	return push_list(L, err, box);
+}
+
+
 static int l_dialogs(lua_State *L)
 {
 	const struct policy_ops *ops = engine_of(L);
@@ -420,6 +431,44 @@ static int l_move(lua_State *L)
 }
 
 
+/** A line of the policy's, where its engine wants it (rehome.log, print) */
+void policy_log(lua_State *L, enum log_level level, const char *msg)
+{
+	const struct policy_ops *ops = engine_of(L);
+
+	if (ops->log)
+		ops->log(level, msg, ops->arg);
+	else
+		log_msg(level, "lua", "%s", msg);
+}
+
+
+static int l_move_media(lua_State *L)
+{
+	const struct policy_ops *ops = engine_of(L);
+	struct policy_move_media req;
+	void *token;
+	int err;
+
+	luaL_checktype(L, 1, LUA_TTABLE);
+	req.from  = field_string(L, 1, "from", true);
+	req.to    = field_string(L, 1, "to", true);
+	req.tag   = field_string(L, 1, "tag", false);
+	req.count = field_uint(L, 1, "count");
+	req.rate  = field_uint(L, 1, "rate");
+	if (req.count && req.tag)
+		return luaL_error(L, "move_media takes count or tag, not both");
+
+	lua_getfield(L, 1, "done");
+	token = op_track(L, -1);
+
+	err = ops->move_media
+		? ops->move_media(&req, op_done, token, ops->arg) : ENOSYS;
+
+	return op_started(L, err, token);
+}
+
+
 static int l_log(lua_State *L)
 {
 	enum log_level level;
@@ -429,7 +478,7 @@ static int l_log(lua_State *L)
 	if (log_level_decode(&level, name))
 		return luaL_argerror(L, 1, "debug, info, warn or error");
 
-	log_msg(level, "lua", "%s", msg);
+	policy_log(L, level, msg);
 	return 0;
 }
 
@@ -500,7 +549,9 @@ static const luaL_Reg rehome_funcs[] = {
 	{"release", l_release},
 	{"rehome",  l_rehome},
 	{"move",    l_move},
+	{"move_media", l_move_media},
 	{"dialogs", l_dialogs},
+	{"relays",  l_relays},
 	{"log",     l_log},
 	{"after",   l_after},
 	{"now",     l_now},

@@ -69,12 +69,6 @@ static int hook_call(struct policy_state *ps, enum policy_hook hook,
 
 /* ---- on_initial_invite: the request and the decision ---- */
 
-struct invite_ctx {
-	const struct sip_msg *msg;
-	const char *lsnr_tag;
-	struct policy_decision *out;
-};
-
 
 static void set_pl(lua_State *L, const char *key, const struct pl *pl)
 {
@@ -216,6 +210,16 @@ static void decision_reject(lua_State *L, struct policy_decision *out)
 }
 
 
+static void decision_media(lua_State *L, struct policy_decision *out)
+{
+	if (!lua_isboolean(L, -1))
+		luaL_error(L, "on_initial_invite: 'media' must be true or "
+			   "false");
+
+	out->no_media = !lua_toboolean(L, -1);
+}
+
+
 static void decision_read(lua_State *L, int idx, struct policy_decision *out)
 {
 	if (lua_isnil(L, idx))
@@ -239,6 +243,8 @@ static void decision_read(lua_State *L, int idx, struct policy_decision *out)
 		else if (0 == strcmp(key, "reason"))
 			decision_string(L, key, out->reason,
 					sizeof(out->reason), true);
+		else if (0 == strcmp(key, "media"))
+			decision_media(L, out);
 		else
 			luaL_error(L, "on_initial_invite: unknown field '%s' "
 				   "in the decision", key);
@@ -251,9 +257,10 @@ static void decision_read(lua_State *L, int idx, struct policy_decision *out)
 }
 
 
-static int invite_call(lua_State *L)
+/** on_initial_invite of the state L, in its protected call */
+int policy_invite_call(lua_State *L)
 {
-	const struct invite_ctx *ctx = lua_touserdata(L, 1);
+	const struct policy_invite_ctx *ctx = lua_touserdata(L, 1);
 
 	lua_rawgeti(L, LUA_REGISTRYINDEX,
 		    policy_state_of(L)->hook[POLICY_HOOK_INITIAL_INVITE]);
@@ -272,7 +279,7 @@ int policy_initial_invite(const struct sip_msg *msg, const char *lsnr_tag,
 			  struct policy_decision *out)
 {
 	struct policy_state *ps = policy_running();
-	struct invite_ctx ctx = {msg, lsnr_tag, out};
+	struct policy_invite_ctx ctx = {msg, lsnr_tag, out};
 	int err;
 
 	if (!msg || !out)
@@ -282,7 +289,8 @@ int policy_initial_invite(const struct sip_msg *msg, const char *lsnr_tag,
 	if (!ps || ps->hook[POLICY_HOOK_INITIAL_INVITE] == LUA_NOREF)
 		return 0;
 
-	err = hook_call(ps, POLICY_HOOK_INITIAL_INVITE, invite_call, &ctx);
+	err = hook_call(ps, POLICY_HOOK_INITIAL_INVITE, policy_invite_call,
+			&ctx);
 	if (err)
 		memset(out, 0, sizeof(*out));  /* nothing half-decided */
 
@@ -292,17 +300,10 @@ int policy_initial_invite(const struct sip_msg *msg, const char *lsnr_tag,
 
 /* ---- one-argument hooks: node events, rehome done, tick ---- */
 
-/** The argument of a one-argument hook: a string or an odict (object) */
-struct hook_arg {
-	enum policy_hook hook;
-	const char *str;
-	const struct odict *od;
-};
-
-
-static int hook_arg_call(lua_State *L)
+/** A one-argument hook of the state L, in its protected call */
+int policy_hook_arg_call(lua_State *L)
 {
-	const struct hook_arg *ha = lua_touserdata(L, 1);
+	const struct policy_hook_arg *ha = lua_touserdata(L, 1);
 
 	lua_rawgeti(L, LUA_REGISTRYINDEX, policy_state_of(L)->hook[ha->hook]);
 	if (ha->str)
@@ -319,12 +320,12 @@ static int hook_arg_run(enum policy_hook hook, const char *str,
 			const struct odict *od)
 {
 	struct policy_state *ps = policy_running();
-	struct hook_arg ha = {hook, str, od};
+	struct policy_hook_arg ha = {hook, str, od};
 
 	if (!ps || ps->hook[hook] == LUA_NOREF)
 		return 0;
 
-	return hook_call(ps, hook, hook_arg_call, &ha);
+	return hook_call(ps, hook, policy_hook_arg_call, &ha);
 }
 
 
@@ -344,6 +345,17 @@ int policy_node_event(const char *node, enum policy_node_state state)
 	}
 
 	return hook_arg_run(hook, node, NULL);
+}
+
+
+/** A media relay stopped answering ng ping (up false), or answers again */
+int policy_relay_event(const char *relay, bool up)
+{
+	if (!relay)
+		return EINVAL;
+
+	return hook_arg_run(up ? POLICY_HOOK_RELAY_UP : POLICY_HOOK_RELAY_DOWN,
+			    relay, NULL);
 }
 
 

@@ -14,6 +14,7 @@
  */
 
 #include <lua.h>
+#include "log.h"
 
 struct policy_ops;
 
@@ -26,6 +27,10 @@ enum policy_hook {
 	POLICY_HOOK_NODE_DRAINING,
 	POLICY_HOOK_TICK,
 	POLICY_HOOK_REHOME_DONE,
+	POLICY_HOOK_LOAD,        /* on_load(state): a new version starts    */
+	POLICY_HOOK_UNLOAD,      /* on_unload(): state for the next version */
+	POLICY_HOOK_RELAY_DOWN,
+	POLICY_HOOK_RELAY_UP,
 	POLICY_HOOK_COUNT
 };
 
@@ -53,6 +58,8 @@ struct policy_state {
 
 /* policy.c */
 struct policy_state *policy_running(void);
+void policy_host(const struct policy_ops **opsp, const char **pathp,
+		 const char **libdirp);
 int  policy_hook_run(struct policy_state *ps, const char *what,
 		     lua_CFunction fn, void *ctx);
 
@@ -76,6 +83,34 @@ void policy_pattern_open(lua_State *L);
 /* policy_bindings.c */
 void policy_bindings_open(lua_State *L);
 void policy_push_odict(lua_State *L, const struct odict *od, bool array);
+bool policy_push_entry(lua_State *L, const struct odict_entry *e);
+void policy_log(lua_State *L, enum log_level level, const char *msg);
 
-/* policy_hooks.c */
+/* policy_hash.c */
+int  policy_hash_file(char *hex, size_t sz, const char *path);
+int  policy_hash_metrics(struct re_printf *pf, void *arg);
+
+/* policy_handover.c */
+int  policy_handover(struct policy_state *ps, struct policy_state *old,
+		     char *errbuf, size_t errsz);
+
+/* policy_sim.c */
+int  policy_sim_register(void);
+
+/* policy_hooks.c: the calls of hooks, for any state */
+struct policy_invite_ctx {
+	const struct sip_msg *msg;
+	const char *lsnr_tag;
+	struct policy_decision *out;
+};
+
+/** The argument of a one-argument hook: a string or an odict (object) */
+struct policy_hook_arg {
+	enum policy_hook hook;
+	const char *str;
+	const struct odict *od;
+};
+
+int  policy_invite_call(lua_State *L);    /* ctx: policy_invite_ctx */
+int  policy_hook_arg_call(lua_State *L);  /* ctx: policy_hook_arg   */
 void policy_tick_start(struct tmr *tick);

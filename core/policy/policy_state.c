@@ -46,6 +46,10 @@ static const char *const hook_names[POLICY_HOOK_COUNT] = {
 	"on_node_draining",
 	"on_tick",
 	"on_rehome_done",
+	"on_load",
+	"on_unload",
+	"on_relay_down",
+	"on_relay_up",
 };
 
 static const char *const SANDBOX = "rehome.sandbox";
@@ -187,7 +191,7 @@ static int l_print(lua_State *L)
 	}
 	luaL_pushresult(&b);
 
-	log_info("lua", "%s", lua_tostring(L, -1));
+	policy_log(L, LOG_INFO, lua_tostring(L, -1));
 	return 0;
 }
 

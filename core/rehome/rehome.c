@@ -114,6 +114,7 @@ static void job_destructor(void *arg)
 	mem_deref(job->itemv);
 	mem_deref(job->tag);
 	mem_deref(job->node);
+	mem_deref(job->media_from);
 	mem_deref(job->error);
 }
 

@@ -21,11 +21,14 @@ enum rehome_body {
 	REHOME_BODY_NONE,         /* no SDP: the leg offers in its 2xx */
 };
 
+enum { REHOME_MEDIA_SZ = 64 };  /* a relay's name: "udp:IP:PORT" */
+
 struct rehome_opts {
 	enum rehome_mode mode;
 	enum rehome_body body;
 	uint32_t rate;            /* dialogs per second; 0 = rehome_rate */
 	bool all;                 /* rehome: also dialogs homed here already */
+	char media_to[REHOME_MEDIA_SZ]; /* move the media there too; "": no */
 };
 
 /** What became of one dialog of a job */
@@ -60,6 +63,9 @@ int  rehome_move(const char *tag, const char *to, uint32_t count,
 		 uint32_t percent, const struct rehome_opts *opts,
 		 rehome_done_h *readyh, rehome_done_h *doneh, void *arg);
 int  rehome_drain(const char *to, const struct rehome_opts *opts,
+		  rehome_done_h *readyh, rehome_done_h *doneh, void *arg);
+int  rehome_media(const char *from, const char *to, uint32_t count,
+		  const char *tag, const struct rehome_opts *opts,
 		  rehome_done_h *readyh, rehome_done_h *doneh, void *arg);
 bool rehome_draining(uint32_t *retry_after);
 bool rehome_undrain(void);

@@ -22,6 +22,9 @@
 #include "cluster.h"
 #include "shtag.h"
 #include "ctl.h"
+#include "dialog.h"
+#include "mrelay.h"
+#include "anchor.h"
 #include "rehome.h"
 #include "rehome_int.h"
 
@@ -95,6 +98,10 @@ int rehome_job_odict(struct odict **odp, const struct rehome_job *job)
 	err |= json_str_add(od, "tag", job->tag);
 	if (job->node)
 		err |= json_str_add(od, job->ops->peer, job->node);
+	if (job->media_from)
+		err |= json_str_add(od, "from", job->media_from);
+	else if (job->opts.media_to[0])
+		err |= json_str_add(od, "media_to", job->opts.media_to);
 	err |= json_str_add(od, "mode", rehome_mode_name(job->opts.mode));
 	err |= json_str_add(od, "body", rehome_body_name(job->opts.body));
 	err |= json_int_add(od, "rate", job->opts.rate);
@@ -251,6 +258,14 @@ static int opts_decode(struct rehome_opts *opts, const struct odict *body,
 	}
 
 	(void)odict_get_boolean(body, &opts->all, "all");
+
+	s = odict_string(body, "media_to");
+	if (s && !mrelay_find(anchor_relays(), s)) {
+		*errp = "media_to: no such media relay";
+		return EINVAL;
+	}
+	str_ncpy(opts->media_to, s ? s : "", sizeof(opts->media_to));
+
 	return 0;
 }
 
@@ -347,6 +362,75 @@ static void post_move(struct http_conn *conn, const struct ctl_req *req,
 	if (err) {
 		mem_deref(w);
 		reply_peer_error(conn, err, to);
+	}
+}
+
+
+static void reply_media_error(struct http_conn *conn, int err,
+			      const char *from, const char *to)
+{
+	switch (err) {
+
+	case ENOENT:
+		(void)ctl_reply_error(conn, 404, "no such media relay: %s or "
+				      "%s (see GET /v1/media/relays)", from,
+				      to);
+		break;
+
+	case EINVAL:
+		(void)ctl_reply_error(conn, 400, "\"from\" and \"to\" are "
+				      "the same relay");
+		break;
+
+	case ENODEV:
+		(void)ctl_reply_error(conn, 409, "%s is down", to);
+		break;
+
+	default:
+		(void)ctl_reply_error(conn, 500, "media move: %m", err);
+		break;
+	}
+}
+
+
+/** POST /v1/media/move {"from","to","count"|"tag","rate"} */
+static void post_media_move(struct http_conn *conn, const struct ctl_req *req,
+			    void *arg)
+{
+	struct rehome_opts opts;
+	uint64_t count = 0;
+	struct wait *w;
+	const char *from, *to, *tag, *why = NULL;
+	int err;
+	(void)arg;
+
+	from = req->body ? odict_string(req->body, "from") : NULL;
+	to = req->body ? odict_string(req->body, "to") : NULL;
+	if (!str_isset(from) || !str_isset(to)) {
+		(void)ctl_reply_error(conn, 400, "\"from\" and \"to\" are "
+				      "required");
+		return;
+	}
+
+	tag = odict_string(req->body, "tag");
+	(void)odict_get_number(req->body, &count, "count");
+	if (count > UINT32_MAX || (count && tag)) {
+		(void)ctl_reply_error(conn, 400, "give \"count\" or "
+				      "\"tag\", or neither (every call)");
+		return;
+	}
+
+	if (opts_decode(&opts, req->body, &why)) {
+		(void)ctl_reply_error(conn, 400, "%s", why);
+		return;
+	}
+
+	w = wait_alloc(conn);
+	err = w ? rehome_media(from, to, (uint32_t)count, tag, &opts,
+			       job_ready, NULL, w) : ENOMEM;
+	if (err) {
+		mem_deref(w);
+		reply_media_error(conn, err, from, to);
 	}
 }
 
@@ -534,6 +618,7 @@ int rehome_ctl_init(void)
 	err  = ctl_route_add("POST", "/v1/rehome", post_rehome, NULL);
 	err |= ctl_route_add("POST", "/v1/move", post_move, NULL);
 	err |= ctl_route_add("POST", "/v1/drain", post_drain, NULL);
+	err |= ctl_route_add("POST", "/v1/media/move", post_media_move, NULL);
 	err |= ctl_route_add("POST", "/v1/undrain", post_undrain, NULL);
 	err |= ctl_route_add("GET", "/v1/jobs", get_jobs, NULL);
 	err |= ctl_route_add("GET", "/v1/jobs/", get_job, NULL);

@@ -76,7 +76,9 @@ struct rehome_job {
 	const struct rehome_job_ops *ops;
 	enum rehome_job_phase phase;
 	char *tag;                    /* rehome, move */
-	char *node;                   /* move, drain: to; take: from */
+	char *node;                   /* move, drain, media: to; take: from */
+	char *media_from;             /* media: the relay it empties */
+	uint32_t limit;               /* media: dialogs at most; 0 all */
 	uint32_t peer_job;            /* take: the asker's job id */
 	uint32_t peer_off;            /* take: the asker's index of item 0 */
 	struct rehome_opts opts;

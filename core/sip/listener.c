@@ -11,7 +11,9 @@
 #include <re.h>
 #include "log.h"
 #include "conf.h"
+#include "metrics.h"
 #include "listener.h"
+#include "udpbuf.h"
 
 static struct list listeners;
 
@@ -25,7 +27,8 @@ static void destructor(void *arg)
 }
 
 
-static int listener_add(struct sip *sip, const struct conf_listen *cl)
+static int listener_add(struct sip *sip, const struct conf_listen *cl,
+			int rcvbuf)
 {
 	struct listener *l;
 	int err;
@@ -43,6 +46,7 @@ static int listener_add(struct sip *sip, const struct conf_listen *cl)
 
 	l->tp = cl->tp;
 	l->addr = cl->addr;
+	l->fd = -1;
 	err = str_dup(&l->tag, cl->tag);
 	if (err) {
 		mem_deref(l);
@@ -50,6 +54,11 @@ static int listener_add(struct sip *sip, const struct conf_listen *cl)
 	}
 
 	list_append(&listeners, &l->le, l);
+	if (l->tp == SIP_TRANSP_UDP) {
+		err = udpbuf_setup(l, rcvbuf);
+		if (err)
+			return err;
+	}
 	log_info("listen", "%s:%J tag=%s", sip_transp_name(l->tp), &l->addr,
 		 l->tag);
 	return 0;
@@ -61,12 +70,15 @@ int listener_init(struct sip *sip, const struct rh_conf *cfg)
 	int err = 0;
 
 	for (size_t i = 0; i < cfg->listenc && !err; i++)
-		err = listener_add(sip, &cfg->listen[i]);
+		err = listener_add(sip, &cfg->listen[i], (int)cfg->udp_rcvbuf);
 
 	if (!err && list_isempty(&listeners)) {
 		log_error("listen", "no listener configured");
 		err = EINVAL;
 	}
+
+	if (!err)
+		err = metrics_collector_add(udpbuf_metrics_print, NULL);
 
 	return err;
 }
@@ -119,4 +131,15 @@ const struct listener *listener_by_addr(const struct sa *laddr,
 const struct listener *listener_first(void)
 {
 	return list_ledata(list_head(&listeners));
+}
+
+
+void listener_apply(listener_apply_h *h, void *arg)
+{
+	struct le *le;
+
+	LIST_FOREACH(&listeners, le) {
+		if (h(le->data, arg))
+			break;
+	}
 }

@@ -22,6 +22,7 @@ struct proxy_route {
 	uint16_t reject;      /* non-zero: answer the INVITE with this code */
 	char reason[PROXY_REASON_SZ];
 	uint32_t retry_after; /* seconds, with 503 */
+	bool no_media;        /* not anchored in a media relay */
 };
 
 typedef void (proxy_route_h)(const struct sip_msg *msg, const char *lsnr_tag,

@@ -30,6 +30,7 @@
 #include "cseq.h"
 #include "dialog.h"
 #include "sipmsg.h"
+#include "hdrfilter.h"
 #include "sipcheck.h"
 #include "nict.h"
 #include "metrics.h"
@@ -37,7 +38,14 @@
 #include "leg.h"
 #include "linger.h"
 #include "reliable.h"
+#include "anchor.h"
 #include "relay.h"
+
+/** A response waiting for the one before it to pass the media relay */
+struct held {
+	struct le le;
+	const struct sip_msg *msg;
+};
 
 static struct {
 	struct sip *sip;
@@ -51,6 +59,10 @@ static void relay_destructor(void *arg)
 
 	list_unlink(&r->le_linger);
 	list_unlink(&r->le_ring);
+	list_flush(&r->held);
+	mem_deref(r->body);
+	mem_deref(r->ruri);
+	mem_deref(r->hop);
 	mem_deref(r->st);
 	mem_deref(r->req);
 	mem_deref(r->nict);
@@ -119,11 +131,17 @@ static bool is_2xx_invite(const struct relay *r, const struct sip_msg *resp)
 }
 
 
-/** Answer the sender of r with the other leg's response, rebuilt. */
-static int reply_relay(struct relay *r, const struct sip_msg *resp)
+/**
+ * Answer the sender of r with the other leg's response, rebuilt; with
+ * `sdp`, the relay's version of its body.
+ */
+static int reply_relay(struct relay *r, const struct sip_msg *resp,
+		       const char *sdp)
 {
 	const struct sip_msg *msg = r->msg;
 	struct dialog *dlg = r->dest.dlg;
+	struct hdrfilter_ids ids;
+	char callid[LEG_CALLID_SZ];
 	const struct sa *laddr;
 	struct mbuf *mb;
 	struct sa dst;
@@ -146,16 +164,25 @@ static int reply_relay(struct relay *r, const struct sip_msg *resp)
 	err |= mbuf_printf(mb, "\r\nCall-ID: %r\r\n", &msg->callid);
 	err |= mbuf_printf(mb, "CSeq: %u %r\r\n", msg->cseq.num,
 			   &msg->cseq.met);
-	if (sip_msg_hdr(resp, SIP_HDR_CONTACT)) {
+	if (resp->scode >= 300 && resp->scode < 400) {
+		/* a redirect's Contacts are where to go: kept as they are */
+		err |= sipmsg_copy_hdr(mb, resp, SIP_HDR_CONTACT);
+	}
+	else if (sip_msg_hdr(resp, SIP_HDR_CONTACT)) {
 		laddr = leg_laddr(dlg, r->from, msg->tp);
 		if (laddr)
 			err |= sipmsg_print_contact(mb, dlg, r->from,
 						    laddr, msg->tp);
 	}
-	err |= sipmsg_copy_hdrs(mb, resp, sipmsg_is_rewritten);
+	ids.from_callid = resp->callid;
+	ids.to_callid = leg_callid(dlg, r->from, callid, sizeof(callid));
+	err |= hdrfilter_print(mb, resp, &ids);
 
-	body.p = (const char *)mbuf_buf(resp->mb);
-	body.l = mbuf_get_left(resp->mb);
+	if (sdp)
+		pl_set_str(&body, sdp);
+	else
+		leg_body(&body, dlg, r->from, resp,
+			 !r->dest.forward && resp->scode < 300);
 	err |= mbuf_printf(mb, "Content-Length: %zu\r\n\r\n%r", body.l,
 			   &body);
 	if (err)
@@ -206,6 +233,10 @@ static bool absorb_response(struct relay *r, const struct sip_msg *resp)
 		changed = true;
 	}
 
+	if (resp->scode >= 200 && (!pl_strcmp(&r->msg->met, "INVITE") ||
+				   !pl_strcmp(&r->msg->met, "UPDATE")))
+		changed |= leg_learn_timer(dlg, r->from, resp);
+
 	return changed;
 }
 
@@ -231,40 +262,19 @@ void relay_failed(struct relay *r, int err)
 }
 
 
-static void relay_response(int err, const struct sip_msg *msg, void *arg)
+/**
+ * The other leg's response, learnt from (`changed`: the dialog changed),
+ * goes to the sender; a final one ends r. `sdp`: the relay's SDP for it.
+ */
+static void respond(struct relay *r, const struct sip_msg *msg,
+		    const char *sdp, bool changed)
 {
-	struct relay *r = arg;
 	struct dialog *dlg = r->dest.dlg;
-	bool changed;
 
-	/* a response the door refuses is never relayed; if libre ended its
-	 * transaction on it (a final status to libre), the sender gets 502 */
-	if (!err && msg && sipcheck_refuse(rl.sip, msg)) {
-		if (msg->scode < 200)
-			return;
-		err = EBADMSG;
-	}
-
-	if (err || !msg) {
-		relay_failed(r, err ? err : EPROTO);
-		relay_done(r);
-		return;
-	}
-
-	metrics_sip_response_received(msg->scode);
-	if (msg->scode == 100)
-		return;
-
-	/* forwarded to the owner: its replication tells us what changed */
-	if (r->dest.forward) {
-		(void)reply_relay(r, msg);
-		if (msg->scode >= 200)
-			relay_done(r);
-		return;
-	}
-
-	changed = absorb_response(r, msg);
-	(void)reply_relay(r, msg);
+	/* the relay's SDP, with the o= version the leg's offset gives */
+	if (sdp && !leg_sent_sdp(dlg, r->from, sdp, false))
+		sdp = dlg->leg[r->from].sdp_out;
+	(void)reply_relay(r, msg, sdp);
 
 	if (msg->scode < 200) {
 		if (changed)
@@ -290,11 +300,183 @@ static void relay_response(int err, const struct sip_msg *msg, void *arg)
 }
 
 
+/* ---- anchored calls: SDP through the media relay ------------------ */
+
+
+static void held_destructor(void *arg)
+{
+	struct held *hm = arg;
+
+	list_unlink(&hm->le);
+	mem_deref((void *)hm->msg);
+}
+
+
+/**
+ * A response whose SDP the relay could not take. A provisional one is
+ * dropped (the final one follows); a final one fails the request as a
+ * relay failure does, since its SDP cannot reach the sender any other way
+ * without exposing the other side.
+ */
+static void refuse_anchor(struct relay *r, const struct sip_msg *msg,
+			  int err)
+{
+	dialog_log(LOG_WARN, "media", r->dest.dlg, "%u to %r: SDP not taken "
+		   "by media relay %s: %m", msg->scode, &r->msg->met,
+		   r->dest.dlg->media, err);
+
+	if (msg->scode < 200)
+		return;
+
+	relay_failed(r, ENODEV);
+	relay_done(r);
+}
+
+
+static void held_next(struct relay *r);
+
+
+static void resp_anchored(int err, const char *sdp, void *arg)
+{
+	struct relay *r = arg;
+	struct held *hm = list_ledata(list_head(&r->held));
+
+	r->anchoring = false;
+	if (hm && r->dest.dlg) {
+		if (err)
+			refuse_anchor(r, hm->msg, err);
+		else
+			respond(r, hm->msg, sdp, r->changed);
+		mem_deref(hm);
+		held_next(r);
+	}
+
+	mem_deref(r);
+}
+
+
+/**
+ * The responses of an anchored dialog go out in the order they came,
+ * each SDP through the relay first: a 200 never overtakes the 183 whose
+ * SDP the relay has not answered yet.
+ */
+static void held_next(struct relay *r)
+{
+	struct held *hm;
+	struct pl body;
+	int err;
+
+	mem_ref(r);   /* a final response ends r's transaction reference */
+
+	while (!r->anchoring && r->dest.dlg &&
+	       (hm = list_ledata(list_head(&r->held))) != NULL) {
+		const struct sip_msg *msg = hm->msg;
+		bool changed = absorb_response(r, msg);
+
+		if (msg->scode < 300 && sipmsg_has_sdp(msg)) {
+			sipmsg_body(&body, msg);
+			/* a body-less request gets the offer in its answer */
+			err = anchor_sdp(r->dest.dlg, r->dest.to,
+					 !sipmsg_has_sdp(r->msg), &body,
+					 resp_anchored, mem_ref(r));
+			if (!err) {
+				r->anchoring = true;
+				r->changed = changed;
+				break;
+			}
+			mem_deref(r);
+			refuse_anchor(r, msg, err);
+		}
+		else {
+			respond(r, msg, NULL, changed);
+		}
+
+		mem_deref(hm);
+	}
+
+	mem_deref(r);
+}
+
+
+static void hold(struct relay *r, const struct sip_msg *msg)
+{
+	struct held *hm;
+
+	hm = mem_zalloc(sizeof(*hm), held_destructor);
+	if (!hm)
+		return;
+
+	hm->msg = mem_ref((void *)msg);
+	list_append(&r->held, &hm->le, hm);
+	held_next(r);
+}
+
+
+static void relay_response(int err, const struct sip_msg *msg, void *arg)
+{
+	struct relay *r = arg;
+
+	/* a response the door refuses is never relayed; if libre ended its
+	 * transaction on it (a final status to libre), the sender gets 502 */
+	if (!err && msg && sipcheck_refuse(rl.sip, msg)) {
+		if (msg->scode < 200)
+			return;
+		err = EBADMSG;
+	}
+
+	if (err || !msg) {
+		relay_failed(r, err ? err : EPROTO);
+		relay_done(r);
+		return;
+	}
+
+	metrics_sip_response_received(msg->scode);
+	if (msg->scode == 100)
+		return;
+
+	/* forwarded to the owner: its replication tells us what changed */
+	if (r->dest.forward) {
+		(void)reply_relay(r, msg, NULL);
+		if (msg->scode >= 200)
+			relay_done(r);
+		return;
+	}
+
+	if (r->dest.dlg->media) {
+		hold(r, msg);
+		return;
+	}
+
+	respond(r, msg, NULL, absorb_response(r, msg));
+}
+
+
 /**
  * Send r's request, built in mb, statefully: an INVITE through libre (it
  * can be cancelled), any other method through our own transaction where
  * it can (nict.c explains why).
  */
+/**
+ * A PRACK's RAck, with the CSeq of the INVITE as leg `to` numbered it
+ * (cseq.c); other methods have none. hdrfilter.c never passes RAck on.
+ */
+static void print_rack(struct mbuf *mb, const struct sip_msg *msg,
+		       const struct cseq_leg *to, int *errp)
+{
+	const struct sip_hdr *hdr = sip_msg_hdr(msg, SIP_HDR_RACK);
+	struct pl rseq, num, met;
+
+	if (!hdr || pl_strcmp(&msg->met, "PRACK") ||
+	    re_regex(hdr->val.p, hdr->val.l, "[0-9]+[ \t]+[0-9]+[ \t]+[^ \t]+",
+		     &rseq, NULL, &num, NULL, &met))
+		return;
+
+	*errp |= mbuf_printf(mb, "RAck: %r %u %r\r\n", &rseq,
+			     !pl_strcmp(&met, "INVITE") ?
+			     cseq_rack(to, pl_u32(&num)) : pl_u32(&num), &met);
+}
+
+
 int relay_request(struct relay *r, const char *ruri,
 			 const struct pl *hop, struct mbuf *mb)
 {
@@ -335,12 +517,14 @@ static void cancel_handler(void *arg)
 
 
 /** Build r's request for the other leg and send it to `hop`. */
-int relay_send(struct relay *r, const char *ruri, const struct pl *hop)
+static int request_send(struct relay *r, const char *ruri,
+			const struct pl *hop)
 {
 	const struct sip_msg *msg = r->msg;
 	struct dialog *dlg = r->dest.dlg;
 	struct dialog_leg *to = &dlg->leg[r->dest.to];
 	bool ack = !pl_strcmp(&msg->met, "ACK");
+	struct hdrfilter_ids ids;
 	char callid[LEG_CALLID_SZ];
 	uint32_t cseq;
 	struct mbuf *mb;
@@ -360,14 +544,17 @@ int relay_send(struct relay *r, const char *ruri, const struct pl *hop)
 			   sipmsg_max_forwards_next(msg));
 	err |= mbuf_printf(mb, "From: %r\r\nTo: %r\r\n", &msg->from.val,
 			   &msg->to.val);
-	err |= mbuf_printf(mb, "Call-ID: %s\r\n",
-			   leg_callid(dlg, r->dest.to, callid,
-					    sizeof(callid)));
+	ids.from_callid = msg->callid;
+	ids.to_callid = leg_callid(dlg, r->dest.to, callid, sizeof(callid));
+	err |= mbuf_printf(mb, "Call-ID: %s\r\n", ids.to_callid);
 	err |= mbuf_printf(mb, "CSeq: %u %r\r\n", cseq, &msg->met);
-	err |= sipmsg_copy_hdrs(mb, msg, sipmsg_is_rewritten);
+	err |= hdrfilter_print(mb, msg, r->initial ? NULL : &ids);
+	print_rack(mb, msg, &to->cseq, &err);
 
-	body.p = (const char *)mbuf_buf(msg->mb);
-	body.l = mbuf_get_left(msg->mb);
+	if (r->body)
+		pl_set_str(&body, r->body);
+	else
+		leg_body(&body, dlg, r->dest.to, msg, true);
 	err |= mbuf_printf(mb, "Content-Length: %zu\r\n\r\n%r", body.l,
 			   &body);
 	if (err)
@@ -378,6 +565,75 @@ int relay_send(struct relay *r, const char *ruri, const struct pl *hop)
 		  : relay_request(r, ruri, hop, mb);
  out:
 	mem_deref(mb);
+	return err;
+}
+
+
+/** r's SDP is back from the relay: send r on with it */
+static void req_anchored(int err, const char *sdp, void *arg)
+{
+	struct relay *r = arg;
+	struct dialog *dlg = r->dest.dlg;
+	struct pl hop;
+
+	if (!dlg)          /* r ended meanwhile */
+		goto out;
+
+	if (!err && r->canceled)
+		err = ECANCELED;
+	if (!err)
+		err = leg_sent_sdp(dlg, r->dest.to, sdp, false);
+	if (!err) {
+		r->body = mem_ref(dlg->leg[r->dest.to].sdp_out);
+		pl_set_str(&hop, r->hop);
+		err = request_send(r, r->ruri, &hop);
+	}
+	if (err) {
+		if (err != ECANCELED)
+			dialog_log(LOG_WARN, "media", dlg, "%r: SDP not taken "
+				   "by media relay %s: %m", &r->msg->met,
+				   dlg->media, err);
+		relay_failed(r, ENODEV);
+		relay_done(r);
+	}
+
+ out:
+	mem_deref(r);
+}
+
+
+static bool is_offer(const struct pl *met)
+{
+	return !pl_strcmp(met, "INVITE") || !pl_strcmp(met, "UPDATE");
+}
+
+
+/**
+ * Send r's request on to the other leg at `hop`. In an anchored dialog
+ * its SDP goes through the media relay first, and r leaves when the relay
+ * answers (a failure then is r's: the sender gets 503).
+ */
+int relay_send(struct relay *r, const char *ruri, const struct pl *hop)
+{
+	const struct sip_msg *msg = r->msg;
+	struct pl body;
+	int err;
+
+	if (!r->dest.dlg->media || r->dest.forward || !sipmsg_has_sdp(msg) ||
+	    !pl_strcmp(&msg->met, "ACK"))
+		return request_send(r, ruri, hop);
+
+	err  = str_dup(&r->ruri, ruri);
+	err |= pl_strdup(&r->hop, hop);
+	if (err)
+		return err;
+
+	sipmsg_body(&body, msg);
+	err = anchor_sdp(r->dest.dlg, r->from, is_offer(&msg->met), &body,
+			 req_anchored, mem_ref(r));
+	if (err)
+		mem_deref(r);
+
 	return err;
 }
 
@@ -408,6 +664,56 @@ int relay_alloc(struct relay **rp, struct dialog *dlg,
 }
 
 
+static void ack_anchored(int err, const char *sdp, void *arg)
+{
+	struct relay *r = arg;
+	struct dialog *dlg = r->dest.dlg;
+	struct dialog_leg *to = &dlg->leg[r->dest.to];
+	struct pl hop;
+
+	if (!err)
+		err = leg_sent_sdp(dlg, r->dest.to, sdp, false);
+	if (!err) {
+		r->body = mem_ref(to->sdp_out);
+		err = leg_hop(&hop, to);
+	}
+	if (!err)
+		err = request_send(r, to->target, &hop);
+	if (err)
+		dialog_log(LOG_WARN, "media", dlg, "ACK: SDP not taken by media "
+			   "relay %s: %m", dlg->media, err);
+
+	mem_deref(r);
+}
+
+
+/** An ACK carrying the answer to a 2xx's offer: through the relay first */
+static int ack_anchor(struct dialog *dlg, const struct sip_msg *msg,
+		      enum dialog_leg_id from, uint32_t cseq)
+{
+	struct relay *r;
+	struct pl body;
+	int err;
+
+	r = mem_zalloc(sizeof(*r), relay_destructor);
+	if (!r)
+		return ENOMEM;
+
+	r->dest.dlg = mem_ref(dlg);
+	r->dest.to = leg_other(from);
+	r->msg = mem_ref((void *)msg);
+	r->from = from;
+	r->ack_cseq = cseq;
+
+	sipmsg_body(&body, msg);
+	err = anchor_sdp(dlg, from, false, &body, ack_anchored, r);
+	if (err)
+		mem_deref(r);
+
+	return err;
+}
+
+
 /**
  * An ACK from leg `from`. Only the ACK of the 2xx we keep for that leg
  * crosses, once, with the CSeq of the INVITE the other leg answered; any
@@ -435,6 +741,13 @@ void relay_ack(struct dialog *dlg, const struct sip_msg *msg,
 		announce = true;
 	}
 
+	if (dlg->media && sipmsg_has_sdp(msg)) {
+		if (ack_anchor(dlg, msg, from, cseq))
+			dialog_log(LOG_WARN, "media", dlg, "ACK: its SDP cannot "
+				   "reach media relay %s", dlg->media);
+		goto out;
+	}
+
 	/* ACK is stateless: a relay on the stack only carries the context */
 	memset(&r, 0, sizeof(r));
 	r.dest.dlg = dlg;
@@ -444,8 +757,9 @@ void relay_ack(struct dialog *dlg, const struct sip_msg *msg,
 	r.ack_cseq = cseq;
 
 	if (!leg_hop(&hop, &dlg->leg[r.dest.to]))
-		(void)relay_send(&r, dlg->leg[r.dest.to].target, &hop);
+		(void)request_send(&r, dlg->leg[r.dest.to].target, &hop);
 
+ out:
 	if (announce)
 		dialog_changed(dlg, DIALOG_EV_UPDATED);
 }

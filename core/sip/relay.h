@@ -13,11 +13,18 @@ struct relay {
 	struct sip_strans *st;      /* toward the sender */
 	struct sip_request *req;    /* toward the other leg: INVITE, */
 	struct nict *nict;          /* or any other method */
+	char *body;                 /* anchored: the relay's SDP to send */
+	char *ruri;                 /* anchored: where to, once it is back */
+	char *hop;
+	struct list held;           /* responses waiting for their SDP's turn
+				       through the relay, in order */
 	uint64_t sent;              /* INVITE: when it went out (jiffies) */
 	uint32_t ack_cseq;          /* ACK: its CSeq toward the other leg */
 	enum dialog_leg_id from;
 	bool initial;               /* the dialog-creating INVITE */
 	bool canceled;
+	bool anchoring;             /* an SDP of r is at the relay now */
+	bool changed;               /* what the response there changed */
 };
 
 void relay_init(struct sip *sip);

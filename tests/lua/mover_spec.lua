@@ -24,6 +24,17 @@ describe("mover", function()
     assert.are.equal(5, mv:move("t", "n2", 25))
   end)
 
+  it("goes on at the pace of a mover handed over", function()
+    local f = fake.new("n1")
+    local mv = mover.new{rehome = f, rate = 10}
+    assert.are.equal(10, mv:move("t", "n2", 25))
+    local mv2 = mover.new{rehome = f, rate = 10, state = mv:state()}
+    assert.is_true(mv2:idle())        -- reports of the old one are gone
+    assert.are.equal(0, mv2:move("t", "n2", 25))
+    f.clock = 500
+    assert.are.equal(5, mv2:move("t", "n2", 25))
+  end)
+
   it("gives up waiting after stale_ms", function()
     local f = fake.new("n1")
     local mv = mover.new{rehome = f, rate = 10, stale_ms = 100}

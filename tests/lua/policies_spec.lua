@@ -69,6 +69,20 @@ describe("rebalance.lua", function()
     assert.are.equal(0, #f2.actions)
   end)
 
+  it("a reload in the middle of a burst keeps the pace", function()
+    local f = fake.new("n1")
+    local p = load_policy("rebalance", f)
+    local busy = stats("n1", {n1 = 300, n2 = 100, n3 = 100}, {t = 300})
+    p.on_tick(busy)
+    assert.are.equal(40, f.actions[1].req.count)    -- the burst
+    local state = p.on_unload()
+    local p2 = load_policy("rebalance", f)
+    p2.on_load(state)
+    f.clock = 500                                  -- 10 tokens later
+    p2.on_tick(busy)
+    assert.are.equal(10, f.actions[2].req.count)   -- not a new burst
+  end)
+
   it("stays still within 10 %", function()
     local f = fake.new("n1")
     local p = load_policy("rebalance", f)
@@ -131,5 +145,54 @@ describe("partition.lua", function()
     end
     assert.are.same({["pool-1"] = true, ["pool-2"] = true, ["pool-3"] = true},
                     seen)
+  end)
+end)
+
+describe("media_failover.lua", function()
+  it("moves a dead relay's calls to the least loaded relay up", function()
+    local f = fake.new("n1")
+    f.relay_list = {
+      {relay = "udp:10.0.0.1:2223", state = "down", calls = 40},
+      {relay = "udp:10.0.0.2:2223", state = "up", calls = 30},
+      {relay = "udp:10.0.0.3:2223", state = "up", calls = 10},
+    }
+    local p = load_policy("media_failover", f)
+    p.on_relay_down("udp:10.0.0.1:2223")
+    assert.are.equal(1, #f.actions)
+    assert.are.equal("move_media", f.actions[1].kind)
+    assert.are.equal("udp:10.0.0.1:2223", f.actions[1].req.from)
+    assert.are.equal("udp:10.0.0.3:2223", f.actions[1].req.to)
+  end)
+
+  it("tries again while calls are left and the relay is down", function()
+    local f = fake.new("n1")
+    f.relay_list = {
+      {relay = "udp:10.0.0.1:2223", state = "down", calls = 5},
+      {relay = "udp:10.0.0.2:2223", state = "up", calls = 0},
+    }
+    local p = load_policy("media_failover", f)
+    p.on_relay_down("udp:10.0.0.1:2223")
+    f.finish(1, true, {moved = 3, failed = 2})
+    assert.are.equal(1, #f.timers)
+    f.timers[1].fn()
+    assert.are.equal(2, #f.actions)
+    -- back up: a pending retry does nothing
+    p.on_relay_up("udp:10.0.0.1:2223")
+    f.finish(2, true, {moved = 1, failed = 1})
+    f.timers[2].fn()
+    assert.are.equal(2, #f.actions)
+  end)
+
+  it("waits for a relay to come up when none is", function()
+    local f = fake.new("n1")
+    f.relay_list = {{relay = "udp:10.0.0.1:2223", state = "down",
+                     calls = 5}}
+    local p = load_policy("media_failover", f)
+    p.on_relay_down("udp:10.0.0.1:2223")
+    assert.are.equal(0, #f.actions)
+    assert.are.equal(1, #f.timers)
+    f.relay_list[2] = {relay = "udp:10.0.0.2:2223", state = "up", calls = 0}
+    f.timers[1].fn()
+    assert.are.equal("move_media", f.actions[1].kind)
   end)
 end)

@@ -9,7 +9,7 @@ import re
 import subprocess
 import time
 
-from .common import REHOMECTL, free_port, read_text, wait_until
+from .common import CALLER_IP, REHOMECTL, free_port, read_text, wait_until
 from . import metrics
 from .sip import parse_trace
 
@@ -83,15 +83,17 @@ def wait_confirmed(node, n, timeout=10.0):
 
 # ---------------------------------------------------------- two nodes
 
-def cluster(ctx, upstream, n=2, shtag='service', **kw):
+def cluster(ctx, upstream, n=2, shtag='service', extra=(), node_kw=None,
+            **kw):
     """A Redis and n rehomed nodes (node1 active for `shtag`, the others
     backup), same cluster, secret and listener tag, node i on 127.0.0.i;
-    kw: more Rehomed arguments. Returns the list of nodes, once every
-    node sees every other one up and is synced."""
+    extra: more config lines; kw: more Rehomed arguments, node_kw(i):
+    those of node i only. Returns the list of nodes, once every node sees
+    every other one up and is synced."""
     redis = ctx.redis()
     common = dict(redis=redis.addr, cluster='rh%d' % redis.port,
                   repl_secret='test-secret-0123456789', upstream=upstream,
-                  extra=['node_timeout 1000'], **kw)
+                  extra=['node_timeout 1000'] + list(extra), **kw)
     nodes = []
     for i in range(1, n + 1):
         port = free_port()
@@ -100,7 +102,8 @@ def cluster(ctx, upstream, n=2, shtag='service', **kw):
             name='node%d' % i, node_id='node%d' % i,
             shtags={shtag: 'active' if i == 1 else 'backup'},
             listens=['%s:%s:%d tag=public' % (tp, ip, port)
-                     for tp in ('udp', 'tcp')], **common))
+                     for tp in ('udp', 'tcp')],
+            **dict(common, **(node_kw(i) if node_kw else {}))))
     ok = wait_until(lambda: all(synced(x, n) for x in nodes), 10)
     assert ok, [x.ctl.get('/v1/status')[1] for x in nodes]
     return nodes
@@ -169,3 +172,34 @@ def per_call_cseqs_ok(sipp):
         calls.setdefault(m.call_id, []).append(m)
     bad = [cid for cid, msgs in calls.items() if not cseqs_increase(msgs)]
     return bad
+
+
+# ---------------------------------------------------------- policies
+
+class Probe:
+    """INVITEs from a fresh UDP peer, to see what the policy decides."""
+
+    def __init__(self, ctx, rh):
+        self.ctx = ctx
+        self.rh = rh
+
+    def invite(self, from_uri='sip:alice@example.com'):
+        """The final response (SipMsg) to one INVITE, ACKed."""
+        peer = self.ctx.udp(CALLER_IP)
+        req = peer.request('INVITE', 'sip:bob@%s' % self.rh.sip_addr)
+        req = re.sub(r'^From: <[^>]*>', 'From: <%s>' % from_uri, req,
+                     flags=re.M)
+        peer.send(req, self.rh.sip_addr)
+        final = [m for m in peer.recv(3.0) if m.status >= 200]
+        assert final, 'no final response to the INVITE'
+        resp = final[0]
+        ack = req.replace('INVITE sip:', 'ACK sip:', 1)
+        ack = re.sub(r'^CSeq: 1 INVITE', 'CSeq: 1 ACK', ack, flags=re.M)
+        ack = re.sub(r'^To: .*$', 'To: %s' % resp.header('To'), ack,
+                     flags=re.M)
+        peer.send(ack, self.rh.sip_addr)
+        return resp
+
+    def reason(self):
+        resp = self.invite()
+        return resp.start_line.split(' ', 2)[2]

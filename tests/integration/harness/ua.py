@@ -165,13 +165,16 @@ class Ua:
         self.target = uri_of(inv.header('Contact'))
 
 
-def call(rh_addr, caller, callee):
+def call(rh_addr, caller, callee, direct=False):
     """Set up a call caller -> rehomed at rh_addr -> callee, up to the
-    callee's ACK; both Uas know their dialog afterwards."""
+    callee's ACK; both Uas know their dialog afterwards. direct: the
+    Request-URI names the callee's own address (rehomed without an
+    upstream), else rehomed's (its upstream is the callee)."""
     caller.call_id = '%x@%s' % (random.getrandbits(48), caller.ip)
     caller.local = '<sip:%s@example.com>' % caller.name
     caller.remote = '<sip:%s@example.com>' % callee.name
-    caller.send(caller.request('INVITE', 'sip:%s@%s' % (callee.name, rh_addr),
+    host = '%s:%d' % (callee.ip, callee.peer.port) if direct else rh_addr
+    caller.send(caller.request('INVITE', 'sip:%s@%s' % (callee.name, host),
                                body=caller.sdp), rh_addr)
 
     inv = callee.wait(lambda m: m.is_request and m.method == 'INVITE')
@@ -186,3 +189,13 @@ def call(rh_addr, caller, callee):
     caller.send(caller.request('ACK'))
     assert callee.wait(lambda m: m.is_request and m.method == 'ACK'), \
         'the ACK did not reach the callee'
+
+
+def hang_up(caller, callee):
+    """The caller's BYE reaches the callee, and its 200 comes back."""
+    req = caller.request('BYE')
+    caller.send(req)
+    assert callee.wait(lambda m: m.is_request and m.method == 'BYE'), \
+        'the BYE did not reach the callee'
+    ok = caller.final(req)
+    assert ok and ok.status == 200, 'BYE: %s' % (ok and ok.status)

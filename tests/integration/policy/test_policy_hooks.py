@@ -32,6 +32,7 @@
   too. Which policy runs is read from the reason phrase it rejects a
   probe INVITE with.
 """
+import hashlib
 import os
 import re
 import signal
@@ -224,35 +225,6 @@ def catastrophic_pattern_latency(ctx):
         time.sleep(1.2)
 
 
-class Probe:
-    """INVITEs from a fresh UDP peer, to see what the policy decides."""
-
-    def __init__(self, ctx, rh):
-        self.ctx = ctx
-        self.rh = rh
-
-    def invite(self, from_uri='sip:alice@example.com'):
-        """The final response (SipMsg) to one INVITE, ACKed."""
-        peer = self.ctx.udp(h.CALLER_IP)
-        req = peer.request('INVITE', 'sip:bob@%s' % self.rh.sip_addr)
-        req = re.sub(r'^From: <[^>]*>', 'From: <%s>' % from_uri, req,
-                     flags=re.M)
-        peer.send(req, self.rh.sip_addr)
-        final = [m for m in peer.recv(3.0) if m.status >= 200]
-        assert final, 'no final response to the INVITE'
-        resp = final[0]
-        ack = req.replace('INVITE sip:', 'ACK sip:', 1)
-        ack = re.sub(r'^CSeq: 1 INVITE', 'CSeq: 1 ACK', ack, flags=re.M)
-        ack = re.sub(r'^To: .*$', 'To: %s' % resp.header('To'), ack,
-                     flags=re.M)
-        peer.send(ack, self.rh.sip_addr)
-        return resp
-
-    def reason(self):
-        resp = self.invite()
-        return resp.start_line.split(' ', 2)[2]
-
-
 @t.test
 def reject_by_from_domain(ctx):
     path = policy_file(ctx, '''
@@ -267,7 +239,7 @@ return {
     rh, uac, uas = ctx.proxied('uac.xml', 'uas.xml',
                                engine={'policy': path})
     uas.start()
-    resp = Probe(ctx, rh).invite('sip:mallory@blocked.example')
+    resp = lib.Probe(ctx, rh).invite('sip:mallory@blocked.example')
     assert resp.start_line == 'SIP/2.0 403 Domain blocked', resp.start_line
     assert rh.dialog_counts()['total'] == 0, rh.dialog_counts()
 
@@ -363,7 +335,7 @@ def reload(ctx):
     write(live, versioned('v1'))
     os.link(live, real)
     rh = ctx.rehomed(policy=live)
-    probe = Probe(ctx, rh)
+    probe = lib.Probe(ctx, rh)
     assert probe.reason() == 'v1 #1'
 
     write_in_place(real, versioned('v2'))
@@ -372,7 +344,9 @@ def reload(ctx):
 
     ok_before = event_count(rh, 'reload_ok')
     st, data = rh.ctl.post('/v1/policy/reload')
-    assert (st, data) == (200, {'reloaded': True, 'policy': live}), (st, data)
+    v2_hash = hashlib.sha256(versioned('v2').encode()).hexdigest()
+    assert (st, data) == (200, {'reloaded': True, 'policy': live,
+                                'hash': v2_hash}), (st, data)
     assert probe.reason() == 'v2 #1'
     assert probe.reason() == 'v2 #2'
     assert event_count(rh, 'reload_ok') == ok_before + 1

@@ -67,6 +67,7 @@ START_TEST(test_defaults)
 	ck_assert_str_eq(cfg.ctl_token, "");
 	ck_assert_uint_eq(cfg.dialog_timeout, 43200);
 	ck_assert_uint_eq(cfg.ring_timeout, 180);
+	ck_assert_uint_eq(cfg.udp_rcvbuf, 8 << 20);
 	ck_assert_uint_eq(cfg.node_timeout, 1500);
 	ck_assert_uint_eq(cfg.rehome_rate, 1000);
 	ck_assert_int_eq(cfg.log_level, LOG_INFO);
@@ -114,6 +115,7 @@ START_TEST(test_every_key)
 		"ctl_token tok\n"
 		"dialog_timeout 60\n"
 		"ring_timeout 30\n"
+		"udp_rcvbuf 0\n"
 		"node_timeout 500\n"
 		"rehome_rate 50\n"
 		"log_level debug\n"
@@ -149,6 +151,7 @@ START_TEST(test_every_key)
 	ck_assert_str_eq(cfg.ctl_token, "tok");
 	ck_assert_uint_eq(cfg.dialog_timeout, 60);
 	ck_assert_uint_eq(cfg.ring_timeout, 30);
+	ck_assert_uint_eq(cfg.udp_rcvbuf, 0);
 	ck_assert_uint_eq(cfg.node_timeout, 500);
 	ck_assert_uint_eq(cfg.rehome_rate, 50);
 	ck_assert_int_eq(cfg.log_level, LOG_DEBUG);
@@ -225,6 +228,21 @@ START_TEST(test_media_relay)
 	ck_assert_uint_eq(cfg.media_relay[2].weight, 1000);
 	assert_sa(&cfg.media_relay[3].addr, "127.0.0.1", 2224);
 	ck_assert_uint_eq(cfg.media_relay[3].weight, 1);
+}
+END_TEST
+
+
+START_TEST(test_pass_header)
+{
+	ck_assert_msg(load(LISTEN "pass_header X-Account\n"
+			   "pass_header User-Agent\n") == 0, "%s", errbuf);
+	ck_assert_uint_eq(cfg.pass_headerc, 2);
+	ck_assert_str_eq(cfg.pass_header[0], "X-Account");
+	ck_assert_str_eq(cfg.pass_header[1], "User-Agent");
+
+	ck_assert_int_eq(load(LISTEN "pass_header X:Y\n"), EINVAL);
+	ck_assert_msg(strstr(errbuf, "t.conf:2: pass_header: 'X:Y' may only"),
+		      "%s", errbuf);
 }
 END_TEST
 
@@ -369,6 +387,8 @@ static const struct bad {
 	{LISTEN "ring_timeout 0\n", 2,
 	 "ring_timeout: 0 is out of range (1-86400)"},
 	{LISTEN "ring_timeout 86401\n", 2, "ring_timeout: 86401 is out of range"},
+	{LISTEN "udp_rcvbuf lots\n", 2, "udp_rcvbuf: 'lots' is not a whole number"},
+	{LISTEN "udp_rcvbuf 2000000000\n", 2, "udp_rcvbuf: 2000000000 is out of range"},
 	{LISTEN "dialog_timeout 0\n", 2,
 	 "dialog_timeout: 0 is out of range (1-2592000)"},
 	{LISTEN "dialog_timeout 99999999999\n", 2, "is not a whole number"},
@@ -421,6 +441,13 @@ static const struct bad {
 	 "media_relay udp:127.0.0.2:2223\n"
 	 "media_relay udp:127.0.0.1:2223 weight=2\n", 4,
 	 "media_relay: udp:127.0.0.1:2223 is already configured on line 2"},
+	{LISTEN "node_meta site\n", 2, "node_meta: missing VALUE"},
+	{LISTEN "node_meta site a b\n", 2, "node_meta: unexpected 'b'"},
+	{LISTEN "node_meta si/te paris\n", 2, "node_meta key: 'si/te' may"},
+	{LISTEN "node_meta site par:is\n", 2,
+	 "node_meta value: 'par:is' may"},
+	{LISTEN "node_meta site a\nnode_meta site b\n", 3,
+	 "node_meta: 'site' is already given"},
 };
 
 
@@ -437,6 +464,19 @@ START_TEST(test_bad)
 	ck_assert_msg(strstr(errbuf, b->msg) != NULL,
 		      "case %d: want '%s' in '%s'", _i, b->msg, errbuf);
 	ck_assert_ptr_null(strchr(errbuf, '\n'));
+}
+END_TEST
+
+
+START_TEST(test_node_meta)
+{
+	ck_assert_int_eq(load(LISTEN "node_meta site paris\n"
+			      "node_meta rack r-12\n"), 0);
+	ck_assert_uint_eq(cfg.node_metac, 2);
+	ck_assert_str_eq(cfg.node_meta[0].key, "site");
+	ck_assert_str_eq(cfg.node_meta[0].value, "paris");
+	ck_assert_str_eq(cfg.node_meta[1].key, "rack");
+	ck_assert_str_eq(cfg.node_meta[1].value, "r-12");
 }
 END_TEST
 
@@ -599,6 +639,7 @@ static Suite *conf_suite(void)
 	tcase_add_test(tc, test_redis_sentinel);
 	tcase_add_test(tc, test_redis_password_alone);
 	tcase_add_test(tc, test_media_relay);
+	tcase_add_test(tc, test_pass_header);
 	tcase_add_test(tc, test_too_many_media_relays);
 	tcase_add_test(tc, test_default_shtag_is_first_shtag);
 	tcase_add_test(tc, test_comments_and_whitespace);
@@ -607,6 +648,7 @@ static Suite *conf_suite(void)
 	tcase_add_test(tc, test_secret_not_echoed);
 	tcase_add_test(tc, test_missing_file);
 	tcase_add_test(tc, test_policy_relative_to_file);
+	tcase_add_test(tc, test_node_meta);
 	tcase_add_test(tc, test_shipped_single_node);
 	tcase_add_test(tc, test_shipped_cluster);
 	suite_add_tcase(s, tc);

@@ -373,6 +373,36 @@ START_TEST(test_decode_version1_has_no_keys)
 END_TEST
 
 
+/*
+ * Version 3 is written only once a leg's o= versions were moved: until
+ * then a reader of version 2 reads the dialog; the offset and the caps
+ * come back as they were.
+ */
+START_TEST(test_version3_only_with_sdp_off)
+{
+	struct dialog *dlg = full_dialog(), *out = NULL;
+	char *s;
+
+	dlg->leg[LEG_CALLEE].caps = DIALOG_CAP_UPDATE;
+	s = encode(dlg);
+	ck_assert_ptr_nonnull(strstr(s, "\"v\":2,"));
+	mem_deref(s);
+
+	dlg->leg[LEG_CALLER].sdp_off = 5000000000ULL;
+	s = encode(dlg);
+	ck_assert_ptr_nonnull(strstr(s, "\"v\":3,"));
+	ck_assert_int_eq(decode_str(&out, s), 0);
+	ck_assert_uint_eq(out->leg[LEG_CALLER].sdp_off, 5000000000ULL);
+	ck_assert_uint_eq(out->leg[LEG_CALLEE].caps, DIALOG_CAP_UPDATE);
+	ck_assert(dialog_equal(dlg, out));
+
+	mem_deref(out);
+	mem_deref(s);
+	mem_deref(dlg);
+}
+END_TEST
+
+
 START_TEST(test_decode_rejects_truncated)
 {
 	struct dialog *dlg = full_dialog();
@@ -396,7 +426,7 @@ END_TEST
 START_TEST(test_decode_rejects_version)
 {
 	static const char *bad[] = {
-		"{\"v\":3,\"did\":\"" DID_HEX "\"}",
+		"{\"v\":4,\"did\":\"" DID_HEX "\"}",
 		"{\"v\":0,\"did\":\"" DID_HEX "\"}",
 		"{\"v\":\"1\",\"did\":\"" DID_HEX "\"}",
 		"{\"v\":1.5,\"did\":\"" DID_HEX "\"}",
@@ -508,6 +538,10 @@ static bool mutate(struct dialog *d, unsigned k)
 	case 27: dialog_ok_clear(d, k % 2);         break;
 	case 28: d->callid_key ^= 1;                break;
 	case 29: l->contact_key = 0;                break;
+	case 30: l->sdp_off++;                      break;
+	case 31: l->caps ^= DIALOG_CAP_UPDATE;      break;
+	case 32: d->se += 90;                       break;
+	case 33: d->se_refresher ^= 1;              break;
 	default: return false;
 	}
 
@@ -537,7 +571,7 @@ START_TEST(test_equal_sees_every_field)
 		if (!more)
 			break;
 	}
-	ck_assert_uint_eq(k, 60);
+	ck_assert_uint_eq(k, 68);
 
 	/* node-local state is not compared */
 	{
@@ -695,6 +729,7 @@ static Suite *codec_suite(void)
 	tcase_add_test(tc, test_decode_version1_has_no_keys);
 	tcase_add_test(tc, test_decode_rejects_truncated);
 	tcase_add_test(tc, test_decode_rejects_version);
+	tcase_add_test(tc, test_version3_only_with_sdp_off);
 	tcase_add_test(tc, test_decode_rejects_bad_fields);
 	tcase_add_test(tc, test_equal_sees_every_field);
 	tcase_add_test(tc, test_encode_mb);

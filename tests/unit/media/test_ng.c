@@ -146,7 +146,10 @@ START_TEST(test_commands_encoding)
 	wait_done(&r);
 	ck_assert_str_eq(fake->command, "answer");
 	ck_assert_str_eq(odict_string(fake->last, "to-tag"), "tt");
-	ck_assert_uint_eq(odict_count(fake->last, false), 5);
+	/* command, call-id, tags, sdp and what to rewrite beyond media */
+	ck_assert_uint_eq(odict_count(fake->last, false), 6);
+	ck_assert_uint_eq(odict_count(odict_lookup(fake->last, "replace")
+				      ->u.odict, false), 2);
 
 	memset(&r, 0, sizeof(r));
 	ck_assert_int_eq(ng_query(NULL, ng, &(struct ng_call){.callid = "c1"},

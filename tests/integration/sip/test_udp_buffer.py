@@ -1,0 +1,65 @@
+"""test_udp_buffer.py  The UDP receive buffer absorbs a burst, and what it
+cannot absorb is counted.
+
+A node that cannot read for a moment (a scheduling hiccup, a burst of
+answers after a fail-over) relies on the kernel's receive buffer. The test
+pauses two nodes with SIGSTOP, fires the same burst of OPTIONS at each,
+and lets them run again:
+- the node with the default `udp_rcvbuf` loses nothing: every datagram
+  waited in the buffer and `rehome_sip_udp_drops_total` stays 0;
+- the node with a tiny buffer (`udp_rcvbuf 4096`) drops most of them, and
+  its drop counter shows it.
+The burst is sized to what the default buffer really got (the kernel caps
+it at net.core.rmem_max without CAP_NET_ADMIN), so it fits by design.
+"""
+import signal
+import time
+
+import harness as h
+from harness import nodes
+
+t = h.Test(__file__)
+
+SKB_COST = 2500          # bytes of buffer a small loopback datagram uses
+
+
+def drops(node):
+    return nodes.metric(node, 'rehome_sip_udp_drops_total'
+                        '{listener="udp:%s"}' % node.sip_addr)
+
+
+def burst(ctx, node, n):
+    """Send n OPTIONS to a paused node, then let it run."""
+    peer = ctx.udp(h.CALLER_IP)
+    node.popen.send_signal(signal.SIGSTOP)
+    try:
+        for _ in range(n):
+            peer.send(peer.request('OPTIONS', 'sip:%s' % node.sip_addr),
+                      node.sip_addr)
+    finally:
+        node.popen.send_signal(signal.SIGCONT)
+
+
+@t.test
+def burst_absorbed_or_counted(ctx):
+    roomy = ctx.rehomed(name='roomy')
+    tiny = ctx.rehomed(name='tiny', node_id='node2',
+                       extra=['udp_rcvbuf 4096'])
+    rcvbuf = nodes.metric(roomy, 'rehome_sip_udp_rcvbuf_bytes'
+                          '{listener="udp:%s"}' % roomy.sip_addr)
+    assert rcvbuf >= 200000, 'default receive buffer only %d bytes' % rcvbuf
+    n = int(min(2000, rcvbuf // SKB_COST))
+
+    for node in (roomy, tiny):
+        assert drops(node) == 0, '%s drops before the burst' % node.name
+        burst(ctx, node, n)
+    time.sleep(0.5)
+
+    assert drops(roomy) == 0, 'default buffer dropped %d of %d' % (
+        drops(roomy), n)
+    lost = drops(tiny)
+    assert lost >= n // 2, 'tiny buffer: %d of %d counted as dropped' % (
+        lost, n)
+
+
+t.main()
