@@ -5,9 +5,12 @@
 # -t: seconds per target (default 30, the CI stage of test-all.sh);
 # -m: merge what the run found into tests/fuzz/corpus/<target> (only the
 #     inputs that add coverage; scripts/fuzz-long.sh does this).
-# A crash, leak or timeout fails the run; its input is kept as
-# build-fuzz/fuzz-artifacts/<target>-crash-<sha1> (make it a corpus file
-# or a unit test, tests/fuzz/README.md). One line per target goes to
+# A crash, leak or an input taking over 30 s (a hang: inputs take
+# milliseconds, but a loaded machine stalls ASan's quarantine recycling
+# for seconds; the quarantine is kept small for that) fails the run; its
+# input is kept as build-fuzz/fuzz-artifacts/<target>-<kind>-<sha1> (make
+# it a corpus file or a unit test, tests/fuzz/README.md). One line per
+# target goes to
 # build-fuzz/fuzz-stats.txt: executions, corpus size, result.
 # The targets that keep a node between inputs (sip, cluster, ctl) make
 # libFuzzer's per-input leak check scan the whole heap every time, which
@@ -48,8 +51,9 @@ for t in $targets; do
 	*) leaks=1 ;;
 	esac
 	rc=0
+	ASAN_OPTIONS=quarantine_size_mb=32 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	"$build/tests/fuzz/fuzz_$t" -max_total_time="$secs" -timeout=10 \
+	"$build/tests/fuzz/fuzz_$t" -max_total_time="$secs" -timeout=30 \
 		-rss_limit_mb=2048 -print_final_stats=1 -close_fd_mask=3 $dict \
 		-detect_leaks=$leaks \
 		-artifact_prefix="$build/fuzz-artifacts/$t-" \
