@@ -10,6 +10,8 @@ RUN="redis-server"
 PACKAGE="debhelper dpkg-dev fakeroot systemd bash-completion man-db"
 # prometheus: its promtool lints /metrics and checks docs/prometheus/
 TEST="redis-sentinel sip-tester baresip openssl dnsmasq-base lua5.4 lua-busted python3 python3-redis python3-yaml procps rtpengine-daemon prometheus"
+# clang and its libFuzzer runtime: the fuzz stage of test-all.sh
+FUZZ="clang libclang-rt-14-dev"
 BENCH=""
 [ "${1:-}" = "--bench" ] && BENCH="kamailio linux-perf"
 
@@ -19,4 +21,4 @@ SUDO=""
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
 # shellcheck disable=SC2086
-$SUDO apt-get install -y -q $BUILD $RUN $TEST $PACKAGE $BENCH
+$SUDO apt-get install -y -q $BUILD $RUN $TEST $FUZZ $PACKAGE $BENCH

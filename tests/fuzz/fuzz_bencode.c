@@ -5,8 +5,7 @@
  * UBSan watch), and what it accepts must encode back to the very same
  * bytes: the decoder takes only the canonical form (no leading zeros, no
  * "-0", nothing after the end) and the encoder keeps key order, so any
- * difference is a bug in one of the two. Built with -Dfuzz=true and
- * clang only (tests/fuzz/meson.build).
+ * difference is a bug in one of the two (tests/fuzz/README.md).
  */
 #include <stdint.h>
 #include <stdlib.h>
