@@ -21,7 +21,7 @@
  *    "callid_key":"<16 hex>","from":..,"to":..,"to_tag":..,"shtag":..,
  *    "owner":..,"media":..,"created":ms,"updated":ms,"version":n,
  *    "caller":{"target":..,"route":..,"sdp_in":..,"sdp_out":..,
- *              "lsnr_tag":..,"contact_key":"<16 hex>","tp":"UDP",
+ *              "sdp_relayed":true,"lsnr_tag":..,"contact_key":"<16 hex>","tp":"UDP",
  *              "cseq":{"rseq":n,"lseq":n,"off":n,"ack":n},
  *              "ok":{"cseq":n,"ack":n,"until":ms,"tp":"UDP",
  *                    "dst":"IP:PORT","msg":"SIP/2.0 200 OK..."}},
@@ -44,6 +44,11 @@
  * The engine relays SDP unchanged, so a leg's sdp_out is usually the other
  * leg's sdp_in; the decoder then keeps one string with two references
  * instead of two copies (SDP bodies are most of a dialog's memory).
+ * Version 3 writes such an SDP once, too: the leg's "sdp_out" is left out
+ * and "sdp_relayed":true stands for "the other leg's sdp_in" (a version 2
+ * reader would take the missing sdp_out for none, hence the version). It
+ * saves one or two SDP bodies, JSON-escaped, in every replication message
+ * and Redis snapshot. Versions 1 and 2, with both copies, are still read.
  */
 #include <stddef.h>
 #include <string.h>
@@ -306,8 +311,17 @@ static int ok_encode(struct odict *lo, const struct dialog_ok *ok)
 }
 
 
+/** True if leg was sent the SDP that other sent: it is written once */
+static bool sdp_relayed(const struct dialog_leg *leg,
+			const struct dialog_leg *other)
+{
+	return leg->sdp_out && str_equal(leg->sdp_out, other->sdp_in);
+}
+
+
 static int leg_encode(struct odict *o, const char *key,
-		      const struct dialog_leg *leg)
+		      const struct dialog_leg *leg,
+		      const struct dialog_leg *other)
 {
 	struct odict *lo = NULL, *co = NULL;
 	int err;
@@ -319,6 +333,14 @@ static int leg_encode(struct odict *o, const char *key,
 	err = fields_encode(lo, leg, leg_fields, ARRAY_SIZE(leg_fields));
 	if (err)
 		goto out;
+
+	/* the table wrote it; a reference replaces it (see above) */
+	if (sdp_relayed(leg, other)) {
+		odict_entry_del(lo, "sdp_out");
+		err = odict_entry_add(lo, "sdp_relayed", ODICT_BOOL, true);
+		if (err)
+			goto out;
+	}
 
 	err = odict_entry_add(lo, "tp", ODICT_STRING,
 			      sip_transp_name(leg->tp));
@@ -386,7 +408,8 @@ static int dialog_odict(struct odict **op, const struct dialog *dlg)
 		goto out;
 
 	for (unsigned i = LEG_CALLER; i <= LEG_CALLEE; i++) {
-		err = leg_encode(o, dialog_leg_name(i), &dlg->leg[i]);
+		err = leg_encode(o, dialog_leg_name(i), &dlg->leg[i],
+				 &dlg->leg[!i]);
 		if (err)
 			goto out;
 	}
@@ -505,7 +528,7 @@ static int ok_decode(struct dialog *dlg, enum dialog_leg_id leg,
 
 
 static int leg_decode(struct dialog *dlg, enum dialog_leg_id id,
-		      const struct odict *o)
+		      bool *relayedp, const struct odict *o)
 {
 	struct dialog_leg *leg = &dlg->leg[id];
 	const char *key = dialog_leg_name(id);
@@ -520,6 +543,11 @@ static int leg_decode(struct dialog *dlg, enum dialog_leg_id id,
 			    ARRAY_SIZE(leg_fields));
 	if (err)
 		return err;
+
+	err = entry_lookup(&e, le->u.odict, "sdp_relayed", ODICT_BOOL);
+	if (err)
+		return err;
+	*relayedp = e && e->u.boolean;
 
 	err = entry_lookup(&e, le->u.odict, "tp", ODICT_STRING);
 	if (!err && e)
@@ -570,14 +598,27 @@ static int state_field_decode(enum dialog_state *stp, const struct odict *o)
 }
 
 
-/** Keep one copy of an SDP that one leg received and the other was sent */
-static void sdp_share(struct dialog_leg *to, const struct dialog_leg *from)
+/**
+ * Keep one copy of an SDP that one leg received and the other was sent:
+ * written once ("sdp_relayed", version 3) or twice (versions 1 and 2)
+ */
+static int sdp_share(struct dialog_leg *to, const struct dialog_leg *from,
+		     bool relayed)
 {
+	if (relayed) {
+		if (to->sdp_out || !from->sdp_in)
+			return EBADMSG;
+
+		to->sdp_out = mem_ref(from->sdp_in);
+		return 0;
+	}
+
 	if (!to->sdp_out || !str_equal(to->sdp_out, from->sdp_in))
-		return;
+		return 0;
 
 	mem_deref(to->sdp_out);
 	to->sdp_out = mem_ref(from->sdp_in);
+	return 0;
 }
 
 
@@ -597,6 +638,7 @@ int dialog_decode(struct dialog **dlgp, const char *str, size_t len)
 	struct dialog *dlg = NULL;
 	struct odict *o = NULL;
 	const struct odict_entry *v;
+	bool relayed[2] = {false, false};
 	uint64_t did;
 	int err;
 
@@ -637,13 +679,17 @@ int dialog_decode(struct dialog **dlgp, const char *str, size_t len)
 		goto out;
 
 	for (unsigned i = LEG_CALLER; i <= LEG_CALLEE; i++) {
-		err = leg_decode(dlg, i, o);
+		err = leg_decode(dlg, i, &relayed[i], o);
 		if (err)
 			goto out;
 	}
 
-	sdp_share(&dlg->leg[LEG_CALLER], &dlg->leg[LEG_CALLEE]);
-	sdp_share(&dlg->leg[LEG_CALLEE], &dlg->leg[LEG_CALLER]);
+	err  = sdp_share(&dlg->leg[LEG_CALLER], &dlg->leg[LEG_CALLEE],
+			 relayed[LEG_CALLER]);
+	err |= sdp_share(&dlg->leg[LEG_CALLEE], &dlg->leg[LEG_CALLER],
+			 relayed[LEG_CALLEE]);
+	if (err)
+		err = EBADMSG;
 
  out:
 	mem_deref(o);
