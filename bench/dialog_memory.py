@@ -23,7 +23,8 @@ for node1's finished transactions to go (the method of bench_proxy.py):
   includes the allocator's slack and the dialog table, as an operator
   sees it;
 - Redis: used_memory (INFO memory) growth per snapshot key, MEMORY USAGE
-  of one snapshot key, its encoding and the length of its stored message;
+  of one snapshot key, its encoding and the length of its stored message
+  (--listpack-value: with that hash-max-listpack-value);
 - the SDP bytes a dialog keeps: the distinct SDP bodies of one snapshot
   (a node keeps the last SDP of each direction once), so that "beyond
   the SDPs" is printed explicitly.
@@ -59,6 +60,11 @@ def parse_args():
                     help='seconds from all calls up to a sample, for '
                     'the finished transactions to go (libre keeps them '
                     '64*T1 = 32 s; default %(default)s)')
+    ap.add_argument('--listpack-value', type=int, metavar='BYTES',
+                    help="Redis's hash-max-listpack-value (CONFIG SET) "
+                    'before the calls: a snapshot hash whose message fits '
+                    "stays a listpack (Redis's default, 64, makes it a "
+                    'hash table)')
     ap.add_argument('--dump', metavar='FILE',
                     help='write one stored snapshot message to FILE')
     return ap.parse_args()
@@ -148,6 +154,9 @@ def run(ctx, args):
     half = args.calls // 2
     hold_ms = int((args.calls / args.rate + 2 * args.settle + 60) * 1000)
     redis = ctx.redis()
+    if args.listpack_value:
+        redis.client.config_set('hash-max-listpack-value',
+                                args.listpack_value)
     uas = ctx.sipp('uas.xml', ip=h.CALLEE_IP, calls=args.calls,
                    timeout=hold_ms // 1000 + 60, trace=False)
     n1 = node(ctx, args, redis, 'node1', 'active', uas.target)

@@ -16,7 +16,8 @@
  * replicated part of struct dialog is written; the node-local tail
  * (replica, acked, transactions) starts empty on the node that decodes.
  *
- * Layout, with NULL strings and zero keys left out:
+ * Layout, with NULL strings, zero keys, zero 32-bit numbers and the
+ * transport UDP left out (each decodes to its default, in every version):
  *   {"v":2,"did":"<16 hex>","state":"confirmed","callid":..,
  *    "callid_key":"<16 hex>","from":..,"to":..,"to_tag":..,"shtag":..,
  *    "owner":..,"media":..,"created":ms,"updated":ms,"version":n,
@@ -168,6 +169,9 @@ static int fields_encode(struct odict *o, const void *base,
 
 		if (fv[i].type == FIELD_X64) {
 			err = x64_encode(o, fv[i].key, *(const uint64_t *)p);
+		}
+		else if (fv[i].type == FIELD_U32 && !field_uint(p, FIELD_U32)) {
+			err = 0;    /* decodes to 0 anyway: saves bytes */
 		}
 		else if (!is_str(fv[i].type)) {
 			err = odict_entry_add(o, fv[i].key, ODICT_INT,
@@ -342,10 +346,13 @@ static int leg_encode(struct odict *o, const char *key,
 			goto out;
 	}
 
-	err = odict_entry_add(lo, "tp", ODICT_STRING,
-			      sip_transp_name(leg->tp));
-	if (err)
-		goto out;
+	/* UDP, the default, decodes from nothing: saves bytes */
+	if (leg->tp != SIP_TRANSP_UDP) {
+		err = odict_entry_add(lo, "tp", ODICT_STRING,
+				      sip_transp_name(leg->tp));
+		if (err)
+			goto out;
+	}
 
 	err = odict_alloc(&co, ODICT_BUCKETS);
 	if (err)
