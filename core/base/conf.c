@@ -301,6 +301,25 @@ static int key_number(struct conf_scan *sc, const struct conf_key *k,
 }
 
 
+/* a header to let cross between the legs verbatim (core/sip/sipmsg.c) */
+static int key_pass_header(struct conf_scan *sc, const struct conf_key *k,
+			   const struct pl *argv)
+{
+	struct rh_conf *cfg = sc->cfg;
+
+	if (cfg->pass_headerc >= CONF_MAX_PASS_HEADERS)
+		return conf_fail(sc, "%s: too many (at most %u)", k->name,
+				 CONF_MAX_PASS_HEADERS);
+
+	if (conf_copy_name(sc, k->name, &argv[0],
+			   cfg->pass_header[cfg->pass_headerc], CONF_HDR_SZ))
+		return EINVAL;
+
+	++cfg->pass_headerc;
+	return 0;
+}
+
+
 static int key_listen(struct conf_scan *sc, const struct conf_key *k,
 		      const struct pl *argv)
 {
@@ -457,6 +476,8 @@ static const struct conf_key keyv[] = {
 	{.name = "listen", .usage = "PROTO:IP:PORT tag=NAME",
 	 .h = key_listen, .repeatable = true},
 	{.name = "upstream", .usage = "PROTO:IP:PORT", .h = key_upstream},
+	{.name = "pass_header", .usage = "NAME", .h = key_pass_header,
+	 .repeatable = true},
 	{.name = "udp_rcvbuf", .usage = "BYTES", .h = key_number,
 	 FIELD(udp_rcvbuf), .min = 0, .max = 1 << 30},
 	{.name = "shtag", .usage = "NAME active|backup", .h = key_shtag,

@@ -35,6 +35,7 @@ struct conf_shtag {
 enum { CONF_MAX_MEDIA_RELAYS = 16, CONF_MAX_RELAY_WEIGHT = 1000 };
 
 enum { CONF_MAX_SENTINELS = 8 };
+enum { CONF_MAX_PASS_HEADERS = 32, CONF_HDR_SZ = 64 };
 
 /** One HOST:PORT of `redis_sentinel` (hiredis resolves a host name) */
 struct conf_hostport {
@@ -57,6 +58,8 @@ struct rh_conf {
 	bool has_upstream;
 	enum sip_transp upstream_tp;
 	struct sa upstream;
+	char pass_header[CONF_MAX_PASS_HEADERS][CONF_HDR_SZ];
+	size_t pass_headerc;     /* 0: only the built-in end-to-end headers */
 	struct conf_shtag shtag[CONF_MAX_SHTAGS];
 	size_t shtagc;
 	char default_shtag[CONF_SHTAG_SZ]; /* default: "default" */

@@ -70,3 +70,15 @@ uint32_t cseq_originate(struct cseq_leg *to, bool is_invite)
 
 	return out;
 }
+
+
+/**
+ * The CSeq number a RAck relayed to `to` must name, for a RAck naming the
+ * sender's INVITE `num`: a reliable provisional answers the INVITE still
+ * in progress toward `to`, the last one relayed to it (RFC 3262 7.1),
+ * whose number may differ from the sender's.
+ */
+uint32_t cseq_rack(const struct cseq_leg *to, uint32_t num)
+{
+	return to->ack ? to->ack : num + to->off;
+}

@@ -23,5 +23,6 @@ int      cseq_recv(struct cseq_leg *from, uint32_t num, bool is_ack);
 uint32_t cseq_relay(struct cseq_leg *to, uint32_t num, bool is_invite);
 uint32_t cseq_relay_ack(const struct cseq_leg *to);
 uint32_t cseq_originate(struct cseq_leg *to, bool is_invite);
+uint32_t cseq_rack(const struct cseq_leg *to, uint32_t num);
 
 #endif

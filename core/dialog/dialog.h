@@ -36,12 +36,15 @@ enum dialog_lock_kind {
 };
 
 /**
- * One engine-originated operation at a time: while it is held, the
- * endpoints' own session refreshes are refused (491).
+ * One engine-originated operation at a time. While the holder has an
+ * INVITE or UPDATE of its own pending (`pending`), the endpoints' own
+ * session refreshes are glare and refused (491); otherwise they are
+ * relayed as usual.
  */
 struct dialog_lock {
 	enum dialog_lock_kind kind;
 	const void *holder;    /* compared, never dereferenced */
+	bool pending;          /* the holder's INVITE/UPDATE is pending */
 };
 
 /**
@@ -69,6 +72,11 @@ struct dialog_ok {
 	bool taken_over;       /* sent by another node before this one */
 };
 
+/** What an endpoint said it supports (Allow, Supported), per leg */
+enum dialog_cap {
+	DIALOG_CAP_UPDATE = 1 << 0,  /* Allow lists UPDATE */
+};
+
 /** One side of the call: how to reach that endpoint and what it has seen */
 struct dialog_leg {
 	char *target;          /* the endpoint's remote target (Contact URI) */
@@ -78,6 +86,8 @@ struct dialog_leg {
 	char *lsnr_tag;        /* tag of the listener this leg uses (atom) */
 	struct dialog_ok *ok;  /* our 2xx awaiting its ACK, or NULL */
 	uint64_t contact_key;  /* random, in our Contact toward this leg */
+	uint64_t sdp_off;      /* added to the o= version of SDP sent to it */
+	uint32_t caps;         /* DIALOG_CAP_*: what the endpoint supports */
 	struct cseq_leg cseq;
 	enum sip_transp tp;
 };
@@ -106,6 +116,8 @@ struct dialog {
 	uint64_t created;      /* unix ms */
 	uint64_t updated;      /* unix ms of the last change or activity */
 	uint64_t version;      /* bumped on each change; replicas keep newest */
+	uint32_t se;           /* session interval (RFC 4028), s; 0: none */
+	uint32_t se_refresher; /* the leg (dialog_leg_id) that refreshes */
 
 	/* node-local, never serialized */
 	bool replica;          /* held for another node, not served here */
@@ -151,6 +163,9 @@ int  dialog_lock(struct dialog *dlg, enum dialog_lock_kind kind,
 		 const void *holder);
 int  dialog_unlock(struct dialog *dlg, const void *holder);
 void dialog_lock_break(struct dialog *dlg);
+void dialog_lock_pending(struct dialog *dlg, const void *holder,
+			 bool pending);
+bool dialog_pending(const struct dialog *dlg);
 bool dialog_locked(const struct dialog *dlg);
 bool dialog_locked_by(const struct dialog *dlg, enum dialog_lock_kind kind,
 		      const void *holder);
@@ -165,7 +180,7 @@ const char *dialog_leg_name(enum dialog_leg_id leg);
 uint64_t dialog_now(void);
 
 /* dialog_codec.c: versioned serialization (JSON) */
-enum { DIALOG_CODEC_VERSION = 3, DIALOG_CODEC_VERSION_MIN = 1 };
+enum { DIALOG_CODEC_VERSION = 4, DIALOG_CODEC_VERSION_MIN = 1 };
 int dialog_encode(struct re_printf *pf, const struct dialog *dlg);
 int dialog_encode_mb(struct mbuf **mbp, const struct dialog *dlg);
 int dialog_decode(struct dialog **dlgp, const char *str, size_t len);

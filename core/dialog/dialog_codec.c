@@ -18,11 +18,13 @@
  *
  * Layout, with NULL strings, zero keys, zero 32-bit numbers and the
  * transport UDP left out (each decodes to its default, in every version):
- *   {"v":2,"did":"<16 hex>","state":"confirmed","callid":..,
+ *   {"v":2|3|4,"did":"<16 hex>","state":"confirmed","callid":..,
  *    "callid_key":"<16 hex>","from":..,"to":..,"to_tag":..,"shtag":..,
- *    "owner":..,"media":..,"created":ms,"updated":ms,"version":n,
+ *    "owner":..,"media":..,"created":ms,"updated":ms,"version":n,"se":s,
+ *    "se_refresher":0|1,
  *    "caller":{"target":..,"route":..,"sdp_in":..,"sdp_out":..,
- *              "sdp_relayed":true,"lsnr_tag":..,"contact_key":"<16 hex>","tp":"UDP",
+ *              "sdp_relayed":true,"lsnr_tag":..,
+ *              "contact_key":"<16 hex>","sdp_off":n,"caps":n,"tp":"UDP",
  *              "cseq":{"rseq":n,"lseq":n,"off":n,"ack":n},
  *              "ok":{"cseq":n,"ack":n,"until":ms,"tp":"UDP",
  *                    "dst":"IP:PORT","msg":"SIP/2.0 200 OK..."}},
@@ -42,14 +44,27 @@
  * the dialogs of an engine from before keys keep the identifiers their
  * endpoints were given ("rh-<did>-<a|b>", "rh-<did>") until they end.
  *
+ * Version 3 added "sdp_off", the offset of the o= versions sent to a leg
+ * (sdpver.c): a reader that ignored it would send that leg versions lower
+ * than it has seen. It is written as 3 only when an offset is set; other
+ * dialogs are still written as 2, so that nodes of the release before
+ * keep reading them during an upgrade: a version 2 reader ignores "caps"
+ * (what an endpoint supports: it only misses a chance to use UPDATE) and
+ * the session timer "se", "se_refresher" (its re-INVITEs go without one,
+ * as before).
+ *
  * The engine relays SDP unchanged, so a leg's sdp_out is usually the other
  * leg's sdp_in; the decoder then keeps one string with two references
  * instead of two copies (SDP bodies are most of a dialog's memory).
- * Version 3 writes such an SDP once, too: the leg's "sdp_out" is left out
- * and "sdp_relayed":true stands for "the other leg's sdp_in" (a version 2
+ * Version 4 writes such an SDP once, too: the leg's "sdp_out" is left out
+ * and "sdp_relayed":true stands for "the other leg's sdp_in" (an older
  * reader would take the missing sdp_out for none, hence the version). It
  * saves one or two SDP bodies, JSON-escaped, in every replication message
- * and Redis snapshot. Versions 1 and 2, with both copies, are still read.
+ * and Redis snapshot (bench/dialog_memory.py: Redis memory per dialog).
+ * Nearly every dialog with SDP is then written as 4, so nodes of the
+ * releases before drop them: an upgrade across this change follows
+ * docs/operations.md, "Upgrading across a format change". Objects with
+ * both copies (versions 1 to 3) are still read.
  */
 #include <stddef.h>
 #include <string.h>
@@ -89,6 +104,8 @@ static const struct field dialog_fields[] = {
 	{"created", offsetof(struct dialog, created), FIELD_U64},
 	{"updated", offsetof(struct dialog, updated), FIELD_U64},
 	{"version", offsetof(struct dialog, version), FIELD_U64},
+	{"se",      offsetof(struct dialog, se),      FIELD_U32},
+	{"se_refresher", offsetof(struct dialog, se_refresher), FIELD_U32},
 };
 
 static const struct field leg_fields[] = {
@@ -98,6 +115,8 @@ static const struct field leg_fields[] = {
 	{"sdp_out",  offsetof(struct dialog_leg, sdp_out),  FIELD_STR},
 	{"lsnr_tag", offsetof(struct dialog_leg, lsnr_tag), FIELD_ATOM},
 	{"contact_key", offsetof(struct dialog_leg, contact_key), FIELD_X64},
+	{"sdp_off",  offsetof(struct dialog_leg, sdp_off),  FIELD_U64},
+	{"caps",     offsetof(struct dialog_leg, caps),     FIELD_U32},
 };
 
 static const struct field cseq_fields[] = {
@@ -382,6 +401,27 @@ static int leg_encode(struct odict *o, const char *key,
 }
 
 
+/**
+ * The lowest version that says what dlg holds: 4 once an SDP is written
+ * once for both legs, 3 once the engine has moved a leg's o= versions
+ * (see above), so that until then a node of a release before still reads
+ * it.
+ */
+static int codec_version(const struct dialog *dlg)
+{
+	const struct dialog_leg *a = &dlg->leg[LEG_CALLER];
+	const struct dialog_leg *b = &dlg->leg[LEG_CALLEE];
+
+	if (sdp_relayed(a, b) || sdp_relayed(b, a))
+		return DIALOG_CODEC_VERSION;
+
+	if (a->sdp_off || b->sdp_off)
+		return 3;
+
+	return 2;
+}
+
+
 static int dialog_odict(struct odict **op, const struct dialog *dlg)
 {
 	struct odict *o = NULL;
@@ -396,8 +436,7 @@ static int dialog_odict(struct odict **op, const struct dialog *dlg)
 	if (err)
 		return err;
 
-	err = odict_entry_add(o, "v", ODICT_INT,
-			      (int64_t)DIALOG_CODEC_VERSION);
+	err = odict_entry_add(o, "v", ODICT_INT, (int64_t)codec_version(dlg));
 	if (err)
 		goto out;
 
@@ -607,7 +646,7 @@ static int state_field_decode(enum dialog_state *stp, const struct odict *o)
 
 /**
  * Keep one copy of an SDP that one leg received and the other was sent:
- * written once ("sdp_relayed", version 3) or twice (versions 1 and 2)
+ * written once ("sdp_relayed", version 4) or twice (versions 1 to 3)
  */
 static int sdp_share(struct dialog_leg *to, const struct dialog_leg *from,
 		     bool relayed)

@@ -32,9 +32,13 @@
  * re-home call (our re-INVITE in flight) or a hand-off job (another node
  * is taking it). It is typed, so the holder pointer is only ever compared,
  * never cast back to guess what it is. It is node-local and never
- * announced. An endpoint's BYE breaks it (dialog_lock_break()): the
- * holder finds out with dialog_locked_by(), without the SIP layer knowing
- * the re-homing module.
+ * announced. Holding it is not glare by itself: only while the holder
+ * says it has an INVITE or UPDATE pending (dialog_lock_pending()) are the
+ * endpoints' own refreshes refused with 491 (RFC 3261 14.2, RFC 3311 5.2);
+ * a hand-off waiting for another node, a re-home between two of its
+ * requests, refuse nothing. An endpoint's BYE breaks it
+ * (dialog_lock_break()): the holder finds out with dialog_locked_by(),
+ * without the SIP layer knowing the re-homing module.
  */
 #include <string.h>
 #include <re.h>
@@ -405,4 +409,21 @@ bool dialog_locked_by(const struct dialog *dlg, enum dialog_lock_kind kind,
 {
 	return dlg && kind != DIALOG_LOCK_NONE && dlg->lock.kind == kind &&
 		dlg->lock.holder == holder;
+}
+
+
+/** The holder's INVITE/UPDATE is pending, or no longer */
+void dialog_lock_pending(struct dialog *dlg, const void *holder,
+			 bool pending)
+{
+	if (dlg && dlg->lock.kind != DIALOG_LOCK_NONE &&
+	    dlg->lock.holder == holder)
+		dlg->lock.pending = pending;
+}
+
+
+/** An engine-originated INVITE/UPDATE is pending: a refresh is glare */
+bool dialog_pending(const struct dialog *dlg)
+{
+	return dialog_locked(dlg) && dlg->lock.pending;
 }

@@ -14,12 +14,23 @@
  *    leg's ACK (RFC 3725 flow I). A leg re-INVITEd alone, or whose partner
  *    failed, is answered with the SDP it was last sent: its session is
  *    unchanged, so an identical description with the same o= version is a
- *    valid answer.
+ *    valid answer;
+ *  - an answer (or offer) that differs from what the other leg was last
+ *    sent is passed on to that leg in one more request (pass_on()), so
+ *    that no leg keeps a stale description and media never goes one way;
+ *    and its answer again, up to STEPS_MAX requests. Whatever the engine
+ *    offers or answers goes through sdp_send(), which gives a changed
+ *    description an o= version above the last one that leg saw
+ *    (sdpver.c).
+ * Mode update sends UPDATE only to a leg whose Allow listed it, a
+ * re-INVITE to any other; the session timer rides in both (proxy.c).
  *
- * While a call is in flight it holds the dialog's lock. proxy.c answers an
- * endpoint's own INVITE/UPDATE with 491 meanwhile, and a BYE breaks the
- * lock after relaying it: that is how a call learns it was aborted, without
- * proxy.c knowing this module. A 491 from an endpoint is retried after the
+ * While a call is in flight it holds the dialog's lock, and says when its
+ * request is pending (sent and not answered, or a first leg's 2xx waiting
+ * for the answer its ACK will carry): proxy.c answers an endpoint's own
+ * INVITE/UPDATE with 491 then only, and relays it otherwise. A BYE breaks
+ * the lock after relaying it: that is how a call learns it was aborted,
+ * without proxy.c knowing this module. A 491 from an endpoint is retried after the
  * RFC 3261 14.1 back-off; 481 means the endpoint lost the call, which is
  * then ended on both legs; any other failure (timeout, 401/407, 488...)
  * fails that leg only and the call stays up on the other one: a
@@ -43,6 +54,7 @@
 #include "metrics.h"
 #include "cseq.h"
 #include "dialog.h"
+#include "sdpver.h"
 #include "sipmsg.h"
 #include "proxy.h"
 #include "leg.h"
@@ -54,6 +66,7 @@ enum {
 	GLARE_TRIES     = 3,      /* requests per leg when the endpoint 491s */
 	ACK_WAIT_MS     = 16000,  /* a 2xx waits this long for its answer */
 	SCODE_SZ        = 8,      /* a status code as text */
+	STEPS_MAX       = 4,      /* requests of one call, answers passed on */
 };
 
 /** One dialog being moved */
@@ -65,14 +78,19 @@ struct call {
 	struct sip_request *req;
 	struct tmr tmr;               /* 491 back-off */
 	struct tmr ack_tmr;           /* bounds ack_wait */
-	enum dialog_leg_id legv[2];
+	enum dialog_leg_id legv[STEPS_MAX];  /* the leg of each step */
 	unsigned legc;
 	unsigned step;                /* index in legv of the current leg */
 	unsigned tries;               /* requests sent to the current leg */
 	bool offerless;               /* current INVITE went without SDP */
+	bool requesting;              /* current request awaits its answer */
+	bool update;                  /* current request is an UPDATE */
 	bool dirty;                   /* changed since last replicated */
-	bool ack_wait;                /* first leg's 2xx awaits the answer */
-	char *sdp;                    /* SDP of the first leg's 2xx */
+	bool ack_wait;                /* wait_leg's 2xx awaits the answer */
+	enum dialog_leg_id wait_leg;
+	unsigned failed;              /* legs that failed, 1 << leg */
+	char *sdp;                    /* SDP of the last 2xx */
+	struct anchor_move *mv;       /* media_to: the media's move */
 	char reason[REHOME_REASON_SZ]; /* first failure */
 	uint64_t started;             /* jiffies of the first request */
 };
@@ -101,6 +119,7 @@ static void call_destructor(void *arg)
 	tmr_cancel(&c->ack_tmr);
 	mem_deref(c->req);
 	mem_deref(c->sdp);
+	mem_deref(c->mv);
 	(void)dialog_unlock(dlg, c);
 	mem_deref(dlg);
 }
@@ -115,15 +134,56 @@ static void homed_destructor(void *arg)
 }
 
 
-static bool is_update(const struct call *c)
-{
-	return c->job->opts.mode == REHOME_UPDATE;
-}
-
-
 static enum dialog_leg_id cur_leg(const struct call *c)
 {
 	return c->legv[c->step];
+}
+
+
+/** UPDATE, in mode update toward a leg that allows it; else re-INVITE */
+static bool use_update(const struct call *c)
+{
+	return c->job->opts.mode == REHOME_UPDATE &&
+		(c->dest.dlg->leg[cur_leg(c)].caps & DIALOG_CAP_UPDATE);
+}
+
+
+static bool is_update(const struct call *c)
+{
+	return c->update;
+}
+
+
+/** Glare while our request or the first leg's ACK is pending */
+static void pending_update(struct call *c)
+{
+	dialog_lock_pending(c->dest.dlg, c, c->requesting || c->ack_wait);
+}
+
+
+/**
+ * Send leg `to` sdp, as the engine's own offer or answer: sdp_out
+ * becomes it, with the o= version sdpver.c gives.
+ */
+static int sdp_send(struct call *c, enum dialog_leg_id to, char *sdp)
+{
+	struct dialog_leg *leg = &c->dest.dlg->leg[to];
+	char *out = NULL;
+	int err;
+
+	if (leg->sdp_out == sdp)
+		return 0;
+
+	err = sdpver_out(&out, &leg->sdp_off, leg->sdp_out, sdp, true);
+	if (err)
+		return err;
+
+	if (out != leg->sdp_out)
+		c->dirty = true;
+
+	mem_deref(leg->sdp_out);
+	leg->sdp_out = out;
+	return 0;
 }
 
 
@@ -242,10 +302,8 @@ static void ack_leg(struct call *c, enum dialog_leg_id leg, bool offer,
 	struct dialog *dlg = c->dest.dlg;
 	int err;
 
-	if (offer && answer && str_cmp(answer, dlg->leg[leg].sdp_out)) {
-		set_sdp(&dlg->leg[leg].sdp_out, answer);
-		c->dirty = true;
-	}
+	if (offer && answer)
+		(void)sdp_send(c, leg, answer);
 
 	err = proxy_ack(dlg, leg, "application/sdp",
 			offer ? dlg->leg[leg].sdp_out : NULL);
@@ -263,7 +321,8 @@ static void flush_ack(struct call *c, char *answer)
 
 	c->ack_wait = false;
 	tmr_cancel(&c->ack_tmr);
-	ack_leg(c, c->legv[0], true, answer);
+	pending_update(c);
+	ack_leg(c, c->wait_leg, true, answer);
 }
 
 
@@ -278,7 +337,8 @@ static void ack_timeout(void *arg)
 
 	dialog_log(LOG_WARN, "rehome", c->dest.dlg, "no answer from the %s "
 		   "leg in time; ACKing the %s leg with its previous SDP",
-		   dialog_leg_name(c->legv[1]), dialog_leg_name(c->legv[0]));
+		   dialog_leg_name(leg_other(c->wait_leg)),
+		   dialog_leg_name(c->wait_leg));
 	flush_ack(c, NULL);
 }
 
@@ -290,6 +350,8 @@ static void call_finish(struct call *c, enum rehome_outcome outcome,
 	struct dialog *dlg = c->dest.dlg;
 
 	flush_ack(c, NULL);
+	anchor_move_finish(c->mv, outcome == REHOME_MOVED);
+	c->mv = NULL;
 	if (c->dirty && dlg->state != DIALOG_ENDED && !call_aborted(c))
 		dialog_changed(dlg, DIALOG_EV_UPDATED);
 	if (outcome == REHOME_MOVED)
@@ -321,6 +383,7 @@ static void call_next(struct call *c)
 
 static void leg_failed(struct call *c, const char *why)
 {
+	c->failed |= 1u << cur_leg(c);
 	if (!c->reason[0])
 		(void)re_snprintf(c->reason, sizeof(c->reason), "%s:%s",
 				  dialog_leg_name(cur_leg(c)), why);
@@ -333,7 +396,7 @@ static void leg_failed(struct call *c, const char *why)
 
 
 /** The body of the request to the current leg, per the body rule */
-static char *leg_body(const struct call *c)
+static char *offer_body(const struct call *c)
 {
 	const struct dialog *dlg = c->dest.dlg;
 	enum dialog_leg_id leg = cur_leg(c);
@@ -343,7 +406,7 @@ static char *leg_body(const struct call *c)
 	if (dlg->media)
 		return dlg->leg[leg].sdp_out;
 
-	/* the second leg gets what the first one answered or offered */
+	/* a later leg gets what the leg before answered or offered */
 	if (c->step > 0 && c->sdp)
 		return c->sdp;
 
@@ -364,23 +427,32 @@ static char *leg_body(const struct call *c)
 static void call_send(struct call *c)
 {
 	struct dialog *dlg = c->dest.dlg;
-	char *body = leg_body(c);
+	char *body = offer_body(c);
 	int err;
 
 	c->dest.to = cur_leg(c);
+	c->update = use_update(c);
 	c->offerless = !is_update(c) && !body;
 	c->tries++;
 
-	if (body)
-		set_sdp(&dlg->leg[c->dest.to].sdp_out, body);
+	if (body && sdp_send(c, c->dest.to, body)) {
+		leg_failed(c, "nomem");
+		return;
+	}
 
 	err = proxy_request(&c->req, &c->dest,
 			    is_update(c) ? "UPDATE" : "INVITE",
-			    "application/sdp", body, call_response);
-	if (err)
+			    "application/sdp",
+			    body ? dlg->leg[c->dest.to].sdp_out : NULL,
+			    call_response);
+	if (err) {
 		leg_failed(c, "unreachable");
-	else
-		c->dirty = false;   /* proxy_request replicated the dialog */
+		return;
+	}
+
+	c->dirty = false;   /* proxy_request replicated the dialog */
+	c->requesting = true;
+	pending_update(c);
 }
 
 
@@ -405,11 +477,43 @@ static void glare_handler(void *arg)
 }
 
 
+/**
+ * The last leg so far answered or offered sdp: if the other leg was last
+ * sent something else, it gets sdp too (RFC 3264: each side must have the
+ * other's description, or media goes one way), in one more request; and
+ * so on, at most STEPS_MAX requests in all.
+ */
+static void pass_on(struct call *c, const char *sdp)
+{
+	enum dialog_leg_id other = leg_other(cur_leg(c));
+	const struct dialog *dlg = c->dest.dlg;
+
+	/* anchored: an endpoint's SDP never crosses; the relay has the
+	 * media of both legs (see offer_body) */
+	if (dlg->media)
+		return;
+
+	if (!sdp || c->step + 1 < c->legc || (c->failed & (1u << other)) ||
+	    sdpver_same(dlg->leg[other].sdp_out, sdp))
+		return;
+
+	if (c->legc == STEPS_MAX) {
+		dialog_log(LOG_WARN, "rehome", dlg, "the %s leg still has "
+			   "another SDP after %u requests: not passed on",
+			   dialog_leg_name(other), c->legc);
+		return;
+	}
+
+	c->legv[c->legc++] = other;
+}
+
+
 /** A 2xx from the current leg: take its target and SDP, then ACK. */
 static void leg_answered(struct call *c, const struct sip_msg *msg)
 {
 	enum dialog_leg_id leg = cur_leg(c);
 	struct dialog_leg *dl = &c->dest.dlg->leg[leg];
+	uint32_t caps = dl->caps;
 	char *sdp = NULL;
 	struct pl uri;
 
@@ -417,6 +521,10 @@ static void leg_answered(struct call *c, const struct sip_msg *msg)
 		(void)dialog_set_str(&dl->target, &uri);
 		c->dirty = true;
 	}
+
+	leg_learn_allow(c->dest.dlg, leg, msg);
+	if (dl->caps != caps)
+		c->dirty = true;
 
 	if (sipmsg_has_sdp(msg) && !sipmsg_body_str(&sdp, msg)) {
 		if (str_cmp(sdp, dl->sdp_in)) {
@@ -429,18 +537,22 @@ static void leg_answered(struct call *c, const struct sip_msg *msg)
 		}
 	}
 
+	flush_ack(c, sdp);
+	pass_on(c, sdp);
+
 	if (!is_update(c)) {
-		if (c->step == 0 && c->legc > 1 && c->offerless && sdp) {
+		if (c->step + 1 < c->legc && c->offerless && sdp) {
 			c->ack_wait = true;   /* ACK carries the answer */
+			c->wait_leg = leg;
+			pending_update(c);
 			tmr_start(&c->ack_tmr, ACK_WAIT_MS, ack_timeout, c);
 		}
 		else {
 			ack_leg(c, leg, c->offerless && sdp, NULL);
-			flush_ack(c, sdp);
 		}
 	}
 
-	if (c->step == 0)
+	if (sdp)
 		set_sdp(&c->sdp, sdp);
 
 	mem_deref(sdp);
@@ -459,6 +571,8 @@ static void call_response(int err, const struct sip_msg *msg, void *arg)
 	if (!err && msg->scode < 200)
 		return;
 
+	c->requesting = false;
+	pending_update(c);
 	why = call_aborted(c);
 	if (why) {
 		if (!err && msg->scode < 300 && !is_update(c))
@@ -570,7 +684,8 @@ static void call_media(struct call *c)
 		return;
 	}
 
-	err = anchor_move(c->dest.dlg, c->job->opts.media_to, media_moved, c);
+	err = anchor_move(&c->mv, c->dest.dlg, c->job->opts.media_to,
+			  media_moved, c);
 	if (err == EALREADY) {
 		call_send(c);
 	}

@@ -9,8 +9,10 @@
  * without a ".<sender>" suffix), taken with a compare-and-set first. Its
  * first replicated write with the new tag and owner replaces the sender's
  * copy everywhere; the sender stops serving the dialog then. Until then
- * the sender keeps relaying, but answers the endpoints' own re-INVITEs
- * with 491 (busy), so the two nodes never both change a session.
+ * the dialog is marked busy (locked: no other job of this node takes it),
+ * and the sender keeps relaying, the endpoints' own re-INVITEs included:
+ * nothing is pending here, so nothing is glare (dialog_state.c); if one
+ * crosses the taker's re-INVITE, the endpoint answers one of them 491.
  * Requests travel as signed messages on "<cluster>:rehome": "take" (the
  * dids, mode, body, rate) and "results" (outcomes by index, every
  * RESULTS_MS), so the asking node's job shows progress and per-dialog
@@ -138,8 +140,8 @@ static void handoff_clear(struct rehome_job *job, uint64_t did)
 
 /**
  * Ask job->node to take items [off, itemc). Until its copy replaces ours,
- * each dialog is marked busy: relayed as usual, but the endpoints' own
- * re-INVITEs get 491, so that only one node changes the session.
+ * each dialog is marked busy, for this node's other jobs; its requests
+ * are relayed as usual.
  */
 static void handoff_send(struct rehome_job *job, uint32_t off)
 {

@@ -178,6 +178,7 @@ struct anchor_move {
 	struct dialog *dlg;
 	struct mrelay *to;
 	struct media_call *mc;      /* the call on the new relay */
+	struct media_call *old;     /* on the old relay, once swapped */
 	char *caller_tag, *callee_tag;
 	char *for_callee;           /* the new relay's SDP toward the callee */
 	anchor_h *h;
@@ -190,6 +191,7 @@ static void move_destructor(void *arg)
 	struct anchor_move *mv = arg;
 
 	mem_deref(mv->mc);
+	mem_deref(mv->old);
 	mem_deref(mv->caller_tag);
 	mem_deref(mv->callee_tag);
 	mem_deref(mv->for_callee);
@@ -199,11 +201,7 @@ static void move_destructor(void *arg)
 
 static void move_end(struct anchor_move *mv, int err)
 {
-	anchor_h *h = mv->h;
-	void *arg = mv->arg;
-
-	mem_deref(mv);
-	h(err, NULL, arg);
+	mv->h(err, NULL, mv->arg);
 }
 
 
@@ -217,9 +215,9 @@ static void move_answered(int err, const char *sdp, void *arg)
 	if (!err)
 		err = dialog_atom_str(&dlg->media, mrelay_name(mv->to));
 	if (!err)
-		err = leg_sent_sdp(dlg, LEG_CALLER, sdp);
+		err = leg_sent_sdp(dlg, LEG_CALLER, sdp, true);
 	if (!err)
-		err = leg_sent_sdp(dlg, LEG_CALLEE, mv->for_callee);
+		err = leg_sent_sdp(dlg, LEG_CALLEE, mv->for_callee, true);
 	if (err) {
 		move_end(mv, err);
 		return;
@@ -232,13 +230,11 @@ static void move_answered(int err, const char *sdp, void *arg)
 		return;
 	}
 
-	/* the old relay forgets the call (retried even if it is dead) */
+	/* the old relay keeps the call until the legs have moved */
 	old = dlg->mcall;
 	dlg->mcall = mv->mc;
 	mv->mc = NULL;
-	if (old)
-		(void)media_delete(old, NULL, NULL);
-	mem_deref(old);
+	mv->old = old;
 
 	move_end(mv, 0);
 }
@@ -264,19 +260,23 @@ static void move_offered(int err, const char *sdp, void *arg)
  * Move a call's media to relay `to`: the new relay is given the SDPs the
  * endpoints last sent (the caller's as offer, the callee's as answer), and
  * the dialog then names it, with its SDPs as what each leg is to be sent
- * (sdp_out): re-INVITEing both legs with those finishes the move. The old
- * relay is told to delete the call.
+ * (sdp_out): re-INVITEing both legs with those finishes the move, and
+ * anchor_move_finish() then says whether they took it.
+ *
+ * @param mvp  The move, owned by the caller until anchor_move_finish()
+ *             (freeing it first cancels it, h not called)
  *
  * @return 0 if under way (h gets the outcome), otherwise errorcode
  */
-int anchor_move(struct dialog *dlg, const char *to, anchor_h *h, void *arg)
+int anchor_move(struct anchor_move **mvp, struct dialog *dlg, const char *to,
+		anchor_h *h, void *arg)
 {
 	char callid[NG_CALLID_SZ];
 	struct anchor_move *mv;
 	struct mrelay *relay;
 	int err;
 
-	if (!dlg || !to || !h)
+	if (!mvp || !dlg || !to || !h)
 		return EINVAL;
 
 	relay = mrelay_find(anc.relays, to);
@@ -309,8 +309,32 @@ int anchor_move(struct dialog *dlg, const char *to, anchor_h *h, void *arg)
 				  mv);
 	if (err)
 		mem_deref(mv);
+	else
+		*mvp = mv;
 
 	return err;
+}
+
+
+/**
+ * The re-INVITEs of a move are over. When both legs took the new relay's
+ * SDP, the old relay deletes the call (retried even if it is dead);
+ * otherwise a leg still sends its media there, and the old relay keeps
+ * forwarding it (it forgets the session once the media stops, by its own
+ * timeout).
+ */
+void anchor_move_finish(struct anchor_move *mv, bool legs_moved)
+{
+	if (!mv)
+		return;
+
+	if (legs_moved && mv->old)
+		(void)media_delete(mv->old, NULL, NULL);
+	else if (mv->old)
+		dialog_log(LOG_INFO, "media", mv->dlg, "a leg did not move: "
+			   "the old relay keeps its media");
+
+	mem_deref(mv);
 }
 
 

@@ -15,6 +15,7 @@
 #include "conf.h"
 #include "cseq.h"
 #include "dialog.h"
+#include "sdpver.h"
 #include "listener.h"
 #include "sipmsg.h"
 #include "loopmark.h"
@@ -102,42 +103,144 @@ const struct sa *leg_laddr(const struct dialog *dlg,
 }
 
 
+/**
+ * The SDP of msg from leg `from` is what that leg has now, and what the
+ * other leg gets, with the o= version that leg's offset gives (sdpver.c);
+ * leg_body() then sends that.
+ */
 int leg_learn_sdp(struct dialog *dlg, enum dialog_leg_id from,
 		   const struct sip_msg *msg)
 {
-	char *sdp = NULL;
+	struct dialog_leg *to = &dlg->leg[leg_other(from)];
+	char *sdp = NULL, *out = NULL;
 	int err;
 
 	if (!sipmsg_has_sdp(msg))
 		return 0;
 
 	err = sipmsg_body_str(&sdp, msg);
-	if (err)
+	if (!err)
+		err = sdpver_out(&out, &to->sdp_off, to->sdp_out, sdp, false);
+	if (err) {
+		mem_deref(sdp);
 		return err;
+	}
 
 	mem_deref(dlg->leg[from].sdp_in);
-	mem_deref(dlg->leg[leg_other(from)].sdp_out);
+	mem_deref(to->sdp_out);
 	dlg->leg[from].sdp_in = sdp;
-	dlg->leg[leg_other(from)].sdp_out = mem_ref(sdp);
+	to->sdp_out = out;
 
 	return 0;
 }
 
 
-/** The SDP sent to leg `to` was not the other leg's (the relay's) */
-int leg_sent_sdp(struct dialog *dlg, enum dialog_leg_id to, const char *sdp)
+/**
+ * Leg `to` was sent `sdp` instead of the other leg's (a media relay's):
+ * it is what that leg has now, with the o= version the leg's offset gives;
+ * `own`: the engine chose it (a media move), so a changed description
+ * gets a version above the last one sent (sdpver.c).
+ */
+int leg_sent_sdp(struct dialog *dlg, enum dialog_leg_id to, const char *sdp,
+		 bool own)
 {
-	char *copy = NULL;
+	struct dialog_leg *leg = &dlg->leg[to];
+	char *copy = NULL, *out = NULL;
 	int err;
 
 	err = str_dup(&copy, sdp);
+	if (!err)
+		err = sdpver_out(&out, &leg->sdp_off, leg->sdp_out, copy, own);
+	mem_deref(copy);
 	if (err)
 		return err;
 
-	mem_deref(dlg->leg[to].sdp_out);
-	dlg->leg[to].sdp_out = copy;
+	mem_deref(leg->sdp_out);
+	leg->sdp_out = out;
 
 	return 0;
+}
+
+
+/**
+ * The body to send leg `to` for msg's: its own, but an SDP that
+ * leg_learn_sdp() learned goes with the leg's o= version.
+ */
+void leg_body(struct pl *body, const struct dialog *dlg,
+	      enum dialog_leg_id to, const struct sip_msg *msg, bool learned)
+{
+	const struct dialog_leg *leg = &dlg->leg[to];
+
+	if (learned && leg->sdp_off && leg->sdp_out && sipmsg_has_sdp(msg)) {
+		pl_set_str(body, leg->sdp_out);
+		return;
+	}
+
+	body->p = (const char *)mbuf_buf(msg->mb);
+	body->l = mbuf_get_left(msg->mb);
+}
+
+
+/**
+ * The session timer (RFC 4028) the endpoints agreed on, from the 2xx to an
+ * INVITE or UPDATE sent by leg `uac`: its interval and who refreshes
+ * ("uac": the sender, "uas": the other leg). A 2xx without one turns it
+ * off. The engine's own re-INVITEs repeat it (proxy.c), so that a
+ * re-home leaves it as it was.
+ *
+ * @return true if it changed
+ */
+bool leg_learn_timer(struct dialog *dlg, enum dialog_leg_id uac,
+		     const struct sip_msg *resp)
+{
+	const struct sip_hdr *hdr;
+	uint32_t se = 0, refresher = dlg->se_refresher;
+	struct pl val, ref;
+
+	hdr = sip_msg_hdr(resp, SIP_HDR_SESSION_EXPIRES);
+	if (hdr && !re_regex(hdr->val.p, hdr->val.l, "[0-9]+", &val)) {
+		se = pl_u32(&val);
+		refresher = leg_other(uac);
+		if (!msg_param_decode(&hdr->val, "refresher", &ref) &&
+		    !pl_strcasecmp(&ref, "uac"))
+			refresher = uac;
+	}
+
+	if (se == dlg->se && refresher == dlg->se_refresher)
+		return false;
+
+	dlg->se = se;
+	dlg->se_refresher = refresher;
+	return true;
+}
+
+
+/** What the endpoint of `leg` accepts, from the Allow of its INVITE/2xx */
+void leg_learn_allow(struct dialog *dlg, enum dialog_leg_id leg,
+		     const struct sip_msg *msg)
+{
+	const struct sip_hdr *hdr = sip_msg_hdr(msg, SIP_HDR_ALLOW);
+	struct dialog_leg *dl = &dlg->leg[leg];
+	struct le *le;
+
+	if (!hdr)
+		return;   /* nothing said: what we knew stays */
+
+	dl->caps &= ~(uint32_t)DIALOG_CAP_UPDATE;
+	for (le = list_head(&msg->hdrl); le; le = le->next) {
+		const struct sip_hdr *h = le->data;
+		struct pl rest, tok;
+
+		if (h->id != SIP_HDR_ALLOW)
+			continue;
+
+		rest = h->val;
+		while (!re_regex(rest.p, rest.l, "[^, \t]+", &tok)) {
+			if (!pl_strcasecmp(&tok, "UPDATE"))
+				dl->caps |= DIALOG_CAP_UPDATE;
+			pl_advance(&rest, (size_t)(tok.p + tok.l - rest.p));
+		}
+	}
 }
 
 
@@ -149,6 +252,7 @@ int leg_learn_target(struct dialog *dlg, enum dialog_leg_id leg,
 	if (sipmsg_contact_uri(&uri, msg))
 		return 0;
 
+	leg_learn_allow(dlg, leg, msg);
 	if (dlg->leg[leg].target && !pl_strcmp(&uri, dlg->leg[leg].target))
 		return 0;
 

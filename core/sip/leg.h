@@ -24,6 +24,12 @@ int  leg_send(struct sip_request **reqp, const struct pl *met,
 int  leg_learn_sdp(struct dialog *dlg, enum dialog_leg_id from,
 		   const struct sip_msg *msg);
 int  leg_sent_sdp(struct dialog *dlg, enum dialog_leg_id to,
-		  const char *sdp);
+		  const char *sdp, bool own);
+void leg_body(struct pl *body, const struct dialog *dlg,
+	      enum dialog_leg_id to, const struct sip_msg *msg, bool learned);
+bool leg_learn_timer(struct dialog *dlg, enum dialog_leg_id uac,
+		     const struct sip_msg *resp);
+void leg_learn_allow(struct dialog *dlg, enum dialog_leg_id leg,
+		     const struct sip_msg *msg);
 int  leg_learn_target(struct dialog *dlg, enum dialog_leg_id leg,
 		      const struct sip_msg *msg);

@@ -8,7 +8,8 @@
  * server transaction. Only ACK for a 2xx crosses statelessly, as in any
  * UA. Because every message is rebuilt, nothing that describes the other
  * side's path (Via, Record-Route, Route, Contact, the callee leg's
- * Call-ID) ever leaks; everything else crosses verbatim (sipmsg.c).
+ * Call-ID) ever leaks; of the other headers only a whitelist crosses
+ * (hdrfilter.c).
  *
  * This file decides: what a request is (initial INVITE, in-dialog, for the
  * engine itself, malformed), who serves it (this node, the dialog's owner
@@ -41,7 +42,9 @@
 #include "dialog.h"
 #include "listener.h"
 #include "sipmsg.h"
+#include "hdrfilter.h"
 #include "sipcheck.h"
+#include "sipmend.h"
 #include "nict.h"
 #include "metrics.h"
 #include "proxy.h"
@@ -50,11 +53,13 @@
 #include "reliable.h"
 #include "relay.h"
 #include "anchor.h"
+#include "fork.h"
 
 enum {
 	SWEEP_MS  = 1000,
 	RURI_SZ   = 512,
 	HOP_SZ    = 96,   /* "sip:[IPv6]:port;transport=tcp" */
+	SE_MIN    = 90,   /* s, the lowest Min-SE (RFC 4028 4) */
 };
 
 static struct {
@@ -93,6 +98,23 @@ static bool is_own_address(const struct uri *uri, enum sip_transp tp)
 }
 
 
+/**
+ * The caller's target: its Contact, or its From URI for an RFC 2543 UA,
+ * which may leave Contact out (RFC 3261 8.1.1.8 requires it only since).
+ */
+static int target_of_invite(struct pl *uri, const struct sip_msg *msg)
+{
+	int err = sipmsg_contact_uri(uri, msg);
+
+	if (err == ENOENT && sipmend_is_rfc2543(msg)) {
+		*uri = msg->from.auri;
+		return 0;
+	}
+
+	return err ? EBADMSG : 0;
+}
+
+
 static int dialog_from_invite(struct dialog **dlgp, const struct sip_msg *msg,
 			      const char *lsnr_tag, const char *shtag)
 {
@@ -118,12 +140,14 @@ static int dialog_from_invite(struct dialog **dlgp, const struct sip_msg *msg,
 	err |= dialog_serve(dlg, proxy.cfg->node_id);
 	err |= dialog_atom_str(&caller->lsnr_tag, lsnr_tag);
 	err |= sipmsg_route_set(&caller->route, msg, false);
-	err |= sipmsg_contact_uri(&contact, msg) ? EBADMSG : 0;
+	err |= target_of_invite(&contact, msg);
 	if (!err)
 		err = dialog_set_str(&caller->target, &contact);
 	err |= leg_learn_sdp(dlg, LEG_CALLER, msg);
 	if (err)
 		goto out;
+
+	leg_learn_allow(dlg, LEG_CALLER, msg);
 
 	caller->tp = msg->tp;
 	caller->cseq.rseq = msg->cseq.num;
@@ -166,7 +190,7 @@ static void initial_invite(const struct sip_msg *msg)
 	struct pl hop;
 	int err;
 
-	if (!sip_msg_hdr(msg, SIP_HDR_CONTACT)) {
+	if (!sip_msg_hdr(msg, SIP_HDR_CONTACT) && !sipmend_is_rfc2543(msg)) {
 		reply(msg, 400, "Missing Contact");
 		return;
 	}
@@ -392,10 +416,10 @@ static void in_dialog(const struct sip_msg *msg)
 		return;
 	}
 
-	/* rehome: while the engine's own re-INVITE is pending (locked), an
+	/* rehome: while the engine's own re-INVITE is pending, an
 	 * endpoint's INVITE/UPDATE is glare (RFC 3261 14.1), and a BYE is
 	 * relayed and aborts the re-home, which notices the lock broken */
-	if (dialog_locked(dlg) && sipmsg_is_target_refresh(&msg->met)) {
+	if (dialog_pending(dlg) && sipmsg_is_target_refresh(&msg->met)) {
 		metrics_sip_response(491);
 		/* stateful, so that libre absorbs the ACK of the 491 */
 		(void)sip_treply(NULL, proxy.sip, msg, 491, "Request Pending");
@@ -486,7 +510,8 @@ static bool request_handler(const struct sip_msg *msg, void *arg)
 /*
  * A response no client transaction wanted: a response to one of our own
  * non-INVITE transactions, or a copy of a 2xx to INVITE (its client
- * transaction ended with the first one), which reliable.c answers.
+ * transaction ended with the first one), which reliable.c answers, or a
+ * 2xx of another branch of a forked INVITE, which fork.c ends.
  */
 static bool response_handler(const struct sip_msg *msg, void *arg)
 {
@@ -495,13 +520,34 @@ static bool response_handler(const struct sip_msg *msg, void *arg)
 	if (sipcheck_refuse(proxy.sip, msg) || nict_response(msg))
 		return true;
 
-	(void)reliable_stray(msg);
+	if (!reliable_stray(msg))
+		(void)fork_answer(proxy.sip, msg);
 
 	return true;
 }
 
 
 /* ---- requests of the engine's own ----------------------------------- */
+
+
+/**
+ * The session timer the endpoints agreed on, in a refresh of the engine's
+ * own toward leg `to` (RFC 4028 7.4): the same interval, and the same
+ * endpoint refreshing ("uas": the leg we send to; "uac": the other one,
+ * for which the engine stands); nothing if they agreed on none.
+ */
+static int print_timer(struct mbuf *mb, const struct dialog *dlg,
+		       enum dialog_leg_id to)
+{
+	if (!dlg->se)
+		return 0;
+
+	return mbuf_printf(mb, "Supported: timer\r\n"
+			   "Session-Expires: %u;refresher=%s\r\n"
+			   "Min-SE: %u\r\n", dlg->se,
+			   dlg->se_refresher == (uint32_t)to ? "uas" : "uac",
+			   MIN(dlg->se, (uint32_t)SE_MIN));
+}
 
 
 /**
@@ -533,6 +579,8 @@ static int own_request_build(struct mbuf **mbp, const struct dialog *dlg,
 	err |= mbuf_printf(mb, "Call-ID: %s\r\nCSeq: %u %r\r\n",
 			   leg_callid(dlg, to, callid, sizeof(callid)), cseq,
 			   met);
+	if (!pl_strcmp(met, "INVITE") || !pl_strcmp(met, "UPDATE"))
+		err |= print_timer(mb, dlg, to);
 	err |= sipmsg_print_body(mb, ctype, body);
 
 	if (err)
@@ -729,8 +777,13 @@ int proxy_init(struct sip *sip, const struct rh_conf *cfg)
 	proxy.sip = sip;
 	proxy.cfg = cfg;
 
+	err = sipmend_init();
+	if (err)
+		return err;
+
 	leg_init(sip);
 	relay_init(sip);
+	hdrfilter_init(cfg);
 
 	err = nict_init(sip);
 	if (err)

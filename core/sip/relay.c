@@ -30,6 +30,7 @@
 #include "cseq.h"
 #include "dialog.h"
 #include "sipmsg.h"
+#include "hdrfilter.h"
 #include "sipcheck.h"
 #include "nict.h"
 #include "metrics.h"
@@ -139,6 +140,8 @@ static int reply_relay(struct relay *r, const struct sip_msg *resp,
 {
 	const struct sip_msg *msg = r->msg;
 	struct dialog *dlg = r->dest.dlg;
+	struct hdrfilter_ids ids;
+	char callid[LEG_CALLID_SZ];
 	const struct sa *laddr;
 	struct mbuf *mb;
 	struct sa dst;
@@ -161,18 +164,25 @@ static int reply_relay(struct relay *r, const struct sip_msg *resp,
 	err |= mbuf_printf(mb, "\r\nCall-ID: %r\r\n", &msg->callid);
 	err |= mbuf_printf(mb, "CSeq: %u %r\r\n", msg->cseq.num,
 			   &msg->cseq.met);
-	if (sip_msg_hdr(resp, SIP_HDR_CONTACT)) {
+	if (resp->scode >= 300 && resp->scode < 400) {
+		/* a redirect's Contacts are where to go: kept as they are */
+		err |= sipmsg_copy_hdr(mb, resp, SIP_HDR_CONTACT);
+	}
+	else if (sip_msg_hdr(resp, SIP_HDR_CONTACT)) {
 		laddr = leg_laddr(dlg, r->from, msg->tp);
 		if (laddr)
 			err |= sipmsg_print_contact(mb, dlg, r->from,
 						    laddr, msg->tp);
 	}
-	err |= sipmsg_copy_hdrs(mb, resp, sipmsg_is_rewritten);
+	ids.from_callid = resp->callid;
+	ids.to_callid = leg_callid(dlg, r->from, callid, sizeof(callid));
+	err |= hdrfilter_print(mb, resp, &ids);
 
 	if (sdp)
 		pl_set_str(&body, sdp);
 	else
-		sipmsg_body(&body, resp);
+		leg_body(&body, dlg, r->from, resp,
+			 !r->dest.forward && resp->scode < 300);
 	err |= mbuf_printf(mb, "Content-Length: %zu\r\n\r\n%r", body.l,
 			   &body);
 	if (err)
@@ -223,6 +233,10 @@ static bool absorb_response(struct relay *r, const struct sip_msg *resp)
 		changed = true;
 	}
 
+	if (resp->scode >= 200 && (!pl_strcmp(&r->msg->met, "INVITE") ||
+				   !pl_strcmp(&r->msg->met, "UPDATE")))
+		changed |= leg_learn_timer(dlg, r->from, resp);
+
 	return changed;
 }
 
@@ -257,8 +271,9 @@ static void respond(struct relay *r, const struct sip_msg *msg,
 {
 	struct dialog *dlg = r->dest.dlg;
 
-	if (sdp)
-		(void)leg_sent_sdp(dlg, r->from, sdp);
+	/* the relay's SDP, with the o= version the leg's offset gives */
+	if (sdp && !leg_sent_sdp(dlg, r->from, sdp, false))
+		sdp = dlg->leg[r->from].sdp_out;
 	(void)reply_relay(r, msg, sdp);
 
 	if (msg->scode < 200) {
@@ -441,6 +456,27 @@ static void relay_response(int err, const struct sip_msg *msg, void *arg)
  * can be cancelled), any other method through our own transaction where
  * it can (nict.c explains why).
  */
+/**
+ * A PRACK's RAck, with the CSeq of the INVITE as leg `to` numbered it
+ * (cseq.c); other methods have none. hdrfilter.c never passes RAck on.
+ */
+static void print_rack(struct mbuf *mb, const struct sip_msg *msg,
+		       const struct cseq_leg *to, int *errp)
+{
+	const struct sip_hdr *hdr = sip_msg_hdr(msg, SIP_HDR_RACK);
+	struct pl rseq, num, met;
+
+	if (!hdr || pl_strcmp(&msg->met, "PRACK") ||
+	    re_regex(hdr->val.p, hdr->val.l, "[0-9]+[ \t]+[0-9]+[ \t]+[^ \t]+",
+		     &rseq, NULL, &num, NULL, &met))
+		return;
+
+	*errp |= mbuf_printf(mb, "RAck: %r %u %r\r\n", &rseq,
+			     !pl_strcmp(&met, "INVITE") ?
+			     cseq_rack(to, pl_u32(&num)) : pl_u32(&num), &met);
+}
+
+
 int relay_request(struct relay *r, const char *ruri,
 			 const struct pl *hop, struct mbuf *mb)
 {
@@ -488,6 +524,7 @@ static int request_send(struct relay *r, const char *ruri,
 	struct dialog *dlg = r->dest.dlg;
 	struct dialog_leg *to = &dlg->leg[r->dest.to];
 	bool ack = !pl_strcmp(&msg->met, "ACK");
+	struct hdrfilter_ids ids;
 	char callid[LEG_CALLID_SZ];
 	uint32_t cseq;
 	struct mbuf *mb;
@@ -507,16 +544,17 @@ static int request_send(struct relay *r, const char *ruri,
 			   sipmsg_max_forwards_next(msg));
 	err |= mbuf_printf(mb, "From: %r\r\nTo: %r\r\n", &msg->from.val,
 			   &msg->to.val);
-	err |= mbuf_printf(mb, "Call-ID: %s\r\n",
-			   leg_callid(dlg, r->dest.to, callid,
-					    sizeof(callid)));
+	ids.from_callid = msg->callid;
+	ids.to_callid = leg_callid(dlg, r->dest.to, callid, sizeof(callid));
+	err |= mbuf_printf(mb, "Call-ID: %s\r\n", ids.to_callid);
 	err |= mbuf_printf(mb, "CSeq: %u %r\r\n", cseq, &msg->met);
-	err |= sipmsg_copy_hdrs(mb, msg, sipmsg_is_rewritten);
+	err |= hdrfilter_print(mb, msg, r->initial ? NULL : &ids);
+	print_rack(mb, msg, &to->cseq, &err);
 
 	if (r->body)
 		pl_set_str(&body, r->body);
 	else
-		sipmsg_body(&body, msg);
+		leg_body(&body, dlg, r->dest.to, msg, true);
 	err |= mbuf_printf(mb, "Content-Length: %zu\r\n\r\n%r", body.l,
 			   &body);
 	if (err)
@@ -544,9 +582,9 @@ static void req_anchored(int err, const char *sdp, void *arg)
 	if (!err && r->canceled)
 		err = ECANCELED;
 	if (!err)
-		err = str_dup(&r->body, sdp);
+		err = leg_sent_sdp(dlg, r->dest.to, sdp, false);
 	if (!err) {
-		(void)leg_sent_sdp(dlg, r->dest.to, sdp);
+		r->body = mem_ref(dlg->leg[r->dest.to].sdp_out);
 		pl_set_str(&hop, r->hop);
 		err = request_send(r, r->ruri, &hop);
 	}
@@ -634,9 +672,9 @@ static void ack_anchored(int err, const char *sdp, void *arg)
 	struct pl hop;
 
 	if (!err)
-		err = str_dup(&r->body, sdp);
+		err = leg_sent_sdp(dlg, r->dest.to, sdp, false);
 	if (!err) {
-		(void)leg_sent_sdp(dlg, r->dest.to, sdp);
+		r->body = mem_ref(to->sdp_out);
 		err = leg_hop(&hop, to);
 	}
 	if (!err)

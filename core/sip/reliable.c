@@ -269,16 +269,9 @@ int reliable_ack(struct dialog *dlg, enum dialog_leg_id to, uint32_t cseq,
 {
 	char callid[LEG_CALLID_SZ];
 	struct pl cid, ftag = PL_INIT, ttag = PL_INIT;
-	struct echo *e;
-	struct uri uri;
-	int err;
 
-	if (!dlg || !ruri || !hop || !hdrs)
+	if (!dlg)
 		return EINVAL;
-
-	err = uri_decode(&uri, hop);
-	if (err)
-		return err;
 
 	/* both legs carry the caller's tag and the callee's: our From toward
 	 * the callee is the caller's, toward the caller the callee's */
@@ -292,7 +285,35 @@ int reliable_ack(struct dialog *dlg, enum dialog_leg_id to, uint32_t cseq,
 	}
 
 	pl_set_str(&cid, leg_callid(dlg, to, callid, sizeof(callid)));
-	err = echo_add(&e, &cid, &ftag, &ttag, cseq);
+	return reliable_ack_send(&cid, &ftag, &ttag, cseq, ruri, hop, hdrs);
+}
+
+
+/**
+ * Send an ACK for the 2xx with Call-ID `callid`, tags `ftag` and `ttag`
+ * and CSeq `cseq`, statelessly, and keep it to send again for that 2xx's
+ * copies.
+ *
+ * @param ruri  Request-URI
+ * @param hop   Next hop
+ * @param hdrs  Headers after the Via, blank line and body included
+ */
+int reliable_ack_send(const struct pl *callid, const struct pl *ftag,
+		      const struct pl *ttag, uint32_t cseq, const char *ruri,
+		      const struct pl *hop, struct mbuf *hdrs)
+{
+	struct echo *e;
+	struct uri uri;
+	int err;
+
+	if (!callid || !ftag || !ttag || !ruri || !hop || !hdrs)
+		return EINVAL;
+
+	err = uri_decode(&uri, hop);
+	if (err)
+		return err;
+
+	err = echo_add(&e, callid, ftag, ttag, cseq);
 	if (err)
 		return err;
 
@@ -347,9 +368,11 @@ static bool echo_cmp(struct le *le, void *arg)
 /**
  * A 2xx to INVITE that no client transaction wanted: a copy of one the
  * engine has ACKed or passed on already gets the same message again;
- * others are dropped (their ACK is still awaited from an endpoint).
+ * others are left to the caller (proxy.c: a 2xx of another branch of a
+ * forked INVITE), or dropped (their ACK is still awaited from an
+ * endpoint).
  *
- * @return true if it was a 2xx to INVITE
+ * @return true if it was a copy, answered
  */
 bool reliable_stray(const struct sip_msg *msg)
 {
@@ -364,7 +387,7 @@ bool reliable_stray(const struct sip_msg *msg)
 	if (!e || !e->mb) {
 		log_debug("proxy", "%r: copy of a %u (CSeq %u) dropped",
 			  &msg->callid, msg->scode, msg->cseq.num);
-		return true;
+		return false;
 	}
 
 	e->mb->pos = 0;

@@ -30,12 +30,14 @@
  * Via to answer to, is dropped; a refused response is dropped as if it
  * never came.
  *
- * What libre's parser refuses never gets here: its transport prints "msg
- * decode err" and drops the datagram (closes the TCP connection), and it
- * exposes no hook to answer instead. That is a request line that is not
- * exactly "METHOD SP URI SP SIP/2.0" (another version: no 505 possible;
- * LWS in or around the URI), a top Via without a branch (RFC 2543), a Via,
- * From or To it cannot decode, a header section without its blank line.
+ * A request line with LWS where one SP belongs gets 400, and a request of
+ * another SIP version 505, before anything else: libre refuses both, and
+ * sipmend.c reads them a second time for the door to answer, as it reads
+ * RFC 2543 requests (a top Via without a branch) and a From or To libre
+ * cannot decode. What is still refused never gets here: libre's transport
+ * prints "msg decode err" and drops the datagram (closes the TCP
+ * connection). That is a Via it cannot decode, or a header section
+ * without its blank line.
  */
 #include <string.h>
 #include <ctype.h>
@@ -44,6 +46,7 @@
 #include "metrics.h"
 #include "loopmark.h"
 #include "sipcheck.h"
+#include "sipmend.h"
 
 enum {
 	CSEQ_MAX   = 0x7fffffff,
@@ -454,7 +457,11 @@ int sipcheck_request(const struct sip_msg *msg, struct sipcheck *chk)
 		return refuse(chk, 0, "No Via");
 
 	why = request_syntax(msg);
-	if (why)
+	if (sipmend_bad_line(msg))
+		err = refuse(chk, 400, "Bad Request-Line");
+	else if (pl_strcmp(&msg->ver, "SIP/2.0"))
+		err = refuse(chk, 505, "Version Not Supported");
+	else if (why)
 		err = refuse(chk, 400, why);
 	else if (!scheme_known(&msg->ruri))
 		err = refuse(chk, 416, "Unsupported URI Scheme");

@@ -1,14 +1,14 @@
 /**
- * @file sipmsg.c  Header rewriting: what crosses from one leg to the other
+ * @file sipmsg.c  Header rewriting: what the engine writes itself between the legs
  *
- * Topology hiding is a whitelist turned inside out: every header of a
- * message crosses to the other leg verbatim, except the few that describe
- * the path or the dialog's addressing. Those the engine always writes
- * itself: Via (libre adds its own), Route and Record-Route (each leg has
- * its own route set, never shown to the other), Contact (the engine's own,
- * carrying the did), Call-ID (the callee leg has its own), CSeq (mapped per
- * leg), Max-Forwards (decremented), Content-Length (recomputed), From and
- * To (printed by the caller of these helpers, tags included).
+ * The headers that describe the path or the dialog's addressing the
+ * engine always writes itself: Via (libre adds its own), Route and
+ * Record-Route (each leg has its own route set, never shown to the
+ * other), Contact (the engine's own, carrying the did), Call-ID (each leg
+ * has its own), CSeq (mapped per leg), Max-Forwards (decremented),
+ * Content-Length (recomputed), From and To (printed by the caller of
+ * these helpers, tags included). Which of the others cross is
+ * hdrfilter.c's whitelist.
  *
  * libre's parser already splits comma-separated Route/Record-Route values
  * into one sip_hdr each, so a route set is kept as the list of values
@@ -19,28 +19,6 @@
 #include "did.h"
 #include "dialog.h"
 #include "sipmsg.h"
-
-
-bool sipmsg_is_rewritten(enum sip_hdrid id)
-{
-	switch (id) {
-
-	case SIP_HDR_VIA:
-	case SIP_HDR_ROUTE:
-	case SIP_HDR_RECORD_ROUTE:
-	case SIP_HDR_CONTACT:
-	case SIP_HDR_CALL_ID:
-	case SIP_HDR_CSEQ:
-	case SIP_HDR_MAX_FORWARDS:
-	case SIP_HDR_CONTENT_LENGTH:
-	case SIP_HDR_FROM:
-	case SIP_HDR_TO:
-		return true;
-
-	default:
-		return false;
-	}
-}
 
 
 /**

@@ -1,5 +1,5 @@
 /**
- * @file sipmsg.h  Header rewriting: what crosses from one leg to the other
+ * @file sipmsg.h  Header rewriting: what the engine writes itself between the legs
  */
 
 /** Max-Forwards of a request the engine starts (RFC 3261 8.1.1.6) */
@@ -9,7 +9,6 @@ struct dialog;
 
 typedef bool (sipmsg_skip_h)(enum sip_hdrid id);
 
-bool sipmsg_is_rewritten(enum sip_hdrid id);
 bool sipmsg_is_hop(enum sip_hdrid id);
 int  sipmsg_copy_hdrs(struct mbuf *mb, const struct sip_msg *msg,
 		      sipmsg_skip_h *skip);

@@ -196,9 +196,11 @@ def is_response(code, method='INVITE', cseq=None):
                       (cseq is None or m.cseq[0] == cseq))
 
 
-def response(req, code, reason, to_tag=None, contact=None, body=''):
+def response(req, code, reason, to_tag=None, contact=None, body='',
+             headers=()):
     """A response to req: its Vias, From, To (with to_tag if it has none),
-    Call-ID and CSeq; our Contact and an SDP body if given."""
+    Call-ID and CSeq; our Contact, more header lines and an SDP body if
+    given."""
     to = req.header('To')
     if to_tag and ';tag=' not in to:
         to += ';tag=' + to_tag
@@ -208,6 +210,7 @@ def response(req, code, reason, to_tag=None, contact=None, body=''):
               'Call-ID: ' + req.call_id, 'CSeq: ' + req.header('CSeq')]
     if contact:
         lines.append('Contact: <%s>' % contact)
+    lines += list(headers)
     if body:
         lines.append('Content-Type: application/sdp')
     lines.append('Content-Length: %d' % len(body.encode()))
@@ -225,8 +228,9 @@ class Leg:
         self.target = target         # their Contact URI
         self.cseq = cseq             # our last CSeq
 
-    def request(self, method, cseq=None, body='', branch=None):
-        """A request in this dialog (CSeq: the next one, or cseq)."""
+    def request(self, method, cseq=None, body='', branch=None, headers=()):
+        """A request in this dialog (CSeq: the next one, or cseq), with
+        more header lines if given."""
         if cseq is None:
             self.cseq += 1
             cseq = self.cseq
@@ -238,6 +242,7 @@ class Leg:
                  'Call-ID: ' + self.call_id,
                  'CSeq: %d %s' % (cseq, method),
                  'Contact: <%s>' % self.ua.contact('ua')]
+        lines += list(headers)
         if body:
             lines.append('Content-Type: application/sdp')
         lines.append('Content-Length: %d' % len(body.encode()))
@@ -260,14 +265,16 @@ class Call:
         self.invite_in = None              # the INVITE the callee got
         self.ok = None                     # the callee's 200, as sent
 
-    def send_invite(self):
-        """The caller's INVITE; returns the time it left."""
+    def send_invite(self, headers=()):
+        """The caller's INVITE (more header lines if given); returns the
+        time it left."""
         ua = self.caller_ua
         call_id = '%s@%s' % (_rand(), ua.ip)
         leg = Leg(ua, call_id, '<sip:alice@example.com>;tag=' + _rand(),
                   '<sip:bob@example.com>', 'sip:bob@%s' % self.engine, 0)
         self.caller = leg
-        self.invite_out = leg.request('INVITE', body=SDP_CALLER)
+        self.invite_out = leg.request('INVITE', body=SDP_CALLER,
+                                      headers=headers)
         return leg.send(self.invite_out)
 
     def ack_failure(self, resp):
@@ -287,9 +294,10 @@ class Call:
         lines.append('Content-Length: 0')
         self.caller_ua.send('\r\n'.join(lines) + '\r\n\r\n', self.engine)
 
-    def answer(self, codes=(180, 200)):
+    def answer(self, codes=(180, 200), headers=()):
         """The callee takes the INVITE and answers with codes, in order
-        (the 200 is kept as self.ok); returns the INVITE."""
+        (the 200, with more header lines if given, is kept as self.ok);
+        returns the INVITE."""
         ua = self.callee_ua
         inv = ua.expect(is_request('INVITE'), 'INVITE')
         self.invite_in = inv
@@ -298,7 +306,8 @@ class Call:
         for code in codes:
             reason = {100: 'Trying', 180: 'Ringing', 200: 'OK'}[code]
             text = response(inv, code, reason, tag, contact,
-                            SDP_CALLEE if code == 200 else '')
+                            SDP_CALLEE if code == 200 else '',
+                            headers if code == 200 else ())
             ua.send(text, via_addr(inv))
             if code == 200:
                 self.ok = text
@@ -324,11 +333,12 @@ class Call:
         leg = self.caller
         return leg.send(leg.request('ACK', cseq or leg.cseq))
 
-    def setup(self):
-        """INVITE, 180/200 and ACK: the call is up; returns the ACK the
-        callee got."""
-        self.send_invite()
-        self.answer()
+    def setup(self, caller_hdrs=(), callee_hdrs=()):
+        """INVITE, 180/200 and ACK (more header lines in the INVITE and
+        the 200 if given): the call is up; returns the ACK the callee
+        got."""
+        self.send_invite(caller_hdrs)
+        self.answer(headers=callee_hdrs)
         self.ok_received()
         self.ack()
         return self.callee_ua.expect(is_request('ACK'), 'ACK')

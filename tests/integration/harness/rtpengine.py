@@ -61,12 +61,13 @@ class Rtpengine(Proc):
     """rtpengine with SDPs pointing at `ip`; .ng is "udp:IP:PORT", as a
     media_relay line names it."""
 
-    def __init__(self, workdir, name='rtpengine', ip='127.0.0.30'):
-        base = free_port(2 + MEDIA_PORTS)
+    def __init__(self, workdir, name='rtpengine', ip='127.0.0.30',
+                 media_ports=MEDIA_PORTS):
+        base = free_port(2 + media_ports)
         self.ip = ip
         self.ng_port = base
         self.ng = 'udp:%s:%d' % (ENGINE_IP, base)
-        self.port_min, self.port_max = base + 2, base + 1 + MEDIA_PORTS
+        self.port_min, self.port_max = base + 2, base + 1 + media_ports
         super().__init__(name, [
             'rtpengine', '--config-file=none', '--interface=%s' % ip,
             '--listen-ng=%s:%d' % (ENGINE_IP, base),

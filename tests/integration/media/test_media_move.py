@@ -6,7 +6,8 @@ endpoints with real media sockets, each call to its own callee:
 - move_api: POST /v1/media/move from the relay with the most calls to the
   other: the job moves each of its calls (and no other), both legs get a
   re-INVITE whose SDP points at the new relay, RTP flows through it both
-  ways, the old relay no longer knows the calls, every dialog names the
+  ways, the old relay no longer knows the calls (deleted once both legs
+  took the new SDP), every dialog names the
   new relay; `rehomectl media relays` lists both relays; bad requests get
   clear errors (400/404);
 - relay_killed: media_failover.lua loaded, the relay carrying most calls
@@ -55,6 +56,12 @@ def dialogs_by_relay(rh):
     for d in data['dialogs']:
         by.setdefault(d['media_relay'], set()).add(d['callid'])
     return by
+
+
+def ng_ids(rh):
+    """{Call-ID: the ng call-id of its dialog}"""
+    return {d['callid']: 'rh-' + d['did']
+            for d in rh.ctl.get('/v1/dialogs')[1]['dialogs']}
 
 
 def busiest(rh, a, b):
@@ -117,6 +124,11 @@ def move_api(ctx):
     assert done['moved'] == len(moving) and done['failed'] == 0, done
     assert set(dialogs_by_relay(rh)) == {dst.ng}, dialogs_by_relay(rh)
     check_moved(pairs, moving, dst)
+    ids = ng_ids(rh)
+    for call_id in moving:   # both legs moved: the old relay forgot it
+        assert dst.knows(ids[call_id]), call_id
+        assert h.wait_until(lambda: not src.knows(ids[call_id]), 3), \
+            'the old relay still has %s' % call_id
 
     code, out, _ = nodes.rehomectl(rh, 'media', 'relays')
     assert code == 0 and a.ng in out and b.ng in out, out

@@ -11,7 +11,8 @@ its 200 gets the same ACK again from node 2.
 """
 import harness as h
 from harness import nodes as lib
-from harness.rawua import (SDP_CALLER, Call, Ua, is_request, is_response,
+from harness.rawua import (SDP_CALLEE, SDP_CALLER, Call, Ua, is_request,
+                           is_response,
                            response, uri_of, via_addr)
 
 t = h.Test(__file__)
@@ -67,7 +68,7 @@ def rehome_with_lost_ack(ctx):
 
     # then the callee
     reinv_b = callee.expect(in_dialog_invite, 'the re-INVITE of the callee')
-    callee.send(response(reinv_b, 200, 'OK', body=SDP_CALLER),
+    callee.send(response(reinv_b, 200, 'OK', body=SDP_CALLEE),
                 via_addr(reinv_b))
     acks = callee.take_all(is_request('ACK'), 1.0)
     assert [m.cseq[0] for m in acks] == [reinv_b.cseq[0]], \

@@ -232,6 +232,21 @@ START_TEST(test_media_relay)
 END_TEST
 
 
+START_TEST(test_pass_header)
+{
+	ck_assert_msg(load(LISTEN "pass_header X-Account\n"
+			   "pass_header User-Agent\n") == 0, "%s", errbuf);
+	ck_assert_uint_eq(cfg.pass_headerc, 2);
+	ck_assert_str_eq(cfg.pass_header[0], "X-Account");
+	ck_assert_str_eq(cfg.pass_header[1], "User-Agent");
+
+	ck_assert_int_eq(load(LISTEN "pass_header X:Y\n"), EINVAL);
+	ck_assert_msg(strstr(errbuf, "t.conf:2: pass_header: 'X:Y' may only"),
+		      "%s", errbuf);
+}
+END_TEST
+
+
 START_TEST(test_too_many_media_relays)
 {
 	struct mbuf *mb = mbuf_alloc(1024);
@@ -604,6 +619,7 @@ static Suite *conf_suite(void)
 	tcase_add_test(tc, test_redis_sentinel);
 	tcase_add_test(tc, test_redis_password_alone);
 	tcase_add_test(tc, test_media_relay);
+	tcase_add_test(tc, test_pass_header);
 	tcase_add_test(tc, test_too_many_media_relays);
 	tcase_add_test(tc, test_default_shtag_is_first_shtag);
 	tcase_add_test(tc, test_comments_and_whitespace);

@@ -169,6 +169,23 @@ START_TEST(test_random_traffic_strictly_increasing)
 END_TEST
 
 
+/* A PRACK's RAck names the INVITE as the leg it goes to numbered it */
+START_TEST(test_rack_names_relayed_invite)
+{
+	struct cseq_leg callee = {0};
+
+	ck_assert_uint_eq(cseq_rack(&callee, 7), 7);   /* nothing relayed */
+
+	cseq_relay(&callee, 1, true);
+	ck_assert_uint_eq(cseq_originate(&callee, true), 2);   /* re-home */
+	ck_assert_uint_eq(cseq_relay(&callee, 2, true), 3);    /* re-INVITE */
+	ck_assert_uint_eq(cseq_rack(&callee, 2), 3);
+	ck_assert_uint_eq(cseq_relay(&callee, 3, false), 4);   /* the PRACK */
+	ck_assert_uint_eq(cseq_rack(&callee, 2), 3);
+}
+END_TEST
+
+
 static Suite *cseq_suite(void)
 {
 	Suite *s = suite_create("cseq");
@@ -181,6 +198,7 @@ static Suite *cseq_suite(void)
 	tcase_add_test(tc, test_rehome_sequence);
 	tcase_add_test(tc, test_rehome_sequence_callee_hangs_up);
 	tcase_add_test(tc, test_random_traffic_strictly_increasing);
+	tcase_add_test(tc, test_rack_names_relayed_invite);
 	suite_add_tcase(s, tc);
 
 	return s;

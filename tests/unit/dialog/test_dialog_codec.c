@@ -196,7 +196,7 @@ START_TEST(test_roundtrip_full)
 	/* one line of JSON: CR LF and quotes are escaped */
 	ck_assert_ptr_null(strchr(s, '\r'));
 	ck_assert_ptr_null(strchr(s, '\n'));
-	ck_assert_ptr_nonnull(strstr(s, "\"v\":3,"));
+	ck_assert_ptr_nonnull(strstr(s, "\"v\":4,"));
 	ck_assert_ptr_nonnull(strstr(s, "\"did\":\"" DID_HEX "\""));
 	ck_assert_ptr_nonnull(strstr(s,
 				     "\"callid_key\":\"8000000000000001\""));
@@ -311,7 +311,7 @@ END_TEST
 
 
 /*
- * Version 3 writes a relayed SDP once; versions 1 and 2 wrote both
+ * Version 4 writes a relayed SDP once; versions 1 to 3 wrote both
  * copies, and are read into the same dialog.
  */
 START_TEST(test_relayed_sdp_written_once)
@@ -324,13 +324,13 @@ START_TEST(test_relayed_sdp_written_once)
 		"\"sdp_out\":\"v=0\\r\\na\"}}";
 	static const char *bad[] = {
 		/* a reference and a copy */
-		"{\"v\":3,\"did\":\"" DID_HEX "\","
+		"{\"v\":4,\"did\":\"" DID_HEX "\","
 		"\"caller\":{\"sdp_in\":\"a\"},"
 		"\"callee\":{\"sdp_out\":\"a\",\"sdp_relayed\":true}}",
 		/* a reference to nothing */
-		"{\"v\":3,\"did\":\"" DID_HEX "\","
+		"{\"v\":4,\"did\":\"" DID_HEX "\","
 		"\"callee\":{\"sdp_relayed\":true}}",
-		"{\"v\":3,\"did\":\"" DID_HEX "\","
+		"{\"v\":4,\"did\":\"" DID_HEX "\","
 		"\"callee\":{\"sdp_relayed\":1}}",
 	};
 	struct dialog *dlg = full_dialog(), *out = NULL;
@@ -338,6 +338,7 @@ START_TEST(test_relayed_sdp_written_once)
 	const char *o = strstr(s, "o=- 1 2");
 
 	ck_assert_ptr_null(strstr(s, "sdp_out"));
+	ck_assert_ptr_nonnull(strstr(s, "\"v\":4,"));
 	ck_assert_ptr_nonnull(strstr(s, "\"sdp_relayed\":true"));
 	ck_assert_ptr_nonnull(o);
 	ck_assert_ptr_null(strstr(o + 1, "o=- 1 2"));
@@ -401,7 +402,7 @@ END_TEST
 /*
  * A version 1 object, as an engine from before keys wrote it, is read
  * with no keys (its endpoints know the identifiers without one); written
- * again it is the current version and still without keys.
+ * again it is version 2 and still without keys.
  */
 START_TEST(test_decode_version1_has_no_keys)
 {
@@ -420,7 +421,7 @@ START_TEST(test_decode_version1_has_no_keys)
 	ck_assert_uint_eq(out->leg[LEG_CALLEE].contact_key, 0);
 
 	s = encode(out);
-	ck_assert_ptr_nonnull(strstr(s, "\"v\":3,"));
+	ck_assert_ptr_nonnull(strstr(s, "\"v\":2,"));
 	ck_assert_ptr_null(strstr(s, "_key"));
 	ck_assert_int_eq(decode_str(&again, s), 0);
 	ck_assert(dialog_equal(out, again));
@@ -435,6 +436,39 @@ START_TEST(test_decode_version1_has_no_keys)
 	ck_assert_uint_eq(out->leg[LEG_CALLER].contact_key, 0);
 	ck_assert_uint_eq(out->leg[LEG_CALLEE].contact_key, 0);
 	mem_deref(out);
+}
+END_TEST
+
+
+/*
+ * Version 3 is written only once a leg's o= versions were moved: until
+ * then a reader of version 2 reads the dialog; the offset and the caps
+ * come back as they were.
+ */
+START_TEST(test_version3_only_with_sdp_off)
+{
+	struct dialog *dlg = full_dialog(), *out = NULL;
+	char *s;
+
+	/* no SDP relayed (that is version 4) */
+	set(&dlg->leg[LEG_CALLER].sdp_out, NULL);
+	set(&dlg->leg[LEG_CALLEE].sdp_out, NULL);
+	dlg->leg[LEG_CALLEE].caps = DIALOG_CAP_UPDATE;
+	s = encode(dlg);
+	ck_assert_ptr_nonnull(strstr(s, "\"v\":2,"));
+	mem_deref(s);
+
+	dlg->leg[LEG_CALLER].sdp_off = 5000000000ULL;
+	s = encode(dlg);
+	ck_assert_ptr_nonnull(strstr(s, "\"v\":3,"));
+	ck_assert_int_eq(decode_str(&out, s), 0);
+	ck_assert_uint_eq(out->leg[LEG_CALLER].sdp_off, 5000000000ULL);
+	ck_assert_uint_eq(out->leg[LEG_CALLEE].caps, DIALOG_CAP_UPDATE);
+	ck_assert(dialog_equal(dlg, out));
+
+	mem_deref(out);
+	mem_deref(s);
+	mem_deref(dlg);
 }
 END_TEST
 
@@ -462,7 +496,7 @@ END_TEST
 START_TEST(test_decode_rejects_version)
 {
 	static const char *bad[] = {
-		"{\"v\":4,\"did\":\"" DID_HEX "\"}",
+		"{\"v\":5,\"did\":\"" DID_HEX "\"}",
 		"{\"v\":0,\"did\":\"" DID_HEX "\"}",
 		"{\"v\":\"1\",\"did\":\"" DID_HEX "\"}",
 		"{\"v\":1.5,\"did\":\"" DID_HEX "\"}",
@@ -574,6 +608,10 @@ static bool mutate(struct dialog *d, unsigned k)
 	case 27: dialog_ok_clear(d, k % 2);         break;
 	case 28: d->callid_key ^= 1;                break;
 	case 29: l->contact_key = 0;                break;
+	case 30: l->sdp_off++;                      break;
+	case 31: l->caps ^= DIALOG_CAP_UPDATE;      break;
+	case 32: d->se += 90;                       break;
+	case 33: d->se_refresher ^= 1;              break;
 	default: return false;
 	}
 
@@ -603,7 +641,7 @@ START_TEST(test_equal_sees_every_field)
 		if (!more)
 			break;
 	}
-	ck_assert_uint_eq(k, 60);
+	ck_assert_uint_eq(k, 68);
 
 	/* node-local state is not compared */
 	{
@@ -762,6 +800,7 @@ static Suite *codec_suite(void)
 	tcase_add_test(tc, test_decode_version1_has_no_keys);
 	tcase_add_test(tc, test_decode_rejects_truncated);
 	tcase_add_test(tc, test_decode_rejects_version);
+	tcase_add_test(tc, test_version3_only_with_sdp_off);
 	tcase_add_test(tc, test_decode_rejects_bad_fields);
 	tcase_add_test(tc, test_equal_sees_every_field);
 	tcase_add_test(tc, test_encode_mb);
