@@ -43,8 +43,8 @@ enum dialog_lock_kind {
  */
 struct dialog_lock {
 	enum dialog_lock_kind kind;
-	const void *holder;    /* compared, never dereferenced */
 	bool pending;          /* the holder's INVITE/UPDATE is pending */
+	const void *holder;    /* compared, never dereferenced */
 };
 
 /**
@@ -112,12 +112,12 @@ struct dialog {
 	char *owner;           /* node id serving the dialog (atom) */
 	char *media;           /* relay anchoring its media (atom), or NULL */
 	struct dialog_leg leg[2];
-	enum dialog_state state;
 	uint64_t created;      /* unix ms */
 	uint64_t updated;      /* unix ms of the last change or activity */
 	uint64_t version;      /* bumped on each change; replicas keep newest */
 	uint32_t se;           /* session interval (RFC 4028), s; 0: none */
 	uint32_t se_refresher; /* the leg (dialog_leg_id) that refreshes */
+	enum dialog_state state; /* next to the other 4-byte fields: no hole */
 
 	/* node-local, never serialized */
 	bool replica;          /* held for another node, not served here */
