@@ -55,8 +55,9 @@ static const struct command commands[] = {
 	 "shtag activate T"},
 	{"shtag",     "release",  ARG_TAG,   0, true,  cmd_shtag,
 	 "shtag release T"},
-	{"rehome",    NULL,       ARG_TAG,   OPT_MODE | OPT_BODY | OPT_RATE,
-	 false, cmd_rehome, "rehome T [--mode M] [--body B] [--rate R]"},
+	{"rehome",    NULL,       ARG_TAG,   OPT_MODE | OPT_BODY | OPT_RATE |
+	 OPT_FORCE, false, cmd_rehome,
+	 "rehome T [--mode M] [--body B] [--rate R] [--force]"},
 	{"move",      NULL,       ARG_TAG,   OPT_TO | OPT_COUNT | OPT_PERCENT,
 	 true, cmd_move, "move T --to NODE (--count N | --percent P)"},
 	{"drain",     NULL,       ARG_NONE,  OPT_TO, true, cmd_drain,
@@ -70,8 +71,8 @@ static const struct command commands[] = {
 	{"media",     "move",     ARG_NONE,
 	 OPT_FROM | OPT_TO | OPT_COUNT | OPT_TAG | OPT_RATE, false, cmd_media,
 	 "media move --from R --to R [--count N | --tag T] [--rate R]"},
-	{"policy",    "reload",   ARG_NONE,  0, false, cmd_policy,
-	 "policy reload"},
+	{"policy",    "reload",   ARG_NONE,  OPT_CLUSTER, false, cmd_policy,
+	 "policy reload [--cluster]"},
 	{"policy",    "simulate", ARG_NODE_EVENT, OPT_FILE, false,
 	 cmd_simulate, "policy simulate [--file F] node-down N | node-up N"},
 	{"policy",    "simulate", ARG_EVENT, OPT_FILE | OPT_FROM | OPT_TO |
@@ -292,9 +293,11 @@ static int option_set(struct args *a, struct client *cl, int opt,
 	case 'm': a->mode = val;    a->given |= OPT_MODE; return 0;
 	case 'b': a->body = val;    a->given |= OPT_BODY; return 0;
 	case 'o': a->to = val;      a->given |= OPT_TO;   return 0;
+	case 'x': a->given |= OPT_FORCE; return 0;
 	case 'f': a->file = val;    a->given |= OPT_FILE; return 0;
 	case 'F': a->from = val;    a->given |= OPT_FROM; return 0;
 	case 'R': a->ruri = val;    a->given |= OPT_RURI; return 0;
+	case 'C': a->given |= OPT_CLUSTER;                return 0;
 
 	case 'l':
 		a->given |= OPT_LIMIT;
@@ -440,9 +443,11 @@ int args_parse(struct args *a, struct client *cl,
 		{"to",      required_argument, NULL, 'o'},
 		{"count",   required_argument, NULL, 'c'},
 		{"percent", required_argument, NULL, 'p'},
+		{"force",   no_argument,       NULL, 'x'},
 		{"file",    required_argument, NULL, 'f'},
 		{"from",    required_argument, NULL, 'F'},
 		{"ruri",    required_argument, NULL, 'R'},
+		{"cluster", no_argument,       NULL, 'C'},
 		{"help",    no_argument,       NULL, 'h'},
 		{NULL, 0, NULL, 0}
 	};

@@ -21,6 +21,8 @@ enum opt_bit {
 	OPT_FILE    = 1 << 8,
 	OPT_FROM    = 1 << 9,
 	OPT_RURI    = 1 << 10,
+	OPT_CLUSTER = 1 << 11,
+	OPT_FORCE   = 1 << 12,
 };
 
 /** What the positional argument after a command's words is */

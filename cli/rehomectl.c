@@ -58,6 +58,28 @@ static int post(struct client *cl, const char *path, const struct odict *body,
 
 /* ---- commands ---- */
 
+/** Live nodes that run another policy than this one, on stderr */
+static void drift_warn(const struct odict *od)
+{
+	const struct odict_entry *e;
+	struct le *le;
+
+	e = odict_get_type(od, ODICT_ARRAY, "policy_drift");
+	if (!e || !odict_count(e->u.odict, false))
+		return;
+
+	(void)re_fprintf(stderr, "warning: policy drift: not running the "
+			 "policy of %s:", odict_string(od, "node_id"));
+	LIST_FOREACH(&e->u.odict->lst, le) {
+		const struct odict_entry *n = le->data;
+
+		if (n->type == ODICT_STRING)
+			(void)re_fprintf(stderr, " %s", n->u.str);
+	}
+	(void)re_fprintf(stderr, " (rehomectl policy reload --cluster)\n");
+}
+
+
 int cmd_status(struct client *cl, const struct args *a)
 {
 	struct odict *od = NULL;
@@ -68,6 +90,7 @@ int cmd_status(struct client *cl, const struct args *a)
 	if (ret)
 		return ret;
 
+	drift_warn(od);
 	return reply_out(cl, od, "status");
 }
 
@@ -142,6 +165,8 @@ static int job_post(struct client *cl, const struct args *a, const char *path,
 	err |= str_opt(od, "from", a->from);
 	err |= int_opt(od, a, OPT_COUNT, "count", a->count);
 	err |= int_opt(od, a, OPT_PERCENT, "percent", a->percent);
+	if (a->given & OPT_FORCE)
+		err |= odict_entry_add(od, "force", ODICT_BOOL, true);
 
  out:
 	if (err) {
@@ -278,10 +303,36 @@ int cmd_dialog(struct client *cl, const struct args *a)
 }
 
 
+/** policy reload [--cluster]: fails if any node kept its old policy */
 int cmd_policy(struct client *cl, const struct args *a)
 {
-	(void)a;
-	return post(cl, "/v1/policy/reload", NULL, "policy reload");
+	struct odict *body = NULL, *od = NULL;
+	bool ok = true;
+	int ret;
+
+	if (!(a->given & OPT_CLUSTER))
+		return post(cl, "/v1/policy/reload", NULL, "policy reload");
+
+	if (odict_alloc(&body, 2) ||
+	    odict_entry_add(body, "cluster", ODICT_BOOL, true)) {
+		(void)re_fprintf(stderr, "rehomectl: out of memory\n");
+		mem_deref(body);
+		return EXIT_FAILED;
+	}
+
+	ret = client_call(cl, "POST", "/v1/policy/reload", body, &od);
+	mem_deref(body);
+	if (ret)
+		return ret;
+
+	(void)odict_get_boolean(od, &ok, "reloaded");
+	if (cl->json)
+		output_json(cl->body);
+	else
+		output_object(od);
+
+	mem_deref(od);
+	return ok ? EXIT_OK : EXIT_FAILED;
 }
 
 

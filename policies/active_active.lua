@@ -35,7 +35,7 @@ local function failback()
       rehome.log("info", "fail-back: taking our tag " .. me .. " back from "
                  .. tag.active)
       failback_since = rehome.now()
-      local ok, err = rehome.rehome{tag = me, rate = RATE,
+      local ok, err = rehome.rehome{tag = me, rate = RATE, force = true,
                                     done = function() failback_since = nil end}
       if not ok then
         failback_since = nil

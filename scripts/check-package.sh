@@ -1,7 +1,8 @@
 #!/bin/sh
 # Builds the Debian package from a copy of this tree, installs it, and checks
 # the installed system: the config and its policy pass rehomed -t, a policy
-# finds the Lua library without REHOME_LUADIR, the units pass
+# finds the Lua library without REHOME_LUADIR, the testing kit runs the
+# installed examples' specs outside the source tree, the units pass
 # systemd-analyze verify, the man pages, completion and system user are
 # there. Exits non-zero on the first failure.
 #
@@ -87,7 +88,8 @@ grep -q '^#policy ' /etc/rehome/rehome.conf ||
 	fail "/etc/rehome/rehome.conf has no policy line"
 sed 's/^#policy /policy /' /etc/rehome/rehome.conf >"$TMP/policy.conf"
 env -u REHOME_LUADIR "$REHOMED" -t -c "$TMP/policy.conf"
-for policy in $(dpkg -L rehome | grep '/policies/.*\.lua$'); do
+for policy in $(dpkg -L rehome | grep '/policies/.*\.lua$' |
+		grep -v '_spec\.lua$'); do
 	sed "s|^#\?policy .*|policy $policy|" /etc/rehome/rehome.conf \
 		>"$TMP/each.conf"
 	env -u REHOME_LUADIR "$REHOMED" -t -c "$TMP/each.conf" \
@@ -96,6 +98,16 @@ for policy in $(dpkg -L rehome | grep '/policies/.*\.lua$'); do
 		fail "$policy does not load"
 	}
 done
+
+step "the testing kit: busted on the installed examples' specs"
+KIT=$(dirname "$(dpkg -L rehome | grep '/testing/fake_rehome\.lua$')")
+EXAMPLES=$(dirname "$(dpkg -L rehome |
+	grep '/policies/examples/overload_spec\.lua$')")
+(cd "$TMP" && lua5.4 /usr/bin/busted --lpath="$KIT/?.lua" "$EXAMPLES") \
+	>"$TMP/kit.log" 2>&1 || {
+	cat "$TMP/kit.log" >&2
+	fail "the installed testing kit does not run the examples' specs"
+}
 
 step "systemd-analyze verify"
 for unit in rehomed.service rehomed@.service; do

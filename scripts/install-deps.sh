@@ -5,7 +5,7 @@
 # The one list of dependencies: README, bench/ and .ci/run call this.
 set -eu
 
-BUILD="gcc pkg-config meson ninja-build libre-dev libuv1-dev libhiredis-dev liblua5.4-dev check libsystemd-dev"
+BUILD="gcc pkg-config meson ninja-build libre-dev libuv1-dev libhiredis-dev liblua5.4-dev libssl-dev check libsystemd-dev"
 RUN="redis-server"
 PACKAGE="debhelper dpkg-dev fakeroot systemd bash-completion man-db"
 # prometheus: its promtool lints /metrics and checks docs/prometheus/

@@ -473,6 +473,8 @@ static int key_log(struct conf_scan *sc, const struct conf_key *k,
 
 static const struct conf_key keyv[] = {
 	{.name = "node_id", .usage = "NAME", .h = key_name, FIELD(node_id)},
+	{.name = "node_meta", .usage = "KEY VALUE", .h = conf_key_node_meta,
+	 .repeatable = true},
 	{.name = "listen", .usage = "PROTO:IP:PORT tag=NAME",
 	 .h = key_listen, .repeatable = true},
 	{.name = "upstream", .usage = "PROTO:IP:PORT", .h = key_upstream},

@@ -37,6 +37,14 @@ enum { CONF_MAX_MEDIA_RELAYS = 16, CONF_MAX_RELAY_WEIGHT = 1000 };
 enum { CONF_MAX_SENTINELS = 8 };
 enum { CONF_MAX_PASS_HEADERS = 32, CONF_HDR_SZ = 64 };
 
+enum { CONF_MAX_NODE_META = 8 };
+
+/** One `node_meta KEY VALUE` line: what policies know of this node */
+struct conf_node_meta {
+	char key[CONF_NAME_SZ];
+	char value[CONF_NAME_SZ];
+};
+
 /** One HOST:PORT of `redis_sentinel` (hiredis resolves a host name) */
 struct conf_hostport {
 	char host[CONF_HOST_SZ];
@@ -53,6 +61,8 @@ struct conf_media_relay {
 struct rh_conf {
 	char path[CONF_PATH_SZ]; /* file it came from */
 	char node_id[CONF_NAME_SZ]; /* default: hostname */
+	struct conf_node_meta node_meta[CONF_MAX_NODE_META];
+	size_t node_metac;
 	struct conf_listen listen[CONF_MAX_LISTENERS];
 	size_t listenc;
 	bool has_upstream;

@@ -10,6 +10,9 @@
  * nodes can be moved to a new key one at a time without a moment where
  * two of them cannot read each other.
  *
+ * `node_meta KEY VALUE` describes this node to the policies of every
+ * node (its site, rack, ...): its heartbeats carry it.
+ *
  * The rules across these keys are checked once the whole file is read
  * and reported on the line at fault, like every other rule of conf.c.
  */
@@ -22,6 +25,37 @@
 enum {
 	WHAT_SZ = 32,   /* "redis_sentinel host" */
 };
+
+
+int conf_key_node_meta(struct conf_scan *sc, const struct conf_key *k,
+		       const struct pl *argv)
+{
+	struct rh_conf *cfg = sc->cfg;
+	struct conf_node_meta *m;
+	int err;
+
+	if (cfg->node_metac >= CONF_MAX_NODE_META)
+		return conf_fail(sc, "%s: too many (at most %u)", k->name,
+				 CONF_MAX_NODE_META);
+
+	m = &cfg->node_meta[cfg->node_metac];
+	err  = conf_copy_name(sc, "node_meta key", &argv[0], m->key,
+			      sizeof(m->key));
+	if (!err)
+		err = conf_copy_name(sc, "node_meta value", &argv[1],
+				     m->value, sizeof(m->value));
+	if (err)
+		return err;
+
+	for (size_t i = 0; i < cfg->node_metac; i++) {
+		if (!strcmp(cfg->node_meta[i].key, m->key))
+			return conf_fail(sc, "%s: '%s' is already given",
+					 k->name, m->key);
+	}
+
+	++cfg->node_metac;
+	return 0;
+}
 
 
 /* hiredis resolves names itself, so HOST is an IP address or a host name */

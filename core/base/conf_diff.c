@@ -47,12 +47,13 @@ struct rule {
 
 static const struct rule rulev[] = {
 	ONE(node_id, false),
+	SPAN("node_meta", node_meta, node_metac, false),
 	SPAN("listen", listen, listenc, false),
 	SPAN("upstream", has_upstream, upstream, true),
 	SPAN("pass_header", pass_header, pass_headerc, true),
 	SPAN("shtag", shtag, shtagc, false),
 	ONE(default_shtag, false),
-	ONE(udp_rcvbuf, false),
+	ONE(udp_rcvbuf, false),  /* in the order of struct rh_conf */
 	SPAN("redis", has_redis, redis_port, false),
 	SPAN("redis_sentinel", redis_sentinel, redis_sentinelc, false),
 	ONE(redis_master, false),

@@ -64,5 +64,7 @@ int  conf_key_redis_sentinel(struct conf_scan *sc, const struct conf_key *k,
 			     const struct pl *argv);
 int  conf_key_repl_secret(struct conf_scan *sc, const struct conf_key *k,
 			  const struct pl *argv);
+int  conf_key_node_meta(struct conf_scan *sc, const struct conf_key *k,
+			const struct pl *argv);
 int  conf_check_cluster(struct conf_scan *sc);
 void conf_warn_cluster(const struct conf_scan *sc);

@@ -68,6 +68,8 @@ static void node_destructor(void *arg)
 	list_unlink(&node->le);
 	list_flush(&node->lsnrl);
 	mem_deref(node->id);
+	mem_deref(node->meta);
+	mem_deref(node->info);
 }
 
 
@@ -293,6 +295,8 @@ static int heartbeat_encode(struct mbuf *mb, enum cluster_node_state st)
 	if (!err)
 		err = lsnrs_encode(od, cl.self);
 	if (!err)
+		err = cluster_info_encode(od, cl.self);
+	if (!err)
 		err = mbuf_printf(mb, "%H", json_encode_odict, od);
 
 	mem_deref(od);
@@ -361,6 +365,7 @@ static void heartbeat_recv(const struct pl *chan, const struct pl *msg,
 		goto out;
 
 	lsnrs_decode(node, od);
+	cluster_info_decode(node, od);
 	(void)odict_get_boolean(od, &synced, "synced");
 	node->synced = synced;
 	node->last_seen = tmr_jiffies();
@@ -494,6 +499,9 @@ static int self_init(const struct rh_conf *cfg)
 
 	cl.self->self = true;
 	cl.self->state = CLUSTER_NODE_UP;
+	err = cluster_info_init(cl.self, cfg);
+	if (err)
+		return err;
 
 	for (size_t i = 0; i < cfg->listenc; i++) {
 		err = lsnr_add(cl.self, cfg->listen[i].tag, cfg->listen[i].tp,
@@ -605,6 +613,12 @@ void cluster_close(void)
 bool cluster_enabled(void)
 {
 	return cl.up;
+}
+
+
+struct cluster_node *cluster_self(void)
+{
+	return cl.self;
 }
 
 
@@ -763,6 +777,8 @@ static int node_status(struct odict *arr, const struct cluster_node *node,
 						 node->last_seen));
 	if (!err)
 		err = lsnrs_encode(o, node);
+	if (!err)
+		err = cluster_info_status(o, node);
 	if (!err)
 		err = odict_entry_add(arr, key, ODICT_OBJECT, o);
 

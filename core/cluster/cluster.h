@@ -31,6 +31,8 @@ struct cluster_node {
 	bool synced;             /* has loaded every replicated dialog */
 	uint64_t last_seen;      /* jiffies of its last heartbeat */
 	struct list lsnrl;       /* struct cluster_lsnr */
+	struct odict *meta;      /* its node_meta: key -> value, or NULL */
+	struct odict *info;      /* cluster_info_set() there, or NULL */
 };
 
 typedef void (cluster_node_h)(const struct cluster_node *node,
@@ -65,6 +67,7 @@ const struct cluster_node *cluster_node_by_addr(const struct sa *addr);
 int  cluster_set_draining(bool draining);
 const char *cluster_node_state_name(enum cluster_node_state st);
 int  cluster_status(struct odict *od, void *arg);
+int  cluster_info_set(const char *key, const char *value);
 
 /*
  * The (re)connect sequence: once Redis is up (subscribed), every step in

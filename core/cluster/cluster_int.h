@@ -23,6 +23,15 @@ struct cluster_seen {
 /** Every step of the (re)connect sequence is done */
 typedef void (cluster_sync_end_h)(void);
 
+/* cluster.c */
+struct cluster_node *cluster_self(void);
+
+/* cluster_info.c */
+int  cluster_info_init(struct cluster_node *self, const struct rh_conf *cfg);
+int  cluster_info_encode(struct odict *od, const struct cluster_node *node);
+void cluster_info_decode(struct cluster_node *node, const struct odict *hb);
+int  cluster_info_status(struct odict *o, const struct cluster_node *node);
+
 /* cluster_metrics.c */
 int  cluster_metrics_print(struct re_printf *pf, void *arg);
 

@@ -12,7 +12,10 @@
  *            holder is alive (its heartbeat key exists), so a starting
  *            node never steals a tag from a working one;
  *   release  give it up (holder becomes empty);
- *   assert   after Redis lost its data, restore what we hold.
+ *   assert   after Redis lost its data, restore what we hold;
+ *   keep     a take by the node that holds the tag already: it only
+ *            checks that it still does, the epoch stays (and nothing
+ *            is published).
  * The script publishes the change on `<cluster>:shtag` in the same atomic
  * step. The message is signed by the node that asked for the change (it
  * knows the outcome in advance: its epoch + 1), so receivers verify it
@@ -58,9 +61,10 @@ enum {
 	CLAIM_TRIES = 3,
 };
 
-enum op { OP_TAKE = 0, OP_CLAIM, OP_RELEASE, OP_ASSERT };
+enum op { OP_TAKE = 0, OP_CLAIM, OP_RELEASE, OP_ASSERT, OP_KEEP };
 
-static const char *op_names[] = {"take", "claim", "release", "assert"};
+static const char *op_names[] = {"take", "claim", "release", "assert",
+				 "keep"};
 
 /*
  * KEYS[1] the tags hash; ARGV: 1 tag, 2 op, 3 node, 4 epoch seen,
@@ -86,6 +90,9 @@ static const char cas_lua[] =
 	"  return {0, epoch, holder}\n"
 	"end\n"
 	"if epoch ~= want then return {0, epoch, holder} end\n"
+	"if op == 'keep' then\n"
+	"  return {holder == me and 1 or 0, epoch, holder}\n"
+	"end\n"
 	"if op == 'release' then\n"
 	"  if holder ~= me then return {0, epoch, holder} end\n"
 	"  return set(want + 1, '')\n"
@@ -440,7 +447,7 @@ static int cas_send(struct shtag *tag, enum op op, shtag_result_h *h,
 		    void *arg)
 {
 	uint64_t want = tag->epoch;
-	uint64_t next = op == OP_ASSERT ? want : want + 1;
+	uint64_t next = op == OP_ASSERT || op == OP_KEEP ? want : want + 1;
 	struct mbuf *mb = NULL;
 	struct req *req;
 	int err;
@@ -515,7 +522,8 @@ static int request(const char *name, enum op op, shtag_result_h *h,
  */
 int shtag_activate(const char *name, shtag_result_h *h, void *arg)
 {
-	return request(name, OP_TAKE, h, arg);
+	return request(name, shtag_is_active(name) ? OP_KEEP : OP_TAKE, h,
+		       arg);
 }
 
 

@@ -46,6 +46,18 @@ static void leg_reset(struct dialog_leg *leg)
 }
 
 
+static void early_destructor(void *arg)
+{
+	struct dialog_early *early = arg;
+
+	mem_deref(early->vias);
+	mem_deref(early->src);
+	mem_deref(early->via);
+	mem_deref(early->ruri);
+	mem_deref(early->dst);
+}
+
+
 static void destructor(void *arg)
 {
 	struct dialog *dlg = arg;
@@ -58,6 +70,7 @@ static void destructor(void *arg)
 	mem_deref(dlg->shtag);
 	mem_deref(dlg->owner);
 	mem_deref(dlg->media);
+	mem_deref(dlg->early);
 	mem_deref(dlg->mcall);
 	leg_reset(&dlg->leg[LEG_CALLER]);
 	leg_reset(&dlg->leg[LEG_CALLEE]);
@@ -94,6 +107,19 @@ int dialog_alloc(struct dialog **dlgp, uint64_t did)
 
 	*dlgp = dlg;
 	return 0;
+}
+
+
+/** An early dialog's dialog_early, empty; replaces any it had */
+int dialog_early_alloc(struct dialog *dlg)
+{
+	if (!dlg)
+		return EINVAL;
+
+	mem_deref(dlg->early);
+	dlg->early = mem_zalloc(sizeof(*dlg->early), early_destructor);
+
+	return dlg->early ? 0 : ENOMEM;
 }
 
 

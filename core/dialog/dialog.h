@@ -77,6 +77,20 @@ enum dialog_cap {
 	DIALOG_CAP_UPDATE = 1 << 0,  /* Allow lists UPDATE */
 };
 
+/**
+ * A ringing call, as another node needs it to end the call if this one
+ * dies before the answer (replicated while early, dropped once confirmed):
+ * what a final response to the caller's INVITE and a CANCEL of ours
+ * toward the callee must carry, and where they go.
+ */
+struct dialog_early {
+	char *vias;            /* the caller INVITE's Via lines, as received */
+	char *src;             /* where it came from, "IP:PORT" */
+	char *via;             /* our INVITE's Via line toward the callee */
+	char *ruri;            /* its Request-URI */
+	char *dst;             /* where it went, "IP:PORT" */
+};
+
 /** One side of the call: how to reach that endpoint and what it has seen */
 struct dialog_leg {
 	char *target;          /* the endpoint's remote target (Contact URI) */
@@ -111,6 +125,7 @@ struct dialog {
 	char *shtag;           /* sharing tag (atom) */
 	char *owner;           /* node id serving the dialog (atom) */
 	char *media;           /* relay anchoring its media (atom), or NULL */
+	struct dialog_early *early; /* while early, or NULL */
 	struct dialog_leg leg[2];
 	uint64_t created;      /* unix ms */
 	uint64_t updated;      /* unix ms of the last change or activity */
@@ -132,6 +147,7 @@ typedef void (dialog_end_h)(struct dialog *dlg);
 typedef bool (dialog_apply_h)(struct dialog *dlg, void *arg);
 
 int  dialog_alloc(struct dialog **dlgp, uint64_t did);
+int  dialog_early_alloc(struct dialog *dlg);
 int  dialog_table_init(uint32_t bucket_bits);
 void dialog_table_close(void);
 int  dialog_insert(struct dialog *dlg);

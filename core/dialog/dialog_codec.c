@@ -29,6 +29,9 @@
  *              "ok":{"cseq":n,"ack":n,"until":ms,"tp":"UDP",
  *                    "dst":"IP:PORT","msg":"SIP/2.0 200 OK..."}},
  *    "callee":{..}}
+ * A ringing call also has "early":{"vias":..,"src":..,"via":..,"ruri":..,
+ * "dst":..}, what ending it from another node needs (dialog.h); readers
+ * before it ignore it.
  * "ok" is the 2xx that leg has not acknowledged in time, if any: whoever
  * serves the dialog next resends it (dialog_state.c). A 2xx whose ACK is
  * not overdue yet is not written.
@@ -124,6 +127,15 @@ static const struct field cseq_fields[] = {
 	{"lseq", offsetof(struct cseq_leg, lseq), FIELD_U32},
 	{"off",  offsetof(struct cseq_leg, off),  FIELD_U32},
 	{"ack",  offsetof(struct cseq_leg, ack),  FIELD_U32},
+};
+
+/* a ringing call's, for ending it from another node */
+static const struct field early_fields[] = {
+	{"vias", offsetof(struct dialog_early, vias), FIELD_STR},
+	{"src",  offsetof(struct dialog_early, src),  FIELD_STR},
+	{"via",  offsetof(struct dialog_early, via),  FIELD_STR},
+	{"ruri", offsetof(struct dialog_early, ruri), FIELD_STR},
+	{"dst",  offsetof(struct dialog_early, dst),  FIELD_STR},
 };
 
 /* the 2xx awaiting an ACK; its buffer, address and transport by hand */
@@ -342,6 +354,54 @@ static bool sdp_relayed(const struct dialog_leg *leg,
 }
 
 
+static int early_encode(struct odict *o, const struct dialog_early *early)
+{
+	struct odict *eo = NULL;
+	int err;
+
+	if (!early)
+		return 0;
+
+	err = odict_alloc(&eo, ODICT_BUCKETS);
+	if (err)
+		return err;
+
+	err = fields_encode(eo, early, early_fields, ARRAY_SIZE(early_fields));
+	if (!err)
+		err = odict_entry_add(o, "early", ODICT_OBJECT, eo);
+
+	mem_deref(eo);
+	return err;
+}
+
+
+static int early_decode(struct dialog *dlg, const struct odict *o)
+{
+	const struct odict_entry *e;
+	int err;
+
+	err = entry_lookup(&e, o, "early", ODICT_OBJECT);
+	if (err || !e)
+		return err;
+
+	err = dialog_early_alloc(dlg);
+	if (!err)
+		err = fields_decode(dlg->early, e->u.odict, early_fields,
+				    ARRAY_SIZE(early_fields));
+	return err;
+}
+
+
+static bool early_equal(const struct dialog_early *a,
+			const struct dialog_early *b)
+{
+	if (!a || !b)
+		return a == b;
+
+	return fields_equal(a, b, early_fields, ARRAY_SIZE(early_fields));
+}
+
+
 static int leg_encode(struct odict *o, const char *key,
 		      const struct dialog_leg *leg,
 		      const struct dialog_leg *other)
@@ -450,6 +510,8 @@ static int dialog_odict(struct odict **op, const struct dialog *dlg)
 		goto out;
 
 	err = fields_encode(o, dlg, dialog_fields, ARRAY_SIZE(dialog_fields));
+	if (!err)
+		err = early_encode(o, dlg->early);
 	if (err)
 		goto out;
 
@@ -730,6 +792,10 @@ int dialog_decode(struct dialog **dlgp, const char *str, size_t len)
 			goto out;
 	}
 
+	err = early_decode(dlg, o);
+	if (err)
+		goto out;
+
 	err  = sdp_share(&dlg->leg[LEG_CALLER], &dlg->leg[LEG_CALLEE],
 			 relayed[LEG_CALLER]);
 	err |= sdp_share(&dlg->leg[LEG_CALLEE], &dlg->leg[LEG_CALLER],
@@ -779,6 +845,7 @@ bool dialog_equal(const struct dialog *a, const struct dialog *b)
 	return a->did == b->did &&
 		a->state == b->state &&
 		fields_equal(a, b, dialog_fields, ARRAY_SIZE(dialog_fields)) &&
+		early_equal(a->early, b->early) &&
 		leg_equal(&a->leg[LEG_CALLER], &b->leg[LEG_CALLER]) &&
 		leg_equal(&a->leg[LEG_CALLEE], &b->leg[LEG_CALLEE]);
 }

@@ -183,6 +183,10 @@ int dialog_set_to_tag(struct dialog *dlg, const struct pl *tag)
 /** The 2xx to the initial INVITE: the call is up. */
 int dialog_confirm(struct dialog *dlg)
 {
+	/* what ending a ringing call needs is not replicated any more */
+	if (dlg && dlg->state == DIALOG_EARLY)
+		dlg->early = mem_deref(dlg->early);
+
 	return transition(dlg, DIALOG_CONFIRMED, DIALOG_EV_CONFIRMED);
 }
 

@@ -293,6 +293,10 @@ int engine_init(const struct rh_conf *conf)
 	if (err)
 		goto out;
 
+	err = engine_fleet_init();
+	if (err)
+		goto out;
+
 	err = ctl_route_add("POST", "/v1/log_level", log_level_route, NULL);
 	if (err)
 		goto out;
@@ -310,6 +314,7 @@ void engine_close(void)
 {
 	ctl_close();
 	engine_reload_close();
+	engine_fleet_close();
 	engine_policy_close();
 	rehome_close();
 	repl_close();

@@ -17,6 +17,14 @@ int  engine_reload_init(void);
 void engine_reload_close(void);
 int  engine_reload(struct odict **odp, char *errbuf, size_t errsz);
 
+/* engine_guard.c: a new call only in a tag held here */
+struct proxy_route;
+void engine_guard_route(struct proxy_route *rt, const struct rh_conf *cfg);
+
 /* engine_policy.c: the policy's view of the cluster and re-homing */
 int  engine_policy_init(const struct rh_conf *cfg, const char *libdir);
 void engine_policy_close(void);
+
+/* engine_fleet.c: the same policy on every node (drift, cluster reload) */
+int  engine_fleet_init(void);
+void engine_fleet_close(void);

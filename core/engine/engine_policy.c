@@ -16,6 +16,7 @@
  * a millisecond, once a second for on_tick.
  */
 #include <string.h>
+#include <sys/resource.h>
 #include <re.h>
 #include "log.h"
 #include "conf.h"
@@ -38,6 +39,8 @@ static struct {
 	uint64_t invites;        /* new INVITEs seen, for cps */
 	uint64_t invites_prev;
 	uint64_t cps_at;         /* jiffies of the last cps sample */
+	uint64_t cpu_us;         /* CPU time used at cpu_at, microseconds */
+	uint64_t cpu_at;         /* jiffies of the last cpu sample */
 } ep;
 
 
@@ -115,7 +118,8 @@ static int list_end(struct list_ctx *ctx, struct odict **odp)
 
 
 static int node_odict(struct odict **odp, const struct list_ctx *ctx,
-		      const char *id, const char *state, bool self)
+		      const char *id, const char *state, bool self,
+		      bool synced)
 {
 	struct odict *od;
 	int err;
@@ -127,6 +131,7 @@ static int node_odict(struct odict **odp, const struct list_ctx *ctx,
 	err |= json_str_add(od, "id", id);
 	err |= json_str_add(od, "state", state);
 	err |= json_bool_add(od, "self", self);
+	err |= json_bool_add(od, "synced", synced);
 	err |= json_int_add(od, "calls", calls(&ctx->tallies, id, NULL));
 
 	*odp = od;
@@ -141,9 +146,30 @@ static bool node_handler(const struct cluster_node *node, void *arg)
 	int err;
 
 	err = node_odict(&item, ctx, node->id,
-			 cluster_node_state_name(node->state), node->self);
+			 cluster_node_state_name(node->state), node->self,
+			 node->synced);
+	if (!err && node->meta)
+		err = odict_entry_add(item, "meta", ODICT_OBJECT, node->meta);
 
 	return list_add(ctx, err, item) != 0;
+}
+
+
+/** A single node's node_meta, as a cluster node's heartbeats carry it */
+static int meta_add(struct odict *od)
+{
+	struct odict *meta = NULL;
+	int err;
+
+	err = odict_alloc(&meta, 8);
+	if (err)
+		return err;
+
+	for (size_t i = 0; i < ep.cfg->node_metac; i++)
+		err |= json_str_add(meta, ep.cfg->node_meta[i].key,
+				    ep.cfg->node_meta[i].value);
+
+	return err | json_child_add(od, "meta", ODICT_OBJECT, meta);
 }
 
 
@@ -161,7 +187,10 @@ static int nodes(struct odict **odp, void *arg)
 		(void)cluster_node_apply(node_handler, &ctx);
 	}
 	else {
-		err = node_odict(&self, &ctx, ep.cfg->node_id, "up", true);
+		err = node_odict(&self, &ctx, ep.cfg->node_id, "up", true,
+				 true);
+		if (!err)
+			err = meta_add(self);
 		(void)list_add(&ctx, err, self);
 	}
 
@@ -170,6 +199,18 @@ static int nodes(struct odict **odp, void *arg)
 
 
 /** Configured backups of a tag are not known cluster-wide; left out. */
+/** This node's config wants the tag active here (`shtag T active`) */
+static bool preferred(const char *name)
+{
+	for (size_t i = 0; i < ep.cfg->shtagc; i++) {
+		if (!str_cmp(ep.cfg->shtag[i].name, name))
+			return ep.cfg->shtag[i].active;
+	}
+
+	return false;
+}
+
+
 static int shtag_odict(struct odict **odp, const struct list_ctx *ctx,
 		       const char *name, bool mine, uint64_t epoch,
 		       const char *holder)
@@ -183,6 +224,7 @@ static int shtag_odict(struct odict **odp, const struct list_ctx *ctx,
 
 	err |= json_str_add(od, "name", name);
 	err |= json_bool_add(od, "mine", mine);
+	err |= json_bool_add(od, "preferred", preferred(name));
 	err |= json_int_add(od, "epoch", epoch);
 	if (holder && holder[0])
 		err |= json_str_add(od, "active", holder);
@@ -316,6 +358,41 @@ static double cps_sample(void)
 }
 
 
+static uint64_t cpu_used_us(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru))
+		return 0;
+
+	return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 +
+		(uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
+
+/** This process's share of one CPU since the last sample (0..1 and up) */
+static double cpu_sample(void)
+{
+	uint64_t now = tmr_jiffies(), used = cpu_used_us();
+	uint64_t dt = now - ep.cpu_at;
+	double share;
+
+	if (!ep.cpu_at || dt == 0) {
+		ep.cpu_at = now;
+		ep.cpu_us = used;
+		return 0;
+	}
+
+	share = (double)(used - ep.cpu_us) / 1000.0 / (double)dt;
+	if (dt >= CPS_WINDOW_MS) {
+		ep.cpu_at = now;
+		ep.cpu_us = used;
+	}
+
+	return share;
+}
+
+
 static int stats(struct odict **odp, void *arg)
 {
 	struct list tallies = LIST_INIT;
@@ -349,6 +426,7 @@ static int stats(struct odict **odp, void *arg)
 	err |= nodes_ctx.err | tags_ctx.err;
 	err |= json_str_add(od, "node", ep.cfg->node_id);
 	err |= odict_entry_add(od, "cps", ODICT_DOUBLE, cps_sample());
+	err |= odict_entry_add(od, "cpu", ODICT_DOUBLE, cpu_sample());
 	err |= json_int_add(od, "calls",
 			    calls(&tallies, ep.cfg->node_id, NULL));
 	err |= json_child_add(od, "nodes", ODICT_OBJECT, mem_ref(nodes_ctx.od));
@@ -485,6 +563,7 @@ static int rehome(const struct policy_rehome *req, policy_done_h *doneh,
 	if (err)
 		return err;
 
+	opts.force = req->force;
 	err = pending_alloc(&p, doneh, done_arg);
 	if (err)
 		return err;
@@ -621,7 +700,8 @@ static void rehome_finished(int err, const struct rehome_job *job, void *arg)
 /*
  * Every new INVITE: a draining node refuses it first (503 + Retry-After,
  * so the sender retries elsewhere, RFC 3261 21.5.4); otherwise the
- * policy may choose the sharing tag, the next hop, or reject.
+ * policy may choose the sharing tag, the next hop, or reject; last, a
+ * call this node could not protect is refused (engine_guard.c).
  */
 static void route_invite(const struct sip_msg *msg, const char *lsnr_tag,
 			 struct proxy_route *rt, void *arg)
@@ -637,15 +717,14 @@ static void route_invite(const struct sip_msg *msg, const char *lsnr_tag,
 		return;
 	}
 
-	memset(&d, 0, sizeof(d));
-	if (policy_initial_invite(msg, lsnr_tag, &d))
-		return;
-
+	/* on a policy error d is empty: the defaults apply */
+	(void)policy_initial_invite(msg, lsnr_tag, &d);
 	str_ncpy(rt->shtag, d.shtag, sizeof(rt->shtag));
 	str_ncpy(rt->target, d.target, sizeof(rt->target));
 	rt->reject = d.scode;
 	str_ncpy(rt->reason, d.reason, sizeof(rt->reason));
 	rt->no_media = d.no_media;
+	engine_guard_route(rt, ep.cfg);
 }
 
 

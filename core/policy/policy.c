@@ -33,6 +33,7 @@
  */
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <uv.h>
 #include <re.h>
 #include <lua.h>
@@ -63,6 +64,12 @@ static struct {
 	struct stamp seen;       /* at the last event or check */
 	uv_fs_event_t *watch;
 	char last_err[POLICY_ERR_SZ];
+	char hash[POLICY_HASH_SZ];  /* of the running policy's file */
+	uint64_t loaded_at;      /* Unix ms; 0: none runs */
+	policy_loaded_h *loadedh;
+	void *loaded_arg;
+	policy_cluster_reload_h *clusterh;
+	void *cluster_arg;
 } pol;
 
 
@@ -84,6 +91,27 @@ void policy_host(const struct policy_ops **opsp, const char **pathp,
 
 
 /* ---- loading and reloading ---- */
+
+
+/** A new state runs (path NULL: none any more): tell who compares them */
+static void loaded(const char *path)
+{
+	struct timeval tv;
+	int err;
+
+	pol.hash[0] = '\0';
+	pol.loaded_at = 0;
+	if (path) {
+		err = policy_hash_file(pol.hash, sizeof(pol.hash), path);
+		if (err)
+			log_warn("policy", "%s: no hash: %m", path, err);
+		gettimeofday(&tv, NULL);
+		pol.loaded_at = (uint64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+	}
+
+	if (pol.loadedh)
+		pol.loadedh(pol.hash, pol.loaded_arg);
+}
 
 /**
  * Load the policy file into a fresh state; the running one is only
@@ -131,7 +159,8 @@ static int reload(char *errbuf, size_t errsz, bool refresh)
 
 	mem_deref(pol.ps);
 	pol.ps = ps;
-	log_info("policy", "loaded %s", pol.path);
+	loaded(pol.path);
+	log_info("policy", "loaded %s (sha256 %s)", pol.path, pol.hash);
 	metrics_policy_event("reload_ok");
 
 	return 0;
@@ -148,6 +177,39 @@ int policy_reload(char *errbuf, size_t errsz)
 const char *policy_last_error(void)
 {
 	return pol.last_err[0] ? pol.last_err : NULL;
+}
+
+
+const char *policy_path(void)
+{
+	return pol.path ? pol.path : "";
+}
+
+
+const char *policy_hash(void)
+{
+	return pol.hash;
+}
+
+
+uint64_t policy_loaded_at(void)
+{
+	return pol.loaded_at;
+}
+
+
+void policy_set_loaded_handler(policy_loaded_h *h, void *arg)
+{
+	pol.loadedh = h;
+	pol.loaded_arg = arg;
+}
+
+
+void policy_set_cluster_reload_handler(policy_cluster_reload_h *h,
+				       void *arg)
+{
+	pol.clusterh = h;
+	pol.cluster_arg = arg;
 }
 
 
@@ -335,11 +397,19 @@ static void reload_route(struct http_conn *conn, const struct ctl_req *req,
 {
 	struct odict *od = NULL;
 	char msg[POLICY_ERR_SZ];
+	bool cluster = false;
 	int err;
 	(void)arg;
 
 	if (pl_isset(&req->rest)) {
 		(void)ctl_reply_error(conn, 404, "not found");
+		return;
+	}
+
+	if (req->body)
+		(void)odict_get_boolean(req->body, &cluster, "cluster");
+	if (cluster && pol.clusterh) {
+		pol.clusterh(conn, pol.cluster_arg);
 		return;
 	}
 
@@ -354,6 +424,7 @@ static void reload_route(struct http_conn *conn, const struct ctl_req *req,
 	err  = odict_alloc(&od, 4);
 	err |= odict_entry_add(od, "reloaded", ODICT_BOOL, true);
 	err |= odict_entry_add(od, "policy", ODICT_STRING, pol.path);
+	err |= odict_entry_add(od, "hash", ODICT_STRING, pol.hash);
 	if (err)
 		(void)ctl_reply_error(conn, 500, "%m", err);
 	else
@@ -363,7 +434,8 @@ static void reload_route(struct http_conn *conn, const struct ctl_req *req,
 }
 
 
-/** GET /v1/status: {"policy": {"path":, "loaded":, "last_error":}} */
+/** GET /v1/status: {"policy": {"path":, "loaded":, "hash":, "loaded_at":,
+ * "last_error":}} */
 static int status_add(struct odict *od, void *arg)
 {
 	struct odict *p = NULL;
@@ -377,6 +449,9 @@ static int status_add(struct odict *od, void *arg)
 	err |= odict_entry_add(p, "path", ODICT_STRING,
 			       pol.path ? pol.path : "");
 	err |= odict_entry_add(p, "loaded", ODICT_BOOL, pol.ps != NULL);
+	err |= odict_entry_add(p, "hash", ODICT_STRING, pol.hash);
+	err |= odict_entry_add(p, "loaded_at", ODICT_INT,
+			       (int64_t)pol.loaded_at);
 	if (pol.last_err[0])
 		err |= odict_entry_add(p, "last_error", ODICT_STRING,
 				       pol.last_err);
@@ -397,7 +472,10 @@ static int ctl_register(void)
 	if (!err)
 		err = policy_sim_register();
 
-	return err ? err : ctl_status_add(status_add, NULL);
+	if (!err)
+		err = ctl_status_add(status_add, NULL);
+
+	return err ? err : metrics_collector_add(policy_hash_metrics, NULL);
 }
 
 
@@ -495,6 +573,7 @@ int policy_set_file(const char *path, const char *libdir, char *errbuf,
 	if (!pol.path) {
 		pol.ps = mem_deref(pol.ps);
 		pol.last_err[0] = '\0';
+		loaded(NULL);
 		tmr_cancel(&pol.tick);
 		watch_stop();
 		log_info("policy", "no policy any more (%s dropped)", opath);
@@ -562,4 +641,8 @@ void policy_close(void)
 	pol.base   = NULL;
 	memset(&pol.ops, 0, sizeof(pol.ops));
 	pol.last_err[0] = '\0';
+	pol.hash[0] = '\0';
+	pol.loaded_at = 0;
+	pol.loadedh = NULL;
+	pol.clusterh = NULL;
 }

@@ -18,6 +18,7 @@ enum {
 	POLICY_MAX_TIMERS  = 1024,             /* pending rehome.after() calls  */
 	POLICY_TARGET_SZ   = 256,
 	POLICY_REASON_SZ   = 64,
+	POLICY_HASH_SZ     = 65,               /* SHA-256 in hex, and a NUL */
 };
 
 enum policy_node_state {
@@ -41,6 +42,7 @@ struct policy_rehome {
 	const char *mode;        /* challenge|challenge-callee|caller|...   */
 	const char *body;        /* outbound|inbound|none                   */
 	uint32_t rate;           /* dialogs per second                      */
+	bool force;              /* take the tag even from a live holder    */
 };
 
 /** move{tag=, to=, count= | percent=}; exactly one of count/percent */
@@ -108,6 +110,25 @@ int  policy_reload(char *errbuf, size_t errsz);
 int  policy_set_file(const char *path, const char *libdir, char *errbuf,
 		     size_t errsz);
 const char *policy_last_error(void);
+/* What runs: its file, the file's SHA-256 in hex ("" for none), and
+ * when it was loaded (Unix ms, 0 for none). See policy_hash.c. */
+const char *policy_path(void);
+const char *policy_hash(void);
+uint64_t policy_loaded_at(void);
+
+/** A policy was loaded (hash ""): no policy any more */
+typedef void (policy_loaded_h)(const char *hash, void *arg);
+void policy_set_loaded_handler(policy_loaded_h *h, void *arg);
+
+struct http_conn;
+/**
+ * POST /v1/policy/reload with {"cluster": true}: the handler answers conn
+ * (mem_ref it to answer later). Without one the node reloads alone.
+ */
+typedef void (policy_cluster_reload_h)(struct http_conn *conn, void *arg);
+void policy_set_cluster_reload_handler(policy_cluster_reload_h *h,
+				       void *arg);
+
 /** Load `path` as a reload would, then drop it: FILE:LINE in errbuf */
 int  policy_check(const char *path, const char *libdir, char *errbuf,
 		  size_t errsz);

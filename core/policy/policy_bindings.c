@@ -192,6 +192,19 @@ static uint32_t field_uint(lua_State *L, int t, const char *key)
 }
 
 
+static bool field_bool(lua_State *L, int t, const char *key)
+{
+	int type = lua_getfield(L, t, key);
+
+	if (type == LUA_TNIL)
+		return false;
+	if (type != LUA_TBOOLEAN)
+		luaL_error(L, "field '%s' must be a boolean", key);
+
+	return lua_toboolean(L, -1);
+}
+
+
 /* ---- asynchronous actions: tokens and done functions ---- */
 
 static struct pop *op_find(struct policy_state *ps, uintptr_t id)
@@ -396,6 +409,7 @@ static int l_rehome(lua_State *L)
 	req.mode = field_string(L, 1, "mode", false);
 	req.body = field_string(L, 1, "body", false);
 	req.rate = field_uint(L, 1, "rate");
+	req.force = field_bool(L, 1, "force");
 	lua_getfield(L, 1, "done");
 	token = op_track(L, -1);
 

@@ -86,6 +86,10 @@ void policy_push_odict(lua_State *L, const struct odict *od, bool array);
 bool policy_push_entry(lua_State *L, const struct odict_entry *e);
 void policy_log(lua_State *L, enum log_level level, const char *msg);
 
+/* policy_hash.c */
+int  policy_hash_file(char *hex, size_t sz, const char *path);
+int  policy_hash_metrics(struct re_printf *pf, void *arg);
+
 /* policy_handover.c */
 int  policy_handover(struct policy_state *ps, struct policy_state *old,
 		     char *errbuf, size_t errsz);

@@ -54,6 +54,7 @@
 
 enum {
 	TICK_MS         = 10,     /* pacing timer */
+	HOLDER_WAIT_MS  = 50,     /* asking again whether a holder died */
 	BURST_MS        = 20,     /* credit a paused job may save up */
 	INFLIGHT_MAX    = 64,     /* dialogs being moved at once, all jobs */
 	JOBS_KEPT       = 32,     /* finished jobs kept for GET /v1/jobs */
@@ -71,6 +72,8 @@ struct take_tag {
 	struct le le;                 /* job->tags */
 	struct rehome_job *job;       /* NULL once the job is gone */
 	char *name;
+	struct tmr wait;              /* its holder may be dying: ask again */
+	uint64_t since;               /* jiffies of the first attempt */
 };
 
 static struct {
@@ -88,6 +91,7 @@ static void take_tag_destructor(void *arg)
 	struct take_tag *tt = arg;
 
 	list_unlink(&tt->le);
+	tmr_cancel(&tt->wait);
 	mem_deref(tt->name);
 }
 
@@ -502,6 +506,81 @@ int rehome_job_tag_add(struct rehome_job *job, const char *name)
 }
 
 
+/**
+ * May the job take tag `name` from its holder? A live holder keeps it
+ * (EBUSY) unless the job is forced. One not heard for half node_timeout
+ * has missed several heartbeats and may be dead: EAGAIN, ask again until
+ * it is declared down (then take it) or heard again (EBUSY). The wait is
+ * bounded, since timeouts freeze while our own Redis link is down.
+ */
+static int holder_check(const struct take_tag *tt, uint64_t now)
+{
+	const char *holder = shtag_holder(tt->name);
+	const struct cluster_node *node;
+	uint32_t timeout = rh.cfg->node_timeout;
+
+	if (tt->job->opts.force || !str_isset(holder) ||
+	    !str_cmp(holder, rehome_node_id()))
+		return 0;
+
+	node = cluster_node_find(holder);
+	if (!node || node->state == CLUSTER_NODE_DOWN)
+		return 0;
+
+	if (rehome_since(now, node->last_seen) < timeout / 2 ||
+	    rehome_since(now, tt->since) > 2 * (uint64_t)timeout)
+		return EBUSY;
+
+	return EAGAIN;
+}
+
+
+static void take_wait(void *arg);
+
+
+/** Take one tag; false if the job was aborted. */
+static bool take_one(struct take_tag *tt)
+{
+	struct rehome_job *job = tt->job;
+	int err;
+
+	err = holder_check(tt, tmr_jiffies());
+	if (err == EAGAIN) {
+		tmr_start(&tt->wait, HOLDER_WAIT_MS, take_wait, tt);
+		return true;
+	}
+
+	if (err) {
+		(void)re_sdprintf(&job->error, "cannot take tag %s: held by "
+				  "live node %s (force takes it)", tt->name,
+				  shtag_holder(tt->name));
+		log_warn("rehome", "job %u: %s", job->id, job->error);
+		rehome_job_abort(job, err, "tag");
+		return false;
+	}
+
+	err = shtag_activate(tt->name, tag_result, mem_ref(tt));
+	if (err) {
+		mem_deref(tt);  /* the callback's reference */
+		(void)re_sdprintf(&job->error, "cannot take tag %s: %m",
+				  tt->name, err);
+		rehome_job_abort(job, err, "tag");
+		return false;
+	}
+
+	return true;
+}
+
+
+static void take_wait(void *arg)
+{
+	struct take_tag *tt = arg;
+
+	if (tt->job && tt->job->phase == REHOME_JOB_TAKING)
+		(void)take_one(tt);
+}
+
+
 /** Take the job's tags (the ones not held here), then run it. */
 void rehome_job_take_tags(struct rehome_job *job)
 {
@@ -509,7 +588,6 @@ void rehome_job_take_tags(struct rehome_job *job)
 
 	for (le = job->tags.head; le; ) {
 		struct take_tag *tt = le->data;
-		int err;
 
 		le = le->next;
 		if (shtag_is_active(tt->name)) {
@@ -517,14 +595,9 @@ void rehome_job_take_tags(struct rehome_job *job)
 			continue;
 		}
 
-		err = shtag_activate(tt->name, tag_result, mem_ref(tt));
-		if (err) {
-			mem_deref(tt);  /* the callback's reference */
-			(void)re_sdprintf(&job->error, "cannot take tag %s: %m",
-					  tt->name, err);
-			rehome_job_abort(job, err, "tag");
+		tt->since = tmr_jiffies();
+		if (!take_one(tt))
 			return;
-		}
 	}
 
 	/* (a tag taken at once may have readied the job already) */

@@ -29,6 +29,7 @@ struct rehome_opts {
 	uint32_t rate;            /* dialogs per second; 0 = rehome_rate */
 	bool all;                 /* rehome: also dialogs homed here already */
 	char media_to[REHOME_MEDIA_SZ]; /* move the media there too; "": no */
+	bool force;               /* rehome: take the tag from a live holder */
 };
 
 /** What became of one dialog of a job */

@@ -7,8 +7,9 @@
  * how much is in flight.
  * A POST is answered once its job runs, through the job's ready handler:
  * at once for move and drain, once the tags are held for rehome (202
- * with the job), or when they could not be taken (409 when another node
- * holds one or took it meanwhile, else 503, with the job's error text).
+ * with the job), or when they could not be taken (409 when a live node
+ * holds one and the request is not forced, or another node took it
+ * meanwhile, else 503, with the job's error text).
  * The connection waits here, not in the job: jobs know nothing of HTTP.
  *
  * A job's JSON is built from its counters at each request, so it costs
@@ -258,6 +259,7 @@ static int opts_decode(struct rehome_opts *opts, const struct odict *body,
 	}
 
 	(void)odict_get_boolean(body, &opts->all, "all");
+	(void)odict_get_boolean(body, &opts->force, "force");
 
 	s = odict_string(body, "media_to");
 	if (s && !mrelay_find(anchor_relays(), s)) {
@@ -270,7 +272,7 @@ static int opts_decode(struct rehome_opts *opts, const struct odict *body,
 }
 
 
-/** POST /v1/rehome {"tag","mode","body","rate","all"} */
+/** POST /v1/rehome {"tag","mode","body","rate","all","force"} */
 static void post_rehome(struct http_conn *conn, const struct ctl_req *req,
 			void *arg)
 {

@@ -402,6 +402,7 @@ static void take_recv(const struct odict *od, const char *from)
 
 	(void)odict_get_number(od, &off, "off");
 	take_opts(&opts, od);
+	opts.force = true;    /* the tags are this node's own, or handed over */
 
 	err = rehome_job_alloc(&job, &take_ops, &opts, NULL, NULL, NULL);
 	if (err)

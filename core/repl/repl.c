@@ -171,7 +171,7 @@ static int lag_status(struct odict *od)
 
 /**
  * ctl_status_h: add "repl": {synced, counters, lag_us{samples, p50, p99,
- * max}} to od, after the cluster's keys (repl_init() follows cluster_init).
+ * max}, unprotected{total, by reason}} to od, after the cluster's keys (repl_init() follows cluster_init).
  */
 int repl_status(struct odict *od, void *arg)
 {
@@ -213,6 +213,8 @@ int repl_status(struct odict *od, void *arg)
 			       (int64_t)repl_st.n.loaded);
 	if (!err)
 		err = lag_status(o);
+	if (!err)
+		err = repl_unprotected_status(o);
 	if (!err)
 		err = odict_entry_add(od, "repl", ODICT_OBJECT, o);
 
@@ -275,6 +277,7 @@ int repl_init(const struct rh_conf *cfg)
 		goto out;
 
 	repl_publish_start();
+	repl_metrics_start();
 	repl_st.up = true;
 
  out:
@@ -303,6 +306,7 @@ void repl_close(void)
 		return;
 
 	repl_publish_close();
+	repl_metrics_stop();
 	repl_sync_stop(NULL);   /* lets a sync under way go */
 	memset(&repl_st, 0, sizeof(repl_st));
 }

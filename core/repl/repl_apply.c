@@ -24,6 +24,7 @@
 #include "metrics.h"
 #include "redis.h"
 #include "cluster.h"
+#include "early.h"
 #include "repl.h"
 #include "repl_int.h"
 
@@ -79,7 +80,10 @@ static void apply(const struct env *env, const struct pl *json,
 	struct dialog *dlg = NULL;
 	int err;
 
-	repl_sync_seen(env->did);
+	/* a late snapshot of a call that ended while loading */
+	if (repl_sync_seen(env->did, env->ended) &&
+	    origin == REPL_ORIGIN_SNAPSHOT)
+		return;
 
 	if (origin != REPL_ORIGIN_REPAIR && local &&
 	    env->ver <= local->version)
@@ -272,6 +276,22 @@ struct tag_ctx {
 };
 
 
+/**
+ * A ringing call of a tag taken from a dead node: no answer to re-home,
+ * and nobody to relay one, so it ends, cleanly for both endpoints
+ * (early.c), and the end is replicated. A live node's ringing calls stay
+ * with it: its INVITE transactions are still there.
+ */
+static void orphan_end(struct dialog *dlg)
+{
+	(void)dialog_serve(dlg, cluster_node_id());
+	if (early_end(dlg))
+		dialog_log(LOG_INFO, "repl", dlg, "ringing when its node died, "
+			   "with nothing replicated to end it with");
+	(void)dialog_end(dlg);
+}
+
+
 static bool tag_handler(struct dialog *dlg, void *arg)
 {
 	struct tag_ctx *ctx = arg;
@@ -279,7 +299,10 @@ static bool tag_handler(struct dialog *dlg, void *arg)
 	if (str_cmp(dlg->shtag, ctx->tag))
 		return false;
 
-	if (ctx->mine && dlg->replica)
+	if (ctx->mine && dlg->replica && dlg->state == DIALOG_EARLY &&
+	    !cluster_node_alive(dlg->owner))
+		orphan_end(dlg);
+	else if (ctx->mine && dlg->replica)
 		adopt(dlg);
 	else if (!ctx->mine && !dlg->replica)
 		dialog_hold(dlg);

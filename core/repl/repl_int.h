@@ -72,8 +72,11 @@ void repl_shtag_changed(const char *tag, const char *holder, void *arg);
 
 /* repl_metrics.c */
 int  repl_metrics_print(struct re_printf *pf, void *arg);
+int  repl_unprotected_status(struct odict *od);
+void repl_metrics_start(void);
+void repl_metrics_stop(void);
 
 /* repl_sync.c */
-void repl_sync_seen(uint64_t did);
+bool repl_sync_seen(uint64_t did, bool ended);
 int  repl_sync(cluster_done_h *h, void *arg);
 void repl_sync_stop(void *arg);

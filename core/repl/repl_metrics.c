@@ -17,8 +17,14 @@
  * is always defined; "HA lost" is that sum above 0 (docs/metrics.md).
  * The counts come from the dialog module's one walk (dialog_tally) and
  * the holders from the cluster layer, at each scrape: nothing is kept.
+ * The same counts are in the status ("repl": {"unprotected"}), and a
+ * watch counts them every WATCH_MS to log a warning when dialogs become
+ * unprotected (again when the reasons change) and a line when none is
+ * left: an operator without a scraper still hears of it.
  */
+#include <string.h>
 #include <re.h>
+#include "log.h"
 #include "metrics.h"
 #include "cseq.h"
 #include "dialog.h"
@@ -44,11 +50,20 @@ static const char *reason_names[] = {
 
 _Static_assert(ARRAY_SIZE(reason_names) == UNPROT_NONE, "a name per reason");
 
+enum {
+	WATCH_MS = 1000,
+};
+
 struct unprot_ctx {
 	bool redis_up;
 	bool backup;
 	uint32_t n[UNPROT_NONE];
 };
+
+static struct {
+	struct tmr tmr;
+	uint32_t n[UNPROT_NONE];    /* as last logged */
+} watch;
 
 
 /** Another node up (not draining) and synced: it holds our replicas */
@@ -93,22 +108,46 @@ static bool shtag_handler(const char *shtag, const struct dialog_counts *n,
 }
 
 
-/** metrics_collector_h: rehome_dialogs_unprotected{reason} */
-int repl_metrics_print(struct re_printf *pf, void *arg)
+/** The unprotected dialogs served here, by reason */
+static int unprot_count(struct unprot_ctx *ctx)
 {
-	struct unprot_ctx ctx = {0};
 	struct list tallies = LIST_INIT;
 	int err;
-	(void)arg;
 
+	memset(ctx, 0, sizeof(*ctx));
 	err = dialog_tally(&tallies);
 	if (err)
 		return err;
 
-	ctx.redis_up = redis_is_up();
-	ctx.backup = NULL != cluster_node_apply(backup_handler, NULL);
-	dialog_tally_by_shtag(&tallies, shtag_handler, &ctx);
+	ctx->redis_up = redis_is_up();
+	ctx->backup = NULL != cluster_node_apply(backup_handler, NULL);
+	dialog_tally_by_shtag(&tallies, shtag_handler, ctx);
 	list_flush(&tallies);
+	return 0;
+}
+
+
+static uint32_t unprot_total(const uint32_t *n)
+{
+	uint32_t total = 0;
+
+	for (size_t r = 0; r < UNPROT_NONE; r++)
+		total += n[r];
+
+	return total;
+}
+
+
+/** metrics_collector_h: rehome_dialogs_unprotected{reason} */
+int repl_metrics_print(struct re_printf *pf, void *arg)
+{
+	struct unprot_ctx ctx;
+	int err;
+	(void)arg;
+
+	err = unprot_count(&ctx);
+	if (err)
+		return err;
 
 	err = metrics_family_print(pf, "rehome_dialogs_unprotected", "gauge",
 				   "Dialogs served here that no other node "
@@ -120,4 +159,92 @@ int repl_metrics_print(struct re_printf *pf, void *arg)
 	}
 
 	return err;
+}
+
+
+/** Add "unprotected": {"total", one count per reason} to od */
+int repl_unprotected_status(struct odict *od)
+{
+	struct unprot_ctx ctx;
+	struct odict *o;
+	int err;
+
+	err = unprot_count(&ctx);
+	if (err)
+		return err;
+
+	err = odict_alloc(&o, 8);
+	if (err)
+		return err;
+
+	err = odict_entry_add(o, "total", ODICT_INT,
+			      (int64_t)unprot_total(ctx.n));
+	for (size_t r = 0; r < ARRAY_SIZE(reason_names) && !err; r++)
+		err = odict_entry_add(o, reason_names[r], ODICT_INT,
+				      (int64_t)ctx.n[r]);
+	if (!err)
+		err = odict_entry_add(od, "unprotected", ODICT_OBJECT, o);
+
+	mem_deref(o);
+	return err;
+}
+
+
+static int reasons_print(struct re_printf *pf, const uint32_t *n)
+{
+	const char *sep = "";
+	int err = 0;
+
+	for (size_t r = 0; r < UNPROT_NONE; r++) {
+		if (!n[r])
+			continue;
+		err |= re_hprintf(pf, "%s%s %u", sep, reason_names[r], n[r]);
+		sep = ", ";
+	}
+
+	return err;
+}
+
+
+/** Log when the set of reasons changes: it is what an operator acts on */
+static void watch_handler(void *arg)
+{
+	struct unprot_ctx ctx;
+	uint32_t total;
+	bool changed = false;
+	(void)arg;
+
+	tmr_start(&watch.tmr, WATCH_MS, watch_handler, NULL);
+	if (unprot_count(&ctx))
+		return;
+
+	for (size_t r = 0; r < UNPROT_NONE; r++)
+		changed |= !ctx.n[r] != !watch.n[r];
+
+	if (!changed)
+		return;
+
+	total = unprot_total(ctx.n);
+	if (total)
+		log_warn("repl", "%u dialogs served here are not protected "
+			 "(no other node could continue them): %H", total,
+			 reasons_print, ctx.n);
+	else
+		log_info("repl", "every dialog served here is protected "
+			 "again");
+
+	memcpy(watch.n, ctx.n, sizeof(watch.n));
+}
+
+
+void repl_metrics_start(void)
+{
+	memset(watch.n, 0, sizeof(watch.n));
+	tmr_start(&watch.tmr, WATCH_MS, watch_handler, NULL);
+}
+
+
+void repl_metrics_stop(void)
+{
+	tmr_cancel(&watch.tmr);
 }

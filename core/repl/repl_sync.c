@@ -13,7 +13,12 @@
  * such a reconnect: the promoted replica gets back whatever it missed.
  * The same path loads a starting node.
  *
- * The dids met while loading are kept in a hash for the sweep. Commands
+ * The dids met while loading are kept in a hash for the sweep, with the
+ * ones that ended meanwhile: the channel and the snapshots come over two
+ * connections, so the "ended" of a call may arrive before the reply to
+ * the HGET that Redis ran just before the call's snapshot was deleted;
+ * that late snapshot must not bring the call back (a did is never used
+ * twice, so an ended did stays ended). Commands
  * in flight hold a reference to their sync; when Redis goes down (or a
  * new sync starts) the current one is let go, and late replies see that
  * they belong to a sync that is no longer current and do nothing.
@@ -34,10 +39,11 @@ enum {
 	SEEN_BUCKETS = 4096,
 };
 
-/** A did seen while loading, so the sweep keeps it */
+/** A did seen while loading, so the sweep keeps it (unless it ended) */
 struct seen {
 	struct le he;
 	uint64_t did;
+	bool ended;
 };
 
 /** Loading every snapshot after (re)connect */
@@ -77,26 +83,46 @@ static bool seen_cmp(struct le *le, void *arg)
 }
 
 
-static bool seen_has(const struct sync *sync, uint64_t did)
+static struct seen *seen_find(const struct sync *sync, uint64_t did)
 {
-	return NULL != hash_lookup(sync->seen, (uint32_t)did, seen_cmp, &did);
+	return list_ledata(hash_lookup(sync->seen, (uint32_t)did, seen_cmp,
+				       &did));
 }
 
 
-/** A message about did was applied: while loading, the sweep keeps it */
-void repl_sync_seen(uint64_t did)
+static bool seen_has(const struct sync *sync, uint64_t did)
+{
+	return NULL != seen_find(sync, did);
+}
+
+
+/**
+ * A message about did is being applied: while loading, the sweep keeps
+ * it. Returns true if the did ended during this load already.
+ */
+bool repl_sync_seen(uint64_t did, bool ended)
 {
 	struct seen *s;
 
-	if (!current || seen_has(current, did))
-		return;
+	if (!current)
+		return false;
+
+	s = seen_find(current, did);
+	if (s) {
+		bool was = s->ended;
+
+		s->ended |= ended;
+		return was;
+	}
 
 	s = mem_zalloc(sizeof(*s), seen_destructor);
 	if (!s)
-		return;
+		return false;
 
 	s->did = did;
+	s->ended = ended;
 	hash_append(current->seen, (uint32_t)did, &s->he, s);
+	return false;
 }
 
 

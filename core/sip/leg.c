@@ -19,6 +19,7 @@
 #include "listener.h"
 #include "sipmsg.h"
 #include "loopmark.h"
+#include "early.h"
 #include "proxy.h"
 #include "leg.h"
 
@@ -272,11 +273,13 @@ int leg_send_handler(enum sip_transp tp, const struct sa *src,
 	struct dialog_leg *leg = &dest->dlg->leg[dest->to];
 	const struct listener *l;
 	int err;
-	(void)dst;
 
 	err = loopmark_add(mb);
 	if (err || dest->forward)
 		return err;
+
+	if (dest->to == LEG_CALLEE)
+		early_note_sent(dest->dlg, mb, dst);
 
 	leg->tp = tp;
 	if (!leg->lsnr_tag) {

@@ -53,6 +53,7 @@
 #include "reliable.h"
 #include "relay.h"
 #include "anchor.h"
+#include "early.h"
 #include "fork.h"
 
 enum {
@@ -231,6 +232,9 @@ static void initial_invite(const struct sip_msg *msg)
 		reply(msg, 400, "Bad Request");
 		return;
 	}
+
+	/* for another node to end the call if this one dies ringing */
+	(void)early_note_invite(dlg, msg);
 
 	if (anchor_enabled() && !rt.no_media && anchor_choose(dlg)) {
 		dialog_log(LOG_WARN, "media", dlg, "INVITE refused: no media "
@@ -682,6 +686,27 @@ static void hangup_response(int err, const struct sip_msg *msg, void *arg)
 }
 
 
+/** A BYE of the engine's to one leg, in the dialog's state as it is */
+int proxy_bye(struct dialog *dlg, enum dialog_leg_id leg)
+{
+	struct hangup *h;
+	int err;
+
+	h = mem_zalloc(sizeof(*h), hangup_destructor);
+	if (!h)
+		return ENOMEM;
+
+	h->dest.dlg = mem_ref(dlg);
+	h->dest.to = leg;
+	err = proxy_request(&h->req, &h->dest, "BYE", NULL, NULL,
+			    hangup_response);
+	if (err)
+		mem_deref(h);
+
+	return err;
+}
+
+
 /** End a confirmed call from the engine's side: BYE to both legs. */
 int proxy_hangup(struct dialog *dlg, const char *why)
 {
@@ -694,20 +719,10 @@ int proxy_hangup(struct dialog *dlg, const char *why)
 
 	for (int leg = LEG_CALLER; dlg->state == DIALOG_CONFIRMED &&
 		     leg <= LEG_CALLEE; leg++) {
-		struct hangup *h = mem_zalloc(sizeof(*h), hangup_destructor);
-		int e;
+		int e = proxy_bye(dlg, (enum dialog_leg_id)leg);
 
-		if (!h)
-			return ENOMEM;
-
-		h->dest.dlg = mem_ref(dlg);
-		h->dest.to = (enum dialog_leg_id)leg;
-		e = proxy_request(&h->req, &h->dest, "BYE", NULL, NULL,
-				  hangup_response);
-		if (e) {
-			mem_deref(h);
+		if (e)
 			err = e;
-		}
 	}
 
 	(void)dialog_end(dlg);
@@ -783,6 +798,7 @@ int proxy_init(struct sip *sip, const struct rh_conf *cfg)
 
 	leg_init(sip);
 	relay_init(sip);
+	early_init(sip);
 	hdrfilter_init(cfg);
 
 	err = nict_init(sip);

@@ -61,5 +61,6 @@ int  proxy_request(struct sip_request **reqp, struct proxy_dest *dest,
 int  proxy_ack(struct dialog *dlg, enum dialog_leg_id to, const char *ctype,
 	       const char *body);
 int  proxy_hangup(struct dialog *dlg, const char *why);
+int  proxy_bye(struct dialog *dlg, enum dialog_leg_id leg);
 
 #endif

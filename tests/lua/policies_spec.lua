@@ -31,6 +31,47 @@ describe("failover.lua", function()
   end)
 end)
 
+describe("failover.lua with FAILBACK", function()
+  local function with_failback(f)
+    local src = assert(io.open("policies/failover.lua")):read("a")
+    local n
+    src, n = src:gsub("local FAILBACK = false", "local FAILBACK = true")
+    assert.are.equal(1, n)
+    package.loaded.rehome = f
+    local hooks = assert(load(src, "failover.lua"))()
+    package.loaded.rehome = nil
+    return hooks
+  end
+
+  it("is off by default: a returned node takes nothing back", function()
+    local f = fake.new("n1")
+    f.list = {{id = "n1", state = "up", synced = true},
+              {id = "n2", state = "up", synced = true}}
+    f.tags = {{name = "default", active = "n2", preferred = true}}
+    local p = load_policy("failover", f)
+    f.clock = 60000
+    p.on_tick({})
+    assert.are.equal(0, #f.actions)
+  end)
+
+  it("takes the preferred tag back once synced for the delay, forced",
+     function()
+    local f = fake.new("n1")
+    f.list = {{id = "n1", state = "up", synced = true},
+              {id = "n2", state = "up", synced = true}}
+    f.tags = {{name = "default", active = "n2", preferred = true}}
+    local p = with_failback(f)
+    p.on_tick({})
+    assert.are.equal(0, #f.actions)
+    f.clock = 5000
+    p.on_tick({})
+    assert.are.equal(1, #f.actions)
+    assert.are.equal("default", f.actions[1].req.tag)
+    assert.is_true(f.actions[1].req.force)
+    assert.are.equal(50, f.actions[1].req.rate)
+  end)
+end)
+
 describe("active_active.lua", function()
   it("tags new calls with the node id", function()
     local f = fake.new("n7")

@@ -83,11 +83,13 @@ def wait_confirmed(node, n, timeout=10.0):
 
 # ---------------------------------------------------------- two nodes
 
-def cluster(ctx, upstream, n=2, shtag='service', extra=(), **kw):
+def cluster(ctx, upstream, n=2, shtag='service', extra=(), node_kw=None,
+            **kw):
     """A Redis and n rehomed nodes (node1 active for `shtag`, the others
     backup), same cluster, secret and listener tag, node i on 127.0.0.i;
-    extra: more config lines; kw: more Rehomed arguments. Returns the list
-    of nodes, once every node sees every other one up and is synced."""
+    extra: more config lines; kw: more Rehomed arguments, node_kw(i):
+    those of node i only. Returns the list of nodes, once every node sees
+    every other one up and is synced."""
     redis = ctx.redis()
     common = dict(redis=redis.addr, cluster='rh%d' % redis.port,
                   repl_secret='test-secret-0123456789', upstream=upstream,
@@ -100,7 +102,8 @@ def cluster(ctx, upstream, n=2, shtag='service', extra=(), **kw):
             name='node%d' % i, node_id='node%d' % i,
             shtags={shtag: 'active' if i == 1 else 'backup'},
             listens=['%s:%s:%d tag=public' % (tp, ip, port)
-                     for tp in ('udp', 'tcp')], **common))
+                     for tp in ('udp', 'tcp')],
+            **dict(common, **(node_kw(i) if node_kw else {}))))
     ok = wait_until(lambda: all(synced(x, n) for x in nodes), 10)
     assert ok, [x.ctl.get('/v1/status')[1] for x in nodes]
     return nodes
@@ -200,3 +203,30 @@ class Probe:
     def reason(self):
         resp = self.invite()
         return resp.start_line.split(' ', 2)[2]
+
+
+# ---------------------------------------------------------- dialog sets
+
+def dialogs(node):
+    """{did: dialog} of GET /v1/dialogs (every tag, up to 10000)."""
+    st, data = node.ctl.get('/v1/dialogs?limit=10000')
+    assert st == 200, 'dialogs %s: %s' % (st, data)
+    return {d['did']: d for d in data['dialogs']}
+
+
+def replica_diffs(served, replicas):
+    """Differences between the dialogs a node serves and another node's
+    replicas of them ({did: dialog} each), every field compared but
+    `replica`: a list of strings, [] when the sets are equal."""
+    diffs = []
+    only_a, only_b = set(served) - set(replicas), set(replicas) - set(served)
+    if only_a or only_b:
+        diffs.append('dids: %d missing from the replicas, %d extra' % (
+            len(only_a), len(only_b)))
+    for did in set(served) & set(replicas):
+        a, b = dict(served[did]), dict(replicas[did])
+        if a.pop('replica') or not b.pop('replica'):
+            diffs.append('%s: not served / replica' % did)
+        elif a != b:
+            diffs.append('%s differs: %s vs %s' % (did, a, b))
+    return diffs

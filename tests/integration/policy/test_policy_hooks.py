@@ -32,6 +32,7 @@
   too. Which policy runs is read from the reason phrase it rejects a
   probe INVITE with.
 """
+import hashlib
 import os
 import re
 import signal
@@ -343,7 +344,9 @@ def reload(ctx):
 
     ok_before = event_count(rh, 'reload_ok')
     st, data = rh.ctl.post('/v1/policy/reload')
-    assert (st, data) == (200, {'reloaded': True, 'policy': live}), (st, data)
+    v2_hash = hashlib.sha256(versioned('v2').encode()).hexdigest()
+    assert (st, data) == (200, {'reloaded': True, 'policy': live,
+                                'hash': v2_hash}), (st, data)
     assert probe.reason() == 'v2 #1'
     assert probe.reason() == 'v2 #2'
     assert event_count(rh, 'reload_ok') == ok_before + 1

@@ -441,6 +441,13 @@ static const struct bad {
 	 "media_relay udp:127.0.0.2:2223\n"
 	 "media_relay udp:127.0.0.1:2223 weight=2\n", 4,
 	 "media_relay: udp:127.0.0.1:2223 is already configured on line 2"},
+	{LISTEN "node_meta site\n", 2, "node_meta: missing VALUE"},
+	{LISTEN "node_meta site a b\n", 2, "node_meta: unexpected 'b'"},
+	{LISTEN "node_meta si/te paris\n", 2, "node_meta key: 'si/te' may"},
+	{LISTEN "node_meta site par:is\n", 2,
+	 "node_meta value: 'par:is' may"},
+	{LISTEN "node_meta site a\nnode_meta site b\n", 3,
+	 "node_meta: 'site' is already given"},
 };
 
 
@@ -457,6 +464,19 @@ START_TEST(test_bad)
 	ck_assert_msg(strstr(errbuf, b->msg) != NULL,
 		      "case %d: want '%s' in '%s'", _i, b->msg, errbuf);
 	ck_assert_ptr_null(strchr(errbuf, '\n'));
+}
+END_TEST
+
+
+START_TEST(test_node_meta)
+{
+	ck_assert_int_eq(load(LISTEN "node_meta site paris\n"
+			      "node_meta rack r-12\n"), 0);
+	ck_assert_uint_eq(cfg.node_metac, 2);
+	ck_assert_str_eq(cfg.node_meta[0].key, "site");
+	ck_assert_str_eq(cfg.node_meta[0].value, "paris");
+	ck_assert_str_eq(cfg.node_meta[1].key, "rack");
+	ck_assert_str_eq(cfg.node_meta[1].value, "r-12");
 }
 END_TEST
 
@@ -628,6 +648,7 @@ static Suite *conf_suite(void)
 	tcase_add_test(tc, test_secret_not_echoed);
 	tcase_add_test(tc, test_missing_file);
 	tcase_add_test(tc, test_policy_relative_to_file);
+	tcase_add_test(tc, test_node_meta);
 	tcase_add_test(tc, test_shipped_single_node);
 	tcase_add_test(tc, test_shipped_cluster);
 	suite_add_tcase(s, tc);

@@ -272,6 +272,62 @@ START_TEST(test_set_file)
 END_TEST
 
 
+/* sha256sum of V1 and V2 */
+static const char V1_HASH[] =
+	"5474626dfc42879539cf9c22664dff86adb3ace93dd65057760b216853d4796c";
+static const char V2_HASH[] =
+	"5a896ef2e0383af79491a0b264a23cd5a9ba2bb047888c29951729884b3eff9e";
+
+static char heard[POLICY_HASH_SZ + 8];
+static unsigned heard_n;
+
+
+static void loaded_spy(const char *hash, void *arg)
+{
+	(void)arg;
+	str_ncpy(heard, hash, sizeof(heard));
+	++heard_n;
+}
+
+
+START_TEST(test_hash)
+{
+	char msg[256];
+	uint64_t at;
+
+	ck_assert_int_eq(fixture_start(V1), 0);
+	ck_assert_str_eq(policy_hash(), V1_HASH);
+	ck_assert_str_eq(policy_path(), fixture_path);
+	at = policy_loaded_at();
+	ck_assert_uint_gt(at, 1700000000000ULL);
+	heard_n = 0;
+	policy_set_loaded_handler(loaded_spy, NULL);
+
+	/* a file that does not load changes nothing, and tells nobody */
+	fixture_write_file(fixture_path, "return {\n");
+	ck_assert_int_eq(policy_reload(msg, sizeof(msg)), EINVAL);
+	ck_assert_str_eq(policy_hash(), V1_HASH);
+	ck_assert_uint_eq(policy_loaded_at(), at);
+	ck_assert_uint_eq(heard_n, 0);
+
+	fixture_write_file(fixture_path, V2);
+	ck_assert_int_eq(policy_reload(msg, sizeof(msg)), 0);
+	ck_assert_str_eq(policy_hash(), V2_HASH);
+	ck_assert_uint_ge(policy_loaded_at(), at);
+	ck_assert_uint_eq(heard_n, 1);
+	ck_assert_str_eq(heard, V2_HASH);
+
+	/* no policy any more: no hash */
+	ck_assert_int_eq(policy_set_file(NULL, fixture_libdir, msg,
+					 sizeof(msg)), 0);
+	ck_assert_str_eq(policy_hash(), "");
+	ck_assert_uint_eq(policy_loaded_at(), 0);
+	ck_assert_uint_eq(heard_n, 2);
+	ck_assert_str_eq(heard, "");
+}
+END_TEST
+
+
 static Suite *policy_reload_suite(void)
 {
 	Suite *s = suite_create("policy_reload");
@@ -284,6 +340,7 @@ static Suite *policy_reload_suite(void)
 	tcase_add_test(reload, test_watch_syntax_error);
 	tcase_add_test(reload, test_watch_settles);
 	tcase_add_test(reload, test_set_file);
+	tcase_add_test(reload, test_hash);
 	suite_add_tcase(s, reload);
 
 	return s;
