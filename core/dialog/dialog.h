@@ -43,8 +43,8 @@ enum dialog_lock_kind {
  */
 struct dialog_lock {
 	enum dialog_lock_kind kind;
-	const void *holder;    /* compared, never dereferenced */
 	bool pending;          /* the holder's INVITE/UPDATE is pending */
+	const void *holder;    /* compared, never dereferenced */
 };
 
 /**
@@ -129,12 +129,12 @@ struct dialog {
 	char *media;           /* relay anchoring its media (atom), or NULL */
 	struct dialog_early *early; /* while early, or NULL */
 	struct dialog_leg leg[2];
-	enum dialog_state state;
 	uint64_t created;      /* unix ms */
 	uint64_t updated;      /* unix ms of the last change or activity */
 	uint64_t version;      /* bumped on each change; replicas keep newest */
 	uint32_t se;           /* session interval (RFC 4028), s; 0: none */
 	uint32_t se_refresher; /* the leg (dialog_leg_id) that refreshes */
+	enum dialog_state state; /* next to the other 4-byte fields: no hole */
 
 	/* node-local, never serialized */
 	bool replica;          /* held for another node, not served here */
@@ -198,7 +198,7 @@ const char *dialog_leg_name(enum dialog_leg_id leg);
 uint64_t dialog_now(void);
 
 /* dialog_codec.c: versioned serialization (JSON) */
-enum { DIALOG_CODEC_VERSION = 3, DIALOG_CODEC_VERSION_MIN = 1 };
+enum { DIALOG_CODEC_VERSION = 4, DIALOG_CODEC_VERSION_MIN = 1 };
 int dialog_encode(struct re_printf *pf, const struct dialog *dlg);
 int dialog_encode_mb(struct mbuf **mbp, const struct dialog *dlg);
 int dialog_decode(struct dialog **dlgp, const char *str, size_t len);

@@ -16,14 +16,15 @@
  * replicated part of struct dialog is written; the node-local tail
  * (replica, acked, transactions) starts empty on the node that decodes.
  *
- * Layout, with NULL strings and zero keys left out:
- *   {"v":2|3,"did":"<16 hex>","state":"confirmed","callid":..,
+ * Layout, with NULL strings, zero keys, zero 32-bit numbers and the
+ * transport UDP left out (each decodes to its default, in every version):
+ *   {"v":2|3|4,"did":"<16 hex>","state":"confirmed","callid":..,
  *    "callid_key":"<16 hex>","from":..,"to":..,"to_tag":..,"shtag":..,
  *    "owner":..,"media":..,"created":ms,"updated":ms,"version":n,"se":s,
  *    "se_refresher":0|1,
  *    "caller":{"target":..,"route":..,"sdp_in":..,"sdp_out":..,
- *              "lsnr_tag":..,"contact_key":"<16 hex>","sdp_off":n,
- *              "caps":n,"tp":"UDP",
+ *              "sdp_relayed":true,"lsnr_tag":..,
+ *              "contact_key":"<16 hex>","sdp_off":n,"caps":n,"tp":"UDP",
  *              "cseq":{"rseq":n,"lseq":n,"off":n,"ack":n},
  *              "ok":{"cseq":n,"ack":n,"until":ms,"tp":"UDP",
  *                    "dst":"IP:PORT","msg":"SIP/2.0 200 OK..."}},
@@ -58,6 +59,15 @@
  * The engine relays SDP unchanged, so a leg's sdp_out is usually the other
  * leg's sdp_in; the decoder then keeps one string with two references
  * instead of two copies (SDP bodies are most of a dialog's memory).
+ * Version 4 writes such an SDP once, too: the leg's "sdp_out" is left out
+ * and "sdp_relayed":true stands for "the other leg's sdp_in" (an older
+ * reader would take the missing sdp_out for none, hence the version). It
+ * saves one or two SDP bodies, JSON-escaped, in every replication message
+ * and Redis snapshot (bench/dialog_memory.py: Redis memory per dialog).
+ * Nearly every dialog with SDP is then written as 4, so nodes of the
+ * releases before drop them: an upgrade across this change follows
+ * docs/operations.md, "Upgrading across a format change". Objects with
+ * both copies (versions 1 to 3) are still read.
  */
 #include <stddef.h>
 #include <string.h>
@@ -190,6 +200,9 @@ static int fields_encode(struct odict *o, const void *base,
 
 		if (fv[i].type == FIELD_X64) {
 			err = x64_encode(o, fv[i].key, *(const uint64_t *)p);
+		}
+		else if (fv[i].type == FIELD_U32 && !field_uint(p, FIELD_U32)) {
+			err = 0;    /* decodes to 0 anyway: saves bytes */
 		}
 		else if (!is_str(fv[i].type)) {
 			err = odict_entry_add(o, fv[i].key, ODICT_INT,
@@ -333,6 +346,14 @@ static int ok_encode(struct odict *lo, const struct dialog_ok *ok)
 }
 
 
+/** True if leg was sent the SDP that other sent: it is written once */
+static bool sdp_relayed(const struct dialog_leg *leg,
+			const struct dialog_leg *other)
+{
+	return leg->sdp_out && str_equal(leg->sdp_out, other->sdp_in);
+}
+
+
 static int early_encode(struct odict *o, const struct dialog_early *early)
 {
 	struct odict *eo = NULL;
@@ -382,7 +403,8 @@ static bool early_equal(const struct dialog_early *a,
 
 
 static int leg_encode(struct odict *o, const char *key,
-		      const struct dialog_leg *leg)
+		      const struct dialog_leg *leg,
+		      const struct dialog_leg *other)
 {
 	struct odict *lo = NULL, *co = NULL;
 	int err;
@@ -395,10 +417,21 @@ static int leg_encode(struct odict *o, const char *key,
 	if (err)
 		goto out;
 
-	err = odict_entry_add(lo, "tp", ODICT_STRING,
-			      sip_transp_name(leg->tp));
-	if (err)
-		goto out;
+	/* the table wrote it; a reference replaces it (see above) */
+	if (sdp_relayed(leg, other)) {
+		odict_entry_del(lo, "sdp_out");
+		err = odict_entry_add(lo, "sdp_relayed", ODICT_BOOL, true);
+		if (err)
+			goto out;
+	}
+
+	/* UDP, the default, decodes from nothing: saves bytes */
+	if (leg->tp != SIP_TRANSP_UDP) {
+		err = odict_entry_add(lo, "tp", ODICT_STRING,
+				      sip_transp_name(leg->tp));
+		if (err)
+			goto out;
+	}
 
 	err = odict_alloc(&co, ODICT_BUCKETS);
 	if (err)
@@ -429,14 +462,21 @@ static int leg_encode(struct odict *o, const char *key,
 
 
 /**
- * The lowest version that says what dlg holds: 3 only once the engine
- * has moved a leg's o= versions (see above), so that until then a node
- * of the release before still reads it.
+ * The lowest version that says what dlg holds: 4 once an SDP is written
+ * once for both legs, 3 once the engine has moved a leg's o= versions
+ * (see above), so that until then a node of a release before still reads
+ * it.
  */
 static int codec_version(const struct dialog *dlg)
 {
-	if (dlg->leg[LEG_CALLER].sdp_off || dlg->leg[LEG_CALLEE].sdp_off)
+	const struct dialog_leg *a = &dlg->leg[LEG_CALLER];
+	const struct dialog_leg *b = &dlg->leg[LEG_CALLEE];
+
+	if (sdp_relayed(a, b) || sdp_relayed(b, a))
 		return DIALOG_CODEC_VERSION;
+
+	if (a->sdp_off || b->sdp_off)
+		return 3;
 
 	return 2;
 }
@@ -476,7 +516,8 @@ static int dialog_odict(struct odict **op, const struct dialog *dlg)
 		goto out;
 
 	for (unsigned i = LEG_CALLER; i <= LEG_CALLEE; i++) {
-		err = leg_encode(o, dialog_leg_name(i), &dlg->leg[i]);
+		err = leg_encode(o, dialog_leg_name(i), &dlg->leg[i],
+				 &dlg->leg[!i]);
 		if (err)
 			goto out;
 	}
@@ -595,7 +636,7 @@ static int ok_decode(struct dialog *dlg, enum dialog_leg_id leg,
 
 
 static int leg_decode(struct dialog *dlg, enum dialog_leg_id id,
-		      const struct odict *o)
+		      bool *relayedp, const struct odict *o)
 {
 	struct dialog_leg *leg = &dlg->leg[id];
 	const char *key = dialog_leg_name(id);
@@ -610,6 +651,11 @@ static int leg_decode(struct dialog *dlg, enum dialog_leg_id id,
 			    ARRAY_SIZE(leg_fields));
 	if (err)
 		return err;
+
+	err = entry_lookup(&e, le->u.odict, "sdp_relayed", ODICT_BOOL);
+	if (err)
+		return err;
+	*relayedp = e && e->u.boolean;
 
 	err = entry_lookup(&e, le->u.odict, "tp", ODICT_STRING);
 	if (!err && e)
@@ -660,14 +706,27 @@ static int state_field_decode(enum dialog_state *stp, const struct odict *o)
 }
 
 
-/** Keep one copy of an SDP that one leg received and the other was sent */
-static void sdp_share(struct dialog_leg *to, const struct dialog_leg *from)
+/**
+ * Keep one copy of an SDP that one leg received and the other was sent:
+ * written once ("sdp_relayed", version 4) or twice (versions 1 to 3)
+ */
+static int sdp_share(struct dialog_leg *to, const struct dialog_leg *from,
+		     bool relayed)
 {
+	if (relayed) {
+		if (to->sdp_out || !from->sdp_in)
+			return EBADMSG;
+
+		to->sdp_out = mem_ref(from->sdp_in);
+		return 0;
+	}
+
 	if (!to->sdp_out || !str_equal(to->sdp_out, from->sdp_in))
-		return;
+		return 0;
 
 	mem_deref(to->sdp_out);
 	to->sdp_out = mem_ref(from->sdp_in);
+	return 0;
 }
 
 
@@ -687,6 +746,7 @@ int dialog_decode(struct dialog **dlgp, const char *str, size_t len)
 	struct dialog *dlg = NULL;
 	struct odict *o = NULL;
 	const struct odict_entry *v;
+	bool relayed[2] = {false, false};
 	uint64_t did;
 	int err;
 
@@ -727,7 +787,7 @@ int dialog_decode(struct dialog **dlgp, const char *str, size_t len)
 		goto out;
 
 	for (unsigned i = LEG_CALLER; i <= LEG_CALLEE; i++) {
-		err = leg_decode(dlg, i, o);
+		err = leg_decode(dlg, i, &relayed[i], o);
 		if (err)
 			goto out;
 	}
@@ -736,8 +796,12 @@ int dialog_decode(struct dialog **dlgp, const char *str, size_t len)
 	if (err)
 		goto out;
 
-	sdp_share(&dlg->leg[LEG_CALLER], &dlg->leg[LEG_CALLEE]);
-	sdp_share(&dlg->leg[LEG_CALLEE], &dlg->leg[LEG_CALLER]);
+	err  = sdp_share(&dlg->leg[LEG_CALLER], &dlg->leg[LEG_CALLEE],
+			 relayed[LEG_CALLER]);
+	err |= sdp_share(&dlg->leg[LEG_CALLEE], &dlg->leg[LEG_CALLER],
+			 relayed[LEG_CALLEE]);
+	if (err)
+		err = EBADMSG;
 
  out:
 	mem_deref(o);

@@ -196,7 +196,7 @@ START_TEST(test_roundtrip_full)
 	/* one line of JSON: CR LF and quotes are escaped */
 	ck_assert_ptr_null(strchr(s, '\r'));
 	ck_assert_ptr_null(strchr(s, '\n'));
-	ck_assert_ptr_nonnull(strstr(s, "\"v\":2,"));
+	ck_assert_ptr_nonnull(strstr(s, "\"v\":4,"));
 	ck_assert_ptr_nonnull(strstr(s, "\"did\":\"" DID_HEX "\""));
 	ck_assert_ptr_nonnull(strstr(s,
 				     "\"callid_key\":\"8000000000000001\""));
@@ -310,6 +310,73 @@ START_TEST(test_decode_shares_relayed_sdp)
 END_TEST
 
 
+/*
+ * Version 4 writes a relayed SDP once; versions 1 to 3 wrote both
+ * copies, and are read into the same dialog.
+ */
+START_TEST(test_relayed_sdp_written_once)
+{
+	static const char v2[] =
+		"{\"v\":2,\"did\":\"" DID_HEX "\","
+		"\"caller\":{\"sdp_in\":\"v=0\\r\\na\","
+		"\"sdp_out\":\"v=0\\r\\nb\"},"
+		"\"callee\":{\"sdp_in\":\"v=0\\r\\nb\","
+		"\"sdp_out\":\"v=0\\r\\na\"}}";
+	static const char *bad[] = {
+		/* a reference and a copy */
+		"{\"v\":4,\"did\":\"" DID_HEX "\","
+		"\"caller\":{\"sdp_in\":\"a\"},"
+		"\"callee\":{\"sdp_out\":\"a\",\"sdp_relayed\":true}}",
+		/* a reference to nothing */
+		"{\"v\":4,\"did\":\"" DID_HEX "\","
+		"\"callee\":{\"sdp_relayed\":true}}",
+		"{\"v\":4,\"did\":\"" DID_HEX "\","
+		"\"callee\":{\"sdp_relayed\":1}}",
+	};
+	struct dialog *dlg = full_dialog(), *out = NULL;
+	char *s = encode(dlg);
+	const char *o = strstr(s, "o=- 1 2");
+
+	ck_assert_ptr_null(strstr(s, "sdp_out"));
+	ck_assert_ptr_nonnull(strstr(s, "\"v\":4,"));
+	ck_assert_ptr_nonnull(strstr(s, "\"sdp_relayed\":true"));
+	ck_assert_ptr_nonnull(o);
+	ck_assert_ptr_null(strstr(o + 1, "o=- 1 2"));
+
+	/* a version 2 object, both copies: one string kept */
+	ck_assert_int_eq(decode_str(&out, v2), 0);
+	ck_assert_str_eq(out->leg[LEG_CALLER].sdp_out, "v=0\r\nb");
+	ck_assert_ptr_eq(out->leg[LEG_CALLEE].sdp_out,
+			 out->leg[LEG_CALLER].sdp_in);
+	ck_assert_ptr_eq(out->leg[LEG_CALLER].sdp_out,
+			 out->leg[LEG_CALLEE].sdp_in);
+	mem_deref(out);
+	out = NULL;
+
+	/* an SDP sent that is not the one received is written itself */
+	set(&dlg->leg[LEG_CALLER].sdp_out, "v=0\r\nother");
+	mem_deref(s);
+	s = encode(dlg);
+	ck_assert_ptr_nonnull(strstr(s, "\"sdp_out\":\"v=0\\r\\nother\""));
+	ck_assert_int_eq(decode_str(&out, s), 0);
+	ck_assert(dialog_equal(dlg, out));
+	ck_assert_ptr_eq(out->leg[LEG_CALLEE].sdp_out,
+			 out->leg[LEG_CALLER].sdp_in);
+	mem_deref(out);
+
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		out = NULL;
+		ck_assert_msg(decode_str(&out, bad[i]) == EBADMSG,
+			      "'%s' not EBADMSG", bad[i]);
+		ck_assert_ptr_null(out);
+	}
+
+	mem_deref(s);
+	mem_deref(dlg);
+}
+END_TEST
+
+
 START_TEST(test_decode_minimal)
 {
 	struct dialog *out = NULL;
@@ -383,6 +450,9 @@ START_TEST(test_version3_only_with_sdp_off)
 	struct dialog *dlg = full_dialog(), *out = NULL;
 	char *s;
 
+	/* no SDP relayed (that is version 4) */
+	set(&dlg->leg[LEG_CALLER].sdp_out, NULL);
+	set(&dlg->leg[LEG_CALLEE].sdp_out, NULL);
 	dlg->leg[LEG_CALLEE].caps = DIALOG_CAP_UPDATE;
 	s = encode(dlg);
 	ck_assert_ptr_nonnull(strstr(s, "\"v\":2,"));
@@ -426,7 +496,7 @@ END_TEST
 START_TEST(test_decode_rejects_version)
 {
 	static const char *bad[] = {
-		"{\"v\":4,\"did\":\"" DID_HEX "\"}",
+		"{\"v\":5,\"did\":\"" DID_HEX "\"}",
 		"{\"v\":0,\"did\":\"" DID_HEX "\"}",
 		"{\"v\":\"1\",\"did\":\"" DID_HEX "\"}",
 		"{\"v\":1.5,\"did\":\"" DID_HEX "\"}",
@@ -725,6 +795,7 @@ static Suite *codec_suite(void)
 	tcase_add_test(tc, test_roundtrip_early_with_nulls);
 	tcase_add_test(tc, test_roundtrip_all_states_and_empty_strings);
 	tcase_add_test(tc, test_decode_shares_relayed_sdp);
+	tcase_add_test(tc, test_relayed_sdp_written_once);
 	tcase_add_test(tc, test_decode_minimal);
 	tcase_add_test(tc, test_decode_version1_has_no_keys);
 	tcase_add_test(tc, test_decode_rejects_truncated);
