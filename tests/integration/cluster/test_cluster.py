@@ -16,14 +16,10 @@
 - unprotected_dialogs: rehome_dialogs_unprotected on the node serving a
   call: 0 with a backup, then by reason as the tag is released
   (tag_not_held) and Redis goes away (redis_down).
-
-Ports: redis and SIP from REHOME_TEST_PORTS (default here 27100-27299).
 """
 import os
 import threading
 import time
-
-os.environ.setdefault('REHOME_TEST_PORTS', '27100-27299')
 
 import json
 import re
