@@ -17,7 +17,6 @@
   call: 0 with a backup, then by reason as the tag is released
   (tag_not_held) and Redis goes away (redis_down).
 """
-import os
 import threading
 import time
 
