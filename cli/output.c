@@ -473,32 +473,50 @@ static void job_row(struct table *t, const struct odict *job)
 }
 
 
-/** One line per re-homing job, with its progress */
-void output_jobs(const struct odict *od)
+/** One row of a listing, from one object of its array */
+typedef void (row_h)(struct table *t, const struct odict *item);
+
+
+/**
+ * A listing: the objects of array `key` of od, one row each under the
+ * columns; `empty` when there are none.
+ */
+static void list_print(const struct odict *od, const char *key,
+		       const char *const *cols, size_t ncols, row_h *row,
+		       const char *empty)
 {
-	const struct odict_entry *arr = odict_lookup(od, "jobs");
-	const char *cols[] = {"job", "kind", "state", "tag", "node",
-			      "progress", "moved", "failed", "ended",
-			      "elapsed", "error"};
+	const struct odict_entry *arr = odict_lookup(od, key);
 	struct table t = {0};
 	struct le *le;
 
 	if (!arr || !is_container(arr) || !arr->u.odict->lst.head) {
-		(void)re_printf("no jobs\n");
+		(void)re_printf("%s\n", empty);
 		return;
 	}
 
-	for (size_t i = 0; i < ARRAY_SIZE(cols); i++)
+	for (size_t i = 0; i < ncols; i++)
 		table_col(&t, cols[i]);
 
 	for (le = arr->u.odict->lst.head; le; le = le->next) {
 		const struct odict_entry *e = le->data;
 
 		if (e->type == ODICT_OBJECT)
-			job_row(&t, e->u.odict);
+			row(&t, e->u.odict);
 	}
 
 	table_print(&t, NULL);
+}
+
+
+/** One line per re-homing job, with its progress */
+void output_jobs(const struct odict *od)
+{
+	static const char *const cols[] = {
+		"job", "kind", "state", "tag", "node", "progress", "moved",
+		"failed", "ended", "elapsed", "error"
+	};
+
+	list_print(od, "jobs", cols, ARRAY_SIZE(cols), job_row, "no jobs");
 }
 
 
@@ -522,26 +540,11 @@ static void relay_row(struct table *t, const struct odict *relay)
 /** One line per media relay: its state and the calls anchored in it */
 void output_relays(const struct odict *od)
 {
-	const struct odict_entry *arr = odict_lookup(od, "relays");
-	const char *cols[] = {"relay", "state", "weight", "calls", "rtt_ms",
-			      "timeouts", "errors"};
-	struct table t = {0};
-	struct le *le;
+	static const char *const cols[] = {
+		"relay", "state", "weight", "calls", "rtt_ms", "timeouts",
+		"errors"
+	};
 
-	if (!arr || !is_container(arr) || !arr->u.odict->lst.head) {
-		(void)re_printf("no media relays (signalling only)\n");
-		return;
-	}
-
-	for (size_t i = 0; i < ARRAY_SIZE(cols); i++)
-		table_col(&t, cols[i]);
-
-	for (le = arr->u.odict->lst.head; le; le = le->next) {
-		const struct odict_entry *e = le->data;
-
-		if (e->type == ODICT_OBJECT)
-			relay_row(&t, e->u.odict);
-	}
-
-	table_print(&t, NULL);
+	list_print(od, "relays", cols, ARRAY_SIZE(cols), relay_row,
+		   "no media relays (signalling only)");
 }

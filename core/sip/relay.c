@@ -638,20 +638,33 @@ int relay_send(struct relay *r, const char *ruri, const struct pl *hop)
 }
 
 
+/** msg from leg `from` on its way to the other leg, without transactions */
+static struct relay *relay_new(struct dialog *dlg, const struct sip_msg *msg,
+			       enum dialog_leg_id from)
+{
+	struct relay *r = mem_zalloc(sizeof(*r), relay_destructor);
+
+	if (!r)
+		return NULL;
+
+	r->dest.dlg = mem_ref(dlg);
+	r->dest.to = leg_other(from);
+	r->from = from;
+	r->msg = mem_ref((void *)msg);
+
+	return r;
+}
+
+
 int relay_alloc(struct relay **rp, struct dialog *dlg,
 		       const struct sip_msg *msg, enum dialog_leg_id from)
 {
 	struct relay *r;
 	int err;
 
-	r = mem_zalloc(sizeof(*r), relay_destructor);
+	r = relay_new(dlg, msg, from);
 	if (!r)
 		return ENOMEM;
-
-	r->dest.dlg = mem_ref(dlg);
-	r->dest.to = leg_other(from);
-	r->from = from;
-	r->msg = mem_ref((void *)msg);
 
 	err = sip_strans_alloc(&r->st, rl.sip, msg, cancel_handler, r);
 	if (err) {
@@ -695,14 +708,10 @@ static int ack_anchor(struct dialog *dlg, const struct sip_msg *msg,
 	struct pl body;
 	int err;
 
-	r = mem_zalloc(sizeof(*r), relay_destructor);
+	r = relay_new(dlg, msg, from);
 	if (!r)
 		return ENOMEM;
 
-	r->dest.dlg = mem_ref(dlg);
-	r->dest.to = leg_other(from);
-	r->msg = mem_ref((void *)msg);
-	r->from = from;
 	r->ack_cseq = cseq;
 
 	sipmsg_body(&body, msg);
