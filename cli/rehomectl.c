@@ -42,6 +42,30 @@ static int reply_out(struct client *cl, struct odict *od, const char *what)
 }
 
 
+/**
+ * Call the node, then print its reply: the JSON as it came with --json,
+ * else through `print`.
+ */
+int cmd_show(struct client *cl, const char *met, const char *path,
+	     const struct odict *body, output_h *print)
+{
+	struct odict *od = NULL;
+	int ret;
+
+	ret = client_call(cl, met, path, body, &od);
+	if (ret)
+		return ret;
+
+	if (cl->json)
+		output_json(cl->body);
+	else
+		print(od);
+
+	mem_deref(od);
+	return EXIT_OK;
+}
+
+
 static int post(struct client *cl, const char *path, const struct odict *body,
 		const char *what)
 {
@@ -97,25 +121,13 @@ int cmd_status(struct client *cl, const struct args *a)
 
 int cmd_dialogs(struct client *cl, const struct args *a)
 {
-	struct odict *od = NULL;
 	char path[PATH_SZ];
-	int ret;
 
 	(void)re_snprintf(path, sizeof(path), "/v1/dialogs?limit=%u%s%s",
 			  a->given & OPT_LIMIT ? a->limit : DIALOGS_DEFAULT,
 			  a->tag ? "&tag=" : "", a->tag ? a->tag : "");
 
-	ret = client_call(cl, "GET", path, NULL, &od);
-	if (ret)
-		return ret;
-
-	if (cl->json)
-		output_json(cl->body);
-	else
-		output_dialogs(od);
-
-	mem_deref(od);
-	return EXIT_OK;
+	return cmd_show(cl, "GET", path, NULL, output_dialogs);
 }
 
 
@@ -231,30 +243,16 @@ int cmd_undrain(struct client *cl, const struct args *a)
 
 int cmd_jobs(struct client *cl, const struct args *a)
 {
-	struct odict *od = NULL;
-	int ret;
 	(void)a;
 
-	ret = client_call(cl, "GET", "/v1/jobs", NULL, &od);
-	if (ret)
-		return ret;
-
-	if (cl->json)
-		output_json(cl->body);
-	else
-		output_jobs(od);
-
-	mem_deref(od);
-	return EXIT_OK;
+	return cmd_show(cl, "GET", "/v1/jobs", NULL, output_jobs);
 }
 
 
 /** media relays (GET /v1/media/relays), media move (a job) */
 int cmd_media(struct client *cl, const struct args *a)
 {
-	struct odict *od = NULL;
 	char what[WHAT_SZ];
-	int ret;
 
 	if (!str_cmp(a->word[1], "move")) {
 		(void)re_snprintf(what, sizeof(what), "media move from %s to "
@@ -262,17 +260,7 @@ int cmd_media(struct client *cl, const struct args *a)
 		return job_post(cl, a, "/v1/media/move", what);
 	}
 
-	ret = client_call(cl, "GET", "/v1/media/relays", NULL, &od);
-	if (ret)
-		return ret;
-
-	if (cl->json)
-		output_json(cl->body);
-	else
-		output_relays(od);
-
-	mem_deref(od);
-	return EXIT_OK;
+	return cmd_show(cl, "GET", "/v1/media/relays", NULL, output_relays);
 }
 
 

@@ -15,6 +15,14 @@ enum {
 	EXIT_USAGE   = 2,
 };
 
+struct odict;
+
+/** Prints a reply for a human */
+typedef void (output_h)(const struct odict *od);
+
+int cmd_show(struct client *cl, const char *met, const char *path,
+	     const struct odict *body, output_h *print);
+
 /* rehomectl.c: one function a command, run from the command table */
 int cmd_status(struct client *cl, const struct args *a);
 int cmd_dialogs(struct client *cl, const struct args *a);

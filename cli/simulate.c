@@ -181,7 +181,7 @@ static void report_print(const struct odict *od)
 /** policy simulate [--file F] node-down N | node-up N | tick | invite */
 int cmd_simulate(struct client *cl, const struct args *a)
 {
-	struct odict *body = NULL, *od = NULL;
+	struct odict *body = NULL;
 	int ret;
 
 	if (body_build(&body, a)) {
@@ -189,16 +189,8 @@ int cmd_simulate(struct client *cl, const struct args *a)
 		return EXIT_FAILED;
 	}
 
-	ret = client_call(cl, "POST", "/v1/policy/simulate", body, &od);
+	ret = cmd_show(cl, "POST", "/v1/policy/simulate", body, report_print);
 	mem_deref(body);
-	if (ret)
-		return ret;
 
-	if (cl->json)
-		output_json(cl->body);
-	else
-		report_print(od);
-
-	mem_deref(od);
-	return EXIT_OK;
+	return ret;
 }
