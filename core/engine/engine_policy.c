@@ -25,7 +25,6 @@
 #include "dialog.h"
 #include "proxy.h"
 #include "anchor.h"
-#include "mrelay.h"
 #include "cluster.h"
 #include "shtag.h"
 #include "rehome.h"
@@ -609,10 +608,7 @@ static int relays(struct odict **odp, void *arg)
 	int err;
 	(void)arg;
 
-	if (!anchor_relays())
-		return odict_alloc(odp, 4);
-
-	err = mrelay_status(&od, anchor_relays());
+	err = anchor_relays_odict(&od);
 	if (err)
 		return err;
 

@@ -13,7 +13,6 @@
  * A call on the old relay that this node does not serve is its owner's to
  * move; `policies/media_failover.lua` runs on every node for that reason.
  */
-#include <string.h>
 #include <re.h>
 #include "log.h"
 #include "dialog.h"
@@ -62,15 +61,11 @@ static const struct rehome_job_ops media_ops = {
 };
 
 
-/** A relay's name as media_relay writes it; "IP:PORT" is taken as UDP */
+/** A relay's name as media_relay writes it (mrelay_find takes IP:PORT too) */
 static int relay_name(char *buf, size_t sz, const char *name)
 {
-	const struct mrelay *relay;
+	const struct mrelay *relay = mrelay_find(anchor_relays(), name);
 
-	relay = mrelay_find(anchor_relays(), name);
-	if (!relay && str_isset(name) && strncmp(name, "udp:", 4) &&
-	    re_snprintf(buf, sz, "udp:%s", name) > 0)
-		relay = mrelay_find(anchor_relays(), buf);
 	if (!relay)
 		return ENOENT;
 

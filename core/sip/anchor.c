@@ -395,8 +395,8 @@ static void relay_state(struct mrelay *relay, bool up, void *arg)
 }
 
 
-/** {"relays": [...]}, empty without relays */
-static int relays_odict(struct odict **odp)
+/** {"relays": [...]} as GET /v1/media/relays shows it, [] without relays */
+int anchor_relays_odict(struct odict **odp)
 {
 	struct odict *arr = NULL;
 	int err;
@@ -423,7 +423,7 @@ static void relays_route(struct http_conn *conn, const struct ctl_req *req,
 	(void)req;
 	(void)arg;
 
-	err = relays_odict(&od);
+	err = anchor_relays_odict(&od);
 	if (err)
 		(void)ctl_reply_error(conn, 500, "%m", err);
 	else

@@ -7,6 +7,7 @@
 struct rh_conf;
 struct mrelay_set;
 struct anchor_move;
+struct odict;
 
 /** An SDP passed the relay: `sdp` is what to send on (NULL on error) */
 typedef void (anchor_h)(int err, const char *sdp, void *arg);
@@ -17,6 +18,7 @@ int  anchor_init(const struct rh_conf *cfg);
 void anchor_close(void);
 bool anchor_enabled(void);
 struct mrelay_set *anchor_relays(void);
+int  anchor_relays_odict(struct odict **odp);
 void anchor_set_relay_handler(anchor_relay_h *h, void *arg);
 int  anchor_choose(struct dialog *dlg);
 int  anchor_move(struct anchor_move **mvp, struct dialog *dlg, const char *to,
