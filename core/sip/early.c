@@ -32,7 +32,6 @@
 
 enum {
 	RESENDS = 4,          /* copies of each message, UDP */
-	T1_MS   = 500,
 };
 
 static struct sip *early_sip;
@@ -68,7 +67,7 @@ static void resend_handler(void *arg)
 		return;
 	}
 
-	tmr_start(&rs->tmr, T1_MS << (rs->sent - 1), resend_handler, rs);
+	tmr_start(&rs->tmr, SIP_T1 << (rs->sent - 1), resend_handler, rs);
 }
 
 
