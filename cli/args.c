@@ -161,14 +161,14 @@ static int problem_report(const struct args *a)
 }
 
 
-/** Tags and node names: the config's charset, safe in a URL as is */
-static bool name_ok(const char *s)
+/** 1-63 letters and digits, and the `extra` characters */
+static bool chars_ok(const char *s, const char *extra)
 {
 	if (!str_isset(s) || strlen(s) > NAME_MAX_LEN)
 		return false;
 
 	for (; *s; s++) {
-		if (!isalnum((unsigned char)*s) && !strchr("-_.", *s))
+		if (!isalnum((unsigned char)*s) && !strchr(extra, *s))
 			return false;
 	}
 
@@ -176,18 +176,17 @@ static bool name_ok(const char *s)
 }
 
 
+/** Tags and node names: the config's charset, safe in a URL as is */
+static bool name_ok(const char *s)
+{
+	return chars_ok(s, "-_.");
+}
+
+
 /** A media relay as media_relay names it: udp:IP:PORT, [IPv6] too */
 static bool relay_ok(const char *s)
 {
-	if (!str_isset(s) || strlen(s) > NAME_MAX_LEN)
-		return false;
-
-	for (; *s; s++) {
-		if (!isalnum((unsigned char)*s) && !strchr(".:[]", *s))
-			return false;
-	}
-
-	return true;
+	return chars_ok(s, ".:[]");
 }
 
 
