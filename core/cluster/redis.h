@@ -26,11 +26,16 @@ typedef void (redis_reply_h)(int err, const struct redisReply *reply,
 /** A message on a subscribed channel */
 typedef void (redis_msg_h)(const struct pl *chan, const struct pl *msg,
 			   void *arg);
+/** A channel is confirmed: nothing published on it from now is missed */
+typedef void (redis_ready_h)(const char *chan, void *arg);
 typedef void (redis_state_h)(enum redis_state st, void *arg);
 
 int  redis_init(const struct rh_conf *cfg, const char *probe_chan);
 void redis_close(void);
 int  redis_subscribe(const char *chan, redis_msg_h *h, void *arg);
+int  redis_subscribe_ready(const char *chan, redis_msg_h *h,
+			   redis_ready_h *readyh, void *arg);
+int  redis_unsubscribe(const char *chan);
 int  redis_script_add(struct redis_script **sp, const char *src);
 int  redis_command(redis_reply_h *h, void *arg, const char *fmt, ...);
 int  redis_eval(const struct redis_script *script, redis_reply_h *h,

@@ -16,7 +16,12 @@
  * that reads Redis on "up" cannot miss a message published after its read.
  *
  * The channels and scripts registered live here and are sent again on
- * every session.
+ * every session. A channel may also come and go while up (replication
+ * listens to the sharing tags this node holds or backs up): one joining
+ * tells its owner when Redis confirms it (redis_subscribe_ready), which is
+ * when a read of what was written before misses nothing; one leaving is
+ * kept until hiredis answers its UNSUBSCRIBE, since hiredis calls the
+ * channel's handler with it until then.
  */
 #include <string.h>
 #include <re.h>
@@ -25,13 +30,20 @@
 #include "uvre.h"
 #include "redis_int.h"
 
-/** A channel, subscribed again on every connect */
+/**
+ * A channel, subscribed again on every connect. hiredis keeps it as the
+ * channel's callback argument until the UNSUBSCRIBE is answered (or the
+ * connection is freed), so an unwanted one lives until then.
+ */
 struct redis_sub {
 	struct le le;
 	char *chan;
 	redis_msg_h *h;
+	redis_ready_h *readyh;
 	void *arg;
 	bool confirmed;
+	bool sent;            /* SUBSCRIBE went out on this session's `sub` */
+	bool wanted;          /* false: unsubscribing, freed once answered */
 };
 
 /** A Lua script, loaded again on every connect */
@@ -133,6 +145,13 @@ static void sub_handler(redisAsyncContext *ac, void *r, void *arg)
 	struct pl chan, msg;
 	(void)ac;
 
+	/* hiredis lets go of an unwanted one: its UNSUBSCRIBE was answered */
+	if (!sub->wanted) {
+		if (!reply || reply_is_str(reply, 0, "unsubscribe"))
+			mem_deref(sub);
+		return;
+	}
+
 	if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 3)
 		return;
 
@@ -140,6 +159,8 @@ static void sub_handler(redisAsyncContext *ac, void *r, void *arg)
 		if (!sub->confirmed)
 			answered();
 		sub->confirmed = true;
+		if (sub->readyh)
+			sub->readyh(sub->chan, sub->arg);
 		return;
 	}
 
@@ -161,6 +182,7 @@ static int sub_send(struct redis_sub *sub)
 			      sub->chan) != REDIS_OK)
 		return ENOTCONN;
 
+	sub->sent = true;
 	uvre_kick();
 	return 0;
 }
@@ -364,6 +386,7 @@ void redis_session_reset(void)
 		struct redis_sub *sub = le->data;
 
 		sub->confirmed = false;
+		sub->sent = false;
 	}
 }
 
@@ -375,12 +398,40 @@ void redis_session_close(void)
 }
 
 
+static struct redis_sub *sub_find(const char *chan)
+{
+	struct le *le;
+
+	LIST_FOREACH(&redis_cl.subs, le) {
+		struct redis_sub *sub = le->data;
+
+		if (!str_cmp(sub->chan, chan))
+			return sub;
+	}
+
+	return NULL;
+}
+
+
 /**
  * Listen on a channel, now and after every reconnect. Register channels
  * before the first connect (right after redis_init) to have them confirmed
  * before "up".
  */
 int redis_subscribe(const char *chan, redis_msg_h *h, void *arg)
+{
+	return redis_subscribe_ready(chan, h, NULL, arg);
+}
+
+
+/**
+ * redis_subscribe(), and readyh (if set) each time Redis confirms the
+ * channel: from then on no message published on it is missed, so that is
+ * when to read what was written before. A channel unsubscribed and not
+ * answered yet is taken back.
+ */
+int redis_subscribe_ready(const char *chan, redis_msg_h *h,
+			  redis_ready_h *readyh, void *arg)
 {
 	struct redis_sub *sub;
 	int err;
@@ -390,24 +441,63 @@ int redis_subscribe(const char *chan, redis_msg_h *h, void *arg)
 	if (!redis_cl.cfg)
 		return ENOTCONN;
 
-	sub = mem_zalloc(sizeof(*sub), sub_destructor);
-	if (!sub)
-		return ENOMEM;
+	sub = sub_find(chan);
+	if (sub && sub->wanted)
+		return EALREADY;
 
-	err = str_dup(&sub->chan, chan);
-	if (err) {
-		mem_deref(sub);
-		return err;
+	if (!sub) {
+		sub = mem_zalloc(sizeof(*sub), sub_destructor);
+		if (!sub)
+			return ENOMEM;
+
+		err = str_dup(&sub->chan, chan);
+		if (err) {
+			mem_deref(sub);
+			return err;
+		}
+
+		list_append(&redis_cl.subs, &sub->le, sub);
 	}
 
 	sub->h = h;
+	sub->readyh = readyh;
 	sub->arg = arg;
-	list_append(&redis_cl.subs, &sub->le, sub);
+	sub->wanted = true;
 
 	/* a session under way: join it (else the next one subscribes) */
 	if (started() && !sub_send(sub) &&
 	    redis_cl.state == REDIS_ST_CONNECTING)
 		++redis_cl.pending;
+
+	return 0;
+}
+
+
+/** Stop listening on a channel: its handler is not called again */
+int redis_unsubscribe(const char *chan)
+{
+	struct redis_sub *sub = chan ? sub_find(chan) : NULL;
+
+	if (!sub || !sub->wanted)
+		return ENOENT;
+
+	/* a session still connecting waits for it no more */
+	if (sub->sent && !sub->confirmed)
+		answered();
+
+	sub->wanted = false;
+	sub->confirmed = false;
+
+	if (!sub->sent) {
+		mem_deref(sub);
+		return 0;
+	}
+
+	/* hiredis holds it until the answer, or until it frees `sub` */
+	if (redis_cl.sub && redisAsyncCommand(redis_cl.sub, NULL, NULL,
+					      "UNSUBSCRIBE %s", sub->chan)
+	    == REDIS_OK)
+		uvre_kick();
 
 	return 0;
 }

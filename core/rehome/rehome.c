@@ -49,6 +49,7 @@
 #include "metrics.h"
 #include "cluster.h"
 #include "shtag.h"
+#include "repl.h"
 #include "rehome.h"
 #include "rehome_int.h"
 
@@ -74,6 +75,7 @@ struct take_tag {
 	char *name;
 	struct tmr wait;              /* its holder may be dying: ask again */
 	uint64_t since;               /* jiffies of the first attempt */
+	bool loaded;                  /* its dialogs are here (repl) */
 };
 
 static struct {
@@ -543,13 +545,69 @@ static int holder_check(const struct take_tag *tt, uint64_t now)
 
 
 static void take_wait(void *arg);
+static bool take_one(struct take_tag *tt);
+
+
+/* repl_watch_h: the tag's dialogs are here now: take it */
+static void take_loaded(int err, void *arg)
+{
+	struct take_tag *tt = arg;
+	struct rehome_job *job = tt->job;
+
+	tt->loaded = true;
+	if (!job || job->phase != REHOME_JOB_TAKING)
+		goto out;
+
+	if (err) {
+		(void)re_sdprintf(&job->error, "cannot load tag %s: %m",
+				  tt->name, err);
+		rehome_job_abort(job, err, "tag");
+		goto out;
+	}
+
+	(void)take_one(tt);
+
+ out:
+	mem_deref(tt);          /* the callback's reference */
+}
+
+
+/**
+ * The tag's dialogs first: a node that does not back the tag up loads
+ * them (repl_tags.c). Returns true once they are here.
+ */
+static bool take_load(struct take_tag *tt, int *errp)
+{
+	int err;
+
+	if (tt->loaded)
+		return true;
+
+	err = repl_tag_watch(tt->name, take_loaded, mem_ref(tt));
+	if (err)
+		mem_deref(tt);  /* the callback's reference */
+
+	tt->loaded = err == EALREADY;
+	*errp = err == EALREADY ? 0 : err;
+	return tt->loaded;
+}
 
 
 /** Take one tag; false if the job was aborted. */
 static bool take_one(struct take_tag *tt)
 {
 	struct rehome_job *job = tt->job;
-	int err;
+	int err = 0;
+
+	if (!take_load(tt, &err)) {
+		if (!err)
+			return true;
+
+		(void)re_sdprintf(&job->error, "cannot load tag %s: %m",
+				  tt->name, err);
+		rehome_job_abort(job, err, "tag");
+		return false;
+	}
 
 	err = holder_check(tt, tmr_jiffies());
 	if (err == EAGAIN) {

@@ -2,7 +2,8 @@
  * @file repl.c  Dialog replication: signed changes over pub/sub, snapshots in Redis
  *
  * Every change of a dialog this node serves is written to Redis as the
- * dialog's snapshot and published to the other nodes, by one script that
+ * dialog's snapshot and published on its sharing tag's channel to the
+ * nodes that listen to the tag (repl_tags.c), by one script that
  * refuses a write from a node that lost the dialog's tag (fence) or one
  * older than what Redis holds (version); replicas apply what they
  * receive. The work is in three pieces, sharing the state declared in
@@ -243,7 +244,7 @@ int repl_init(const struct rh_conf *cfg)
 
 	memset(&repl_st, 0, sizeof(repl_st));
 	repl_st.ttl_ms = (uint64_t)cfg->dialog_timeout * 1000;
-	re_snprintf(repl_st.chan, sizeof(repl_st.chan), "%s:repl",
+	re_snprintf(repl_st.chan, sizeof(repl_st.chan), "%s:repl:",
 		    cfg->cluster);
 	re_snprintf(repl_st.tags_key, sizeof(repl_st.tags_key), "%s:shtags",
 		    cfg->cluster);
@@ -254,7 +255,7 @@ int repl_init(const struct rh_conf *cfg)
 	if (err)
 		goto out;
 
-	err = redis_subscribe(repl_st.chan, repl_channel_handler, NULL);
+	err = repl_tags_init(cfg);
 	if (err)
 		goto out;
 
@@ -305,6 +306,7 @@ void repl_close(void)
 	if (!repl_st.up)
 		return;
 
+	repl_tags_close();
 	repl_publish_close();
 	repl_metrics_stop();
 	repl_sync_stop(NULL);   /* lets a sync under way go */

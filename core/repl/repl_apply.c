@@ -1,7 +1,8 @@
 /**
  * @file repl_apply.c  Dialog replication: other nodes' changes, applied here
  *
- * A message reaches this node three ways: live on `<cluster>:repl`, as a
+ * A message reaches this node three ways: live on `<cluster>:repl:<tag>`
+ * (the tags it listens to, repl_tags.c), as a
  * snapshot loaded after (re)connect (repl_sync.c), or read back after one
  * of our writes was refused (repl_repair()). Each is checked (signature,
  * header) and applied the same way. Redis accepted it, so it is the
@@ -191,6 +192,10 @@ void repl_msg_apply(const struct pl *msg, enum repl_origin origin)
 	if (origin == REPL_ORIGIN_CHANNEL && repl_is_me(env.node))
 		goto out;   /* our own, echoed */
 
+	/* a tag we do not listen to: its replica would not be kept fresh */
+	if (origin == REPL_ORIGIN_SNAPSHOT && !repl_tag_watched(env.tag))
+		goto out;
+
 	apply(&env, &json, origin);
 
  out:
@@ -198,7 +203,7 @@ void repl_msg_apply(const struct pl *msg, enum repl_origin origin)
 }
 
 
-/** Messages on `<cluster>:repl` (redis_subscribe()) */
+/** Messages on `<cluster>:repl:<tag>` (repl_tags.c) */
 void repl_channel_handler(const struct pl *chan, const struct pl *msg,
 			  void *arg)
 {
@@ -325,4 +330,5 @@ void repl_shtag_changed(const char *tag, const char *holder, void *arg)
 		return;
 
 	(void)dialog_apply(tag_handler, &ctx);
+	repl_tags_holder(tag, holder);
 }

@@ -10,7 +10,8 @@
  * state is one struct, because every piece counts into the same status;
  * what only one piece uses (the write script, the endings queue, the sync
  * under way) stays static in that piece. repl_metrics.c prints the
- * dialogs no other node could continue, at each scrape.
+ * dialogs no other node could continue, at each scrape. repl_tags.c
+ * keeps the sharing tags this node listens to, one channel each.
  *
  * Not for other modules: use repl.h.
  */
@@ -33,7 +34,7 @@ enum repl_origin {
 
 /** The module's state, one per process; repl_init() sets it up */
 struct repl_state {
-	char chan[REPL_KEY_SIZE];         /* <cluster>:repl    */
+	char chan[REPL_KEY_SIZE];         /* <cluster>:repl:   (+ tag) */
 	char tags_key[REPL_KEY_SIZE];     /* <cluster>:shtags  */
 	char dlg_prefix[REPL_KEY_SIZE];   /* <cluster>:dlg:    */
 	uint64_t ttl_ms;                  /* snapshots' TTL    */
@@ -77,6 +78,16 @@ void repl_metrics_start(void);
 void repl_metrics_stop(void);
 
 /* repl_sync.c */
+typedef void (repl_sync_tag_h)(const char *tag);
 bool repl_sync_seen(uint64_t did, bool ended);
 int  repl_sync(cluster_done_h *h, void *arg);
+int  repl_sync_tag(const char *tag, repl_sync_tag_h *h);
 void repl_sync_stop(void *arg);
+
+/* repl_tags.c */
+int  repl_tags_init(const struct rh_conf *cfg);
+void repl_tags_close(void);
+int  repl_tag_chan(char *buf, size_t sz, const char *tag);
+bool repl_tag_watched(const char *tag);
+void repl_tags_holder(const char *tag, const char *holder);
+void repl_tags_loaded(void);

@@ -7,7 +7,8 @@
  * tag, epoch, ver, ev, did, ts} and the dialog as dialog_encode() writes
  * it (nothing after the header for "ended"). One Lua script stores it as
  * the dialog's snapshot, hash `<cluster>:dlg:<did>` {v, m} with a TTL of
- * dialog_timeout, and publishes it on `<cluster>:repl`, atomically and
+ * dialog_timeout, and publishes it on `<cluster>:repl:<tag>` (only the
+ * nodes listening to the tag receive it, repl_tags.c), atomically and
  * only if two checks pass:
  *   fence    the tag's entry in `<cluster>:shtags` names this node at this
  *            epoch (or nobody holds the tag): a node that lost the tag
@@ -277,11 +278,13 @@ static void put_reply(int err, const struct redisReply *reply, void *arg)
 static int put_send(struct mbuf *mb, uint64_t did, const char *tag,
 		    uint64_t ver, bool ended)
 {
-	char key[REPL_KEY_SIZE];
+	char key[REPL_KEY_SIZE], chan[REPL_KEY_SIZE];
 	struct put *p;
 	int err;
 
 	err = repl_key_print(key, sizeof(key), did);
+	if (!err)
+		err = repl_tag_chan(chan, sizeof(chan), tag);
 	if (err)
 		return err;
 
@@ -300,7 +303,7 @@ static int put_send(struct mbuf *mb, uint64_t did, const char *tag,
 				 (unsigned long long)shtag_epoch(tag),
 				 (unsigned long long)ver, mb->buf, mb->end,
 				 (unsigned long long)repl_st.ttl_ms,
-				 repl_st.chan, ended ? "1" : "0");
+				 chan, ended ? "1" : "0");
 	if (err)
 		mem_deref(p);
 

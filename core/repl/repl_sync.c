@@ -22,6 +22,14 @@
  * in flight hold a reference to their sync; when Redis goes down (or a
  * new sync starts) the current one is let go, and late replies see that
  * they belong to a sync that is no longer current and do nothing.
+ *
+ * A node loads only the sharing tags it listens to (repl_tags.c): the
+ * others' snapshots are read and skipped (repl_msg_apply). A tag it
+ * starts listening to while up (one it takes without backing it up) is
+ * loaded the same way once its channel is confirmed, by a load of its
+ * own (repl_sync_tag): no sweep, no re-write, its dids kept like the full
+ * load's so that an ending heard meanwhile wins too. The snapshots'
+ * keys do not say their tag, so such a load reads every snapshot.
  */
 #include <re.h>
 #include <hiredis/hiredis.h>
@@ -46,16 +54,20 @@ struct seen {
 	bool ended;
 };
 
-/** Loading every snapshot after (re)connect */
+/** Loading every snapshot after (re)connect, or one tag's */
 struct sync {
-	cluster_done_h *h;
+	struct le le;         /* syncs, while live */
+	cluster_done_h *h;    /* the full load's end */
+	repl_sync_tag_h *tagh; /* one tag's load's end */
+	char *tag;
 	struct hash *seen;
 	unsigned pending;     /* commands in flight */
 	bool scan_done;
 	uint32_t loaded;
 };
 
-static struct sync *current;   /* the sync under way, if any */
+static struct sync *current;   /* the full load under way, if any */
+static struct list syncs;      /* every load under way, current too */
 
 
 static void seen_destructor(void *arg)
@@ -70,8 +82,10 @@ static void sync_destructor(void *arg)
 {
 	struct sync *s = arg;
 
+	list_unlink(&s->le);
 	hash_flush(s->seen);
 	mem_deref(s->seen);
+	mem_deref(s->tag);
 }
 
 
@@ -96,33 +110,56 @@ static bool seen_has(const struct sync *sync, uint64_t did)
 }
 
 
-/**
- * A message about did is being applied: while loading, the sweep keeps
- * it. Returns true if the did ended during this load already.
- */
-bool repl_sync_seen(uint64_t did, bool ended)
+static bool sync_live(const struct sync *sync)
+{
+	return sync->le.list != NULL;
+}
+
+
+/** Let a load go: replies still in flight see it is no longer live */
+static void *sync_drop(struct sync *sync)
+{
+	if (sync)
+		list_unlink(&sync->le);
+
+	return mem_deref(sync);
+}
+
+
+static void seen_add(struct sync *sync, uint64_t did, bool ended, bool *was)
 {
 	struct seen *s;
 
-	if (!current)
-		return false;
-
-	s = seen_find(current, did);
+	s = seen_find(sync, did);
 	if (s) {
-		bool was = s->ended;
-
+		*was |= s->ended;
 		s->ended |= ended;
-		return was;
+		return;
 	}
 
 	s = mem_zalloc(sizeof(*s), seen_destructor);
 	if (!s)
-		return false;
+		return;
 
 	s->did = did;
 	s->ended = ended;
-	hash_append(current->seen, (uint32_t)did, &s->he, s);
-	return false;
+	hash_append(sync->seen, (uint32_t)did, &s->he, s);
+}
+
+
+/**
+ * A message about did is being applied: while loading, the sweep keeps
+ * it. Returns true if the did ended during a load under way already.
+ */
+bool repl_sync_seen(uint64_t did, bool ended)
+{
+	bool was = false;
+	struct le *le;
+
+	LIST_FOREACH(&syncs, le)
+		seen_add(le->data, did, ended, &was);
+
+	return was;
 }
 
 
@@ -153,6 +190,16 @@ static void sync_finish(struct sync *sync)
 {
 	cluster_done_h *h = sync->h;
 
+	if (sync->tagh) {
+		repl_sync_tag_h *tagh = sync->tagh;
+
+		log_info("repl", "tag %s: %u snapshots read", sync->tag,
+			 sync->loaded);
+		tagh(sync->tag);
+		sync_drop(sync);
+		return;
+	}
+
 	(void)dialog_apply(sweep_handler, sync);
 	(void)dialog_apply(reput_handler, NULL);
 
@@ -164,14 +211,15 @@ static void sync_finish(struct sync *sync)
 
 	repl_st.n.dirty = 0;
 	cluster_set_synced(true);
-	current = mem_deref(current);
+	repl_tags_loaded();
+	current = sync_drop(current);
 	h(0);
 }
 
 
 static void sync_check(struct sync *sync)
 {
-	if (sync == current && sync->scan_done && !sync->pending)
+	if (sync_live(sync) && sync->scan_done && !sync->pending)
 		sync_finish(sync);
 }
 
@@ -184,7 +232,7 @@ static void snapshot_reply(int err, const struct redisReply *reply,
 
 	--sync->pending;
 
-	if (sync == current && !err && reply->type == REDIS_REPLY_STRING) {
+	if (sync_live(sync) && !err && reply->type == REDIS_REPLY_STRING) {
 		msg.p = reply->str;
 		msg.l = reply->len;
 		++sync->loaded;
@@ -206,7 +254,7 @@ static void scan_reply(int err, const struct redisReply *reply, void *arg)
 
 	--sync->pending;
 
-	if (sync != current || err || reply->type != REDIS_REPLY_ARRAY ||
+	if (!sync_live(sync) || err || reply->type != REDIS_REPLY_ARRAY ||
 	    reply->elements != 2)
 		goto out;
 
@@ -257,6 +305,27 @@ static int scan_send(struct sync *sync, const char *cursor)
 }
 
 
+static int sync_alloc(struct sync **syncp)
+{
+	struct sync *sync;
+	int err;
+
+	sync = mem_zalloc(sizeof(*sync), sync_destructor);
+	if (!sync)
+		return ENOMEM;
+
+	err = hash_alloc(&sync->seen, SEEN_BUCKETS);
+	if (err) {
+		mem_deref(sync);
+		return err;
+	}
+
+	list_append(&syncs, &sync->le, sync);
+	*syncp = sync;
+	return 0;
+}
+
+
 /**
  * cluster_sync_h, after (re)connect, subscribed already: load every
  * snapshot, then write this node's dialogs and pending endings; h(0) once
@@ -273,16 +342,12 @@ int repl_sync(cluster_done_h *h, void *arg)
 	if (!repl_st.up)
 		return ENOTSUP;
 
-	sync = mem_zalloc(sizeof(*sync), sync_destructor);
-	if (!sync)
-		return ENOMEM;
+	err = sync_alloc(&sync);
+	if (err)
+		return err;
 
 	sync->h = h;
-	err = hash_alloc(&sync->seen, SEEN_BUCKETS);
-	if (err)
-		goto out;
-
-	mem_deref(current);
+	sync_drop(current);
 	current = sync;
 	cluster_set_synced(false);
 
@@ -292,13 +357,39 @@ int repl_sync(cluster_done_h *h, void *arg)
 	repl_endings_send();
 
 	err = scan_send(sync, "0");
+	if (err)
+		current = sync_drop(sync);
 
- out:
-	if (err) {
-		if (current == sync)
-			current = NULL;
-		mem_deref(sync);
-	}
+	return err;
+}
+
+
+/**
+ * Load the snapshots of tag, whose channel was just confirmed: h(tag)
+ * once they are applied. Not called if Redis goes away first (the full
+ * load after reconnect covers the tag then).
+ */
+int repl_sync_tag(const char *tag, repl_sync_tag_h *h)
+{
+	struct sync *sync;
+	int err;
+
+	if (!tag || !h)
+		return EINVAL;
+	if (!repl_st.up)
+		return ENOTSUP;
+
+	err = sync_alloc(&sync);
+	if (err)
+		return err;
+
+	sync->tagh = h;
+	err = str_dup(&sync->tag, tag);
+	if (!err)
+		err = scan_send(sync, "0");
+	if (err)
+		sync_drop(sync);
+
 	return err;
 }
 
@@ -308,5 +399,7 @@ void repl_sync_stop(void *arg)
 {
 	(void)arg;
 
-	current = mem_deref(current);   /* callbacks in flight see it gone */
+	current = NULL;   /* callbacks in flight see every load gone */
+	while (syncs.head)
+		sync_drop(syncs.head->data);
 }

@@ -2,7 +2,8 @@
  * @file fuzz_cluster.c  libFuzzer target: cluster messages as a node hears them
  *
  * A node in a cluster takes messages from four Redis channels: heartbeats
- * (":nodes"), sharing tags (":shtag"), dialog replication (":repl") and
+ * (":nodes"), sharing tags (":shtag"), dialog replication (":repl:<tag>",
+ * here the one tag of the config) and
  * re-homing hand-offs (":rehome"). The target starts a node with a
  * cluster config (fuzz_engine.c; Redis itself is never reached) and hands
  * the input to the handler of one channel, as the Redis session would.
@@ -45,7 +46,7 @@ static const char conf_text[] =
 	"ctl_listen 127.0.0.1:8060\n"
 	"log_level error\n";
 
-static const char *const channels[] = {":nodes", ":shtag", ":repl",
+static const char *const channels[] = {":nodes", ":shtag", ":repl:service",
 				       ":rehome"};
 
 static struct {

@@ -5,8 +5,9 @@
  * responses, cluster channels) start a whole node with engine_init(), as
  * rehomed does, from a config text: the same modules wired the same way,
  * so that a message takes the path it takes in production. Only the
- * socket end is cut off: the link wraps sip_listen() and
- * redis_subscribe() (-Wl,--wrap, tests/fuzz/meson.build), which records
+ * socket end is cut off: the link wraps sip_listen(), redis_subscribe()
+ * and redis_subscribe_ready() (-Wl,--wrap, tests/fuzz/meson.build), which
+ * record
  * the handlers the engine registers, so that a target can hand a message
  * to them directly instead of through a socket. Replies and relayed
  * requests still leave by the real transports, to port 9 of 127.0.0.1,
@@ -56,6 +57,10 @@ int __wrap_sip_listen(struct sip_lsnr **lsnrp, struct sip *sip, bool req,
 		      sip_msg_h *msgh, void *arg);
 int __real_redis_subscribe(const char *chan, redis_msg_h *h, void *arg);
 int __wrap_redis_subscribe(const char *chan, redis_msg_h *h, void *arg);
+int __real_redis_subscribe_ready(const char *chan, redis_msg_h *h,
+				 redis_ready_h *readyh, void *arg);
+int __wrap_redis_subscribe_ready(const char *chan, redis_msg_h *h,
+				 redis_ready_h *readyh, void *arg);
 
 
 /** Every handler the engine registers takes NULL as its argument */
@@ -71,7 +76,7 @@ int __wrap_sip_listen(struct sip_lsnr **lsnrp, struct sip *sip, bool req,
 }
 
 
-int __wrap_redis_subscribe(const char *chan, redis_msg_h *h, void *arg)
+static void channel_record(const char *chan, redis_msg_h *h)
 {
 	if (fe.chanc < CHANNELS_MAX) {
 		struct channel *c = &fe.chanv[fe.chanc++];
@@ -79,8 +84,21 @@ int __wrap_redis_subscribe(const char *chan, redis_msg_h *h, void *arg)
 		str_ncpy(c->name, chan, sizeof(c->name));
 		c->h = h;
 	}
+}
 
+
+int __wrap_redis_subscribe(const char *chan, redis_msg_h *h, void *arg)
+{
+	channel_record(chan, h);
 	return __real_redis_subscribe(chan, h, arg);
+}
+
+
+int __wrap_redis_subscribe_ready(const char *chan, redis_msg_h *h,
+				 redis_ready_h *readyh, void *arg)
+{
+	channel_record(chan, h);
+	return __real_redis_subscribe_ready(chan, h, readyh, arg);
 }
 
 

@@ -417,8 +417,8 @@ def forged_message_dropped(ctx):
     assert '"owner":"mallory"' in body
     forged = sig + ' ' + body            # old signature, new body
     unsigned = '-' * 64 + ' ' + body
-    assert redis.client.publish(CLUSTER + ':repl', forged) == 2
-    assert redis.client.publish(CLUSTER + ':repl', unsigned) == 2
+    assert redis.client.publish(CLUSTER + ':repl:' + TAG, forged) == 2
+    assert redis.client.publish(CLUSTER + ':repl:' + TAG, unsigned) == 2
 
     assert h.wait_until(lambda: status(n2)['repl']['dropped'] == 2, 5), \
         status(n2)['repl']

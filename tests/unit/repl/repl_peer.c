@@ -368,7 +368,7 @@ void peer_publish(const struct dialog *dlg, const char *ev, uint64_t epoch)
 {
 	char *msg = peer_msg(dlg, ev, epoch);
 
-	peer_cmd_ok("PUBLISH t:repl %s", msg);
+	peer_cmd_ok("PUBLISH t:repl:%s %s", dlg->shtag, msg);
 	mem_deref(msg);
 }
 

@@ -42,7 +42,7 @@ START_TEST(t_replicates_changes)
 
 	sub = redisConnect("127.0.0.1", fixture_port);
 	ck_assert(sub && !sub->err);
-	r = redisCommand(sub, "SUBSCRIBE t:repl");
+	r = redisCommand(sub, "SUBSCRIBE t:repl:a");
 	freeReplyObject(r);
 
 	fixture_did = 0x1122334455667788ULL;
@@ -150,12 +150,12 @@ START_TEST(t_drops_forged)
 
 	/* one flipped hex digit of the signature */
 	msg[0] = msg[0] == '0' ? '1' : '0';
-	peer_cmd_ok("PUBLISH t:repl %s", msg);
+	peer_cmd_ok("PUBLISH t:repl:b %s", msg);
 	/* unsigned */
 	memset(msg, '-', 64);
-	peer_cmd_ok("PUBLISH t:repl %s", msg);
+	peer_cmd_ok("PUBLISH t:repl:b %s", msg);
 	/* not even the format */
-	peer_cmd_ok("PUBLISH t:repl %s", "{\"node\":\"n2\"}");
+	peer_cmd_ok("PUBLISH t:repl:b %s", "{\"node\":\"n2\"}");
 	mem_deref(msg);
 
 	ck_assert(fixture_run_until(three_dropped, 2000));
