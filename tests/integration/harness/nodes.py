@@ -92,9 +92,10 @@ def cluster(ctx, upstream, n=2, shtag='service', transports=('udp', 'tcp'),
     node's sip_addr (tls takes the port after udp/tcp's); extra: more
     config lines; node_timeout None: the default; proxied: numbers of the
     nodes that reach Redis through a TcpProxy the test can cut (as
-    node.redis_proxy); kw: more Rehomed arguments, node_kw(i): those of
-    node i only. Returns the list of nodes, once every node sees every
-    other one up and is synced."""
+    node.redis_proxy; the Redis is node.redis_server); kw: more Rehomed
+    arguments, node_kw(i): those of node i only (shtags and default_shtag
+    included). Returns the list of nodes, once every node sees every other
+    one up and is synced."""
     redis = ctx.redis()
     timeout = ['node_timeout %d' % node_timeout] if node_timeout else []
     common = dict(cluster='rh%d' % redis.port,
@@ -105,15 +106,18 @@ def cluster(ctx, upstream, n=2, shtag='service', transports=('udp', 'tcp'),
         port = free_port(2)
         ip = '127.0.0.%d' % i
         proxy = ctx.tcpproxy(redis.addr) if i in proxied else None
+        args = dict(common,
+                    shtags={shtag: 'active' if i == active else 'backup'})
+        args.update(node_kw(i) if node_kw else {})
         node = ctx.rehomed(
             name='node%d' % i, node_id='node%d' % i,
             redis=proxy.addr if proxy else redis.addr,
-            shtags={shtag: 'active' if i == active else 'backup'},
             listens=['%s:%s:%d tag=public' % (
                 tp, ip, port + 1 if tp == 'tls' else port)
                 for tp in transports],
-            **dict(common, **(node_kw(i) if node_kw else {})))
+            **args)
         node.redis_proxy = proxy
+        node.redis_server = redis
         nodes.append(node)
     ok = wait_until(lambda: all(synced(x, n) for x in nodes), 10)
     assert ok, [x.ctl.get('/v1/status')[1] for x in nodes]
