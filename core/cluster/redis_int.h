@@ -40,6 +40,7 @@ struct redis_client {
 	char run_id[REDIS_RUN_ID_SZ];  /* of this session's server */
 	bool new_server;            /* not the last session's server */
 	bool auth_logged;           /* this outage's AUTH refusal is */
+	bool cluster_logged;        /* a Redis Cluster node was named */
 	bool closing;
 };
 

@@ -10,8 +10,12 @@
  * session loads every Lua script (its SHA1 comes back from SCRIPT LOAD, so
  * we never hash locally), subscribes every channel, asks the server's run
  * id (INFO: a server other than last session's may have lost what that one
- * acknowledged) and, under Sentinel, its role (a sentinel cut off from the
- * others may still name the old master). When every answer is in, the
+ * acknowledged), whether it is a Redis Cluster node (INFO cluster: not
+ * supported, the keys of one script would sit on several masters, so the
+ * session fails with one error naming it rather than with MOVED and
+ * CROSSSLOT replies later) and, under Sentinel, its role (a sentinel cut
+ * off from the others may still name the old master). When every answer
+ * is in, the
  * client is "up": since the channels are confirmed by then, a consumer
  * that reads Redis on "up" cannot miss a message published after its read.
  *
@@ -212,6 +216,31 @@ static void info_reply(redisAsyncContext *ac, void *r, void *arg)
 }
 
 
+/* "cluster_enabled:1" of INFO cluster: a Redis Cluster node */
+static void cluster_reply(redisAsyncContext *ac, void *r, void *arg)
+{
+	redisReply *reply = r;
+	(void)arg;
+
+	if (!reply || !is_ours(ac))
+		return;
+
+	if (reply->type != REDIS_REPLY_STRING ||
+	    !strstr(reply->str, "cluster_enabled:1")) {
+		answered();
+		return;
+	}
+
+	if (!redis_cl.cluster_logged)
+		log_error("redis", "%s:%u is a Redis Cluster node "
+			  "(cluster_enabled:1), which rehome does not support "
+			  "yet: point `redis` at a standalone Redis, or use "
+			  "Sentinel", redis_cl.host, redis_cl.port);
+	redis_cl.cluster_logged = true;
+	redis_fail("info", "Redis Cluster not supported");
+}
+
+
 static void role_reply(redisAsyncContext *ac, void *r, void *arg)
 {
 	redisReply *reply = r;
@@ -242,14 +271,14 @@ static void role_reply(redisAsyncContext *ac, void *r, void *arg)
 }
 
 
-/** Both connections ready: scripts, channels, run id, role; then up */
+/** Both connections ready: scripts, channels, run id, cluster, role; up */
 static void session_start(void)
 {
 	bool sentinel = redis_sentinel_mode();
 	struct le *le;
 
 	redis_cl.pending = list_count(&redis_cl.scripts) +
-		list_count(&redis_cl.subs) + 1 + sentinel;
+		list_count(&redis_cl.subs) + 2 + sentinel;
 
 	LIST_FOREACH(&redis_cl.scripts, le) {
 		struct redis_script *s = le->data;
@@ -266,6 +295,8 @@ static void session_start(void)
 
 	if (redisAsyncCommand(redis_cl.cmd, info_reply, NULL,
 			      "INFO server") != REDIS_OK ||
+	    redisAsyncCommand(redis_cl.cmd, cluster_reply, NULL,
+			      "INFO cluster") != REDIS_OK ||
 	    (sentinel && redisAsyncCommand(redis_cl.cmd, role_reply, NULL,
 					   "ROLE") != REDIS_OK))
 		goto fail;

@@ -1,4 +1,4 @@
-"""test_cluster_scope.py  Replication reaches only the nodes that back a tag up.
+"""test_cluster_scope.py  Replication reaches only the nodes backing a tag up.
 
 Three nodes on one Redis: node1 `shtag A active`, node2 `shtag A backup`
 and `shtag B active`, node3 `shtag B backup` only. Each dialog change is

@@ -6,6 +6,7 @@ unchanged.
 """
 
 import os
+import subprocess
 
 import redis
 
@@ -16,9 +17,10 @@ from .procs import Proc
 class Redis(Proc):
     """redis-server on ENGINE_IP (no persistence); .client is a
     redis.Redis connected to it. port: a given one (e.g. to start a new
-    server where a stopped one was), default a free one."""
+    server where a stopped one was), default a free one; args: more
+    redis-server arguments."""
 
-    def __init__(self, workdir, name='redis', port=None):
+    def __init__(self, workdir, name='redis', port=None, args=()):
         self.port = port or free_port()
         self.addr = '%s:%d' % (ENGINE_IP, self.port)
         self.client = redis.Redis(ENGINE_IP, self.port, socket_timeout=2,
@@ -27,7 +29,8 @@ class Redis(Proc):
         super().__init__(name, [
             'redis-server', '--port', str(self.port), '--bind', ENGINE_IP,
             '--save', '', '--appendonly', 'no', '--dir', workdir,
-            '--daemonize', 'no'], os.path.join(workdir, name + '.log'))
+            '--daemonize', 'no'] + list(args),
+            os.path.join(workdir, name + '.log'))
 
     def start(self, timeout=10.0):
         super().start()
@@ -45,3 +48,32 @@ class Redis(Proc):
             return self.client.ping()
         except redis.ConnectionError:
             return False
+
+
+def cluster_create(workdir, masters, timeout=20.0):
+    """Make started Redis servers, each run with cluster_args(), one Redis
+    Cluster of masters only (redis-cli --cluster create, every slot
+    assigned), and wait until each of them says cluster_state:ok."""
+    argv = ['redis-cli', '--cluster', 'create'] + \
+        [m.addr for m in masters] + ['--cluster-replicas', '0',
+                                     '--cluster-yes']
+    with open(os.path.join(workdir, 'redis-cluster-create.log'), 'w') as log:
+        p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=log,
+                           stderr=subprocess.STDOUT, timeout=timeout)
+    if p.returncode != 0:
+        raise TestFailure('redis-cli --cluster create: exit %d' %
+                          p.returncode)
+
+    def ok():
+        return all(m.client.execute_command('CLUSTER', 'INFO')
+                   .find('cluster_state:ok') >= 0 for m in masters)
+    if not wait_until(ok, timeout):
+        raise TestFailure('Redis Cluster not ok:\n' + masters[0].log_tail())
+    return masters
+
+
+def cluster_args(workdir, name):
+    """redis-server arguments of one Redis Cluster node (cluster_create)."""
+    return ['--cluster-enabled', 'yes', '--cluster-config-file',
+            os.path.join(workdir, name + '-nodes.conf'),
+            '--cluster-node-timeout', '2000']

@@ -11,7 +11,7 @@ import traceback
 
 from .common import CALLEE_IP, CALLER_IP, REHOMED
 from .procs import Rehomed
-from .redis_server import Redis
+from .redis_server import Redis, cluster_args, cluster_create
 from .sip import UdpPeer
 from .sipp import Sipp
 from .tcpproxy import TcpProxy
@@ -44,6 +44,17 @@ class Ctx:
         r = Redis(self.dir, **kw)
         self.procs.append(r)
         return r.start()
+
+    def redis_cluster(self, n=3):
+        """n started redis-servers made one Redis Cluster of n masters
+        (no replicas), every slot assigned; the list of them."""
+        masters = []
+        for i in range(1, n + 1):
+            name = 'redis-c%d' % i
+            r = Redis(self.dir, name=name, args=cluster_args(self.dir, name))
+            self.procs.append(r)
+            masters.append(r.start())
+        return cluster_create(self.dir, masters)
 
     def tcpproxy(self, target, **kw):
         """A started TcpProxy to target ("HOST:PORT") that the test can
