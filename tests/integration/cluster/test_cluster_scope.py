@@ -14,7 +14,8 @@ listens to its own tags only:
 - taken_by_a_stranger: node1 is killed and node3, which never listened
   to A, re-homes it: it subscribes to A, loads A's snapshots, moves
   every call of A, and the calls end normally through it (sipp counts a
-  call only with BYE/200 at both ends); node2, A's backup, follows.
+  call only with BYE/200 at both ends); node2, A's backup, follows. When
+  node2 then takes A, node3 unsubscribes from it.
 """
 import harness as h
 from harness import metrics as hm
@@ -119,6 +120,13 @@ def taken_by_a_stranger(ctx):
     assert h.wait_until(lambda: n3.active_dialogs() == 0 and
                         lib.replicas(n2) == 0, 5), \
         (n3.dialog_counts(), n2.dialog_counts())
+
+    # node2, A's backup, takes it: node3 lets go of what it never backed up
+    code, data = n2.ctl.post('/v1/shtags/A/activate')
+    assert code == 200 and data['holder'] == 'node2', (code, data)
+    assert n3.wait_log(r'tag A: node2 took it, no longer listening')
+    assert h.wait_until(lambda: listeners(redis, cluster, 'A') == 1, 5)
+    assert listeners(redis, cluster, 'B') == 2
 
 
 t.main()
