@@ -15,9 +15,9 @@
  * session fails with one error naming it rather than with MOVED and
  * CROSSSLOT replies later) and, under Sentinel, its role (a sentinel cut
  * off from the others may still name the old master). When every answer
- * is in, the
- * client is "up": since the channels are confirmed by then, a consumer
- * that reads Redis on "up" cannot miss a message published after its read.
+ * is in, the client is "up": since the channels are confirmed by then, a
+ * consumer that reads Redis on "up" cannot miss a message published after
+ * its read.
  *
  * The channels and scripts registered live here and are sent again on
  * every session. A channel may also come and go while up (replication

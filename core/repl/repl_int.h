@@ -25,6 +25,8 @@ enum {
 	REPL_LAG_SAMPLES = 8192,
 };
 
+#define REPL_INFO_TAGS "repl_tags"   /* heartbeat info: tags listened to */
+
 /** Where a replication message comes from */
 enum repl_origin {
 	REPL_ORIGIN_CHANNEL = 0,   /* live message */
@@ -89,5 +91,7 @@ int  repl_tags_init(const struct rh_conf *cfg);
 void repl_tags_close(void);
 int  repl_tag_chan(char *buf, size_t sz, const char *tag);
 bool repl_tag_watched(const char *tag);
+bool repl_tags_node_listens(const struct cluster_node *node,
+			    const char *tag);
 void repl_tags_holder(const char *tag, const char *holder);
 void repl_tags_loaded(void);

@@ -11,7 +11,8 @@
  *   tag_not_held        nobody holds its tag: nobody is set to take over
  *   tag_held_elsewhere  another node holds its tag, so it is not
  *                       replicated at all (repl_replicated_here())
- *   no_backup           no other node is up and synced to hold replicas
+ *   no_backup           no other node is up and synced and listens to its
+ *                       tag (repl_tags.c), to hold replicas
  *
  * Every reason is printed at each scrape, zeros included, so that the sum
  * is always defined; "HA lost" is that sum above 0 (docs/metrics.md).
@@ -56,7 +57,6 @@ enum {
 
 struct unprot_ctx {
 	bool redis_up;
-	bool backup;
 	uint32_t n[UNPROT_NONE];
 };
 
@@ -66,12 +66,11 @@ static struct {
 } watch;
 
 
-/** Another node up (not draining) and synced: it holds our replicas */
+/** Another node up (not draining), synced, listening to tag `arg` */
 static bool backup_handler(const struct cluster_node *node, void *arg)
 {
-	(void)arg;
-
-	return !node->self && node->state == CLUSTER_NODE_UP && node->synced;
+	return !node->self && node->state == CLUSTER_NODE_UP && node->synced &&
+		repl_tags_node_listens(node, arg);
 }
 
 
@@ -91,7 +90,8 @@ static enum unprotected reason_get(const struct unprot_ctx *ctx,
 	if (!repl_is_me(holder))
 		return UNPROT_TAG_ELSEWHERE;
 
-	return ctx->backup ? UNPROT_NONE : UNPROT_NO_BACKUP;
+	return cluster_node_apply(backup_handler, (void *)shtag) ? UNPROT_NONE
+		: UNPROT_NO_BACKUP;
 }
 
 
@@ -120,7 +120,6 @@ static int unprot_count(struct unprot_ctx *ctx)
 		return err;
 
 	ctx->redis_up = redis_is_up();
-	ctx->backup = NULL != cluster_node_apply(backup_handler, NULL);
 	dialog_tally_by_shtag(&tallies, shtag_handler, ctx);
 	list_flush(&tallies);
 	return 0;

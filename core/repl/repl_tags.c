@@ -18,6 +18,11 @@
  * its replicas here would no longer be kept up to date, so they are
  * dropped with the subscription.
  *
+ * The tags listened to are in this node's heartbeats (info "repl_tags",
+ * space-separated), so that another node knows who keeps a tag's
+ * replicas (repl_metrics.c: a dialog is protected by a node listening to
+ * its tag).
+ *
  * Trade-off: a tag that no node's config names and no node holds is
  * replicated to Redis only (its snapshots); whoever takes it loads them.
  * The snapshots' keys do not carry the tag, so loading one tag reads
@@ -94,6 +99,60 @@ static struct rtag *rtag_find(const char *name)
 	}
 
 	return NULL;
+}
+
+
+/** The tags listened to, into this node's heartbeats: "A B ..." */
+static void info_publish(void)
+{
+	struct mbuf *mb = mbuf_alloc(256);
+	char *s = NULL;
+	struct le *le;
+	int err = mb ? 0 : ENOMEM;
+
+	LIST_FOREACH(&tags, le) {
+		const struct rtag *t = le->data;
+
+		if (!err)
+			err = mbuf_printf(mb, "%s%s", le == tags.head ? "" : " ",
+					  t->name);
+	}
+
+	if (!err) {
+		mb->pos = 0;
+		err = mbuf_strdup(mb, &s, mb->end);
+	}
+	if (!err)
+		err = cluster_info_set(REPL_INFO_TAGS, s);
+	if (err)
+		log_warn("repl", "tags listened to not told: %m", err);
+
+	mem_deref(s);
+	mem_deref(mb);
+}
+
+
+/**
+ * Whether node keeps replicas of tag: it says it listens to the tag, or
+ * says nothing of its tags (a node of an earlier version: every tag).
+ */
+bool repl_tags_node_listens(const struct cluster_node *node, const char *tag)
+{
+	const char *v = node->info ? odict_string(node->info, REPL_INFO_TAGS)
+		: NULL;
+	struct pl rest, word;
+
+	if (!v)
+		return true;
+
+	pl_set_str(&rest, v);
+	while (!re_regex(rest.p, rest.l, "[^ ]+", &word)) {
+		if (!pl_strcmp(&word, tag))
+			return true;
+		pl_advance(&rest, word.p + word.l - rest.p);
+	}
+
+	return false;
 }
 
 
@@ -226,9 +285,11 @@ int repl_tag_watch(const char *name, repl_watch_h *h, void *arg)
 		/* a holder of it would have been heard of: nothing to load */
 		mem_deref(w);
 		err = rtag_add(&t, name, true);
-		if (!err)
-			t->loaded = true;
-		return err ? err : EALREADY;
+		if (err)
+			return err;
+		t->loaded = true;
+		info_publish();
+		return EALREADY;
 	}
 
 	if (!t) {
@@ -239,6 +300,7 @@ int repl_tag_watch(const char *name, repl_watch_h *h, void *arg)
 		}
 		log_info("repl", "tag %s: listening, loading its snapshots",
 			 name);
+		info_publish();
 	}
 
 	w->h = h;
@@ -271,9 +333,11 @@ void repl_tags_holder(const char *name, const char *holder)
 		return;
 
 	family = !t && conf_family(name);
-	if (!t && (mine || family) && !rtag_add(&t, name, family))
+	if (!t && (mine || family) && !rtag_add(&t, name, family)) {
 		log_info("repl", "tag %s: held by %s, listening and loading "
 			 "its snapshots", name, holder);
+		info_publish();
+	}
 
 	if (mine || !t || t->conf)
 		return;
@@ -281,6 +345,7 @@ void repl_tags_holder(const char *name, const char *holder)
 	log_info("repl", "tag %s: %s took it, no longer listening", name,
 		 holder);
 	mem_deref(t);
+	info_publish();
 	(void)dialog_apply(drop_handler, (void *)name);
 }
 
@@ -310,6 +375,9 @@ int repl_tags_init(const struct rh_conf *cfg)
 
 	if (!err && !rtag_find(cfg->default_shtag))
 		err = rtag_add(NULL, cfg->default_shtag, true);
+
+	if (!err)
+		info_publish();
 
 	return err;
 }

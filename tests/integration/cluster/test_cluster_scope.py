@@ -10,7 +10,9 @@ listens to its own tags only:
   replicas and node3 B's, node3 none of A's and node1 none of B's; by
   rehome_repl_messages_received_total, node1 receives nothing (nobody
   else writes A), node2 exactly what node1 sent, node3 exactly what
-  node2 sent.
+  node2 sent. Heartbeats say which tags each node listens to (status
+  nodes[].repl_tags), and a call counts as protected by a node that
+  listens to its tag.
 - taken_by_a_stranger: node1 is killed and node3, which never listened
   to A, re-homes it: it subscribes to A, loads A's snapshots, moves
   every call of A, and the calls end normally through it (sipp counts a
@@ -87,6 +89,13 @@ def scoped(ctx):
     assert tag_replicas(n3, 'A') == 0, n3.dialog_counts()
     assert tag_replicas(n1, 'B') == 0, n1.dialog_counts()
     assert lib.replicas(n3) == CALLS, n3.dialog_counts()
+
+    # each node tells which tags it keeps, and counts its calls protected
+    # by a node that does
+    info = {x['id']: x.get('repl_tags') for x in lib.status(n1)['nodes']}
+    assert info == {'node1': 'A', 'node2': 'A B', 'node3': 'B'}, info
+    for node in (n1, n2):
+        assert hm.scrape(node).sum('rehome_dialogs_unprotected') == 0
 
     for sipp in uacs + [uas]:
         assert sipp.result(timeout=20).ok, sipp.result().why()
