@@ -68,6 +68,8 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(cfg.dialog_timeout, 43200);
 	ck_assert_uint_eq(cfg.ring_timeout, 180);
 	ck_assert_uint_eq(cfg.udp_rcvbuf, 8 << 20);
+	ck_assert_uint_eq(cfg.workers, 1);
+	ck_assert_uint_eq(cfg.worker, 0);
 	ck_assert_uint_eq(cfg.node_timeout, 1500);
 	ck_assert_uint_eq(cfg.rehome_rate, 5000);
 	ck_assert_int_eq(cfg.log_level, LOG_INFO);
@@ -116,6 +118,7 @@ START_TEST(test_every_key)
 		"dialog_timeout 60\n"
 		"ring_timeout 30\n"
 		"udp_rcvbuf 0\n"
+		"workers 4\n"
 		"node_timeout 500\n"
 		"rehome_rate 50\n"
 		"log_level debug\n"
@@ -152,6 +155,7 @@ START_TEST(test_every_key)
 	ck_assert_uint_eq(cfg.dialog_timeout, 60);
 	ck_assert_uint_eq(cfg.ring_timeout, 30);
 	ck_assert_uint_eq(cfg.udp_rcvbuf, 0);
+	ck_assert_uint_eq(cfg.workers, 4);
 	ck_assert_uint_eq(cfg.node_timeout, 500);
 	ck_assert_uint_eq(cfg.rehome_rate, 50);
 	ck_assert_int_eq(cfg.log_level, LOG_DEBUG);
@@ -491,6 +495,9 @@ static const struct bad {
 	 "node_meta value: 'par:is' may"},
 	{LISTEN "node_meta site a\nnode_meta site b\n", 3,
 	 "node_meta: 'site' is already given"},
+	{LISTEN "workers 0\n", 2, "workers: '0' is not auto or a number"},
+	{LISTEN "workers 257\n", 2, "workers: '257' is not auto"},
+	{LISTEN "workers many\n", 2, "workers: 'many' is not auto"},
 };
 
 
@@ -507,6 +514,34 @@ START_TEST(test_bad)
 	ck_assert_msg(strstr(errbuf, b->msg) != NULL,
 		      "case %d: want '%s' in '%s'", _i, b->msg, errbuf);
 	ck_assert_ptr_null(strchr(errbuf, '\n'));
+}
+END_TEST
+
+
+START_TEST(test_workers)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+	ck_assert_int_eq(load(LISTEN "workers auto\n"), 0);
+	ck_assert_uint_eq(cfg.workers, cores < 1 ? 1 : cores);
+
+	ck_assert_int_eq(load("node_id n1\n" LISTEN "workers 3\n"
+			      "ctl_listen 127.0.0.1:9000\n"), 0);
+	ck_assert_int_eq(conf_worker_apply(&cfg, 0), 0);
+	ck_assert_str_eq(cfg.node_id, "n1");
+	ck_assert_uint_eq(cfg.worker, 0);
+
+	ck_assert_int_eq(conf_worker_apply(&cfg, 3), 0);
+	ck_assert_str_eq(cfg.node_id, "n1-w3");
+	assert_sa(&cfg.ctl_listen, "127.0.0.1", 9002);
+	ck_assert_uint_eq(cfg.worker, 3);
+
+	ck_assert_int_eq(load(LISTEN "workers 2\n"
+			      "ctl_listen 127.0.0.1:65535\n"), 0);
+	ck_assert_int_eq(conf_worker_apply(&cfg, 1), 0);
+	ck_assert_int_eq(load(LISTEN "workers 2\n"
+			      "ctl_listen 127.0.0.1:65535\n"), 0);
+	ck_assert_int_eq(conf_worker_apply(&cfg, 2), ERANGE);
 }
 END_TEST
 
@@ -696,6 +731,7 @@ static Suite *conf_suite(void)
 	tcase_add_test(tc, test_missing_file);
 	tcase_add_test(tc, test_policy_relative_to_file);
 	tcase_add_test(tc, test_node_meta);
+	tcase_add_test(tc, test_workers);
 	tcase_add_test(tc, test_shipped_single_node);
 	tcase_add_test(tc, test_shipped_cluster);
 	suite_add_tcase(s, tc);
