@@ -686,6 +686,10 @@ static int check_whole(struct conf_scan *sc)
 	if (err)
 		return err;
 
+	err = conf_check_workers(sc);
+	if (err)
+		return err;
+
 	return check_addresses(sc);
 }
 

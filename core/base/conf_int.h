@@ -64,6 +64,7 @@ int  conf_key_path(struct conf_scan *sc, const struct conf_key *k,
 /* conf_workers.c */
 int  conf_key_workers(struct conf_scan *sc, const struct conf_key *k,
 		      const struct pl *argv);
+int  conf_check_workers(struct conf_scan *sc);
 
 /* conf_net.c */
 int  conf_transp_decode(enum sip_transp *tpp, const struct pl *name);

@@ -10,6 +10,11 @@
  * reload), so that a reload sees no change there.
  *
  * `auto` is the number of online cores when the file is read.
+ *
+ * Not with Redis (yet): the workers would be cluster nodes that all claim
+ * the same sharing tags, and a tag has one holder, so the others would
+ * refuse new calls (engine_guard.c). docs/design.md ("Many cores") says
+ * how the cluster takes many cores: a node per core, or per-worker tags.
  */
 #include <unistd.h>
 #include <re.h>
@@ -35,6 +40,35 @@ int conf_key_workers(struct conf_scan *sc, const struct conf_key *k,
 				 "1-%u", k->name, &argv[0], CONF_MAX_WORKERS);
 
 	sc->cfg->workers = pl_u32(&argv[0]);
+
+	return 0;
+}
+
+
+/* What `workers N` cannot go with; errors name the workers line */
+int conf_check_workers(struct conf_scan *sc)
+{
+	const struct rh_conf *cfg = sc->cfg;
+	struct sa ctl = cfg->ctl_listen;
+	uint32_t last = sa_port(&ctl) + cfg->workers - 1;
+
+	if (cfg->workers < 2)
+		return 0;
+
+	sc->line = conf_key_line(sc, "workers");
+	if (cfg->has_redis)
+		return conf_fail(sc, "workers: not with redis: run a node per "
+				 "core instead (docs/design.md, Many cores)");
+	if (last > 65535)
+		return conf_fail(sc, "workers: the control ports from %J "
+				 "would pass 65535", &ctl);
+
+	for (uint32_t k = 2; k <= cfg->workers; k++) {
+		sa_set_port(&ctl, (uint16_t)(sa_port(&cfg->ctl_listen) + k - 1));
+		if (conf_find_listener(cfg, SIP_TRANSP_TCP, &ctl) >= 0)
+			return conf_fail(sc, "workers: worker %u's control "
+					 "port %J is a listener", k, &ctl);
+	}
 
 	return 0;
 }

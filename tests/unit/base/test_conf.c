@@ -118,7 +118,6 @@ START_TEST(test_every_key)
 		"dialog_timeout 60\n"
 		"ring_timeout 30\n"
 		"udp_rcvbuf 0\n"
-		"workers 4\n"
 		"node_timeout 500\n"
 		"rehome_rate 50\n"
 		"log_level debug\n"
@@ -155,7 +154,6 @@ START_TEST(test_every_key)
 	ck_assert_uint_eq(cfg.dialog_timeout, 60);
 	ck_assert_uint_eq(cfg.ring_timeout, 30);
 	ck_assert_uint_eq(cfg.udp_rcvbuf, 0);
-	ck_assert_uint_eq(cfg.workers, 4);
 	ck_assert_uint_eq(cfg.node_timeout, 500);
 	ck_assert_uint_eq(cfg.rehome_rate, 50);
 	ck_assert_int_eq(cfg.log_level, LOG_DEBUG);
@@ -498,6 +496,12 @@ static const struct bad {
 	{LISTEN "workers 0\n", 2, "workers: '0' is not auto or a number"},
 	{LISTEN "workers 257\n", 2, "workers: '257' is not auto"},
 	{LISTEN "workers many\n", 2, "workers: 'many' is not auto"},
+	{LISTEN "workers 2\nredis 127.0.0.1:6379\n", 2,
+	 "workers: not with redis"},
+	{LISTEN "ctl_listen 127.0.0.1:65535\nworkers 2\n", 3,
+	 "would pass 65535"},
+	{LISTEN "listen tcp:127.0.0.1:5061 tag=b\nworkers 3\n"
+	 "ctl_listen 127.0.0.1:5060\n", 3, "worker 2's control port"},
 };
 
 
@@ -536,11 +540,7 @@ START_TEST(test_workers)
 	assert_sa(&cfg.ctl_listen, "127.0.0.1", 9002);
 	ck_assert_uint_eq(cfg.worker, 3);
 
-	ck_assert_int_eq(load(LISTEN "workers 2\n"
-			      "ctl_listen 127.0.0.1:65535\n"), 0);
-	ck_assert_int_eq(conf_worker_apply(&cfg, 1), 0);
-	ck_assert_int_eq(load(LISTEN "workers 2\n"
-			      "ctl_listen 127.0.0.1:65535\n"), 0);
+	ck_assert_int_eq(load(LISTEN "ctl_listen 127.0.0.1:65535\n"), 0);
 	ck_assert_int_eq(conf_worker_apply(&cfg, 2), ERANGE);
 }
 END_TEST

@@ -58,7 +58,6 @@ static const struct change {
 	 NULL},
 	{"policy @\n", "policy", true, NULL},
 	{"ctl_listen 127.0.0.1:9001\n", "ctl_listen", false, NULL},
-	{"workers 2\n", "workers", false, NULL},
 	{"ctl_token n3w\n", "ctl_token", true, NULL},
 	{"dialog_timeout 60\n", "dialog_timeout", true, NULL},
 	{"node_timeout 500\n", "node_timeout", false, NULL},
