@@ -8,13 +8,15 @@
  * socket before bind(2), but libre 1.1.0 opens and binds its listening
  * sockets inside sip_transp_add() (udp_listen, tcp_listen) with no hook
  * in between, and adopting a socket of our own would mean swapping the
- * descriptor under libre's poll set. So this file defines bind(2) itself:
- * the executable's definition is the one libre's calls resolve to, and it
+ * descriptor under libre's poll set. So this file defines bind(2) itself
+ * (interposition, as sipmend.c does for libre's decoders): the
+ * executable's definition is the one libre's calls resolve to, and it
  * sets SO_REUSEPORT on the socket first, but only while listener.c adds
  * a shared listener (reuseport_set()); every other bind of the process
  * passes straight to the kernel.
  *
- * A worker's own, private sockets (listener.c) do not go through here.
+ * A worker's own sockets (listener.c) are bound with it off: they are its
+ * alone.
  */
 #include <unistd.h>
 #include <sys/socket.h>
