@@ -54,6 +54,7 @@ enum {
 	LOG_LINE_SZ    = 2048,  /* a line for syslog */
 	LOG_FOREIGN_SZ = 512,   /* a line someone else wrote to stderr */
 	LOG_WHO_SZ     = 16,    /* the worker's name and a blank */
+	LOG_OUTBUF_SZ  = 8192,  /* lines longer than this take two writes */
 };
 
 static struct {
@@ -65,6 +66,7 @@ static struct {
 	char line[LOG_FOREIGN_SZ];  /* a foreign line being written */
 	size_t linel;
 	char who[LOG_WHO_SZ];    /* "w2 " in a worker (workers N), else "" */
+	char outbuf[LOG_OUTBUF_SZ];  /* out's: a line is one write(2) */
 } lg = {.level = LOG_INFO};
 
 static const char *level_names[] = {"debug", "info", "warn", "error"};
@@ -142,6 +144,8 @@ void log_init(void)
 		return;
 
 	lg.out = stderr;
+	/* one write(2) a line: the workers of `workers N` share the file */
+	(void)setvbuf(lg.out, lg.outbuf, _IOLBF, sizeof(lg.outbuf));
 	lg.colour = isatty(fileno(stderr)) == 1;
 	dbg_init(level_dbg[lg.level], dbg_flags());
 	dbg_handler_set(dbg_handler, NULL);

@@ -13,6 +13,7 @@ struct listener {
 	char *tag;
 	int fd;                /* UDP: the socket libre opened, else -1 */
 	unsigned long inode;   /* UDP: its inode, for the drop count */
+	unsigned long own_inode; /* UDP: the own socket's, else 0 */
 	int rcvbuf;            /* UDP: SO_RCVBUF as the kernel reports it */
 };
 
