@@ -17,6 +17,9 @@ and Kamailio 5.6 with 2 UDP workers (bench/kamailio.cfg), on 127.0.0.1:
   32 s), so the timers' work is counted.
 - spread: the calls each worker served (rehome_calls_total on each
   worker's control port).
+- drops: datagrams the kernel dropped at the proxy's own UDP sockets
+  (/proc/net/udp), and on the whole host (RcvbufErrors, which counts
+  other jobs' sockets too, sipp's among them).
 
 The caller is `sipp -t un`: one UDP socket per call, as many phones would
 be. That matters: SO_REUSEPORT hashes the source address and port, so
@@ -59,6 +62,29 @@ def port_bound(port):
     with open('/proc/net/udp') as f:
         return any(line.split()[1].endswith(':%04X' % port)
                    for line in list(f)[1:])
+
+
+def socket_drops(pids):
+    """Datagrams the kernel dropped at the UDP sockets of these processes
+    (the last column of /proc/net/udp, by the sockets' inodes)."""
+    inodes = set()
+    for pid in pids:
+        fd_dir = '/proc/%d/fd' % pid
+        for fd in os.listdir(fd_dir):
+            try:
+                link = os.readlink(os.path.join(fd_dir, fd))
+            except OSError:
+                continue
+            if link.startswith('socket:['):
+                inodes.add(link[8:-1])
+    drops = 0
+    for table in ('/proc/net/udp', '/proc/net/udp6'):
+        with open(table) as f:
+            for line in list(f)[1:]:
+                cols = line.split()
+                if cols[9] in inodes:
+                    drops += int(cols[-1])
+    return drops
 
 
 class Rehomed:
@@ -161,6 +187,7 @@ def step(proxy, workdir, rate, seconds, settle_s):
     calls = int(rate * seconds)
     max_s = seconds + 20
     drops0, cpu0 = bp.udp_rcvbuf_errors(), bp.proc_cpu_ms(proxy.pids)
+    own0 = socket_drops(proxy.pids)
     uas = sipp('uas', tag, workdir, calls, max_s + 10, [])
     time.sleep(0.3)
     uac = sipp('uac', tag, workdir, calls, max_s,
@@ -183,26 +210,28 @@ def step(proxy, workdir, rate, seconds, settle_s):
                        + int(b['Retransmissions(C)'])),
            'achieved': int(a['OutgoingCall(C)']) / max(elapsed, 0.001),
            'cpu_ms': bp.proc_cpu_ms(proxy.pids) - cpu0,
-           'drops': bp.udp_rcvbuf_errors() - drops0}
+           'drops': bp.udp_rcvbuf_errors() - drops0,
+           'proxy_drops': socket_drops(proxy.pids) - own0}
     res['passed'] = (res['failed'] == 0 and res['retrans'] == 0 and
                      res['ok'] == calls and res['achieved'] >= 0.95 * rate)
     return res
 
 
 def print_step(s, settled):
-    print('  %6d %7d %6d %7d %8.0f %10s %7d  %s'
+    print('  %6d %7d %6d %7d %8.0f %10s %7d %7d  %s'
           % (s['rate'], s['calls'], s['failed'], s['retrans'], s['achieved'],
              '%.0f' % (s['cpu_ms'] * 1000 / s['calls']) if settled else '-',
-             s['drops'], 'pass' if s['passed'] else 'FAIL'), flush=True)
+             s['proxy_drops'], s['drops'],
+             'pass' if s['passed'] else 'FAIL'), flush=True)
 
 
 def bench(proxy, workdir, args):
     print('\n== %s' % proxy.describe(), flush=True)
-    print('  %6s %7s %6s %7s %8s %10s %7s' % (
+    print('  %6s %7s %6s %7s %8s %10s %7s %7s' % (
         'cps', 'calls', 'failed', 'retrans', 'achieved', 'ms CPU/',
-        'rcvbuf'))
-    print('  %6s %7s %6s %7s %8s %10s %7s' % ('', '', '', '', 'cps',
-                                              '1000 calls', 'drops'))
+        'proxy', 'host'))
+    print('  %6s %7s %6s %7s %8s %10s %7s %7s' % (
+        '', '', '', '', 'cps', '1000 calls', 'drops', 'drops'))
     proxy.start()
     out = {'name': proxy.name}
     try:
