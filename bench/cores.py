@@ -188,6 +188,7 @@ def step(proxy, workdir, rate, seconds, settle_s):
     max_s = seconds + 20
     drops0, cpu0 = bp.udp_rcvbuf_errors(), bp.proc_cpu_ms(proxy.pids)
     own0 = socket_drops(proxy.pids)
+    each0 = [bp.proc_cpu_ms([pid]) for pid in proxy.pids]
     uas = sipp('uas', tag, workdir, calls, max_s + 10, [])
     time.sleep(0.3)
     uac = sipp('uac', tag, workdir, calls, max_s,
@@ -211,7 +212,9 @@ def step(proxy, workdir, rate, seconds, settle_s):
            'achieved': int(a['OutgoingCall(C)']) / max(elapsed, 0.001),
            'cpu_ms': bp.proc_cpu_ms(proxy.pids) - cpu0,
            'drops': bp.udp_rcvbuf_errors() - drops0,
-           'proxy_drops': socket_drops(proxy.pids) - own0}
+           'proxy_drops': socket_drops(proxy.pids) - own0,
+           'cpu_each_ms': [bp.proc_cpu_ms([pid]) - c0 for pid, c0
+                           in zip(proxy.pids, each0)]}
     res['passed'] = (res['failed'] == 0 and res['retrans'] == 0 and
                      res['ok'] == calls and res['achieved'] >= 0.95 * rate)
     return res
@@ -239,6 +242,8 @@ def bench(proxy, workdir, args):
                  proxy.linger_s + 1)
         print_step(s, True)
         out['cpu_ms_per_1000'] = s['cpu_ms'] * 1000 / s['calls']
+        print('  CPU ms per process (pid order, supervisor first): %s'
+              % ' '.join('%.0f' % ms for ms in s['cpu_each_ms']))
         out['ceiling'], fails = 0, 0
         for rate in args.rates:
             s = step(proxy, workdir, rate, args.step_seconds, 3)

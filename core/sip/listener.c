@@ -222,7 +222,8 @@ const struct listener *listener_by_addr(const struct sa *laddr,
 			return l;
 		/* a listener on 0.0.0.0 matches any local address */
 		if (!sa_is_any(&l->addr) ? false :
-		    sa_port(&l->addr) == sa_port(laddr))
+		    sa_port(&l->addr) == sa_port(laddr) ||
+		    sa_port(&l->own) == sa_port(laddr))
 			return l;
 	}
 
