@@ -51,6 +51,7 @@ int conf_check_workers(struct conf_scan *sc)
 	const struct rh_conf *cfg = sc->cfg;
 	struct sa ctl = cfg->ctl_listen;
 	uint32_t last = sa_port(&ctl) + cfg->workers - 1;
+	char id[CONF_NAME_SZ];
 
 	if (cfg->workers < 2)
 		return 0;
@@ -62,6 +63,11 @@ int conf_check_workers(struct conf_scan *sc)
 	if (last > 65535)
 		return conf_fail(sc, "workers: the control ports from %J "
 				 "would pass 65535", &ctl);
+	if (re_snprintf(id, sizeof(id), "%s-w%u", cfg->node_id,
+			cfg->workers) < 0)
+		return conf_fail(sc, "workers: node_id '%s' leaves no room "
+				 "for the suffix -w%u", cfg->node_id,
+				 cfg->workers);
 
 	for (uint32_t k = 2; k <= cfg->workers; k++) {
 		sa_set_port(&ctl, (uint16_t)(sa_port(&cfg->ctl_listen) + k - 1));

@@ -500,6 +500,9 @@ static const struct bad {
 	 "workers: not with redis"},
 	{LISTEN "ctl_listen 127.0.0.1:65535\nworkers 2\n", 3,
 	 "would pass 65535"},
+	{LISTEN "workers 10\nnode_id "
+	 "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghi\n", 2,
+	 "leaves no room for the suffix -w10"},
 	{LISTEN "listen tcp:127.0.0.1:5061 tag=b\nworkers 3\n"
 	 "ctl_listen 127.0.0.1:5060\n", 3, "worker 2's control port"},
 };
