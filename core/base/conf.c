@@ -466,6 +466,7 @@ static const struct conf_key keyv[] = {
 	 .repeatable = true},
 	{.name = "udp_rcvbuf", .usage = "BYTES", .h = key_number,
 	 FIELD(udp_rcvbuf), .min = 0, .max = 1 << 30},
+	{.name = "workers", .usage = "N|auto", .h = conf_key_workers},
 	{.name = "shtag", .usage = "NAME active|backup", .h = key_shtag,
 	 .repeatable = true},
 	{.name = "default_shtag", .usage = "NAME", .h = key_name,
@@ -685,6 +686,10 @@ static int check_whole(struct conf_scan *sc)
 	if (err)
 		return err;
 
+	err = conf_check_workers(sc);
+	if (err)
+		return err;
+
 	return check_addresses(sc);
 }
 
@@ -719,6 +724,7 @@ void conf_defaults(struct rh_conf *cfg)
 	cfg->dialog_timeout = 43200;
 	cfg->ring_timeout = 180;
 	cfg->udp_rcvbuf = 8 << 20;
+	cfg->workers = 1;
 	cfg->node_timeout = 1500;
 	cfg->rehome_rate = 5000;
 	cfg->log_level = LOG_INFO;

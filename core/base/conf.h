@@ -80,6 +80,8 @@ struct rh_conf {
 	size_t shtagc;
 	char default_shtag[CONF_SHTAG_SZ]; /* default: "default" */
 	uint32_t udp_rcvbuf;     /* bytes, SO_RCVBUF of UDP listeners; 0 kernel's */
+	uint32_t workers;        /* processes sharing the listeners, default 1 */
+	uint32_t worker;         /* which one this is, 1..workers; 0: no workers */
 	bool has_redis;          /* `redis` or `redis_sentinel`: a cluster */
 	char redis_host[CONF_HOST_SZ]; /* `redis`; empty with Sentinel */
 	uint16_t redis_port;
@@ -114,6 +116,10 @@ int conf_load(struct rh_conf *cfg, const char *path, char *errbuf,
 int conf_load_buf(struct rh_conf *cfg, const char *name, const char *buf,
 		  size_t len, char *errbuf, size_t errsz);
 void conf_defaults(struct rh_conf *cfg);
+
+/* conf_workers.c: one process of `workers N` */
+enum { CONF_MAX_WORKERS = 256 };
+int conf_worker_apply(struct rh_conf *cfg, uint32_t worker);
 
 /* conf_diff.c: what a reload may change */
 #define CONF_DIFF_OTHER "(other)"  /* a changed field no rule covers */

@@ -8,7 +8,8 @@
  * DNS servers). The others are
  * bound at start: sockets are open (listen, ctl_listen), the cluster knows
  * the node by its name and keys (node_id, cluster, repl_secret,
- * node_timeout, which every node judges the others by), Redis is
+ * node_timeout, which every node judges the others by), the worker
+ * processes are forked (workers), Redis is
  * connected (redis, redis_sentinel and their names), the sharing tags
  * and media relays are set up once. Those are reported and keep their
  * running value until a restart.
@@ -58,6 +59,7 @@ static const struct rule rulev[] = {
 	SPAN("shtag", shtag, shtagc, false),
 	ONE(default_shtag, false),
 	ONE(udp_rcvbuf, false),  /* in the order of struct rh_conf */
+	SPAN("workers", workers, worker, false),
 	SPAN("redis", has_redis, redis_port, false),
 	SPAN("redis_sentinel", redis_sentinel, redis_sentinelc, false),
 	ONE(redis_master, false),

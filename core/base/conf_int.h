@@ -61,6 +61,11 @@ int  conf_find_listener(const struct rh_conf *cfg, enum sip_transp tp,
 int  conf_key_path(struct conf_scan *sc, const struct conf_key *k,
 		   const struct pl *argv);
 
+/* conf_workers.c */
+int  conf_key_workers(struct conf_scan *sc, const struct conf_key *k,
+		      const struct pl *argv);
+int  conf_check_workers(struct conf_scan *sc);
+
 /* conf_net.c */
 int  conf_transp_decode(enum sip_transp *tpp, const struct pl *name);
 int  conf_key_upstream(struct conf_scan *sc, const struct conf_key *k,

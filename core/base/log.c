@@ -53,6 +53,8 @@ enum {
 	LOG_TS_SZ      = 32,    /* "YYYY-MM-DDTHH:MM:SS" */
 	LOG_LINE_SZ    = 2048,  /* a line for syslog */
 	LOG_FOREIGN_SZ = 512,   /* a line someone else wrote to stderr */
+	LOG_WHO_SZ     = 16,    /* the worker's name and a blank */
+	LOG_OUTBUF_SZ  = 8192,  /* lines longer than this take two writes */
 };
 
 static struct {
@@ -63,6 +65,8 @@ static struct {
 	FILE *foreign;           /* what `stderr` is while log_init() holds */
 	char line[LOG_FOREIGN_SZ];  /* a foreign line being written */
 	size_t linel;
+	char who[LOG_WHO_SZ];    /* "w2 " in a worker (workers N), else "" */
+	char outbuf[LOG_OUTBUF_SZ];  /* out's: a line is one write(2) */
 } lg = {.level = LOG_INFO};
 
 static const char *level_names[] = {"debug", "info", "warn", "error"};
@@ -140,6 +144,8 @@ void log_init(void)
 		return;
 
 	lg.out = stderr;
+	/* one write(2) a line: the workers of `workers N` share the file */
+	(void)setvbuf(lg.out, lg.outbuf, _IOLBF, sizeof(lg.outbuf));
 	lg.colour = isatty(fileno(stderr)) == 1;
 	dbg_init(level_dbg[lg.level], dbg_flags());
 	dbg_handler_set(dbg_handler, NULL);
@@ -237,6 +243,16 @@ void log_set_target(enum log_target target)
 }
 
 
+/** A worker of `workers N` names itself in each line ("w2"); 0: none */
+void log_set_worker(unsigned worker)
+{
+	if (worker)
+		(void)re_snprintf(lg.who, sizeof(lg.who), "w%u ", worker);
+	else
+		lg.who[0] = '\0';
+}
+
+
 /* 2026-12-05T19:55:01.123+01:00 */
 static void print_time(FILE *f)
 {
@@ -263,10 +279,12 @@ static void print_stderr(enum log_level level, const char *mod,
 
 	print_time(f);
 	if (lg.colour && level != LOG_INFO)
-		(void)re_fprintf(f, " %s%-5s\x1b[0m %-7s ",
-				 level_colour[level], level_names[level], mod);
+		(void)re_fprintf(f, " %s%-5s\x1b[0m %s%-7s ",
+				 level_colour[level], level_names[level],
+				 lg.who, mod);
 	else
-		(void)re_fprintf(f, " %-5s %-7s ", level_names[level], mod);
+		(void)re_fprintf(f, " %-5s %s%-7s ", level_names[level],
+				 lg.who, mod);
 	(void)re_vfprintf(f, fmt, ap);
 	(void)re_fprintf(f, "\n");
 }
@@ -278,7 +296,7 @@ static void print_syslog(enum log_level level, const char *mod,
 	char line[LOG_LINE_SZ];
 
 	(void)re_vsnprintf(line, sizeof(line), fmt, ap);
-	syslog(level_prio[level], "%s: %s", mod, line);
+	syslog(level_prio[level], "%s%s: %s", lg.who, mod, line);
 }
 
 

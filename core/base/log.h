@@ -25,6 +25,7 @@ enum log_level log_get_level(void);
 int  log_level_decode(enum log_level *levelp, const char *name);
 const char *log_level_name(enum log_level level);
 void log_set_target(enum log_target target);
+void log_set_worker(unsigned worker);
 int  log_target_decode(enum log_target *targetp, const char *name);
 void log_msg(enum log_level level, const char *mod, const char *fmt, ...);
 

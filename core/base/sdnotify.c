@@ -72,6 +72,13 @@ int sdnotify_ready(void)
 }
 
 
+/** The watchdog ping of a process without a libre loop (engine_workers.c) */
+void sdnotify_ping(void)
+{
+	(void)sd_notify(0, "WATCHDOG=1");
+}
+
+
 void sdnotify_stopping(void)
 {
 	(void)sd_notify(0, "STOPPING=1");

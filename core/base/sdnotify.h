@@ -3,5 +3,6 @@
  */
 
 int  sdnotify_ready(void);
+void sdnotify_ping(void);
 void sdnotify_stopping(void);
 void sdnotify_close(void);

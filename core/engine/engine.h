@@ -17,6 +17,9 @@ int  engine_reload_init(void);
 void engine_reload_close(void);
 int  engine_reload(struct odict **odp, char *errbuf, size_t errsz);
 
+/* engine_workers.c: `workers N`, a supervisor forking N nodes */
+bool engine_workers_run(struct rh_conf *cfg);
+
 /* engine_guard.c: a new call only in a tag held here */
 struct proxy_route;
 void engine_guard_route(struct proxy_route *rt, const struct rh_conf *cfg);

@@ -123,6 +123,11 @@ int engine_reload(struct odict **odp, char *errbuf, size_t errsz)
 	if (err)
 		goto out;
 
+	/* a worker reads the file as the worker it is (conf_workers.c) */
+	err = conf_worker_apply(file, cur->worker);
+	if (err)
+		goto out;
+
 	err  = odict_alloc(&rp->changed, 8);
 	err |= odict_alloc(&rp->kept, 8);
 	err |= odict_alloc(&od, 4);

@@ -6,6 +6,8 @@
  * refuse, the file and the policy it names, without opening a socket.
  * Under systemd (Type=notify) the service manager is told when the node is
  * ready and when it stops; logging follows the file's log_target.
+ * With `workers N` this process only supervises N forked workers, each of
+ * which carries on from here as a node (engine_workers.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,6 +93,9 @@ int main(int argc, char *argv[])
 	log_set_level(cfg.log_level);
 	log_set_target(cfg.log_target);
 	(void)fd_setsize(MAIN_MAX_FDS);
+
+	if (engine_workers_run(&cfg))
+		goto out;
 
 	err = engine_init(&cfg);
 	if (!err) {

@@ -100,7 +100,7 @@ const struct sa *leg_laddr(const struct dialog *dlg,
 	if (!l)
 		l = listener_first();
 
-	return l ? &l->addr : NULL;
+	return l ? &l->own : NULL;
 }
 
 

@@ -11,8 +11,14 @@
  * listeners are libre's HTTP servers that upgrade to SIP over WebSocket
  * (RFC 7118); a wss one reads tls_cert into a TLS context of its own,
  * which libre keeps to itself: a reload does not renew it.
+ *
+ * A worker of `workers N` shares each listener's address with its
+ * siblings (reuseport.c) and has an own socket beside it, on a port the
+ * kernel picks (own_add()).
  */
 #include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
 #include <re.h>
 #include "log.h"
 #include "conf.h"
@@ -20,6 +26,9 @@
 #include "listener.h"
 #include "tlsctx.h"
 #include "udpbuf.h"
+#include "reuseport.h"
+
+enum { LISTENER_PROBES = 4 };  /* tries at a worker's own port */
 
 static struct list listeners;
 
@@ -33,28 +42,85 @@ static void destructor(void *arg)
 }
 
 
+static int transp_add(struct sip *sip, enum sip_transp tp,
+		      const struct sa *addr, const struct rh_conf *cfg)
+{
+	switch (tp) {
+
+	case SIP_TRANSP_TLS:
+		return sip_transp_add(sip, tp, addr, tlsctx_get());
+
+	case SIP_TRANSP_WS:
+	case SIP_TRANSP_WSS:
+		return sip_transp_add_websock(sip, tp, addr, true,
+					      cfg->tls_cert);
+
+	default:
+		return sip_transp_add(sip, tp, addr);
+	}
+}
+
+
+/* A port the kernel has free on addr's IP, for a worker's own socket */
+static int port_probe(struct sa *own, enum sip_transp tp,
+		      const struct sa *addr)
+{
+	int type = tp == SIP_TRANSP_UDP ? SOCK_DGRAM : SOCK_STREAM;
+	int fd, err = 0;
+
+	*own = *addr;
+	sa_set_port(own, 0);
+
+	fd = socket(sa_af(own), type, 0);
+	if (fd < 0)
+		return errno;
+
+	if (bind(fd, &own->u.sa, own->len) ||
+	    getsockname(fd, &own->u.sa, &own->len))
+		err = errno;
+
+	(void)close(fd);
+	return err;
+}
+
+
+/*
+ * A worker's own socket on a listener's IP (workers N): the address of
+ * its Via and Contact, so that responses and in-dialog requests come back
+ * to the worker that holds the dialog instead of the shared port's hash.
+ * Added before the shared sockets, since libre sends from the first
+ * transport of a protocol. The port is one the kernel had free: another
+ * program may take it between the probe and libre's bind, hence retries.
+ */
+static int own_add(struct sip *sip, struct sa *own,
+		   const struct conf_listen *cl, const struct rh_conf *cfg)
+{
+	int err = EADDRINUSE;
+
+	for (int i = 0; i < LISTENER_PROBES && err == EADDRINUSE; i++) {
+		err = port_probe(own, cl->tp, &cl->addr);
+		if (!err)
+			err = transp_add(sip, cl->tp, own, cfg);
+	}
+	if (err)
+		log_error("listen", "%s:%J: own socket of worker %u: %m",
+			  sip_transp_name(cl->tp), &cl->addr, cfg->worker,
+			  err);
+
+	return err;
+}
+
+
 static int listener_add(struct sip *sip, const struct conf_listen *cl,
-			const struct rh_conf *cfg)
+			const struct sa *own, const struct rh_conf *cfg)
 {
 	struct listener *l;
 	int err;
 
-	switch (cl->tp) {
-
-	case SIP_TRANSP_TLS:
-		err = sip_transp_add(sip, cl->tp, &cl->addr, tlsctx_get());
-		break;
-
-	case SIP_TRANSP_WS:
-	case SIP_TRANSP_WSS:
-		err = sip_transp_add_websock(sip, cl->tp, &cl->addr, true,
-					     cfg->tls_cert);
-		break;
-
-	default:
-		err = sip_transp_add(sip, cl->tp, &cl->addr);
-		break;
-	}
+	/* the siblings bind the same address (reuseport.c) */
+	reuseport_set(cfg->worker > 0);
+	err = transp_add(sip, cl->tp, &cl->addr, cfg);
+	reuseport_set(false);
 	if (err) {
 		log_error("listen", "%s:%J: %m", sip_transp_name(cl->tp),
 			  &cl->addr, err);
@@ -67,6 +133,7 @@ static int listener_add(struct sip *sip, const struct conf_listen *cl,
 
 	l->tp = cl->tp;
 	l->addr = cl->addr;
+	l->own = *own;
 	l->fd = -1;
 	err = str_dup(&l->tag, cl->tag);
 	if (err) {
@@ -80,19 +147,30 @@ static int listener_add(struct sip *sip, const struct conf_listen *cl,
 		if (err)
 			return err;
 	}
-	log_info("listen", "%s:%J tag=%s", sip_transp_name(l->tp), &l->addr,
-		 l->tag);
+	if (cfg->worker)
+		log_info("listen", "%s:%J tag=%s own %J", sip_transp_name(l->tp),
+			 &l->addr, l->tag, &l->own);
+	else
+		log_info("listen", "%s:%J tag=%s", sip_transp_name(l->tp),
+			 &l->addr, l->tag);
 	return 0;
 }
 
 
 int listener_init(struct sip *sip, const struct rh_conf *cfg)
 {
+
+	struct sa own[CONF_MAX_LISTENERS];
 	int err;
 
 	err = tlsctx_init(cfg);
+	for (size_t i = 0; i < cfg->listenc && !err; i++) {
+		own[i] = cfg->listen[i].addr;
+		if (cfg->worker)
+			err = own_add(sip, &own[i], &cfg->listen[i], cfg);
+	}
 	for (size_t i = 0; i < cfg->listenc && !err; i++)
-		err = listener_add(sip, &cfg->listen[i], cfg);
+		err = listener_add(sip, &cfg->listen[i], &own[i], cfg);
 
 	if (!err && list_isempty(&listeners)) {
 		log_error("listen", "no listener configured");
@@ -139,11 +217,13 @@ const struct listener *listener_by_addr(const struct sa *laddr,
 
 		if (l->tp != tp)
 			continue;
-		if (sa_cmp(&l->addr, laddr, SA_ALL))
+		if (sa_cmp(&l->addr, laddr, SA_ALL) ||
+		    sa_cmp(&l->own, laddr, SA_ALL))
 			return l;
 		/* a listener on 0.0.0.0 matches any local address */
 		if (!sa_is_any(&l->addr) ? false :
-		    sa_port(&l->addr) == sa_port(laddr))
+		    sa_port(&l->addr) == sa_port(laddr) ||
+		    sa_port(&l->own) == sa_port(laddr))
 			return l;
 	}
 

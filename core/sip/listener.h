@@ -9,9 +9,11 @@ struct listener {
 	struct le le;
 	enum sip_transp tp;
 	struct sa addr;
+	struct sa own;         /* Via, Contact: a worker's own socket, else addr */
 	char *tag;
 	int fd;                /* UDP: the socket libre opened, else -1 */
 	unsigned long inode;   /* UDP: its inode, for the drop count */
+	unsigned long own_inode; /* UDP: the own socket's, else 0 */
 	int rcvbuf;            /* UDP: SO_RCVBUF as the kernel reports it */
 };
 

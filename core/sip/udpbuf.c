@@ -91,49 +91,68 @@ static int fd_find(const struct sa *addr, int *fdp)
 }
 
 
-static int rcvbuf_set(struct listener *l, int size)
+static int rcvbuf_set(int fd, const struct sa *addr, int size, int *gotp)
 {
 	int got = 0;
 	socklen_t len = sizeof(got);
 
 	/* FORCE needs CAP_NET_ADMIN; without it the capped request remains */
-	if (setsockopt(l->fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size))
-	    && setsockopt(l->fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size)))
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size))
+	    && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size)))
 		return errno;
-	if (getsockopt(l->fd, SOL_SOCKET, SO_RCVBUF, &got, &len))
+	if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &got, &len))
 		return errno;
 
 	/* the kernel reports twice what it counts against the request */
-	l->rcvbuf = got;
+	*gotp = got;
 	if (got / 2 < size)
 		log_warn("listen", "udp:%J: receive buffer %d bytes, asked %d:"
-			 " raise sysctl net.core.rmem_max", &l->addr, got / 2,
+			 " raise sysctl net.core.rmem_max", addr, got / 2,
 			 size);
 	else
 		log_debug("listen", "udp:%J: receive buffer %d bytes",
-			  &l->addr, got / 2);
+			  addr, got / 2);
 	return 0;
 }
 
 
-/** Size a UDP listener's receive buffer; size 0 leaves the kernel's */
-int udpbuf_setup(struct listener *l, int size)
+/* One socket of a listener: found, its inode noted, its buffer sized */
+static int sock_setup(const struct sa *addr, int size, int *fdp,
+		      unsigned long *inodep, int *rcvbufp)
 {
 	struct stat st;
 	int err;
 
-	l->fd = -1;
-	err = fd_find(&l->addr, &l->fd);
+	err = fd_find(addr, fdp);
 	if (err) {
 		log_warn("listen", "udp:%J: socket not found (%m):"
-			 " no buffer sizing, no drop count", &l->addr, err);
+			 " no buffer sizing, no drop count", addr, err);
 		return 0;
 	}
 
-	if (!fstat(l->fd, &st))
-		l->inode = st.st_ino;
+	if (!fstat(*fdp, &st))
+		*inodep = st.st_ino;
 
-	return size ? rcvbuf_set(l, size) : 0;
+	return size ? rcvbuf_set(*fdp, addr, size, rcvbufp) : 0;
+}
+
+
+/**
+ * Size a UDP listener's receive buffer; size 0 leaves the kernel's. A
+ * worker's own socket (workers N) gets the same size: the answers and
+ * in-dialog requests of its calls arrive there.
+ */
+int udpbuf_setup(struct listener *l, int size)
+{
+	int fd, got = 0;
+	int err;
+
+	l->fd = -1;
+	err = sock_setup(&l->addr, size, &l->fd, &l->inode, &l->rcvbuf);
+	if (err || sa_cmp(&l->own, &l->addr, SA_ALL))
+		return err;
+
+	return sock_setup(&l->own, size, &fd, &l->own_inode, &got);
 }
 
 
@@ -168,12 +187,19 @@ static int drops_in(const char *path, unsigned long inode, uint64_t *dropsp)
 }
 
 
+/* A worker's drops are those of the shared socket and of its own */
 static int drops_read(const struct listener *l, uint64_t *dropsp)
 {
 	const char *path = sa_af(&l->addr) == AF_INET6 ? "/proc/net/udp6" :
 		"/proc/net/udp";
+	uint64_t own = 0;
+	int err;
 
-	return l->inode ? drops_in(path, l->inode, dropsp) : ENOENT;
+	err = l->inode ? drops_in(path, l->inode, dropsp) : ENOENT;
+	if (!err && l->own_inode && !drops_in(path, l->own_inode, &own))
+		*dropsp += own;
+
+	return err;
 }
 
 

@@ -99,14 +99,16 @@ class Rehomed(Proc):
     ENGINE_IP:<free port>, tag "public"); upstream: "PROTO:IP:PORT";
     redis: "HOST:PORT"; shtags: {name: "active"|"backup"}; extra: more
     config lines ("key value") or a dict, appended as given; binary: the
-    rehomed to run (default REHOMED).
+    rehomed to run (default REHOMED); workers: `workers N`, whose worker K
+    has its control server at ctl port + K - 1 (worker_ctl()).
     """
 
     def __init__(self, workdir, name='rehomed', node_id='node1',
                  listens=None, upstream=None, shtags=None,
                  default_shtag='service', redis=None, cluster=None,
                  repl_secret=None, policy=None, ctl_token=CTL_TOKEN,
-                 log_level='debug', extra=None, binary=REHOMED):
+                 log_level='debug', extra=None, binary=REHOMED,
+                 workers=1):
         if listens is None:
             self.sip_addr = '%s:%d' % (ENGINE_IP, free_port())
             listens = ['%s:%s tag=public' % (tp, self.sip_addr)
@@ -114,7 +116,8 @@ class Rehomed(Proc):
         else:
             self.sip_addr = listens[0].split()[0].partition(':')[2]
         self.sip_port = int(self.sip_addr.rpartition(':')[2])
-        self.ctl_addr = '%s:%d' % (ENGINE_IP, free_port())
+        self.workers = workers
+        self.ctl_addr = '%s:%d' % (ENGINE_IP, free_port(workers))
         self.token = ctl_token
         if shtags is None:
             shtags = {default_shtag: 'active'}
@@ -124,6 +127,8 @@ class Rehomed(Proc):
         lines += ['default_shtag %s' % default_shtag,
                   'ctl_listen %s' % self.ctl_addr,
                   'log_level %s' % log_level]
+        if workers > 1:
+            lines.append('workers %d' % workers)
         for key, value in (('upstream', upstream), ('redis', redis),
                            ('cluster', cluster),
                            ('repl_secret', repl_secret),
@@ -150,8 +155,8 @@ class Rehomed(Proc):
         """Start and wait for the "running" line of the log."""
         super().start()
         ready = wait_until(lambda: not self.alive() or
-                           re.search(r"node '.*' running", self.log()),
-                           timeout)
+                           len(re.findall(r"node '.*' running", self.log()))
+                           >= self.workers, timeout)
         if not self.alive():
             raise TestFailure('%s exited at start (status %s):\n%s' % (
                 self.name, self.popen.returncode, self.log_tail()))
@@ -159,6 +164,11 @@ class Rehomed(Proc):
             raise TestFailure('%s not running after %.0fs:\n%s' % (
                 self.name, timeout, self.log_tail()))
         return self
+
+    def worker_ctl(self, k):
+        """The Ctl of worker k (from 1) of `workers N`."""
+        ip, _, port = self.ctl_addr.rpartition(':')
+        return Ctl('%s:%d' % (ip, int(port) + k - 1), self.token)
 
     def problems(self):
         """What went wrong with this process, [] if nothing; call after

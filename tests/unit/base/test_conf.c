@@ -68,6 +68,8 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(cfg.dialog_timeout, 43200);
 	ck_assert_uint_eq(cfg.ring_timeout, 180);
 	ck_assert_uint_eq(cfg.udp_rcvbuf, 8 << 20);
+	ck_assert_uint_eq(cfg.workers, 1);
+	ck_assert_uint_eq(cfg.worker, 0);
 	ck_assert_uint_eq(cfg.node_timeout, 1500);
 	ck_assert_uint_eq(cfg.rehome_rate, 5000);
 	ck_assert_int_eq(cfg.log_level, LOG_INFO);
@@ -491,6 +493,18 @@ static const struct bad {
 	 "node_meta value: 'par:is' may"},
 	{LISTEN "node_meta site a\nnode_meta site b\n", 3,
 	 "node_meta: 'site' is already given"},
+	{LISTEN "workers 0\n", 2, "workers: '0' is not auto or a number"},
+	{LISTEN "workers 257\n", 2, "workers: '257' is not auto"},
+	{LISTEN "workers many\n", 2, "workers: 'many' is not auto"},
+	{LISTEN "workers 2\nredis 127.0.0.1:6379\n", 2,
+	 "workers: not with redis"},
+	{LISTEN "ctl_listen 127.0.0.1:65535\nworkers 2\n", 3,
+	 "would pass 65535"},
+	{LISTEN "workers 10\nnode_id "
+	 "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghi\n", 2,
+	 "leaves no room for the suffix -w10"},
+	{LISTEN "listen tcp:127.0.0.1:5061 tag=b\nworkers 3\n"
+	 "ctl_listen 127.0.0.1:5060\n", 3, "worker 2's control port"},
 };
 
 
@@ -507,6 +521,30 @@ START_TEST(test_bad)
 	ck_assert_msg(strstr(errbuf, b->msg) != NULL,
 		      "case %d: want '%s' in '%s'", _i, b->msg, errbuf);
 	ck_assert_ptr_null(strchr(errbuf, '\n'));
+}
+END_TEST
+
+
+START_TEST(test_workers)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+	ck_assert_int_eq(load(LISTEN "workers auto\n"), 0);
+	ck_assert_uint_eq(cfg.workers, cores < 1 ? 1 : cores);
+
+	ck_assert_int_eq(load("node_id n1\n" LISTEN "workers 3\n"
+			      "ctl_listen 127.0.0.1:9000\n"), 0);
+	ck_assert_int_eq(conf_worker_apply(&cfg, 0), 0);
+	ck_assert_str_eq(cfg.node_id, "n1");
+	ck_assert_uint_eq(cfg.worker, 0);
+
+	ck_assert_int_eq(conf_worker_apply(&cfg, 3), 0);
+	ck_assert_str_eq(cfg.node_id, "n1-w3");
+	assert_sa(&cfg.ctl_listen, "127.0.0.1", 9002);
+	ck_assert_uint_eq(cfg.worker, 3);
+
+	ck_assert_int_eq(load(LISTEN "ctl_listen 127.0.0.1:65535\n"), 0);
+	ck_assert_int_eq(conf_worker_apply(&cfg, 2), ERANGE);
 }
 END_TEST
 
@@ -696,6 +734,7 @@ static Suite *conf_suite(void)
 	tcase_add_test(tc, test_missing_file);
 	tcase_add_test(tc, test_policy_relative_to_file);
 	tcase_add_test(tc, test_node_meta);
+	tcase_add_test(tc, test_workers);
 	tcase_add_test(tc, test_shipped_single_node);
 	tcase_add_test(tc, test_shipped_cluster);
 	suite_add_tcase(s, tc);

@@ -192,6 +192,7 @@ START_TEST(test_every_key)
 	file.dialog_timeout = 1;
 	file.rehome_rate = 1;
 	file.node_timeout = 100;
+	file.workers = 2;
 	file.log_level = LOG_ERROR;
 	file.log_target = LOG_TARGET_SYSLOG;
 	str_ncpy(file.node_id, "other", sizeof(file.node_id));
@@ -202,7 +203,7 @@ START_TEST(test_every_key)
 
 	/* in the order of the file's keys, none of them unknown */
 	ck_assert_str_eq(seen.keys, "node_id listen upstream shtag "
-			 "default_shtag redis redis_sentinel redis_master "
+			 "default_shtag workers redis redis_sentinel redis_master "
 			 "redis_user redis_password media_relay cluster "
 			 "repl_secret policy ctl_listen ctl_token "
 			 "dialog_timeout node_timeout rehome_rate log_level "
