@@ -198,7 +198,7 @@ const char *dialog_leg_name(enum dialog_leg_id leg);
 uint64_t dialog_now(void);
 
 /* dialog_codec.c: versioned serialization (JSON) */
-enum { DIALOG_CODEC_VERSION = 4, DIALOG_CODEC_VERSION_MIN = 1 };
+enum { DIALOG_CODEC_VERSION = 5, DIALOG_CODEC_VERSION_MIN = 1 };
 int dialog_encode(struct re_printf *pf, const struct dialog *dlg);
 int dialog_encode_mb(struct mbuf **mbp, const struct dialog *dlg);
 int dialog_decode(struct dialog **dlgp, const char *str, size_t len);

@@ -201,13 +201,28 @@ long long peer_cmd_int(const char *fmt, ...)
 }
 
 
+/** The version of a snapshot, "<version> <message>" (repl_publish.c) */
 uint64_t peer_snapshot_ver(uint64_t did)
 {
 	char v[32];
 
-	peer_cmd_str(v, sizeof(v), "HGET t:dlg:%016llx v",
+	peer_cmd_str(v, sizeof(v), "GETRANGE t:dlg:%016llx 0 30",
 		     (unsigned long long)did);
 	return strtoull(v, NULL, 10);
+}
+
+
+/** The message of a snapshot, "" when there is none */
+void peer_snapshot_msg(char *buf, size_t sz, uint64_t did)
+{
+	char *m = mem_zalloc(sz, NULL);
+	const char *sp;
+
+	ck_assert_ptr_nonnull(m);
+	peer_cmd_str(m, sz, "GET t:dlg:%016llx", (unsigned long long)did);
+	sp = strchr(m, ' ');
+	str_ncpy(buf, sp ? sp + 1 : "", sz);
+	mem_deref(m);
 }
 
 
@@ -374,6 +389,22 @@ void peer_publish(const struct dialog *dlg, const char *ev, uint64_t epoch)
 
 
 void peer_snapshot(const struct dialog *dlg, uint64_t epoch)
+{
+	char *msg = peer_msg(dlg, "updated", epoch);
+
+	char *val = NULL;
+
+	ck_assert_int_eq(re_sdprintf(&val, "%llu %s",
+				     (unsigned long long)dlg->version, msg), 0);
+	peer_cmd_ok("SET t:dlg:%016llx %s", (unsigned long long)dlg->did,
+		    val);
+	mem_deref(val);
+	mem_deref(msg);
+}
+
+
+/** A snapshot as a node of the release before stored it: a hash {v, m} */
+void peer_snapshot_hash(const struct dialog *dlg, uint64_t epoch)
 {
 	char *msg = peer_msg(dlg, "updated", epoch);
 
