@@ -91,9 +91,25 @@ struct dialog_early {
 	char *dst;             /* where it went, "IP:PORT" */
 };
 
+/**
+ * The identifiers of a dialog, its strings that change never or seldom,
+ * held in one allocation (struct dialog's `ids`): the pointers of struct
+ * dialog point into it, and are set only through dialog_set_ids()
+ */
+enum dialog_id {
+	DIALOG_ID_CALLID = 0,
+	DIALOG_ID_FROM,
+	DIALOG_ID_TO,
+	DIALOG_ID_TO_TAG,          /* through dialog_set_to_tag() */
+	DIALOG_ID_CALLER_TARGET,
+	DIALOG_ID_CALLEE_TARGET,
+	DIALOG_IDS
+};
+
 /** One side of the call: how to reach that endpoint and what it has seen */
 struct dialog_leg {
-	char *target;          /* the endpoint's remote target (Contact URI) */
+	char *target;          /* the endpoint's remote target (Contact URI):
+				  an identifier (enum dialog_id) */
 	char *route;           /* route set toward it: "<uri>,<uri>" or NULL */
 	char *sdp_in;          /* last SDP received from it (shared ref) */
 	char *sdp_out;         /* last SDP sent to it (shared ref) */
@@ -112,13 +128,15 @@ struct dialog_leg {
  * Everything another node needs to continue the call lives in the
  * replicated part; the tail is node-local runtime state. Other modules
  * read any field, and write leaf data (legs, SDP, CSeq, names) through
- * the setters below; state, to_tag, owner, replica, acked, the 2xx kept
+ * the setters below, the identifiers (Call-ID, From, To, To tag, the
+ * targets: enum dialog_id) through dialog_set_ids(); state, to_tag, owner, replica, acked, the 2xx kept
  * for an ACK, the lock and the timestamps change only through
  * dialog_state.c's named transitions.
  */
 struct dialog {
 	struct le he;          /* dialog table, keyed by did */
 	uint64_t did;
+	char *ids;             /* the identifiers' one allocation */
 	char *callid;          /* caller leg's Call-ID (callee's is derived) */
 	uint64_t callid_key;   /* random, in the callee leg's Call-ID */
 	char *from;            /* From value as the caller sent it, with tag */
@@ -189,6 +207,9 @@ bool dialog_locked_by(const struct dialog *dlg, enum dialog_lock_kind kind,
 		      const void *holder);
 
 int  dialog_set_str(char **dst, const struct pl *pl);
+int  dialog_set_ids(struct dialog *dlg, const struct pl *const v[DIALOG_IDS]);
+int  dialog_set_id(struct dialog *dlg, enum dialog_id id,
+		   const struct pl *pl);
 int  dialog_atom_str(char **dst, const char *name);
 int  dialog_callee_callid(char *buf, size_t sz, const struct dialog *dlg);
 int  dialog_from_tag(const struct dialog *dlg, struct pl *tag);

@@ -93,6 +93,7 @@ enum {
 
 enum field_type {
 	FIELD_STR,
+	FIELD_ID,              /* an identifier (dialog_set_ids()) */
 	FIELD_ATOM,            /* a string interned with dialog_atom_str() */
 	FIELD_U32,
 	FIELD_U64,
@@ -114,11 +115,11 @@ struct field {
 };
 
 static const struct field dialog_fields[] = {
-	{{"callid", "c"},  offsetof(struct dialog, callid),  FIELD_STR},
+	{{"callid", "c"},  offsetof(struct dialog, callid),  FIELD_ID},
 	{{"callid_key", "ck"}, offsetof(struct dialog, callid_key), FIELD_X64},
-	{{"from", "f"},    offsetof(struct dialog, from),    FIELD_STR},
-	{{"to", "t"},      offsetof(struct dialog, to),      FIELD_STR},
-	{{"to_tag", "tt"},  offsetof(struct dialog, to_tag),  FIELD_STR},
+	{{"from", "f"},    offsetof(struct dialog, from),    FIELD_ID},
+	{{"to", "t"},      offsetof(struct dialog, to),      FIELD_ID},
+	{{"to_tag", "tt"},  offsetof(struct dialog, to_tag),  FIELD_ID},
 	{{"shtag", "sh"},   offsetof(struct dialog, shtag),   FIELD_ATOM},
 	{{"owner", "o"},   offsetof(struct dialog, owner),   FIELD_ATOM},
 	{{"media", "m"},   offsetof(struct dialog, media),   FIELD_ATOM},
@@ -132,7 +133,7 @@ static const struct field dialog_fields[] = {
 enum { LEG_SDP_OUT = 3 };   /* leg_fields[] index: "sdp_relayed" replaces it */
 
 static const struct field leg_fields[] = {
-	{{"target", "t"},   offsetof(struct dialog_leg, target),   FIELD_STR},
+	{{"target", "t"},   offsetof(struct dialog_leg, target),   FIELD_ID},
 	{{"route", "r"},    offsetof(struct dialog_leg, route),    FIELD_STR},
 	{{"sdp_in", "i"},   offsetof(struct dialog_leg, sdp_in),   FIELD_STR},
 	{{"sdp_out", "o"},  offsetof(struct dialog_leg, sdp_out),  FIELD_STR},
@@ -192,7 +193,7 @@ static bool str_equal(const char *a, const char *b)
 
 static bool is_str(enum field_type type)
 {
-	return type == FIELD_STR || type == FIELD_ATOM;
+	return type == FIELD_STR || type == FIELD_ID || type == FIELD_ATOM;
 }
 
 
@@ -297,6 +298,10 @@ static int field_decode(void *p, const struct field *f,
 
 	if (f->type == FIELD_STR)
 		return str_dup(p, e->u.str);
+	if (f->type == FIELD_ID) {
+		*(const char **)p = e->u.str;   /* borrowed: see ids_own() */
+		return 0;
+	}
 	if (f->type == FIELD_ATOM)
 		return dialog_atom_str(p, e->u.str);
 
@@ -752,6 +757,18 @@ static int sdp_share(struct dialog_leg *to, const struct dialog_leg *from,
 
 
 /**
+ * The identifiers were decoded as pointers into the JSON object, which
+ * is about to go: one copy of them all, in the dialog's block
+ */
+static int ids_own(struct dialog *dlg)
+{
+	const struct pl *keep[DIALOG_IDS] = {NULL};
+
+	return dialog_set_ids(dlg, keep);
+}
+
+
+/**
  * Rebuild a dialog from its JSON form. The dialog is not inserted in the
  * table, and its node-local state is empty.
  *
@@ -817,6 +834,10 @@ int dialog_decode(struct dialog **dlgp, const char *str, size_t len)
 	}
 
 	err = early_decode(dlg, o, ks);
+	if (err)
+		goto out;
+
+	err = ids_own(dlg);
 	if (err)
 		goto out;
 

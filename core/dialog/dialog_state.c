@@ -176,7 +176,7 @@ int dialog_set_to_tag(struct dialog *dlg, const struct pl *tag)
 	if (dlg->state != DIALOG_EARLY)
 		return refuse(dlg, "new To tag");
 
-	return dialog_set_str(&dlg->to_tag, tag);
+	return dialog_set_id(dlg, DIALOG_ID_TO_TAG, tag);
 }
 
 

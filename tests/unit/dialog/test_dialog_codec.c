@@ -45,27 +45,36 @@ static void set(char **dst, const char *s)
 }
 
 
+static void set_id(struct dialog *dlg, enum dialog_id id, const char *s)
+{
+	struct pl pl = PL_INIT;
+
+	pl_set_str(&pl, s);
+	ck_assert_int_eq(dialog_set_id(dlg, id, &pl), 0);
+}
+
+
 /** A confirmed call without SDP, with realistic field sizes */
 static struct dialog *typical_dialog(uint64_t id)
 {
 	struct dialog *dlg = NULL;
 
 	ck_assert_int_eq(dialog_alloc(&dlg, id), 0);
-	set(&dlg->callid, "a84b4c76e66710@pc33.atlanta.example.com");
-	set(&dlg->from, "\"Alice\" <sip:alice@atlanta.example.com>"
+	set_id(dlg, DIALOG_ID_CALLID, "a84b4c76e66710@pc33.atlanta.example.com");
+	set_id(dlg, DIALOG_ID_FROM, "\"Alice\" <sip:alice@atlanta.example.com>"
 	    ";tag=1928301774");
-	set(&dlg->to, "\"Bob\" <sip:bob@biloxi.example.com>");
-	set(&dlg->to_tag, "a6c85cf");
+	set_id(dlg, DIALOG_ID_TO, "\"Bob\" <sip:bob@biloxi.example.com>");
+	set_id(dlg, DIALOG_ID_TO_TAG, "a6c85cf");
 	dlg->callid_key = 0x8000000000000001ULL;
 	dlg->leg[LEG_CALLER].contact_key = 0xa0a0a0a0a0a0a0a0ULL;
 	dlg->leg[LEG_CALLEE].contact_key = 0x0b0b0b0b0b0b0b0bULL;
 	/* names shared by many dialogs are atoms, as the proxy sets them */
 	ck_assert_int_eq(dialog_atom_str(&dlg->shtag, "service"), 0);
 	ck_assert_int_eq(dialog_atom_str(&dlg->owner, "node1"), 0);
-	set(&dlg->leg[LEG_CALLER].target, "sip:alice@192.0.2.101:5060");
+	set_id(dlg, DIALOG_ID_CALLER_TARGET, "sip:alice@192.0.2.101:5060");
 	ck_assert_int_eq(dialog_atom_str(&dlg->leg[LEG_CALLER].lsnr_tag,
 					 "ext"), 0);
-	set(&dlg->leg[LEG_CALLEE].target, "sip:bob@192.0.2.4:5060");
+	set_id(dlg, DIALOG_ID_CALLEE_TARGET, "sip:bob@192.0.2.4:5060");
 	ck_assert_int_eq(dialog_atom_str(&dlg->leg[LEG_CALLEE].lsnr_tag,
 					 "int"), 0);
 	dlg->leg[LEG_CALLER].cseq = (struct cseq_leg){314159, 0, 0, 0};
@@ -105,7 +114,7 @@ static struct dialog *full_dialog(void)
 	struct dialog_leg *caller = &dlg->leg[LEG_CALLER];
 	struct dialog_leg *callee = &dlg->leg[LEG_CALLEE];
 
-	set(&dlg->from, "\"J\xc3\xbcrgen \xce\xa9 \xf0\x9f\x98\x80 \\\"x\\\"\" "
+	set_id(dlg, DIALOG_ID_FROM, "\"J\xc3\xbcrgen \xce\xa9 \xf0\x9f\x98\x80 \\\"x\\\"\" "
 	    "<sip:juergen@127.0.0.1>;tag=f1");
 	dlg->created = 1700000000123ULL;
 	dlg->updated = 1700000999456ULL;
@@ -244,10 +253,10 @@ START_TEST(test_roundtrip_early_with_nulls)
 	char *s;
 
 	ck_assert_int_eq(dialog_alloc(&dlg, did), 0);
-	set(&dlg->callid, "c1@127.0.0.1");
-	set(&dlg->from, "<sip:a@127.0.0.1>;tag=x");
-	set(&dlg->to, "<sip:b@127.0.0.1>");
-	set(&dlg->leg[LEG_CALLER].target, "sip:a@127.0.0.1:5070");
+	set_id(dlg, DIALOG_ID_CALLID, "c1@127.0.0.1");
+	set_id(dlg, DIALOG_ID_FROM, "<sip:a@127.0.0.1>;tag=x");
+	set_id(dlg, DIALOG_ID_TO, "<sip:b@127.0.0.1>");
+	set_id(dlg, DIALOG_ID_CALLER_TARGET, "sip:a@127.0.0.1:5070");
 	dlg->leg[LEG_CALLER].cseq.rseq = 1;
 
 	s = encode(dlg);
@@ -602,17 +611,18 @@ static bool mutate(struct dialog *d, unsigned k)
 	switch (k / 2) {
 
 	case 0:  d->did ^= 1;                       break;
-	case 1:  set(&d->callid, "other");          break;
-	case 2:  set(&d->from, NULL);               break;
-	case 3:  set(&d->to, "<sip:x@127.0.0.1>");  break;
-	case 4:  set(&d->to_tag, NULL);             break;
+	case 1:  set_id(d, DIALOG_ID_CALLID, "other"); break;
+	case 2:  set_id(d, DIALOG_ID_FROM, NULL);       break;
+	case 3:  set_id(d, DIALOG_ID_TO, "<sip:x@127.0.0.1>"); break;
+	case 4:  set_id(d, DIALOG_ID_TO_TAG, NULL);     break;
 	case 5:  set(&d->shtag, "service2");        break;
 	case 6:  set(&d->owner, "node2");           break;
 	case 7:  d->state = DIALOG_ENDED;           break;
 	case 8:  d->created++;                      break;
 	case 9:  d->updated++;                      break;
 	case 10: d->version++;                      break;
-	case 11: set(&l->target, "sip:z@127.0.0.1"); break;
+	case 11: set_id(d, DIALOG_ID_CALLER_TARGET + k % 2,
+			"sip:z@127.0.0.1");         break;
 	case 12: set(&l->route, NULL);              break;
 	case 13: set(&l->sdp_in, "v=0\r\n");        break;
 	case 14: set(&l->sdp_out, NULL);            break;

@@ -328,21 +328,30 @@ void fixture_set_str(char **dst, const char *s)
 }
 
 
+void fixture_set_id(struct dialog *dlg, enum dialog_id id, const char *s)
+{
+	struct pl pl;
+
+	pl_set_str(&pl, s);
+	ck_assert_int_eq(dialog_set_id(dlg, id, &pl), 0);
+}
+
+
 struct dialog *fixture_dialog(uint64_t did, const char *tag,
 			      const char *owner)
 {
 	struct dialog *dlg = NULL;
 
 	ck_assert_int_eq(dialog_alloc(&dlg, did), 0);
-	fixture_set_str(&dlg->callid, "call-1@127.0.0.1");
-	fixture_set_str(&dlg->from, "<sip:alice@127.0.0.1>;tag=a1");
-	fixture_set_str(&dlg->to, "<sip:bob@127.0.0.1>");
-	fixture_set_str(&dlg->to_tag, "b2");
+	fixture_set_id(dlg, DIALOG_ID_CALLID, "call-1@127.0.0.1");
+	fixture_set_id(dlg, DIALOG_ID_FROM, "<sip:alice@127.0.0.1>;tag=a1");
+	fixture_set_id(dlg, DIALOG_ID_TO, "<sip:bob@127.0.0.1>");
+	fixture_set_id(dlg, DIALOG_ID_TO_TAG, "b2");
 	ck_assert_int_eq(dialog_atom_str(&dlg->shtag, tag), 0);
 	ck_assert_int_eq(dialog_atom_str(&dlg->owner, owner), 0);
-	fixture_set_str(&dlg->leg[LEG_CALLER].target,
+	fixture_set_id(dlg, DIALOG_ID_CALLER_TARGET,
 			"sip:alice@127.0.0.1:27260");
-	fixture_set_str(&dlg->leg[LEG_CALLEE].target,
+	fixture_set_id(dlg, DIALOG_ID_CALLEE_TARGET,
 			"sip:bob@127.0.0.1:27261");
 	fixture_set_str(&dlg->leg[LEG_CALLER].sdp_in, "v=0\r\no=- 1 1 IN IP4 "
 		"127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n");

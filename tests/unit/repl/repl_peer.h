@@ -28,6 +28,7 @@ bool fixture_synced(void);
 bool fixture_synced_active_a(void);
 int64_t fixture_repl_counter(const char *name);
 void fixture_set_str(char **dst, const char *s);
+void fixture_set_id(struct dialog *dlg, enum dialog_id id, const char *s);
 struct dialog *fixture_dialog(uint64_t did, const char *tag,
 			      const char *owner);
 bool fixture_key_exists(void);

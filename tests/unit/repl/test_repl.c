@@ -128,7 +128,7 @@ START_TEST(t_applies_peer_newer_only)
 
 	/* an older version is ignored */
 	peer_dlg->version = 2;
-	fixture_set_str(&peer_dlg->to_tag, "old");
+	fixture_set_id(peer_dlg, DIALOG_ID_TO_TAG, "old");
 	peer_publish(peer_dlg, "updated", 0);
 	fixture_run_for(150);
 	d = dialog_lookup(peer_dlg->did);
@@ -137,7 +137,7 @@ START_TEST(t_applies_peer_newer_only)
 
 	/* a newer one replaces it */
 	peer_dlg->version = 4;
-	fixture_set_str(&peer_dlg->to_tag, "new");
+	fixture_set_id(peer_dlg, DIALOG_ID_TO_TAG, "new");
 	peer_publish(peer_dlg, "updated", 0);
 	ck_assert(fixture_run_until(peer_applied, 2000));
 	ck_assert(dialog_equal(dialog_lookup(peer_dlg->did), peer_dlg));
