@@ -54,6 +54,26 @@ static const size_t id_off[DIALOG_IDS] = {
 };
 
 
+static char **id_slot(struct dialog *dlg, enum dialog_id id)
+{
+	return (char **)(void *)((uint8_t *)dlg + id_off[id]);
+}
+
+
+/** The identifiers' block: the first one set is at its start */
+static char *ids_block(struct dialog *dlg)
+{
+	for (int i = 0; i < DIALOG_IDS; i++) {
+		char *s = *id_slot(dlg, i);
+
+		if (s)
+			return s;
+	}
+
+	return NULL;
+}
+
+
 static void leg_reset(struct dialog_leg *leg)
 {
 	leg->route    = mem_deref(leg->route);
@@ -82,7 +102,7 @@ static void destructor(void *arg)
 	struct dialog *dlg = arg;
 
 	hash_unlink(&dlg->he);
-	mem_deref(dlg->ids);
+	mem_deref(ids_block(dlg));
 	mem_deref(dlg->shtag);
 	mem_deref(dlg->owner);
 	mem_deref(dlg->media);
@@ -344,10 +364,6 @@ int dialog_set_str(char **dst, const struct pl *pl)
 }
 
 
-static char **id_slot(struct dialog *dlg, enum dialog_id id)
-{
-	return (char **)(void *)((uint8_t *)dlg + id_off[id]);
-}
 
 
 /**
@@ -355,8 +371,7 @@ static char **id_slot(struct dialog *dlg, enum dialog_id id)
  *
  * @param dlg  The dialog
  * @param v    By enum dialog_id: the new value, an unset one for none, or
- *             NULL to keep the current one (all NULL: what the pointers
- *             show is copied in, the decoder's strings)
+ *             NULL to keep the current one
  *
  * @return 0 if success, otherwise errorcode
  */
@@ -364,10 +379,12 @@ int dialog_set_ids(struct dialog *dlg, const struct pl *const v[DIALOG_IDS])
 {
 	struct pl val[DIALOG_IDS];
 	size_t total = 0;
-	char *ids = NULL, *p;
+	char *ids = NULL, *old, *p;
 
 	if (!dlg || !v)
 		return EINVAL;
+
+	old = ids_block(dlg);
 
 	for (int i = 0; i < DIALOG_IDS; i++) {
 		val[i] = pl_null;
@@ -401,8 +418,7 @@ int dialog_set_ids(struct dialog *dlg, const struct pl *const v[DIALOG_IDS])
 		p += val[i].l + 1;
 	}
 
-	mem_deref(dlg->ids);
-	dlg->ids = ids;
+	mem_deref(old);
 	return 0;
 }
 

@@ -36,18 +36,6 @@ enum dialog_lock_kind {
 };
 
 /**
- * One engine-originated operation at a time. While the holder has an
- * INVITE or UPDATE of its own pending (`pending`), the endpoints' own
- * session refreshes are glare and refused (491); otherwise they are
- * relayed as usual.
- */
-struct dialog_lock {
-	enum dialog_lock_kind kind;
-	bool pending;          /* the holder's INVITE/UPDATE is pending */
-	const void *holder;    /* compared, never dereferenced */
-};
-
-/**
  * Our 2xx to an INVITE of one leg, kept until that leg's ACK for it
  * (RFC 3261 13.3.1.4). Once its ACK is overdue it is replicated
  * (`shared`), so that whichever node serves the dialog next goes on
@@ -93,8 +81,9 @@ struct dialog_early {
 
 /**
  * The identifiers of a dialog, its strings that change never or seldom,
- * held in one allocation (struct dialog's `ids`): the pointers of struct
- * dialog point into it, and are set only through dialog_set_ids()
+ * held in one allocation, in this order: the pointers of struct dialog
+ * point into it (the first one set, at its start), and are set only
+ * through dialog_set_ids()
  */
 enum dialog_id {
 	DIALOG_ID_CALLID = 0,
@@ -136,7 +125,6 @@ struct dialog_leg {
 struct dialog {
 	struct le he;          /* dialog table, keyed by did */
 	uint64_t did;
-	char *ids;             /* the identifiers' one allocation */
 	char *callid;          /* caller leg's Call-ID (callee's is derived) */
 	uint64_t callid_key;   /* random, in the callee leg's Call-ID */
 	char *from;            /* From value as the caller sent it, with tag */
@@ -157,7 +145,16 @@ struct dialog {
 	/* node-local, never serialized */
 	bool replica;          /* held for another node, not served here */
 	bool acked;            /* the caller's ACK for a 2xx passed here */
-	struct dialog_lock lock;
+	/*
+	 * The lock: one engine-originated operation at a time. While the
+	 * holder has an INVITE or UPDATE of its own pending, the endpoints'
+	 * own session refreshes are glare and refused (491); otherwise they
+	 * are relayed as usual. Three fields, not a struct: its two small
+	 * ones fill the hole after the flags (16 B less, a malloc size class).
+	 */
+	uint8_t lock_kind;     /* enum dialog_lock_kind */
+	bool lock_pending;     /* the holder's INVITE/UPDATE is pending */
+	const void *lock_holder; /* compared, never dereferenced */
 	struct media_call *mcall; /* its media on `media`, once used here */
 };
 

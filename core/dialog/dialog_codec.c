@@ -758,13 +758,26 @@ static int sdp_share(struct dialog_leg *to, const struct dialog_leg *from,
 
 /**
  * The identifiers were decoded as pointers into the JSON object, which
- * is about to go: one copy of them all, in the dialog's block
+ * is about to go: one copy of them all, in the dialog's block (one
+ * allocation, see dialog_set_ids())
  */
 static int ids_own(struct dialog *dlg)
 {
-	const struct pl *keep[DIALOG_IDS] = {NULL};
+	char **slot[DIALOG_IDS] = {
+		&dlg->callid, &dlg->from, &dlg->to, &dlg->to_tag,
+		&dlg->leg[LEG_CALLER].target, &dlg->leg[LEG_CALLEE].target,
+	};
+	struct pl val[DIALOG_IDS];
+	const struct pl *v[DIALOG_IDS];
 
-	return dialog_set_ids(dlg, keep);
+	for (int i = 0; i < DIALOG_IDS; i++) {
+		val[i] = pl_null;
+		pl_set_str(&val[i], *slot[i]);
+		*slot[i] = NULL;       /* borrowed: not the dialog's to free */
+		v[i] = &val[i];
+	}
+
+	return dialog_set_ids(dlg, v);
 }
 
 
@@ -837,10 +850,6 @@ int dialog_decode(struct dialog **dlgp, const char *str, size_t len)
 	if (err)
 		goto out;
 
-	err = ids_own(dlg);
-	if (err)
-		goto out;
-
 	err  = sdp_share(&dlg->leg[LEG_CALLER], &dlg->leg[LEG_CALLEE],
 			 relayed[LEG_CALLER]);
 	err |= sdp_share(&dlg->leg[LEG_CALLEE], &dlg->leg[LEG_CALLER],
@@ -849,6 +858,12 @@ int dialog_decode(struct dialog **dlgp, const char *str, size_t len)
 		err = EBADMSG;
 
  out:
+	/* until here the identifiers are the JSON object's strings */
+	if (dlg) {
+		int e = ids_own(dlg);
+
+		err = err ? err : e;
+	}
 	mem_deref(o);
 	if (err)
 		mem_deref(dlg);

@@ -755,6 +755,32 @@ static struct dialog *make_full(const char *json)
 }
 
 
+/* the typical dialog with the bench's SDPs, relayed: 2 x 121 B kept */
+static const char bench_sdp_a[] =
+	"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
+	"t=0 0\r\nm=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+	"a=sendrecv\r\n";
+static const char bench_sdp_b[] =
+	"v=0\r\no=- 2 2 IN IP4 127.0.0.2\r\ns=-\r\nc=IN IP4 127.0.0.2\r\n"
+	"t=0 0\r\nm=audio 7000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+	"a=sendrecv\r\n";
+
+
+static struct dialog *make_established(const char *json)
+{
+	struct dialog *dlg = typical_dialog(did);
+	struct dialog_leg *a = &dlg->leg[LEG_CALLER];
+	struct dialog_leg *b = &dlg->leg[LEG_CALLEE];
+	(void)json;
+
+	set(&a->sdp_in, bench_sdp_a);
+	set(&b->sdp_in, bench_sdp_b);
+	b->sdp_out = mem_ref(a->sdp_in);   /* relayed: one copy */
+	a->sdp_out = mem_ref(b->sdp_in);
+	return dlg;
+}
+
+
 static struct dialog *make_decoded(const char *json)
 {
 	struct dialog *dlg = NULL;
@@ -786,6 +812,23 @@ static size_t heap_per_dialog(dialog_maker *make, const char *json)
 }
 
 
+/*
+ * An established call as the bench holds it, beyond the SDP bytes kept
+ * (the product's figure, target 600 B: not met, see bench/RESULTS.md)
+ */
+static void established_memory(void)
+{
+	size_t sdp = strlen(bench_sdp_a) + strlen(bench_sdp_b);
+	size_t heap = heap_per_dialog(make_established, NULL);
+
+	ck_assert_uint_eq(strlen(bench_sdp_a), 121);
+	printf("heap per established dialog with the bench's 2 SDPs: %zu "
+	       "bytes, %zu beyond the SDPs (product target 600)\n", heap,
+	       heap - sdp);
+	ck_assert_uint_le(heap - sdp, 690);
+}
+
+
 START_TEST(test_decoded_memory)
 {
 	struct dialog *typ = typical_dialog(did), *full = full_dialog();
@@ -803,7 +846,17 @@ START_TEST(test_decoded_memory)
 	printf("heap per full dialog with 2 SDPs: built %zu, decoded %zu "
 	       "bytes\n", built_full, decoded_full);
 
+	/*
+	 * Where the bytes go (bench/RESULTS.md, "Memory per dialog"): the
+	 * struct and the identifiers' one block, two allocations. Their
+	 * glibc chunks are 384 and 224 B here; a field more in the struct or
+	 * an identifier out of the block fails this.
+	 */
+	ck_assert_uint_le(built, 608);
+	ck_assert_uint_le(decoded, 608);
+
 	ck_assert_uint_le(decoded, built + 4);
+	established_memory();
 	ck_assert_uint_le(decoded_full + sizeof(sdp_a) + sizeof(sdp_b),
 			  built_full);
 
