@@ -71,7 +71,8 @@
  * both copies (versions 1 to 3) are still read.
  *
  * Version 5 is version 4 with short keys ("c" for "callid", "a" and "b"
- * for the legs...: the tables below and names[]), and "sdp_relayed"
+ * for the legs...: the tables below and names[]), the state as its
+ * number (enum dialog_state: 1 for "confirmed"), and "sdp_relayed"
  * whenever an SDP was relayed: a typical dialog's keys took a third of
  * its message and of its Redis snapshot (bench/RESULTS.md, "Memory per
  * dialog"). Every dialog is written as 5, so no node of a release before
@@ -527,8 +528,7 @@ static int dialog_odict(struct odict **op, const struct dialog *dlg)
 	if (err)
 		goto out;
 
-	err = odict_entry_add(o, wr->state, ODICT_STRING,
-			      dialog_state_name(dlg->state));
+	err = odict_entry_add(o, wr->state, ODICT_INT, (int64_t)dlg->state);
 	if (err)
 		goto out;
 
@@ -723,6 +723,19 @@ static int state_field_decode(enum dialog_state *stp, const struct odict *o,
 {
 	const struct odict_entry *e;
 	int err;
+
+	/* a name up to version 4, enum dialog_state from 5 on */
+	if (ks == KEYS_SHORT) {
+		err = entry_lookup(&e, o, names[ks].state, ODICT_INT);
+		if (err || !e)
+			return err;
+
+		if (e->u.integer < DIALOG_EARLY || e->u.integer > DIALOG_ENDED)
+			return EBADMSG;
+
+		*stp = (enum dialog_state)e->u.integer;
+		return 0;
+	}
 
 	err = entry_lookup(&e, o, names[ks].state, ODICT_STRING);
 	if (err || !e)

@@ -209,9 +209,9 @@ def snapshot_msg(redis, did):
 
 def snapshot(redis, did):
     """The dialog as its Redis snapshot holds it: dialog_codec.c's JSON,
-    version 5, with short keys ("d" did, "s" state, "c" Call-ID, "ck" its
-    key, "f" From, "t" To, "tt" To tag, "a" the caller leg, its "k"
-    contact key)."""
+    version 5, with short keys ("d" did, "s" state (1: confirmed), "c"
+    Call-ID, "ck" its key, "f" From, "t" To, "tt" To tag, "a" the caller
+    leg, its "k" contact key)."""
     raw = snapshot_msg(redis, did)
     return json.loads(raw.partition('\n')[2]) if raw else {}
 
@@ -269,7 +269,7 @@ def call_on_two_nodes(ctx, redis=None):
     assert h.wait_until(lambda: settled(n2), 10)
     did, held_dlg = next(iter(dialogs(n2).items()))
     snap = snapshot(redis, did)
-    assert snap.get('s') == 'confirmed', snap
+    assert snap.get('s') == 1, snap           # confirmed
     return n1, n2, uas, did, held_dlg, snap
 
 
