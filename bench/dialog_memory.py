@@ -24,7 +24,9 @@ for node1's finished transactions to go (the method of bench_proxy.py):
   sees it;
 - Redis: used_memory (INFO memory) growth per snapshot key, MEMORY USAGE
   of one snapshot key, its encoding and the length of its stored message
-  (--listpack-value: with that hash-max-listpack-value);
+  (--listpack-value: with that hash-max-listpack-value, for the hash
+  snapshots of a build from before dialog format 5; snapshots are strings
+  since);
 - the SDP bytes a dialog keeps: the distinct SDP bodies of one snapshot
   (a node keeps the last SDP of each direction once), so that "beyond
   the SDPs" is printed explicitly.
@@ -64,7 +66,8 @@ def parse_args():
                     help="Redis's hash-max-listpack-value (CONFIG SET) "
                     'before the calls: a snapshot hash whose message fits '
                     "stays a listpack (Redis's default, 64, makes it a "
-                    'hash table)')
+                    'hash table); only builds from before dialog format 5 '
+                    'store hashes')
     ap.add_argument('--dump', metavar='FILE',
                     help='write one stored snapshot message to FILE')
     return ap.parse_args()
