@@ -364,8 +364,6 @@ int dialog_set_str(char **dst, const struct pl *pl)
 }
 
 
-
-
 /**
  * Set some of a dialog's identifiers, copying them all into a new block.
  *

@@ -118,9 +118,9 @@ struct dialog_leg {
  * replicated part; the tail is node-local runtime state. Other modules
  * read any field, and write leaf data (legs, SDP, CSeq, names) through
  * the setters below, the identifiers (Call-ID, From, To, To tag, the
- * targets: enum dialog_id) through dialog_set_ids(); state, to_tag, owner, replica, acked, the 2xx kept
- * for an ACK, the lock and the timestamps change only through
- * dialog_state.c's named transitions.
+ * targets: enum dialog_id) through dialog_set_ids(); state, to_tag,
+ * owner, replica, acked, the 2xx kept for an ACK, the lock and the
+ * timestamps change only through dialog_state.c's named transitions.
  */
 struct dialog {
 	struct le he;          /* dialog table, keyed by did */
