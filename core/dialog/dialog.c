@@ -421,6 +421,31 @@ int dialog_set_ids(struct dialog *dlg, const struct pl *const v[DIALOG_IDS])
 }
 
 
+/**
+ * Copy into the dialog's block the identifiers its pointers show when
+ * those strings are not its own (the decoder's, in its JSON object)
+ */
+int dialog_ids_adopt(struct dialog *dlg)
+{
+	struct pl val[DIALOG_IDS];
+	const struct pl *v[DIALOG_IDS];
+
+	if (!dlg)
+		return EINVAL;
+
+	for (int i = 0; i < DIALOG_IDS; i++) {
+		char **slot = id_slot(dlg, i);
+
+		val[i] = pl_null;
+		pl_set_str(&val[i], *slot);
+		*slot = NULL;          /* not the dialog's to free */
+		v[i] = &val[i];
+	}
+
+	return dialog_set_ids(dlg, v);
+}
+
+
 /** Set one identifier (pl NULL or unset: none); see dialog_set_ids() */
 int dialog_set_id(struct dialog *dlg, enum dialog_id id,
 		  const struct pl *pl)

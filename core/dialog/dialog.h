@@ -207,6 +207,7 @@ int  dialog_set_str(char **dst, const struct pl *pl);
 int  dialog_set_ids(struct dialog *dlg, const struct pl *const v[DIALOG_IDS]);
 int  dialog_set_id(struct dialog *dlg, enum dialog_id id,
 		   const struct pl *pl);
+int  dialog_ids_adopt(struct dialog *dlg);
 int  dialog_atom_str(char **dst, const char *name);
 int  dialog_callee_callid(char *buf, size_t sz, const struct dialog *dlg);
 int  dialog_from_tag(const struct dialog *dlg, struct pl *tag);

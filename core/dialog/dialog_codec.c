@@ -42,43 +42,25 @@
  * keys), and a missing optional field decodes to what dialog_alloc()
  * gives, but for the keys: a missing key is 0.
  *
- * Version 2 added the keys (did.c). A version 1 reader would ignore them
- * and address the legs without them, which the endpoints do not know, so
- * the version changed. Version 1 objects are still read, their keys 0:
- * the dialogs of an engine from before keys keep the identifiers their
- * endpoints were given ("rh-<did>-<a|b>", "rh-<did>") until they end.
- *
- * Version 3 added "sdp_off", the offset of the o= versions sent to a leg
- * (sdpver.c): a reader that ignored it would send that leg versions lower
- * than it has seen. Releases up to version 4 wrote 3 only when an offset
- * was set, other dialogs as 2, so that nodes of the release before kept
- * reading them during an upgrade: a version 2 reader ignores "caps"
- * (what an endpoint supports: it only misses a chance to use UPDATE) and
- * the session timer "se", "se_refresher" (its re-INVITEs go without one,
- * as before).
- *
- * The engine relays SDP unchanged, so a leg's sdp_out is usually the other
- * leg's sdp_in; the decoder then keeps one string with two references
- * instead of two copies (SDP bodies are most of a dialog's memory).
- * Version 4 writes such an SDP once, too: the leg's "sdp_out" is left out
- * and "sdp_relayed":true stands for "the other leg's sdp_in" (an older
- * reader would take the missing sdp_out for none, hence the version). It
- * saves one or two SDP bodies, JSON-escaped, in every replication message
- * and Redis snapshot (bench/dialog_memory.py: Redis memory per dialog).
- * Nearly every dialog with SDP is then written as 4, so nodes of the
- * releases before drop them: an upgrade across this change follows
- * docs/operations.md, "Upgrading across a format change". Objects with
- * both copies (versions 1 to 3) are still read.
- *
- * Version 5 is version 4 with short keys ("c" for "callid", "a" and "b"
- * for the legs...: the tables below and names[]), the state as its
- * number (enum dialog_state: 1 for "confirmed"), and "sdp_relayed"
- * whenever an SDP was relayed: a typical dialog's keys took a third of
- * its message and of its Redis snapshot (bench/RESULTS.md, "Memory per
- * dialog"). Every dialog is written as 5, so no node of a release before
- * reads any; the long keys of versions 1 to 4 are still read. Short keys
- * make the object harder to read by eye: the API shows dialogs with
- * names (dialog_view.c), not this.
+ * Versions, all still read (docs/operations.md, "Rolling upgrades and
+ * the replication format", says what each meant for mixed clusters):
+ *   1  the first;
+ *   2  the keys (did.c): a version 1 object decodes with keys 0, and its
+ *      dialog keeps the identifiers its endpoints were given
+ *      ("rh-<did>-<a|b>", "rh-<did>") until it ends;
+ *   3  "sdp_off", the offset of the o= versions sent to a leg (sdpver.c):
+ *      a reader that ignored it would send versions lower than seen;
+ *   4  an SDP relayed unchanged (a leg's sdp_out is the other leg's
+ *      sdp_in) written once, "sdp_relayed":true instead of "sdp_out"; the
+ *      decoder keeps one string with two references either way (SDP
+ *      bodies are most of a dialog's memory);
+ *   5  version 4 with short keys ("c" for "callid", "a" and "b" for the
+ *      legs...: the tables below and names[]) and the state as its number
+ *      (enum dialog_state): the keys took a third of a typical message
+ *      and Redis snapshot (bench/RESULTS.md, "Memory per dialog").
+ * A node writes its own version only, so nodes of the releases before
+ * drop every dialog it writes. Short keys are harder to read by eye: the
+ * API shows dialogs with names (dialog_view.c), not this.
  */
 #include <stddef.h>
 #include <string.h>
@@ -300,7 +282,7 @@ static int field_decode(void *p, const struct field *f,
 	if (f->type == FIELD_STR)
 		return str_dup(p, e->u.str);
 	if (f->type == FIELD_ID) {
-		*(const char **)p = e->u.str;   /* borrowed: see ids_own() */
+		*(const char **)p = e->u.str;   /* the JSON's, until adopted */
 		return 0;
 	}
 	if (f->type == FIELD_ATOM)
@@ -770,31 +752,6 @@ static int sdp_share(struct dialog_leg *to, const struct dialog_leg *from,
 
 
 /**
- * The identifiers were decoded as pointers into the JSON object, which
- * is about to go: one copy of them all, in the dialog's block (one
- * allocation, see dialog_set_ids())
- */
-static int ids_own(struct dialog *dlg)
-{
-	char **slot[DIALOG_IDS] = {
-		&dlg->callid, &dlg->from, &dlg->to, &dlg->to_tag,
-		&dlg->leg[LEG_CALLER].target, &dlg->leg[LEG_CALLEE].target,
-	};
-	struct pl val[DIALOG_IDS];
-	const struct pl *v[DIALOG_IDS];
-
-	for (int i = 0; i < DIALOG_IDS; i++) {
-		val[i] = pl_null;
-		pl_set_str(&val[i], *slot[i]);
-		*slot[i] = NULL;       /* borrowed: not the dialog's to free */
-		v[i] = &val[i];
-	}
-
-	return dialog_set_ids(dlg, v);
-}
-
-
-/**
  * Rebuild a dialog from its JSON form. The dialog is not inserted in the
  * table, and its node-local state is empty.
  *
@@ -873,7 +830,7 @@ int dialog_decode(struct dialog **dlgp, const char *str, size_t len)
  out:
 	/* until here the identifiers are the JSON object's strings */
 	if (dlg) {
-		int e = ids_own(dlg);
+		int e = dialog_ids_adopt(dlg);
 
 		err = err ? err : e;
 	}
