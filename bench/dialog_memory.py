@@ -24,7 +24,9 @@ for node1's finished transactions to go (the method of bench_proxy.py):
   sees it;
 - Redis: used_memory (INFO memory) growth per snapshot key, MEMORY USAGE
   of one snapshot key, its encoding and the length of its stored message
-  (--listpack-value: with that hash-max-listpack-value);
+  (--listpack-value: with that hash-max-listpack-value, for the hash
+  snapshots of a build from before dialog format 5; snapshots are strings
+  since);
 - the SDP bytes a dialog keeps: the distinct SDP bodies of one snapshot
   (a node keeps the last SDP of each direction once), so that "beyond
   the SDPs" is printed explicitly.
@@ -64,7 +66,8 @@ def parse_args():
                     help="Redis's hash-max-listpack-value (CONFIG SET) "
                     'before the calls: a snapshot hash whose message fits '
                     "stays a listpack (Redis's default, 64, makes it a "
-                    'hash table)')
+                    'hash table); only builds from before dialog format 5 '
+                    'store hashes')
     ap.add_argument('--dump', metavar='FILE',
                     help='write one stored snapshot message to FILE')
     return ap.parse_args()
@@ -100,6 +103,14 @@ def sample(n1, n2, redis):
             'redis': redis.client.info('memory')['used_memory']}
 
 
+def snapshot_message(client, key):
+    """A snapshot's stored message: the string "<version> <message>" from
+    dialog format 5 on, the hash {v, m} before."""
+    if client.type(key) == 'hash':
+        return client.hget(key, 'm')
+    return client.get(key).partition(' ')[2]
+
+
 def snapshot_dialog(message):
     """The dialog object of a stored replication message
     "<signature> <header>\\n<dialog>"."""
@@ -112,8 +123,8 @@ def sdp_bytes(dlg):
     """Bytes of the distinct SDP bodies of a dialog (as a node keeps them);
     the reader of either form: a copy or a reference to the other leg's."""
     bodies = set()
-    for leg in ('caller', 'callee'):
-        for key in ('sdp_in', 'sdp_out'):
+    for leg in ('caller', 'callee', 'a', 'b'):     # long keys, short (5)
+        for key in ('sdp_in', 'sdp_out', 'i', 'o'):
             v = dlg.get(leg, {}).get(key)
             if isinstance(v, str):
                 bodies.add(v)
@@ -174,7 +185,7 @@ def run(ctx, args):
     up = plateau(args, n1, n2, redis, args.calls)
 
     keys = snapshot_keys(redis)
-    message = redis.client.hget(keys[0], 'm')
+    message = snapshot_message(redis.client, keys[0])
     one_key = redis.client.memory_usage(keys[0])
     encoding = redis.client.object('encoding', keys[0])
     sdp, bodies = sdp_bytes(snapshot_dialog(message))

@@ -102,7 +102,10 @@ def run(ctx, args):
     keys = snapshot_keys(redis)
     used = info_memory(redis)
     one_key = redis.client.memory_usage(keys[0])
-    msg_len = len(redis.client.hget(keys[0], 'm'))
+    # "<version> <message>", or a hash {v, m} before dialog format 5
+    msg_len = len(redis.client.get(keys[0]).partition(' ')[2]
+                  if redis.client.type(keys[0]) == 'string'
+                  else redis.client.hget(keys[0], 'm'))
 
     caller = uac.result()
     if not caller.ok:

@@ -36,18 +36,6 @@ enum dialog_lock_kind {
 };
 
 /**
- * One engine-originated operation at a time. While the holder has an
- * INVITE or UPDATE of its own pending (`pending`), the endpoints' own
- * session refreshes are glare and refused (491); otherwise they are
- * relayed as usual.
- */
-struct dialog_lock {
-	enum dialog_lock_kind kind;
-	bool pending;          /* the holder's INVITE/UPDATE is pending */
-	const void *holder;    /* compared, never dereferenced */
-};
-
-/**
  * Our 2xx to an INVITE of one leg, kept until that leg's ACK for it
  * (RFC 3261 13.3.1.4). Once its ACK is overdue it is replicated
  * (`shared`), so that whichever node serves the dialog next goes on
@@ -91,9 +79,26 @@ struct dialog_early {
 	char *dst;             /* where it went, "IP:PORT" */
 };
 
+/**
+ * The identifiers of a dialog, its strings that change never or seldom,
+ * held in one allocation, in this order: the pointers of struct dialog
+ * point into it (the first one set, at its start), and are set only
+ * through dialog_set_ids()
+ */
+enum dialog_id {
+	DIALOG_ID_CALLID = 0,
+	DIALOG_ID_FROM,
+	DIALOG_ID_TO,
+	DIALOG_ID_TO_TAG,          /* through dialog_set_to_tag() */
+	DIALOG_ID_CALLER_TARGET,
+	DIALOG_ID_CALLEE_TARGET,
+	DIALOG_IDS
+};
+
 /** One side of the call: how to reach that endpoint and what it has seen */
 struct dialog_leg {
-	char *target;          /* the endpoint's remote target (Contact URI) */
+	char *target;          /* the endpoint's remote target (Contact URI):
+				  an identifier (enum dialog_id) */
 	char *route;           /* route set toward it: "<uri>,<uri>" or NULL */
 	char *sdp_in;          /* last SDP received from it (shared ref) */
 	char *sdp_out;         /* last SDP sent to it (shared ref) */
@@ -112,9 +117,10 @@ struct dialog_leg {
  * Everything another node needs to continue the call lives in the
  * replicated part; the tail is node-local runtime state. Other modules
  * read any field, and write leaf data (legs, SDP, CSeq, names) through
- * the setters below; state, to_tag, owner, replica, acked, the 2xx kept
- * for an ACK, the lock and the timestamps change only through
- * dialog_state.c's named transitions.
+ * the setters below, the identifiers (Call-ID, From, To, To tag, the
+ * targets: enum dialog_id) through dialog_set_ids(); state, to_tag,
+ * owner, replica, acked, the 2xx kept for an ACK, the lock and the
+ * timestamps change only through dialog_state.c's named transitions.
  */
 struct dialog {
 	struct le he;          /* dialog table, keyed by did */
@@ -139,7 +145,16 @@ struct dialog {
 	/* node-local, never serialized */
 	bool replica;          /* held for another node, not served here */
 	bool acked;            /* the caller's ACK for a 2xx passed here */
-	struct dialog_lock lock;
+	/*
+	 * The lock: one engine-originated operation at a time. While the
+	 * holder has an INVITE or UPDATE of its own pending, the endpoints'
+	 * own session refreshes are glare and refused (491); otherwise they
+	 * are relayed as usual. Three fields, not a struct: its two small
+	 * ones fill the hole after the flags (16 B less, a malloc size class).
+	 */
+	uint8_t lock_kind;     /* enum dialog_lock_kind */
+	bool lock_pending;     /* the holder's INVITE/UPDATE is pending */
+	const void *lock_holder; /* compared, never dereferenced */
 	struct media_call *mcall; /* its media on `media`, once used here */
 };
 
@@ -189,6 +204,10 @@ bool dialog_locked_by(const struct dialog *dlg, enum dialog_lock_kind kind,
 		      const void *holder);
 
 int  dialog_set_str(char **dst, const struct pl *pl);
+int  dialog_set_ids(struct dialog *dlg, const struct pl *const v[DIALOG_IDS]);
+int  dialog_set_id(struct dialog *dlg, enum dialog_id id,
+		   const struct pl *pl);
+int  dialog_ids_adopt(struct dialog *dlg);
 int  dialog_atom_str(char **dst, const char *name);
 int  dialog_callee_callid(char *buf, size_t sz, const struct dialog *dlg);
 int  dialog_from_tag(const struct dialog *dlg, struct pl *tag);
@@ -198,7 +217,7 @@ const char *dialog_leg_name(enum dialog_leg_id leg);
 uint64_t dialog_now(void);
 
 /* dialog_codec.c: versioned serialization (JSON) */
-enum { DIALOG_CODEC_VERSION = 4, DIALOG_CODEC_VERSION_MIN = 1 };
+enum { DIALOG_CODEC_VERSION = 5, DIALOG_CODEC_VERSION_MIN = 1 };
 int dialog_encode(struct re_printf *pf, const struct dialog *dlg);
 int dialog_encode_mb(struct mbuf **mbp, const struct dialog *dlg);
 int dialog_decode(struct dialog **dlgp, const char *str, size_t len);

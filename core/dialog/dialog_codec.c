@@ -16,7 +16,8 @@
  * replicated part of struct dialog is written; the node-local tail
  * (replica, acked, transactions) starts empty on the node that decodes.
  *
- * Layout, with NULL strings, zero keys, zero 32-bit numbers and the
+ * Layout of versions 1 to 4 (version 5 has the same with short keys,
+ * below), with NULL strings, zero keys, zero numbers (but times) and the
  * transport UDP left out (each decodes to its default, in every version):
  *   {"v":2|3|4,"did":"<16 hex>","state":"confirmed","callid":..,
  *    "callid_key":"<16 hex>","from":..,"to":..,"to_tag":..,"shtag":..,
@@ -41,33 +42,25 @@
  * keys), and a missing optional field decodes to what dialog_alloc()
  * gives, but for the keys: a missing key is 0.
  *
- * Version 2 added the keys (did.c). A version 1 reader would ignore them
- * and address the legs without them, which the endpoints do not know, so
- * the version changed. Version 1 objects are still read, their keys 0:
- * the dialogs of an engine from before keys keep the identifiers their
- * endpoints were given ("rh-<did>-<a|b>", "rh-<did>") until they end.
- *
- * Version 3 added "sdp_off", the offset of the o= versions sent to a leg
- * (sdpver.c): a reader that ignored it would send that leg versions lower
- * than it has seen. It is written as 3 only when an offset is set; other
- * dialogs are still written as 2, so that nodes of the release before
- * keep reading them during an upgrade: a version 2 reader ignores "caps"
- * (what an endpoint supports: it only misses a chance to use UPDATE) and
- * the session timer "se", "se_refresher" (its re-INVITEs go without one,
- * as before).
- *
- * The engine relays SDP unchanged, so a leg's sdp_out is usually the other
- * leg's sdp_in; the decoder then keeps one string with two references
- * instead of two copies (SDP bodies are most of a dialog's memory).
- * Version 4 writes such an SDP once, too: the leg's "sdp_out" is left out
- * and "sdp_relayed":true stands for "the other leg's sdp_in" (an older
- * reader would take the missing sdp_out for none, hence the version). It
- * saves one or two SDP bodies, JSON-escaped, in every replication message
- * and Redis snapshot (bench/dialog_memory.py: Redis memory per dialog).
- * Nearly every dialog with SDP is then written as 4, so nodes of the
- * releases before drop them: an upgrade across this change follows
- * docs/operations.md, "Upgrading across a format change". Objects with
- * both copies (versions 1 to 3) are still read.
+ * Versions, all still read (docs/operations.md, "Rolling upgrades and
+ * the replication format", says what each meant for mixed clusters):
+ *   1  the first;
+ *   2  the keys (did.c): a version 1 object decodes with keys 0, and its
+ *      dialog keeps the identifiers its endpoints were given
+ *      ("rh-<did>-<a|b>", "rh-<did>") until it ends;
+ *   3  "sdp_off", the offset of the o= versions sent to a leg (sdpver.c):
+ *      a reader that ignored it would send versions lower than seen;
+ *   4  an SDP relayed unchanged (a leg's sdp_out is the other leg's
+ *      sdp_in) written once, "sdp_relayed":true instead of "sdp_out"; the
+ *      decoder keeps one string with two references either way (SDP
+ *      bodies are most of a dialog's memory);
+ *   5  version 4 with short keys ("c" for "callid", "a" and "b" for the
+ *      legs...: the tables below and names[]) and the state as its number
+ *      (enum dialog_state): the keys took a third of a typical message
+ *      and Redis snapshot (bench/RESULTS.md, "Memory per dialog").
+ * A node writes its own version only, so nodes of the releases before
+ * drop every dialog it writes. Short keys are harder to read by eye: the
+ * API shows dialogs with names (dialog_view.c), not this.
  */
 #include <stddef.h>
 #include <string.h>
@@ -83,66 +76,92 @@ enum {
 
 enum field_type {
 	FIELD_STR,
+	FIELD_ID,              /* an identifier (dialog_set_ids()) */
 	FIELD_ATOM,            /* a string interned with dialog_atom_str() */
 	FIELD_U32,
 	FIELD_U64,
+	FIELD_MS,              /* unix ms, always written (not 0 by default) */
 	FIELD_X64,             /* 16 hex digits; 0 is left out */
 };
 
+/** The keys of a version: names up to 4, short ones from 5 on */
+enum keyset {
+	KEYS_LONG = 0,
+	KEYS_SHORT,
+	KEYSETS,
+};
+
 struct field {
-	const char *key;
+	const char *key[KEYSETS];
 	size_t off;
 	enum field_type type;
 };
 
 static const struct field dialog_fields[] = {
-	{"callid",  offsetof(struct dialog, callid),  FIELD_STR},
-	{"callid_key", offsetof(struct dialog, callid_key), FIELD_X64},
-	{"from",    offsetof(struct dialog, from),    FIELD_STR},
-	{"to",      offsetof(struct dialog, to),      FIELD_STR},
-	{"to_tag",  offsetof(struct dialog, to_tag),  FIELD_STR},
-	{"shtag",   offsetof(struct dialog, shtag),   FIELD_ATOM},
-	{"owner",   offsetof(struct dialog, owner),   FIELD_ATOM},
-	{"media",   offsetof(struct dialog, media),   FIELD_ATOM},
-	{"created", offsetof(struct dialog, created), FIELD_U64},
-	{"updated", offsetof(struct dialog, updated), FIELD_U64},
-	{"version", offsetof(struct dialog, version), FIELD_U64},
-	{"se",      offsetof(struct dialog, se),      FIELD_U32},
-	{"se_refresher", offsetof(struct dialog, se_refresher), FIELD_U32},
+	{{"callid", "c"},  offsetof(struct dialog, callid),  FIELD_ID},
+	{{"callid_key", "ck"}, offsetof(struct dialog, callid_key), FIELD_X64},
+	{{"from", "f"},    offsetof(struct dialog, from),    FIELD_ID},
+	{{"to", "t"},      offsetof(struct dialog, to),      FIELD_ID},
+	{{"to_tag", "tt"},  offsetof(struct dialog, to_tag),  FIELD_ID},
+	{{"shtag", "sh"},   offsetof(struct dialog, shtag),   FIELD_ATOM},
+	{{"owner", "o"},   offsetof(struct dialog, owner),   FIELD_ATOM},
+	{{"media", "m"},   offsetof(struct dialog, media),   FIELD_ATOM},
+	{{"created", "cr"}, offsetof(struct dialog, created), FIELD_MS},
+	{{"updated", "up"}, offsetof(struct dialog, updated), FIELD_MS},
+	{{"version", "n"}, offsetof(struct dialog, version), FIELD_U64},
+	{{"se", "se"},      offsetof(struct dialog, se),      FIELD_U32},
+	{{"se_refresher", "sr"}, offsetof(struct dialog, se_refresher), FIELD_U32},
 };
 
+enum { LEG_SDP_OUT = 3 };   /* leg_fields[] index: "sdp_relayed" replaces it */
+
 static const struct field leg_fields[] = {
-	{"target",   offsetof(struct dialog_leg, target),   FIELD_STR},
-	{"route",    offsetof(struct dialog_leg, route),    FIELD_STR},
-	{"sdp_in",   offsetof(struct dialog_leg, sdp_in),   FIELD_STR},
-	{"sdp_out",  offsetof(struct dialog_leg, sdp_out),  FIELD_STR},
-	{"lsnr_tag", offsetof(struct dialog_leg, lsnr_tag), FIELD_ATOM},
-	{"contact_key", offsetof(struct dialog_leg, contact_key), FIELD_X64},
-	{"sdp_off",  offsetof(struct dialog_leg, sdp_off),  FIELD_U64},
-	{"caps",     offsetof(struct dialog_leg, caps),     FIELD_U32},
+	{{"target", "t"},   offsetof(struct dialog_leg, target),   FIELD_ID},
+	{{"route", "r"},    offsetof(struct dialog_leg, route),    FIELD_STR},
+	{{"sdp_in", "i"},   offsetof(struct dialog_leg, sdp_in),   FIELD_STR},
+	{{"sdp_out", "o"},  offsetof(struct dialog_leg, sdp_out),  FIELD_STR},
+	{{"lsnr_tag", "l"}, offsetof(struct dialog_leg, lsnr_tag), FIELD_ATOM},
+	{{"contact_key", "k"}, offsetof(struct dialog_leg, contact_key), FIELD_X64},
+	{{"sdp_off", "so"},  offsetof(struct dialog_leg, sdp_off),  FIELD_U64},
+	{{"caps", "cp"},     offsetof(struct dialog_leg, caps),     FIELD_U32},
 };
 
 static const struct field cseq_fields[] = {
-	{"rseq", offsetof(struct cseq_leg, rseq), FIELD_U32},
-	{"lseq", offsetof(struct cseq_leg, lseq), FIELD_U32},
-	{"off",  offsetof(struct cseq_leg, off),  FIELD_U32},
-	{"ack",  offsetof(struct cseq_leg, ack),  FIELD_U32},
+	{{"rseq", "r"}, offsetof(struct cseq_leg, rseq), FIELD_U32},
+	{{"lseq", "l"}, offsetof(struct cseq_leg, lseq), FIELD_U32},
+	{{"off", "o"},  offsetof(struct cseq_leg, off),  FIELD_U32},
+	{{"ack", "a"},  offsetof(struct cseq_leg, ack),  FIELD_U32},
 };
 
 /* a ringing call's, for ending it from another node */
 static const struct field early_fields[] = {
-	{"vias", offsetof(struct dialog_early, vias), FIELD_STR},
-	{"src",  offsetof(struct dialog_early, src),  FIELD_STR},
-	{"via",  offsetof(struct dialog_early, via),  FIELD_STR},
-	{"ruri", offsetof(struct dialog_early, ruri), FIELD_STR},
-	{"dst",  offsetof(struct dialog_early, dst),  FIELD_STR},
+	{{"vias", "vs"}, offsetof(struct dialog_early, vias), FIELD_STR},
+	{{"src", "s"},  offsetof(struct dialog_early, src),  FIELD_STR},
+	{{"via", "v"},  offsetof(struct dialog_early, via),  FIELD_STR},
+	{{"ruri", "u"}, offsetof(struct dialog_early, ruri), FIELD_STR},
+	{{"dst", "d"},  offsetof(struct dialog_early, dst),  FIELD_STR},
 };
+
+/** The keys written by hand, in each key set */
+struct names {
+	const char *did, *state, *early, *leg[2];
+	const char *sdp_relayed, *tp, *cseq, *ok, *dst, *msg;
+};
+
+static const struct names names[KEYSETS] = {
+	{"did", "state", "early", {"caller", "callee"},
+	 "sdp_relayed", "tp", "cseq", "ok", "dst", "msg"},
+	{"d", "s", "e", {"a", "b"},
+	 "rl", "tp", "q", "ok", "d", "m"},
+};
+
+static const struct names *const wr = &names[KEYS_SHORT];  /* writing */
 
 /* the 2xx awaiting an ACK; its buffer, address and transport by hand */
 static const struct field ok_fields[] = {
-	{"cseq",  offsetof(struct dialog_ok, cseq),  FIELD_U32},
-	{"ack",   offsetof(struct dialog_ok, ack),   FIELD_U32},
-	{"until", offsetof(struct dialog_ok, until), FIELD_U64},
+	{{"cseq", "c"},  offsetof(struct dialog_ok, cseq),  FIELD_U32},
+	{{"ack", "a"},   offsetof(struct dialog_ok, ack),   FIELD_U32},
+	{{"until", "u"}, offsetof(struct dialog_ok, until), FIELD_MS},
 };
 
 
@@ -157,7 +176,7 @@ static bool str_equal(const char *a, const char *b)
 
 static bool is_str(enum field_type type)
 {
-	return type == FIELD_STR || type == FIELD_ATOM;
+	return type == FIELD_STR || type == FIELD_ID || type == FIELD_ATOM;
 }
 
 
@@ -190,28 +209,30 @@ static int x64_encode(struct odict *o, const char *key, uint64_t v)
 }
 
 
+/** Written with the short keys, always (DIALOG_CODEC_VERSION) */
 static int fields_encode(struct odict *o, const void *base,
 			 const struct field *fv, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		const void *p = (const uint8_t *)base + fv[i].off;
+		const char *key = fv[i].key[KEYS_SHORT];
 		const char *s;
 		int err;
 
 		if (fv[i].type == FIELD_X64) {
-			err = x64_encode(o, fv[i].key, *(const uint64_t *)p);
+			err = x64_encode(o, key, *(const uint64_t *)p);
 		}
-		else if (fv[i].type == FIELD_U32 && !field_uint(p, FIELD_U32)) {
+		else if ((fv[i].type == FIELD_U32 || fv[i].type == FIELD_U64) &&
+			 !field_uint(p, fv[i].type)) {
 			err = 0;    /* decodes to 0 anyway: saves bytes */
 		}
 		else if (!is_str(fv[i].type)) {
-			err = odict_entry_add(o, fv[i].key, ODICT_INT,
+			err = odict_entry_add(o, key, ODICT_INT,
 					      (int64_t)field_uint(p, fv[i].type));
 		}
 		else {
 			s = *(char * const *)p;
-			err = s ? odict_entry_add(o, fv[i].key, ODICT_STRING,
-						  s) : 0;
+			err = s ? odict_entry_add(o, key, ODICT_STRING, s) : 0;
 		}
 		if (err)
 			return err;
@@ -239,14 +260,14 @@ static int entry_lookup(const struct odict_entry **ep, const struct odict *o,
 
 
 static int field_decode(void *p, const struct field *f,
-			const struct odict *o)
+			const struct odict *o, enum keyset ks)
 {
 	const struct odict_entry *e;
 	struct pl hex;
 	int64_t v;
 	int err;
 
-	err = entry_lookup(&e, o, f->key, json_type(f->type));
+	err = entry_lookup(&e, o, f->key[ks], json_type(f->type));
 	if (err)
 		return err;
 
@@ -260,6 +281,10 @@ static int field_decode(void *p, const struct field *f,
 
 	if (f->type == FIELD_STR)
 		return str_dup(p, e->u.str);
+	if (f->type == FIELD_ID) {
+		*(const char **)p = e->u.str;   /* the JSON's, until adopted */
+		return 0;
+	}
 	if (f->type == FIELD_ATOM)
 		return dialog_atom_str(p, e->u.str);
 
@@ -276,11 +301,12 @@ static int field_decode(void *p, const struct field *f,
 }
 
 
-static int fields_decode(void *base, const struct odict *o,
+static int fields_decode(void *base, const struct odict *o, enum keyset ks,
 			 const struct field *fv, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		int err = field_decode((uint8_t *)base + fv[i].off, &fv[i], o);
+		int err = field_decode((uint8_t *)base + fv[i].off, &fv[i], o,
+				       ks);
 		if (err)
 			return err;
 	}
@@ -331,14 +357,14 @@ static int ok_encode(struct odict *lo, const struct dialog_ok *ok)
 
 	(void)re_snprintf(dst, sizeof(dst), "%J", &ok->dst);
 	err  = fields_encode(oo, ok, ok_fields, ARRAY_SIZE(ok_fields));
-	err |= odict_entry_add(oo, "tp", ODICT_STRING,
+	err |= odict_entry_add(oo, wr->tp, ODICT_STRING,
 			       sip_transp_name(ok->tp));
-	err |= odict_entry_add(oo, "dst", ODICT_STRING, dst);
+	err |= odict_entry_add(oo, wr->dst, ODICT_STRING, dst);
 	err |= re_sdprintf(&msg, "%b", ok->mb->buf, ok->mb->end);
 	if (!err)
-		err = odict_entry_add(oo, "msg", ODICT_STRING, msg);
+		err = odict_entry_add(oo, wr->msg, ODICT_STRING, msg);
 	if (!err)
-		err = odict_entry_add(lo, "ok", ODICT_OBJECT, oo);
+		err = odict_entry_add(lo, wr->ok, ODICT_OBJECT, oo);
 
 	mem_deref(msg);
 	mem_deref(oo);
@@ -368,25 +394,26 @@ static int early_encode(struct odict *o, const struct dialog_early *early)
 
 	err = fields_encode(eo, early, early_fields, ARRAY_SIZE(early_fields));
 	if (!err)
-		err = odict_entry_add(o, "early", ODICT_OBJECT, eo);
+		err = odict_entry_add(o, wr->early, ODICT_OBJECT, eo);
 
 	mem_deref(eo);
 	return err;
 }
 
 
-static int early_decode(struct dialog *dlg, const struct odict *o)
+static int early_decode(struct dialog *dlg, const struct odict *o,
+			enum keyset ks)
 {
 	const struct odict_entry *e;
 	int err;
 
-	err = entry_lookup(&e, o, "early", ODICT_OBJECT);
+	err = entry_lookup(&e, o, names[ks].early, ODICT_OBJECT);
 	if (err || !e)
 		return err;
 
 	err = dialog_early_alloc(dlg);
 	if (!err)
-		err = fields_decode(dlg->early, e->u.odict, early_fields,
+		err = fields_decode(dlg->early, e->u.odict, ks, early_fields,
 				    ARRAY_SIZE(early_fields));
 	return err;
 }
@@ -419,15 +446,15 @@ static int leg_encode(struct odict *o, const char *key,
 
 	/* the table wrote it; a reference replaces it (see above) */
 	if (sdp_relayed(leg, other)) {
-		odict_entry_del(lo, "sdp_out");
-		err = odict_entry_add(lo, "sdp_relayed", ODICT_BOOL, true);
+		odict_entry_del(lo, leg_fields[LEG_SDP_OUT].key[KEYS_SHORT]);
+		err = odict_entry_add(lo, wr->sdp_relayed, ODICT_BOOL, true);
 		if (err)
 			goto out;
 	}
 
 	/* UDP, the default, decodes from nothing: saves bytes */
 	if (leg->tp != SIP_TRANSP_UDP) {
-		err = odict_entry_add(lo, "tp", ODICT_STRING,
+		err = odict_entry_add(lo, wr->tp, ODICT_STRING,
 				      sip_transp_name(leg->tp));
 		if (err)
 			goto out;
@@ -442,7 +469,7 @@ static int leg_encode(struct odict *o, const char *key,
 	if (err)
 		goto out;
 
-	err = odict_entry_add(lo, "cseq", ODICT_OBJECT, co);
+	err = odict_entry_add(lo, wr->cseq, ODICT_OBJECT, co);
 	if (err)
 		goto out;
 
@@ -461,27 +488,6 @@ static int leg_encode(struct odict *o, const char *key,
 }
 
 
-/**
- * The lowest version that says what dlg holds: 4 once an SDP is written
- * once for both legs, 3 once the engine has moved a leg's o= versions
- * (see above), so that until then a node of a release before still reads
- * it.
- */
-static int codec_version(const struct dialog *dlg)
-{
-	const struct dialog_leg *a = &dlg->leg[LEG_CALLER];
-	const struct dialog_leg *b = &dlg->leg[LEG_CALLEE];
-
-	if (sdp_relayed(a, b) || sdp_relayed(b, a))
-		return DIALOG_CODEC_VERSION;
-
-	if (a->sdp_off || b->sdp_off)
-		return 3;
-
-	return 2;
-}
-
-
 static int dialog_odict(struct odict **op, const struct dialog *dlg)
 {
 	struct odict *o = NULL;
@@ -496,16 +502,15 @@ static int dialog_odict(struct odict **op, const struct dialog *dlg)
 	if (err)
 		return err;
 
-	err = odict_entry_add(o, "v", ODICT_INT, (int64_t)codec_version(dlg));
+	err = odict_entry_add(o, "v", ODICT_INT, (int64_t)DIALOG_CODEC_VERSION);
 	if (err)
 		goto out;
 
-	err = odict_entry_add(o, "did", ODICT_STRING, did);
+	err = odict_entry_add(o, wr->did, ODICT_STRING, did);
 	if (err)
 		goto out;
 
-	err = odict_entry_add(o, "state", ODICT_STRING,
-			      dialog_state_name(dlg->state));
+	err = odict_entry_add(o, wr->state, ODICT_INT, (int64_t)dlg->state);
 	if (err)
 		goto out;
 
@@ -516,7 +521,7 @@ static int dialog_odict(struct odict **op, const struct dialog *dlg)
 		goto out;
 
 	for (unsigned i = LEG_CALLER; i <= LEG_CALLEE; i++) {
-		err = leg_encode(o, dialog_leg_name(i), &dlg->leg[i],
+		err = leg_encode(o, wr->leg[i], &dlg->leg[i],
 				 &dlg->leg[!i]);
 		if (err)
 			goto out;
@@ -598,8 +603,9 @@ static int transp_decode(enum sip_transp *tpp, const char *name)
 
 
 static int ok_decode(struct dialog *dlg, enum dialog_leg_id leg,
-		     const struct odict *o)
+		     const struct odict *o, enum keyset ks)
 {
+	const struct names *nm = &names[ks];
 	const struct odict_entry *tp, *dst, *msg;
 	struct dialog_ok ok;
 	struct pl pl;
@@ -607,13 +613,13 @@ static int ok_decode(struct dialog *dlg, enum dialog_leg_id leg,
 
 	memset(&ok, 0, sizeof(ok));
 	ok.shared = true;
-	err = fields_decode(&ok, o, ok_fields, ARRAY_SIZE(ok_fields));
+	err = fields_decode(&ok, o, ks, ok_fields, ARRAY_SIZE(ok_fields));
 	if (!err)
-		err = entry_lookup(&tp, o, "tp", ODICT_STRING);
+		err = entry_lookup(&tp, o, nm->tp, ODICT_STRING);
 	if (!err)
-		err = entry_lookup(&dst, o, "dst", ODICT_STRING);
+		err = entry_lookup(&dst, o, nm->dst, ODICT_STRING);
 	if (!err)
-		err = entry_lookup(&msg, o, "msg", ODICT_STRING);
+		err = entry_lookup(&msg, o, nm->msg, ODICT_STRING);
 	if (err || !tp || !dst || !msg)
 		return EBADMSG;
 
@@ -636,55 +642,56 @@ static int ok_decode(struct dialog *dlg, enum dialog_leg_id leg,
 
 
 static int leg_decode(struct dialog *dlg, enum dialog_leg_id id,
-		      bool *relayedp, const struct odict *o)
+		      bool *relayedp, const struct odict *o, enum keyset ks)
 {
 	struct dialog_leg *leg = &dlg->leg[id];
-	const char *key = dialog_leg_name(id);
+	const struct names *nm = &names[ks];
 	const struct odict_entry *le, *e;
 	int err;
 
-	err = entry_lookup(&le, o, key, ODICT_OBJECT);
+	err = entry_lookup(&le, o, nm->leg[id], ODICT_OBJECT);
 	if (err || !le)
 		return err;
 
-	err = fields_decode(leg, le->u.odict, leg_fields,
+	err = fields_decode(leg, le->u.odict, ks, leg_fields,
 			    ARRAY_SIZE(leg_fields));
 	if (err)
 		return err;
 
-	err = entry_lookup(&e, le->u.odict, "sdp_relayed", ODICT_BOOL);
+	err = entry_lookup(&e, le->u.odict, nm->sdp_relayed, ODICT_BOOL);
 	if (err)
 		return err;
 	*relayedp = e && e->u.boolean;
 
-	err = entry_lookup(&e, le->u.odict, "tp", ODICT_STRING);
+	err = entry_lookup(&e, le->u.odict, nm->tp, ODICT_STRING);
 	if (!err && e)
 		err = transp_decode(&leg->tp, e->u.str);
 	if (err)
 		return err;
 
-	err = entry_lookup(&e, le->u.odict, "cseq", ODICT_OBJECT);
+	err = entry_lookup(&e, le->u.odict, nm->cseq, ODICT_OBJECT);
 	if (!err && e)
-		err = fields_decode(&leg->cseq, e->u.odict, cseq_fields,
+		err = fields_decode(&leg->cseq, e->u.odict, ks, cseq_fields,
 				    ARRAY_SIZE(cseq_fields));
 	if (err)
 		return err;
 
-	err = entry_lookup(&e, le->u.odict, "ok", ODICT_OBJECT);
+	err = entry_lookup(&e, le->u.odict, nm->ok, ODICT_OBJECT);
 	if (err || !e)
 		return err;
 
-	return ok_decode(dlg, id, e->u.odict);
+	return ok_decode(dlg, id, e->u.odict, ks);
 }
 
 
-static int did_field_decode(uint64_t *didp, const struct odict *o)
+static int did_field_decode(uint64_t *didp, const struct odict *o,
+			    enum keyset ks)
 {
 	const struct odict_entry *e;
 	struct pl pl;
 	int err;
 
-	err = entry_lookup(&e, o, "did", ODICT_STRING);
+	err = entry_lookup(&e, o, names[ks].did, ODICT_STRING);
 	if (err || !e)
 		return EBADMSG;
 
@@ -693,12 +700,26 @@ static int did_field_decode(uint64_t *didp, const struct odict *o)
 }
 
 
-static int state_field_decode(enum dialog_state *stp, const struct odict *o)
+static int state_field_decode(enum dialog_state *stp, const struct odict *o,
+			      enum keyset ks)
 {
 	const struct odict_entry *e;
 	int err;
 
-	err = entry_lookup(&e, o, "state", ODICT_STRING);
+	/* a name up to version 4, enum dialog_state from 5 on */
+	if (ks == KEYS_SHORT) {
+		err = entry_lookup(&e, o, names[ks].state, ODICT_INT);
+		if (err || !e)
+			return err;
+
+		if (e->u.integer < DIALOG_EARLY || e->u.integer > DIALOG_ENDED)
+			return EBADMSG;
+
+		*stp = (enum dialog_state)e->u.integer;
+		return 0;
+	}
+
+	err = entry_lookup(&e, o, names[ks].state, ODICT_STRING);
 	if (err || !e)
 		return err;
 
@@ -747,6 +768,7 @@ int dialog_decode(struct dialog **dlgp, const char *str, size_t len)
 	struct odict *o = NULL;
 	const struct odict_entry *v;
 	bool relayed[2] = {false, false};
+	enum keyset ks;
 	uint64_t did;
 	int err;
 
@@ -765,7 +787,8 @@ int dialog_decode(struct dialog **dlgp, const char *str, size_t len)
 		goto out;
 	}
 
-	err = did_field_decode(&did, o);
+	ks = v->u.integer >= 5 ? KEYS_SHORT : KEYS_LONG;
+	err = did_field_decode(&did, o, ks);
 	if (err)
 		goto out;
 
@@ -778,21 +801,22 @@ int dialog_decode(struct dialog **dlgp, const char *str, size_t len)
 	dlg->leg[LEG_CALLER].contact_key = 0;
 	dlg->leg[LEG_CALLEE].contact_key = 0;
 
-	err = state_field_decode(&dlg->state, o);
+	err = state_field_decode(&dlg->state, o, ks);
 	if (err)
 		goto out;
 
-	err = fields_decode(dlg, o, dialog_fields, ARRAY_SIZE(dialog_fields));
+	err = fields_decode(dlg, o, ks, dialog_fields,
+			    ARRAY_SIZE(dialog_fields));
 	if (err)
 		goto out;
 
 	for (unsigned i = LEG_CALLER; i <= LEG_CALLEE; i++) {
-		err = leg_decode(dlg, i, &relayed[i], o);
+		err = leg_decode(dlg, i, &relayed[i], o, ks);
 		if (err)
 			goto out;
 	}
 
-	err = early_decode(dlg, o);
+	err = early_decode(dlg, o, ks);
 	if (err)
 		goto out;
 
@@ -804,6 +828,12 @@ int dialog_decode(struct dialog **dlgp, const char *str, size_t len)
 		err = EBADMSG;
 
  out:
+	/* until here the identifiers are the JSON object's strings */
+	if (dlg) {
+		int e = dialog_ids_adopt(dlg);
+
+		err = err ? err : e;
+	}
 	mem_deref(o);
 	if (err)
 		mem_deref(dlg);

@@ -176,7 +176,7 @@ int dialog_set_to_tag(struct dialog *dlg, const struct pl *tag)
 	if (dlg->state != DIALOG_EARLY)
 		return refuse(dlg, "new To tag");
 
-	return dialog_set_str(&dlg->to_tag, tag);
+	return dialog_set_id(dlg, DIALOG_ID_TO_TAG, tag);
 }
 
 
@@ -360,6 +360,14 @@ void dialog_ok_clear(struct dialog *dlg, enum dialog_leg_id leg)
 /* ---- the lock ------------------------------------------------------ */
 
 
+static void lock_clear(struct dialog *dlg)
+{
+	dlg->lock_kind = DIALOG_LOCK_NONE;
+	dlg->lock_pending = false;
+	dlg->lock_holder = NULL;
+}
+
+
 /**
  * Take the dialog for one engine-originated operation.
  *
@@ -371,11 +379,11 @@ int dialog_lock(struct dialog *dlg, enum dialog_lock_kind kind,
 	if (!dlg || kind == DIALOG_LOCK_NONE || !holder)
 		return EINVAL;
 
-	if (dlg->lock.kind != DIALOG_LOCK_NONE)
+	if (dlg->lock_kind != DIALOG_LOCK_NONE)
 		return EBUSY;
 
-	dlg->lock.kind = kind;
-	dlg->lock.holder = holder;
+	dlg->lock_kind = (uint8_t)kind;
+	dlg->lock_holder = holder;
 	return 0;
 }
 
@@ -386,10 +394,10 @@ int dialog_unlock(struct dialog *dlg, const void *holder)
 	if (!dlg || !holder)
 		return EINVAL;
 
-	if (dlg->lock.kind == DIALOG_LOCK_NONE || dlg->lock.holder != holder)
+	if (dlg->lock_kind == DIALOG_LOCK_NONE || dlg->lock_holder != holder)
 		return EPERM;
 
-	memset(&dlg->lock, 0, sizeof(dlg->lock));
+	lock_clear(dlg);
 	return 0;
 }
 
@@ -398,21 +406,21 @@ int dialog_unlock(struct dialog *dlg, const void *holder)
 void dialog_lock_break(struct dialog *dlg)
 {
 	if (dlg)
-		memset(&dlg->lock, 0, sizeof(dlg->lock));
+		lock_clear(dlg);
 }
 
 
 bool dialog_locked(const struct dialog *dlg)
 {
-	return dlg && dlg->lock.kind != DIALOG_LOCK_NONE;
+	return dlg && dlg->lock_kind != DIALOG_LOCK_NONE;
 }
 
 
 bool dialog_locked_by(const struct dialog *dlg, enum dialog_lock_kind kind,
 		      const void *holder)
 {
-	return dlg && kind != DIALOG_LOCK_NONE && dlg->lock.kind == kind &&
-		dlg->lock.holder == holder;
+	return dlg && kind != DIALOG_LOCK_NONE && dlg->lock_kind == kind &&
+		dlg->lock_holder == holder;
 }
 
 
@@ -420,14 +428,14 @@ bool dialog_locked_by(const struct dialog *dlg, enum dialog_lock_kind kind,
 void dialog_lock_pending(struct dialog *dlg, const void *holder,
 			 bool pending)
 {
-	if (dlg && dlg->lock.kind != DIALOG_LOCK_NONE &&
-	    dlg->lock.holder == holder)
-		dlg->lock.pending = pending;
+	if (dlg && dlg->lock_kind != DIALOG_LOCK_NONE &&
+	    dlg->lock_holder == holder)
+		dlg->lock_pending = pending;
 }
 
 
 /** An engine-originated INVITE/UPDATE is pending: a refresh is glare */
 bool dialog_pending(const struct dialog *dlg)
 {
-	return dialog_locked(dlg) && dlg->lock.pending;
+	return dialog_locked(dlg) && dlg->lock_pending;
 }

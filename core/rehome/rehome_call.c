@@ -520,7 +520,8 @@ static void leg_answered(struct call *c, const struct sip_msg *msg)
 	struct pl uri;
 
 	if (!sipmsg_contact_uri(&uri, msg) && pl_strcmp(&uri, dl->target)) {
-		(void)dialog_set_str(&dl->target, &uri);
+		(void)dialog_set_id(c->dest.dlg, DIALOG_ID_CALLER_TARGET + leg,
+				    &uri);
 		c->dirty = true;
 	}
 

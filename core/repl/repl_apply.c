@@ -267,7 +267,7 @@ void repl_repair(uint64_t did)
 		return;
 
 	*arg = did;
-	if (redis_command(repair_reply, arg, "HGET %s m", key))
+	if (repl_snapshot_get(key, repair_reply, arg))
 		mem_deref(arg);
 }
 

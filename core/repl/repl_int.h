@@ -17,6 +17,7 @@
  */
 
 #include "cluster.h"
+#include "redis.h"
 
 struct dialog;
 
@@ -62,6 +63,7 @@ int  repl_publish_init(void);
 void repl_publish_start(void);
 void repl_publish_close(void);
 int  repl_publish(const struct dialog *dlg, const char *ev);
+int  repl_snapshot_get(const char *key, redis_reply_h *h, void *arg);
 void repl_endings_send(void);
 void repl_endings_replay(void);
 uint32_t repl_endings_pending(void);

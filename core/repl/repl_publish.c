@@ -6,10 +6,10 @@
  * one message, "<signature> <header>\n<dialog>": a JSON header {node,
  * tag, epoch, ver, ev, did, ts} and the dialog as dialog_encode() writes
  * it (nothing after the header for "ended"). One Lua script stores it as
- * the dialog's snapshot, hash `<cluster>:dlg:<did>` {v, m} with a TTL of
- * dialog_timeout, and publishes it on `<cluster>:repl:<tag>` (only the
- * nodes listening to the tag receive it, repl_tags.c), atomically and
- * only if two checks pass:
+ * the dialog's snapshot, the string `<cluster>:dlg:<did>` = "<version>
+ * <message>" with a TTL of dialog_timeout, and publishes it on
+ * `<cluster>:repl:<tag>` (only the nodes listening to the tag receive it,
+ * repl_tags.c), atomically and only if two checks pass:
  *   fence    the tag's entry in `<cluster>:shtags` names this node at this
  *            epoch (or nobody holds the tag): a node that lost the tag
  *            cannot overwrite the new holder's state, even before it
@@ -30,6 +30,15 @@
  *
  * A snapshot's TTL is refreshed every quarter of it while its dialog is
  * served here, so only the snapshots of dialogs nobody serves expire.
+ *
+ * Releases before stored a hash {v, m}. A string takes less of Redis's
+ * memory than a hash whose message is longer than hash-max-listpack-value
+ * (64 by default: a hash table then), and about as little as a listpack.
+ * The scripts still read the hash of a node of the release before (its
+ * version, its message: repl_snapshot_get()), and a write replaces it
+ * with a string; such a node cannot read or overwrite a string (its
+ * write is refused: WRONGTYPE), nor read the dialog format of this
+ * release anyway (docs/operations.md, "Upgrading across a format change").
  */
 #include <string.h>
 #include <re.h>
@@ -64,7 +73,13 @@ static const char put_lua[] =
 	"    return {0, 'fenced', tonumber(e), h}\n"
 	"  end\n"
 	"end\n"
-	"local v = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')\n"
+	"local v = 0\n"
+	"local k = redis.call('TYPE', KEYS[1])['ok']\n"
+	"if k == 'string' then\n"
+	"  v = tonumber(string.match(redis.call('GET', KEYS[1]), '^%d+'))\n"
+	"elseif k == 'hash' then\n"
+	"  v = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')\n"
+	"end\n"
 	"local ver = tonumber(ARGV[4])\n"
 	"if v > ver then return {0, 'stale', v} end\n"
 	"if v == ver then\n"
@@ -74,11 +89,18 @@ static const char put_lua[] =
 	"if ARGV[8] == '1' then\n"
 	"  redis.call('DEL', KEYS[1])\n"
 	"else\n"
-	"  redis.call('HSET', KEYS[1], 'v', ARGV[4], 'm', ARGV[5])\n"
-	"  redis.call('PEXPIRE', KEYS[1], ARGV[6])\n"
+	"  redis.call('SET', KEYS[1], ARGV[4] .. ' ' .. ARGV[5], 'PX', ARGV[6])\n"
 	"end\n"
 	"redis.call('PUBLISH', ARGV[7], ARGV[5])\n"
 	"return {1, 'ok'}\n";
+
+/* KEYS[1] snapshot: its message, of either form (see above), or nil */
+static const char get_lua[] =
+	"local k = redis.call('TYPE', KEYS[1])['ok']\n"
+	"if k == 'hash' then return redis.call('HGET', KEYS[1], 'm') end\n"
+	"if k ~= 'string' then return false end\n"
+	"local s = redis.call('GET', KEYS[1])\n"
+	"return string.sub(s, (string.find(s, ' ', 1, true) or 0) + 1)\n";
 
 static const char *ev_names[] = {"created", "confirmed", "updated", "ended"};
 
@@ -101,6 +123,7 @@ struct put {
 
 static struct {
 	struct redis_script *put;
+	struct redis_script *get;
 	struct tmr refresh;
 	struct list ended;    /* endings Redis has not seen yet */
 	uint32_t endedc;
@@ -448,12 +471,36 @@ static void refresh_tmr(void *arg)
 /* ---- life cycle ----------------------------------------------------- */
 
 
-/** Load the write script; writing starts with repl_publish_start() */
+/**
+ * Read a snapshot: h gets its message (a string reply) or nil
+ *
+ * @param key  The snapshot's key (repl_key_print())
+ * @param h    Reply handler
+ * @param arg  Handler argument
+ *
+ * @return 0 if success, otherwise errorcode
+ */
+int repl_snapshot_get(const char *key, redis_reply_h *h, void *arg)
+{
+	if (!key || !h)
+		return EINVAL;
+
+	return redis_eval(pub.get, h, arg, "1 %s", key);
+}
+
+
+/** Load the scripts; writing starts with repl_publish_start() */
 int repl_publish_init(void)
 {
+	int err;
+
 	memset(&pub, 0, sizeof(pub));
 
-	return redis_script_add(&pub.put, put_lua);
+	err = redis_script_add(&pub.put, put_lua);
+	if (!err)
+		err = redis_script_add(&pub.get, get_lua);
+
+	return err;
 }
 
 

@@ -6,7 +6,7 @@
  * tags' step: it sends the endings queued while Redis was down (and,
  * on another server than before, those the last one took lately), so
  * that their snapshots are gone before it loads every snapshot (SCAN +
- * HGET, applied as any message), drops replicas that no longer exist
+ * a read of each, applied as any message), drops replicas that no longer exist
  * anywhere (ended while this node was not listening) and writes its own
  * dialogs again (the script makes an unchanged one a TTL refresh); then
  * it reports the node "synced" to the cluster. A Sentinel fail-over is
@@ -16,7 +16,7 @@
  * The dids met while loading are kept in a hash for the sweep, with the
  * ones that ended meanwhile: the channel and the snapshots come over two
  * connections, so the "ended" of a call may arrive before the reply to
- * the HGET that Redis ran just before the call's snapshot was deleted;
+ * the read that Redis ran just before the call's snapshot was deleted;
  * that late snapshot must not bring the call back (a did is never used
  * twice, so an ended did stays ended). Commands
  * in flight hold a reference to their sync; when Redis goes down (or a
@@ -268,8 +268,8 @@ static void scan_reply(int err, const struct redisReply *reply, void *arg)
 		if (keys->element[i]->type != REDIS_REPLY_STRING)
 			continue;
 
-		if (redis_command(snapshot_reply, mem_ref(sync), "HGET %s m",
-				  keys->element[i]->str)) {
+		if (repl_snapshot_get(keys->element[i]->str, snapshot_reply,
+				      mem_ref(sync))) {
 			mem_deref(sync);
 			goto out;
 		}

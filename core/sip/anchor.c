@@ -103,8 +103,11 @@ static char *leg_tag(const struct dialog *dlg, enum dialog_leg_id leg)
 	struct pl tag;
 	char *s = NULL;
 
-	if (leg == LEG_CALLEE)
-		return dlg->to_tag ? mem_ref(dlg->to_tag) : NULL;
+	if (leg == LEG_CALLEE) {
+		/* a copy: identifiers live in the dialog's one block */
+		(void)str_dup(&s, dlg->to_tag);
+		return s;
+	}
 
 	if (!dialog_from_tag(dlg, &tag))
 		(void)pl_strdup(&s, &tag);

@@ -257,7 +257,7 @@ int leg_learn_target(struct dialog *dlg, enum dialog_leg_id leg,
 	if (dlg->leg[leg].target && !pl_strcmp(&uri, dlg->leg[leg].target))
 		return 0;
 
-	return dialog_set_str(&dlg->leg[leg].target, &uri);
+	return dialog_set_id(dlg, DIALOG_ID_CALLER_TARGET + leg, &uri);
 }
 
 

@@ -137,16 +137,17 @@ static int dialog_from_invite(struct dialog **dlgp, const struct sip_msg *msg,
 		return err;
 
 	caller = &dlg->leg[LEG_CALLER];
-	err  = dialog_set_str(&dlg->callid, &msg->callid);
-	err |= dialog_set_str(&dlg->from, &msg->from.val);
-	err |= dialog_set_str(&dlg->to, &msg->to.val);
+	err = target_of_invite(&contact, msg);
+	if (!err)
+		err = dialog_set_ids(dlg, (const struct pl *[DIALOG_IDS]){
+			[DIALOG_ID_CALLID] = &msg->callid,
+			[DIALOG_ID_FROM] = &msg->from.val,
+			[DIALOG_ID_TO] = &msg->to.val,
+			[DIALOG_ID_CALLER_TARGET] = &contact});
 	err |= dialog_atom_str(&dlg->shtag, shtag);
 	err |= dialog_serve(dlg, proxy.cfg->node_id);
 	err |= dialog_atom_str(&caller->lsnr_tag, lsnr_tag);
 	err |= sipmsg_route_set(&caller->route, msg, false);
-	err |= target_of_invite(&contact, msg);
-	if (!err)
-		err = dialog_set_str(&caller->target, &contact);
 	err |= leg_learn_sdp(dlg, LEG_CALLER, msg);
 	if (err)
 		goto out;

@@ -76,7 +76,7 @@ static int leg_set(struct dialog *dlg, enum dialog_leg_id id,
 	leg->cseq.rseq = 1;
 	leg->cseq.lseq = 1;
 
-	return dialog_set_str(&leg->target, &pl) |
+	return dialog_set_id(dlg, DIALOG_ID_CALLER_TARGET + id, &pl) |
 		dialog_atom_str(&leg->lsnr_tag, "public");
 }
 
@@ -97,9 +97,9 @@ static void fixed_dialog_reset(void)
 		abort();
 
 	dlg->callid_key = FUZZ_CALLID_KEY;
-	err  = dialog_set_str(&dlg->callid, &callid);
-	err |= dialog_set_str(&dlg->from, &from);
-	err |= dialog_set_str(&dlg->to, &to);
+	err  = dialog_set_id(dlg, DIALOG_ID_CALLID, &callid);
+	err |= dialog_set_id(dlg, DIALOG_ID_FROM, &from);
+	err |= dialog_set_id(dlg, DIALOG_ID_TO, &to);
 	err |= dialog_atom_str(&dlg->shtag, "default");
 	err |= dialog_serve(dlg, fuzz_engine_conf()->node_id);
 	err |= leg_set(dlg, LEG_CALLER, "sip:alice@127.0.0.1:9;transport=tcp",

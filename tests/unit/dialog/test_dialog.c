@@ -141,7 +141,8 @@ START_TEST(test_table_keeps_reference)
 	dialog_insert(dlg);
 	mem_deref(dlg);
 	ck_assert_ptr_eq(dialog_lookup(5), dlg);
-	ck_assert_int_eq(dialog_set_str(&dlg->callid, &(struct pl)PL("x")), 0);
+	ck_assert_int_eq(dialog_set_id(dlg, DIALOG_ID_CALLID,
+				       &(struct pl)PL("x")), 0);
 
 	/* teardown's dialog_table_close frees it (ASan checks) */
 }
@@ -775,20 +776,20 @@ START_TEST(test_from_tag)
 
 	ck_assert_int_eq(dialog_from_tag(dlg, &tag), EINVAL);
 
-	ck_assert_int_eq(str_dup(&dlg->from,
-		"\"Alice\" <sip:alice@127.0.0.1;transport=udp>;tag=a73kszlfl"),
+	ck_assert_int_eq(dialog_set_id(dlg, DIALOG_ID_FROM, &(struct pl)PL(
+		"\"Alice\" <sip:alice@127.0.0.1;transport=udp>;tag=a73kszlfl")),
 			 0);
 	ck_assert_int_eq(dialog_from_tag(dlg, &tag), 0);
 	ck_assert_int_eq(pl_strcmp(&tag, "a73kszlfl"), 0);
 
-	dlg->from = mem_deref(dlg->from);
-	ck_assert_int_eq(str_dup(&dlg->from,
-		"<sip:bob@127.0.0.1>;x=1;tag=88;y=2"), 0);
+	ck_assert_int_eq(dialog_set_id(dlg, DIALOG_ID_FROM, &(struct pl)PL(
+		"<sip:bob@127.0.0.1>;x=1;tag=88;y=2")), 0);
 	ck_assert_int_eq(dialog_from_tag(dlg, &tag), 0);
 	ck_assert_int_eq(pl_strcmp(&tag, "88"), 0);
 
-	dlg->from = mem_deref(dlg->from);
-	ck_assert_int_eq(str_dup(&dlg->from, "<sip:carol@127.0.0.1>"), 0);
+	ck_assert_int_eq(dialog_set_id(dlg, DIALOG_ID_FROM,
+				       &(struct pl)PL("<sip:carol@127.0.0.1>")),
+			 0);
 	ck_assert_int_ne(dialog_from_tag(dlg, &tag), 0);
 
 	mem_deref(dlg);

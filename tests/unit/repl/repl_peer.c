@@ -201,13 +201,28 @@ long long peer_cmd_int(const char *fmt, ...)
 }
 
 
+/** The version of a snapshot, "<version> <message>" (repl_publish.c) */
 uint64_t peer_snapshot_ver(uint64_t did)
 {
 	char v[32];
 
-	peer_cmd_str(v, sizeof(v), "HGET t:dlg:%016llx v",
+	peer_cmd_str(v, sizeof(v), "GETRANGE t:dlg:%016llx 0 30",
 		     (unsigned long long)did);
 	return strtoull(v, NULL, 10);
+}
+
+
+/** The message of a snapshot, "" when there is none */
+void peer_snapshot_msg(char *buf, size_t sz, uint64_t did)
+{
+	char *m = mem_zalloc(sz, NULL);
+	const char *sp;
+
+	ck_assert_ptr_nonnull(m);
+	peer_cmd_str(m, sz, "GET t:dlg:%016llx", (unsigned long long)did);
+	sp = strchr(m, ' ');
+	str_ncpy(buf, sp ? sp + 1 : "", sz);
+	mem_deref(m);
 }
 
 
@@ -313,21 +328,30 @@ void fixture_set_str(char **dst, const char *s)
 }
 
 
+void fixture_set_id(struct dialog *dlg, enum dialog_id id, const char *s)
+{
+	struct pl pl;
+
+	pl_set_str(&pl, s);
+	ck_assert_int_eq(dialog_set_id(dlg, id, &pl), 0);
+}
+
+
 struct dialog *fixture_dialog(uint64_t did, const char *tag,
 			      const char *owner)
 {
 	struct dialog *dlg = NULL;
 
 	ck_assert_int_eq(dialog_alloc(&dlg, did), 0);
-	fixture_set_str(&dlg->callid, "call-1@127.0.0.1");
-	fixture_set_str(&dlg->from, "<sip:alice@127.0.0.1>;tag=a1");
-	fixture_set_str(&dlg->to, "<sip:bob@127.0.0.1>");
-	fixture_set_str(&dlg->to_tag, "b2");
+	fixture_set_id(dlg, DIALOG_ID_CALLID, "call-1@127.0.0.1");
+	fixture_set_id(dlg, DIALOG_ID_FROM, "<sip:alice@127.0.0.1>;tag=a1");
+	fixture_set_id(dlg, DIALOG_ID_TO, "<sip:bob@127.0.0.1>");
+	fixture_set_id(dlg, DIALOG_ID_TO_TAG, "b2");
 	ck_assert_int_eq(dialog_atom_str(&dlg->shtag, tag), 0);
 	ck_assert_int_eq(dialog_atom_str(&dlg->owner, owner), 0);
-	fixture_set_str(&dlg->leg[LEG_CALLER].target,
+	fixture_set_id(dlg, DIALOG_ID_CALLER_TARGET,
 			"sip:alice@127.0.0.1:27260");
-	fixture_set_str(&dlg->leg[LEG_CALLEE].target,
+	fixture_set_id(dlg, DIALOG_ID_CALLEE_TARGET,
 			"sip:bob@127.0.0.1:27261");
 	fixture_set_str(&dlg->leg[LEG_CALLER].sdp_in, "v=0\r\no=- 1 1 IN IP4 "
 		"127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n");
@@ -374,6 +398,22 @@ void peer_publish(const struct dialog *dlg, const char *ev, uint64_t epoch)
 
 
 void peer_snapshot(const struct dialog *dlg, uint64_t epoch)
+{
+	char *msg = peer_msg(dlg, "updated", epoch);
+
+	char *val = NULL;
+
+	ck_assert_int_eq(re_sdprintf(&val, "%llu %s",
+				     (unsigned long long)dlg->version, msg), 0);
+	peer_cmd_ok("SET t:dlg:%016llx %s", (unsigned long long)dlg->did,
+		    val);
+	mem_deref(val);
+	mem_deref(msg);
+}
+
+
+/** A snapshot as a node of the release before stored it: a hash {v, m} */
+void peer_snapshot_hash(const struct dialog *dlg, uint64_t epoch)
 {
 	char *msg = peer_msg(dlg, "updated", epoch);
 

@@ -23,6 +23,27 @@
 #include "repl_peer.h"
 
 
+static bool key_is(const char *type)
+{
+	return peer_cmd_int("EVAL %s 1 t:dlg:%016llx %s",
+			    "return redis.call('TYPE', KEYS[1])['ok'] == "
+			    "ARGV[1] and 1 or 0",
+			    (unsigned long long)fixture_did, type) == 1;
+}
+
+
+static bool key_is_string(void)
+{
+	return key_is("string");
+}
+
+
+static bool one_stale(void)
+{
+	return fixture_repl_counter("stale") >= 1;
+}
+
+
 static bool two_sent(void)
 {
 	return fixture_repl_counter("sent") >= 2;
@@ -52,8 +73,8 @@ START_TEST(t_replicates_changes)
 	ck_assert(fixture_run_until(fixture_key_exists, 2000));
 
 	/* the snapshot is signed and carries exactly the dialog */
-	peer_cmd_str(m, sizeof(m), "HGET t:dlg:%016llx m",
-		(unsigned long long)fixture_did);
+	ck_assert(key_is("string"));
+	peer_snapshot_msg(m, sizeof(m), fixture_did);
 	pl_set_str(&msg, m);
 	ck_assert_int_eq(cluster_msg_open_stored(&body, &msg), 0);
 	nl = pl_strchr(&body, '\n');
@@ -107,7 +128,7 @@ START_TEST(t_applies_peer_newer_only)
 
 	/* an older version is ignored */
 	peer_dlg->version = 2;
-	fixture_set_str(&peer_dlg->to_tag, "old");
+	fixture_set_id(peer_dlg, DIALOG_ID_TO_TAG, "old");
 	peer_publish(peer_dlg, "updated", 0);
 	fixture_run_for(150);
 	d = dialog_lookup(peer_dlg->did);
@@ -116,7 +137,7 @@ START_TEST(t_applies_peer_newer_only)
 
 	/* a newer one replaces it */
 	peer_dlg->version = 4;
-	fixture_set_str(&peer_dlg->to_tag, "new");
+	fixture_set_id(peer_dlg, DIALOG_ID_TO_TAG, "new");
 	peer_publish(peer_dlg, "updated", 0);
 	ck_assert(fixture_run_until(peer_applied, 2000));
 	ck_assert(dialog_equal(dialog_lookup(peer_dlg->did), peer_dlg));
@@ -178,7 +199,7 @@ END_TEST
 START_TEST(t_new_server_gets_recent_endings)
 {
 	struct dialog *dlg;
-	char m[8192], v[32];
+	char m[8192];
 
 	fixture_node_start();
 
@@ -187,9 +208,7 @@ START_TEST(t_new_server_gets_recent_endings)
 	dialog_changed(dlg, DIALOG_EV_CONFIRMED);
 	fixture_did = dlg->did;
 	ck_assert(fixture_run_until(fixture_key_exists, 2000));
-	peer_cmd_str(m, sizeof(m), "HGET t:dlg:%016llx m",
-		(unsigned long long)fixture_did);
-	peer_cmd_str(v, sizeof(v), "HGET t:dlg:%016llx v",
+	peer_cmd_str(m, sizeof(m), "GET t:dlg:%016llx",
 		(unsigned long long)fixture_did);
 
 	dialog_end(dlg);
@@ -200,8 +219,8 @@ START_TEST(t_new_server_gets_recent_endings)
 	fixture_redis_stop();
 	ck_assert(fixture_run_until(fixture_redis_down, 5000));
 	fixture_redis_start();
-	peer_cmd_ok("HSET t:dlg:%016llx v %s m %s",
-		    (unsigned long long)fixture_did, v, m);
+	peer_cmd_ok("SET t:dlg:%016llx %s", (unsigned long long)fixture_did,
+		    m);
 
 	ck_assert(fixture_run_until(fixture_synced, 8000));
 	ck_assert_ptr_null(dialog_lookup(fixture_did));
@@ -214,10 +233,14 @@ START_TEST(t_loads_snapshots)
 	struct dialog *p[50];
 	uint32_t n = 0;
 
+	/* every tenth as a node of the release before stored it */
 	for (unsigned i = 0; i < 50; i++) {
 		p[i] = fixture_dialog(0xdddd000000000000ULL + i, "b", "n2");
 		p[i]->version = 1 + i;
-		peer_snapshot(p[i], 0);
+		if (i % 10)
+			peer_snapshot(p[i], 0);
+		else
+			peer_snapshot_hash(p[i], 0);
 	}
 
 	fixture_node_start();
@@ -237,6 +260,39 @@ START_TEST(t_loads_snapshots)
 END_TEST
 
 
+/*
+ * A snapshot stored as a hash by a node of the release before: its
+ * version still fences our write, which then replaces it with a string.
+ */
+START_TEST(t_write_replaces_hash_snapshot)
+{
+	struct dialog *dlg, *old;
+
+	fixture_node_start();
+
+	/* not above the hash's version: refused */
+	dlg = fixture_dialog(0xeeee000000000001ULL, "a", "n1");
+	fixture_did = dlg->did;
+	old = fixture_dialog(dlg->did, "b", "n2");
+	old->version = 9;
+	peer_snapshot_hash(old, 0);
+	dlg->version = 7;                  /* a change makes it 8 */
+	dialog_changed(dlg, DIALOG_EV_UPDATED);
+	ck_assert(fixture_run_until(one_stale, 2000));
+	ck_assert(key_is("hash"));
+
+	/* above it: replaced by a string */
+	dlg->version = 9;
+	dialog_changed(dlg, DIALOG_EV_UPDATED);
+	ck_assert(fixture_run_until(key_is_string, 2000));
+	ck_assert_uint_eq(peer_snapshot_ver(fixture_did), 10);
+
+	mem_deref(old);
+	mem_deref(dlg);
+}
+END_TEST
+
+
 static Suite *repl_suite(void)
 {
 	Suite *s = suite_create("repl");
@@ -249,6 +305,7 @@ static Suite *repl_suite(void)
 	tcase_add_test(tc, t_drops_forged);
 	tcase_add_test(tc, t_new_server_gets_recent_endings);
 	tcase_add_test(tc, t_loads_snapshots);
+	tcase_add_test(tc, t_write_replaces_hash_snapshot);
 	suite_add_tcase(s, tc);
 
 	return s;

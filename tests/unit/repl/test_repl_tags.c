@@ -229,7 +229,7 @@ START_TEST(t_redis_restart)
 	ck_assert(fixture_run_until(fixture_redis_down, 5000));
 
 	/* calls go on: change one, end one, start one */
-	fixture_set_str(&live->to_tag, "changed");
+	fixture_set_id(live, DIALOG_ID_TO_TAG, "changed");
 	dialog_changed(live, DIALOG_EV_UPDATED);
 	dialog_end(gone);
 	born = fixture_dialog(0xaaaa000000000003ULL, "a", "n1");
