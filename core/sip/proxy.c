@@ -45,6 +45,7 @@
 #include "hdrfilter.h"
 #include "sipcheck.h"
 #include "sipmend.h"
+#include "randbuf.h"
 #include "nict.h"
 #include "metrics.h"
 #include "proxy.h"
@@ -800,6 +801,7 @@ int proxy_init(struct sip *sip, const struct rh_conf *cfg)
 
 	proxy.sip = sip;
 	proxy.cfg = cfg;
+	randbuf_init();
 
 	err = sipmend_init();
 	if (err)
