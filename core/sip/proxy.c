@@ -46,6 +46,7 @@
 #include "sipcheck.h"
 #include "sipmend.h"
 #include "randbuf.h"
+#include "loopmark.h"
 #include "nict.h"
 #include "metrics.h"
 #include "proxy.h"
@@ -841,6 +842,7 @@ void proxy_close(void)
 	proxy.lsnr_req = mem_deref(proxy.lsnr_req);
 	proxy.lsnr_resp = mem_deref(proxy.lsnr_resp);
 	nict_close();
+	loopmark_close();
 	proxy.routeh = NULL;
 	proxy.serveh = NULL;
 }
