@@ -55,14 +55,29 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_DIR = os.path.dirname(BENCH_DIR)
 HOST = '127.0.0.1'
 
-# Every port this script uses lies in 28000-28999 (the bench's range).
-PORT_KAMAILIO = 28060
-PORT_REHOMED = 28070
-PORT_REHOMED_CTL = 28080
+# Every port this script uses lies in one range of 1000 (--ports; default
+# 28000-28999): these are offsets from its start, set by use_ports().
+PORT_OFFSETS = {'PORT_KAMAILIO': 60, 'PORT_REHOMED': 70,
+                'PORT_REHOMED_CTL': 80, 'PORT_UAC': 101, 'PORT_UAS': 102,
+                'PORT_PROBE': 199, 'PORT_UAC_CTRL': 901,
+                'PORT_UAS_CTRL': 902, 'PORT_UAC_MEDIA': 700,
+                'PORT_UAS_MEDIA': 600}
+PORTS_DEFAULT = '28000-28999'
 REHOMED_TOKEN = 'bench'
-PORT_UAC, PORT_UAS, PORT_PROBE = 28101, 28102, 28199
-PORT_UAC_CTRL, PORT_UAS_CTRL = 28901, 28902
-PORT_UAC_MEDIA, PORT_UAS_MEDIA = 28700, 28600
+
+
+def use_ports(spec):
+    """Set the PORT_* globals from 'LO-HI', a range of at least 1000."""
+    lo, _, hi = spec.partition('-')
+    lo, hi = int(lo), int(hi or -1)
+    if hi - lo < 999 or lo < 1024 or hi > 65535:
+        raise SystemExit('--ports %s: need LO-HI, 1000 ports or more'
+                         % spec)
+    for name, offset in PORT_OFFSETS.items():
+        globals()[name] = lo + offset
+
+
+use_ports(PORTS_DEFAULT)
 
 CLK_TCK = os.sysconf('SC_CLK_TCK')
 
@@ -221,6 +236,10 @@ class Proxy:
         self.child = None
         self.pids = []
 
+    @property
+    def port(self):
+        return globals()[self.port_name]  # read after use_ports()
+
     def start(self):
         self.child = Child(self.argv(), self.log_path)
         if not sip_ping(self.port, 10):
@@ -245,7 +264,7 @@ class Kamailio(Proxy):
     """Kamailio 5.6 with bench/kamailio.cfg (see the notes in that file)."""
 
     name = 'kamailio'
-    port = PORT_KAMAILIO
+    port_name = 'PORT_KAMAILIO'
     linger_s = 5  # tm keeps a finished transaction (wait timer)
 
     def describe(self):
@@ -290,7 +309,7 @@ class Rehomed(Proxy):
     """rehomed, single node, no Redis, from a config written here."""
 
     name = 'rehomed'
-    port = PORT_REHOMED
+    port_name = 'PORT_REHOMED'
     linger_s = 32  # libre keeps a finished transaction 64*T1
 
     def describe(self):
@@ -642,7 +661,7 @@ def print_ratios(kam, reh):
 def parse_args():
     p = argparse.ArgumentParser(
         description='Benchmark rehomed against Kamailio 5.6 with sipp '
-                    '(loopback, ports 28000-28999).')
+                    '(loopback, ports 28000-28999 unless --ports).')
     p.add_argument('--proxies', default='kamailio,rehomed',
                    help='comma-separated, in order (default: %(default)s)')
     p.add_argument('--rehomed', default=os.path.join(REPO_DIR, 'build',
@@ -666,6 +685,9 @@ def parse_args():
     p.add_argument('--quick', action='store_true',
                    help='smoke run: 2 short steps, 500 calls for memory, '
                         '2 s settle (its figures are not measurements)')
+    p.add_argument('--ports', default=PORTS_DEFAULT,
+                   help='LO-HI, the 1000 ports (or more) the bench may use'
+                        ' (default: %(default)s)')
     p.add_argument('--json', help='also write the results to this file')
     p.add_argument('--keep', action='store_true',
                    help='keep the work directory (sipp stats, logs)')
@@ -675,6 +697,7 @@ def parse_args():
         args.mem_calls, args.mem_rate, args.settle = 500, 250, 2
     args.rates = [int(r) for r in args.rates.split(',')]
     args.proxies = args.proxies.split(',')
+    use_ports(args.ports)
     return args
 
 

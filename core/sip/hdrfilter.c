@@ -124,12 +124,27 @@ static bool passed_by_operator(const struct pl *name)
 }
 
 
+/* the first letters differ: most of the table, told without a strlen() */
+static bool first_differs(const struct pl *name, const char *s)
+{
+	return tolower((unsigned char)name->p[0]) !=
+		tolower((unsigned char)s[0]);
+}
+
+
 static enum rule rule_of(const struct pl *name)
 {
+	if (!name->l)
+		return DROP;
+
 	if (passed_by_operator(name))
 		return PASS;
 
 	for (size_t i = 0; i < ARRAY_SIZE(hdrv); i++) {
+		if (first_differs(name, hdrv[i].name) &&
+		    (!hdrv[i].compact || first_differs(name, hdrv[i].compact)))
+			continue;
+
 		if (!pl_strcasecmp(name, hdrv[i].name) ||
 		    (hdrv[i].compact && !pl_strcasecmp(name, hdrv[i].compact)))
 			return hdrv[i].rule;

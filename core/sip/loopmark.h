@@ -6,3 +6,4 @@
 
 int  loopmark_add(struct mbuf *mb);
 bool loopmark_looped(const struct sip_msg *msg);
+void loopmark_close(void);

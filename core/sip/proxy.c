@@ -45,6 +45,8 @@
 #include "hdrfilter.h"
 #include "sipcheck.h"
 #include "sipmend.h"
+#include "randbuf.h"
+#include "loopmark.h"
 #include "nict.h"
 #include "metrics.h"
 #include "proxy.h"
@@ -801,6 +803,7 @@ int proxy_init(struct sip *sip, const struct rh_conf *cfg)
 
 	proxy.sip = sip;
 	proxy.cfg = cfg;
+	randbuf_init();
 
 	err = sipmend_init();
 	if (err)
@@ -840,6 +843,7 @@ void proxy_close(void)
 	proxy.lsnr_req = mem_deref(proxy.lsnr_req);
 	proxy.lsnr_resp = mem_deref(proxy.lsnr_resp);
 	nict_close();
+	loopmark_close();
 	proxy.routeh = NULL;
 	proxy.serveh = NULL;
 }
