@@ -22,7 +22,6 @@
 #include <re.h>
 #include "log.h"
 #include "conf.h"
-#include "uvre.h"
 #include "redis_int.h"
 
 /** A channel, subscribed again on every connect */
@@ -161,7 +160,6 @@ static int sub_send(struct redis_sub *sub)
 			      sub->chan) != REDIS_OK)
 		return ENOTCONN;
 
-	uvre_kick();
 	return 0;
 }
 
@@ -248,7 +246,6 @@ static void session_start(void)
 					   "ROLE") != REDIS_OK))
 		goto fail;
 
-	uvre_kick();
 	return;
 
  fail:
@@ -347,7 +344,6 @@ int redis_session_open(void)
 	if (err)
 		redis_fail("connect", why);
 
-	uvre_kick();
 	return err;
 }
 
