@@ -24,7 +24,8 @@ dropped on the three SIP sockets (a dropped message is retransmitted, and
 sipp takes that copy for the first), printed apart: caller sipp, callee
 sipp, kernel drops. Target (issue 15): 10 000 in
 <= 2 s, 0 failures, 0 retransmissions. --perf PATH records a
-profile of node 2 during the move (perf record -g, PATH.<calls>).
+profile of node 2 during the move (perf record -g, PATH.<calls>);
+--syscalls counts its system calls per re-homed dialog (perf stat).
 
 Trade-offs: everything shares this machine's cores (two sipps, two
 nodes, Redis), so the figures are a floor; the calls are held, never
@@ -103,16 +104,44 @@ def perf_start(path, proc):
                             stdout=subprocess.DEVNULL)
 
 
+SYSCALLS = ('raw_syscalls:sys_enter', 'syscalls:sys_enter_epoll_ctl',
+            'syscalls:sys_enter_epoll_wait', 'syscalls:sys_enter_write',
+            'syscalls:sys_enter_sendto')
+
+
+def syscalls_start(path, proc):
+    """perf stat of node 2's system calls into path (None: not counted)."""
+    if not path:
+        return None
+    return subprocess.Popen(['perf', 'stat', '-x', ',', '-o', path, '-e',
+                             ','.join(SYSCALLS), '-p', str(proc.pid)],
+                            stdout=subprocess.DEVNULL)
+
+
+def syscalls_read(path, calls):
+    """{event: count per re-homed dialog} from perf stat's CSV."""
+    counts = {}
+    with open(path) as f:
+        for line in f:
+            fields = line.strip().split(',')
+            if len(fields) > 2 and fields[0].isdigit():
+                name = fields[2].rpartition(':')[2]
+                name = name.replace('sys_enter_', '').replace('sys_enter',
+                                                              'all')
+                counts[name] = round(int(fields[0]) / calls, 2)
+    return counts
+
+
 def perf_stop(perf):
     if perf:
         perf.send_signal(2)
         perf.wait(30)
 
 
-def run(calls, cps, rate, perf):
+def run(calls, cps, rate, perf, syscalls):
     ctx = h.Ctx('bench-%d' % calls)
     try:
-        return measure(ctx, calls, cps, rate, perf)
+        return measure(ctx, calls, cps, rate, perf, syscalls)
     finally:
         for problem in ctx.close():
             log('problem: ' + problem)
@@ -120,7 +149,7 @@ def run(calls, cps, rate, perf):
             shutil.rmtree(ctx.dir, ignore_errors=True)
 
 
-def measure(ctx, calls, cps, rate, perf_path):
+def measure(ctx, calls, cps, rate, perf_path, syscalls):
     extra = ['-trace_counts', '-l', str(calls + 100), '-max_socket',
              '65000', '-buff_size', str(4 << 20)]
     uas = ctx.sipp('uas.xml', ip=h.CALLEE_IP, calls=calls, timeout=900,
@@ -155,6 +184,8 @@ def measure(ctx, calls, cps, rate, perf_path):
 
     log('%d calls: node1 killed and seen down; re-homing' % calls)
     perf = perf_start(perf_path and '%s.%d' % (perf_path, calls), node2)
+    stat_path = os.path.join(ctx.dir, 'syscalls.csv')
+    stat = syscalls_start(syscalls and stat_path, node2)
     sent0 = lib.status(node2)['repl']['sent']
     cpu0 = {k: cpu_s(p) for k, p in procs.items()}
     t0 = time.monotonic()
@@ -165,6 +196,10 @@ def measure(ctx, calls, cps, rate, perf_path):
     wall = time.monotonic() - t0
     cpu = {k: round(cpu_s(p) - cpu0[k], 2) for k, p in procs.items()}
     perf_stop(perf)
+    perf_stop(stat)
+    if stat:
+        log('%d calls: node 2 system calls per dialog: %s' % (
+            calls, syscalls_read(stat_path, calls)))
     sent = lib.status(node2)['repl']['sent'] - sent0
     log('%d calls: CPU seconds during the move: %s' % (calls, cpu))
 
@@ -192,10 +227,13 @@ def main():
     ap.add_argument('--perf', metavar='PATH',
                     help='perf record -g node 2 during the move, into '
                     'PATH.<calls>')
+    ap.add_argument('--syscalls', action='store_true',
+                    help='count node 2\'s system calls during the move '
+                    '(perf stat, needs tracepoint access)')
     ap.add_argument('--json', action='store_true', help='JSON output')
     a = ap.parse_args()
 
-    results = [run(int(n), a.cps, a.rate, a.perf)
+    results = [run(int(n), a.cps, a.rate, a.perf, a.syscalls)
                for n in a.calls.split(',')]
     if a.json:
         print(json.dumps(results, indent=2))

@@ -24,6 +24,7 @@
 #include <re.h>
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
+#include "log.h"
 #include "redis.h"
 #include "redis_int.h"
 
@@ -56,14 +57,25 @@ static void interest_update(struct redis_loop *rl)
 	int flags = (rl->want_read ? FD_READ : 0) |
 		(rl->want_write ? FD_WRITE : 0);
 
+	int err;
+
 	if (flags == rl->flags)
 		return;
 
-	rl->flags = flags;
-	if (flags)
-		(void)fd_listen(rl->fd, flags, fd_handler, rl);
-	else
+	if (!flags) {
 		fd_close(rl->fd);
+	}
+	else {
+		/* not listening: the watchdog's probe resets the session */
+		err = fd_listen(rl->fd, flags, fd_handler, rl);
+		if (err) {
+			log_warn("redis", "cannot poll fd %d: %m", rl->fd,
+				 err);
+			return;
+		}
+	}
+
+	rl->flags = flags;
 }
 
 
