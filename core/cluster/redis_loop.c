@@ -56,7 +56,6 @@ static void interest_update(struct redis_loop *rl)
 {
 	int flags = (rl->want_read ? FD_READ : 0) |
 		(rl->want_write ? FD_WRITE : 0);
-
 	int err;
 
 	if (flags == rl->flags)
