@@ -21,8 +21,11 @@ re-home, between a snapshot taken before the kill and one taken after
 the job: every `Retrans` counter of both sipps (requests received again,
 responses sent again, from -trace_counts), plus the datagrams the kernel
 dropped on the three SIP sockets (a dropped message is retransmitted, and
-sipp takes that copy for the first). Target: 10 000 in
-<= 3 s, 0 failures, 0 retransmissions.
+sipp takes that copy for the first), printed apart: caller sipp, callee
+sipp, kernel drops. Target (issue 15): 10 000 in
+<= 2 s, 0 failures, 0 retransmissions. --perf PATH records a
+profile of node 2 during the move (perf record -g, PATH.<calls>);
+--syscalls counts its system calls per re-homed dialog (perf stat).
 
 Trade-offs: everything shares this machine's cores (two sipps, two
 nodes, Redis), so the figures are a floor; the calls are held, never
@@ -35,6 +38,7 @@ import glob
 import json
 import os
 import shutil
+import subprocess
 import sys
 import time
 
@@ -90,10 +94,54 @@ def wait_counts():
     time.sleep(1.2)
 
 
-def run(calls, cps, rate):
+def perf_start(path, proc):
+    """perf record -g on proc into path (None: no profile)."""
+    if not path:
+        return None
+    return subprocess.Popen(['perf', 'record', '-q', '-F', '999',
+                             '--call-graph', 'dwarf,16384', '-o', path,
+                             '-p', str(proc.pid)],
+                            stdout=subprocess.DEVNULL)
+
+
+SYSCALLS = ('raw_syscalls:sys_enter', 'syscalls:sys_enter_epoll_ctl',
+            'syscalls:sys_enter_epoll_wait', 'syscalls:sys_enter_write',
+            'syscalls:sys_enter_sendto')
+
+
+def syscalls_start(path, proc):
+    """perf stat of node 2's system calls into path (None: not counted)."""
+    if not path:
+        return None
+    return subprocess.Popen(['perf', 'stat', '-x', ',', '-o', path, '-e',
+                             ','.join(SYSCALLS), '-p', str(proc.pid)],
+                            stdout=subprocess.DEVNULL)
+
+
+def syscalls_read(path, calls):
+    """{event: count per re-homed dialog} from perf stat's CSV."""
+    counts = {}
+    with open(path) as f:
+        for line in f:
+            fields = line.strip().split(',')
+            if len(fields) > 2 and fields[0].isdigit():
+                name = fields[2].rpartition(':')[2]
+                name = name.replace('sys_enter_', '').replace('sys_enter',
+                                                              'all')
+                counts[name] = round(int(fields[0]) / calls, 2)
+    return counts
+
+
+def perf_stop(perf):
+    if perf:
+        perf.send_signal(2)
+        perf.wait(30)
+
+
+def run(calls, cps, rate, perf, syscalls):
     ctx = h.Ctx('bench-%d' % calls)
     try:
-        return measure(ctx, calls, cps, rate)
+        return measure(ctx, calls, cps, rate, perf, syscalls)
     finally:
         for problem in ctx.close():
             log('problem: ' + problem)
@@ -101,7 +149,7 @@ def run(calls, cps, rate):
             shutil.rmtree(ctx.dir, ignore_errors=True)
 
 
-def measure(ctx, calls, cps, rate):
+def measure(ctx, calls, cps, rate, perf_path, syscalls):
     extra = ['-trace_counts', '-l', str(calls + 100), '-max_socket',
              '65000', '-buff_size', str(4 << 20)]
     uas = ctx.sipp('uas.xml', ip=h.CALLEE_IP, calls=calls, timeout=900,
@@ -126,7 +174,7 @@ def measure(ctx, calls, cps, rate):
     assert not lost, '%s lost calls while they were set up: lower --cps' % (
         ' and '.join(lost))
     ports = {node2.sip_port, uac.port, uas.port}
-    before = retrans(uac) + retrans(uas) + udp_drops(ports)
+    before = (retrans(uac), retrans(uas), udp_drops(ports))
     procs = {'node2': node2, 'caller': uac, 'callee': uas}
 
     lib.kill(ctx, node1)
@@ -135,6 +183,10 @@ def measure(ctx, calls, cps, rate):
     assert down, 'node2 does not see node1 down'
 
     log('%d calls: node1 killed and seen down; re-homing' % calls)
+    perf = perf_start(perf_path and '%s.%d' % (perf_path, calls), node2)
+    stat_path = os.path.join(ctx.dir, 'syscalls.csv')
+    stat = syscalls_start(syscalls and stat_path, node2)
+    sent0 = lib.status(node2)['repl']['sent']
     cpu0 = {k: cpu_s(p) for k, p in procs.items()}
     t0 = time.monotonic()
     status, job = node2.ctl.post('/v1/rehome', {'tag': 'service',
@@ -143,15 +195,24 @@ def measure(ctx, calls, cps, rate):
     job = lib.wait_job(node2, job, timeout=120)
     wall = time.monotonic() - t0
     cpu = {k: round(cpu_s(p) - cpu0[k], 2) for k, p in procs.items()}
+    perf_stop(perf)
+    perf_stop(stat)
+    if stat:
+        log('%d calls: node 2 system calls per dialog: %s' % (
+            calls, syscalls_read(stat_path, calls)))
+    sent = lib.status(node2)['repl']['sent'] - sent0
     log('%d calls: CPU seconds during the move: %s' % (calls, cpu))
 
     wait_counts()
-    after = retrans(uac) + retrans(uas) + udp_drops(ports)
+    after = (retrans(uac), retrans(uas), udp_drops(ports))
+    rt = [a - b for a, b in zip(after, before)]
     return {'calls': calls, 'job_ms': job['elapsed_ms'],
             'wall_ms': int(wall * 1000),
             'per_s': int(job['moved'] / max(job['elapsed_ms'], 1) * 1000),
             'moved': job['moved'], 'failed': job['failed'],
-            'reasons': job['reasons'], 'retrans': after - before,
+            'reasons': job['reasons'], 'retrans': sum(rt),
+            'retrans_caller': rt[0], 'retrans_callee': rt[1],
+            'udp_drops': rt[2], 'repl_per_dialog': round(sent / calls, 2),
             'cpu_s': cpu}
 
 
@@ -163,21 +224,29 @@ def main():
                     help='call set-up rate through node 1 (default 400)')
     ap.add_argument('--rate', type=int, default=100000,
                     help='re-home rate asked of node 2 (default 100000)')
+    ap.add_argument('--perf', metavar='PATH',
+                    help='perf record -g node 2 during the move, into '
+                    'PATH.<calls>')
+    ap.add_argument('--syscalls', action='store_true',
+                    help='count node 2\'s system calls during the move '
+                    '(perf stat, needs tracepoint access)')
     ap.add_argument('--json', action='store_true', help='JSON output')
     a = ap.parse_args()
 
-    results = [run(int(n), a.cps, a.rate) for n in a.calls.split(',')]
+    results = [run(int(n), a.cps, a.rate, a.perf, a.syscalls)
+               for n in a.calls.split(',')]
     if a.json:
         print(json.dumps(results, indent=2))
         return
 
-    print('%8s %8s %8s %9s %7s %7s %8s' % ('calls', 'job_ms', 'wall_ms',
-                                          'dialog/s', 'moved', 'failed',
-                                          'retrans'))
+    print('%8s %8s %8s %9s %7s %7s %8s %8s %6s %9s' % (
+        'calls', 'job_ms', 'wall_ms', 'dialog/s', 'moved', 'failed',
+        'rtx_uac', 'rtx_uas', 'drops', 'repl/dlg'))
     for r in results:
-        print('%8d %8d %8d %9d %7d %7d %8d%s' % (
+        print('%8d %8d %8d %9d %7d %7d %8d %8d %6d %9.2f%s' % (
             r['calls'], r['job_ms'], r['wall_ms'], r['per_s'], r['moved'],
-            r['failed'], r['retrans'],
+            r['failed'], r['retrans_caller'], r['retrans_callee'],
+            r['udp_drops'], r['repl_per_dialog'],
             '  ' + json.dumps(r['reasons']) if r['reasons'] else ''))
 
 

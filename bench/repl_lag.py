@@ -56,6 +56,13 @@ def snapshot_keys(redis):
     return redis.client.keys('%s:dlg:*' % CLUSTER)
 
 
+def cpu_s(proc):
+    """utime + stime of a child, in seconds."""
+    with open('/proc/%d/stat' % proc.pid) as f:
+        fields = f.read().rpartition(')')[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
 def status(rh):
     code, data = rh.ctl.get('/v1/status')
     if code != 200:
@@ -88,6 +95,9 @@ def run(ctx, args):
                    timeout=hold_ms // 1000 + 60)
     uas.start()
     uac.start()
+    procs = {'node1': n1, 'node2': n2, 'redis': redis, 'caller': uac,
+             'callee': uas}
+    cpu0 = {k: cpu_s(p) for k, p in procs.items()}
 
     started = time.monotonic()
     all_up = h.wait_until(
@@ -98,6 +108,7 @@ def run(ctx, args):
         raise h.TestFailure('only %d replicas on node2' %
                             status(n2)['dialogs']['replicas'])
     setup_s = time.monotonic() - started
+    cpu = {k: round(cpu_s(p) - cpu0[k], 2) for k, p in procs.items()}
 
     keys = snapshot_keys(redis)
     used = info_memory(redis)
@@ -120,6 +131,8 @@ def run(ctx, args):
           'p50 %.2f ms, p99 %.2f ms, max %.2f ms' % (
               lag['samples'], lag.get('p50', 0) / 1000.0,
               lag.get('p99', 0) / 1000.0, lag.get('max', 0) / 1000.0))
+    print('CPU seconds while the calls were set up: %s' % ', '.join(
+        '%s %.2f' % kv for kv in cpu.items()))
     print('node2 received %d, dropped %d; node1 sent %d' % (
         repl['received'], repl['dropped'], status(n1)['repl']['sent']))
     print('redis memory: %d dialogs, %d bytes more than idle = %.0f '

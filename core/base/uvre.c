@@ -2,10 +2,11 @@
  * @file uvre.c  libuv loop embedded in libre's main loop
  *
  * libre's re_main() is the one loop of the process: it owns SIP, HTTP and
- * timers. libuv (file watching for the policy, and hiredis through its
- * libuv adapter) runs inside it: libuv's backend is an epoll fd, which is
- * registered with libre like any socket, and a libre timer mirrors libuv's
- * next timeout. Whenever either fires we run libuv once without blocking.
+ * timers. libuv (file watching for the policy, SIGHUP; hiredis has its
+ * own adapter, redis_loop.c) runs inside it: libuv's backend is an epoll
+ * fd, which is registered with libre like any socket, and a libre timer
+ * mirrors libuv's next timeout. Whenever either fires we run libuv once
+ * without blocking.
  *
  * Three traps (see docs/design.md): libuv reports timeout 0 for an idle
  * loop, so an idle loop must not re-arm the timer (busy spin); work queued

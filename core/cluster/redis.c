@@ -1,8 +1,9 @@
 /**
  * @file redis.c  Redis client on the main loop: async, two connections, reconnect
  *
- * hiredis runs asynchronously on the libuv loop that lives inside libre's
- * loop (uvre.c), so no call here ever blocks the SIP path. There are two
+ * hiredis runs asynchronously on libre's loop (redis_loop.c: commands
+ * queued in one loop turn leave in one write at its end), so no call
+ * here ever blocks the SIP path. There are two
  * connections, because a SUBSCRIBEd connection takes nothing but pub/sub:
  * `cmd` for commands and scripts, `sub` for the channels. They are one
  * session (redis_session.c): the client is "up" only when both are
@@ -37,14 +38,11 @@
  * there is forbidden): failures only arm a zero-delay libre timer.
  */
 #include <string.h>
-#include <uv.h>
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
-#include <hiredis/adapters/libuv.h>
 #include <re.h>
 #include "log.h"
 #include "conf.h"
-#include "uvre.h"
 #include "metrics.h"
 #include "redis.h"
 #include "redis_int.h"
@@ -311,7 +309,7 @@ int redis_ctx_open(redisAsyncContext **acp, const char *host,
 		return ECONNREFUSED;
 	}
 
-	if (redisLibuvAttach(ac, uvre_loop()) != REDIS_OK) {
+	if (redis_loop_attach(ac)) {
 		str_ncpy(why, "cannot attach to the loop", whysz);
 		redisAsyncFree(ac);
 		return ENOMEM;
@@ -338,7 +336,6 @@ int redis_auth_send(redisAsyncContext *ac, redisCallbackFn *fn, void *arg)
 		r = redisAsyncCommand(ac, fn, arg, "AUTH %s",
 				      cfg->redis_password);
 
-	uvre_kick();
 	return r == REDIS_OK ? 0 : ENOTCONN;
 }
 
@@ -414,8 +411,6 @@ int redis_init(const struct rh_conf *cfg, const char *probe_chan)
 		return EINVAL;
 	if (redis_cl.cfg)
 		return EALREADY;
-	if (!uvre_loop())
-		return ENOTCONN;
 
 	memset(&redis_cl, 0, sizeof(redis_cl));
 	memset(&rd, 0, sizeof(rd));
@@ -472,7 +467,6 @@ void redis_close(void)
 	mem_deref(redis_cl.probe_chan);
 	memset(&redis_cl, 0, sizeof(redis_cl));
 	memset(&rd, 0, sizeof(rd));
-	uvre_kick();
 }
 
 
@@ -520,7 +514,6 @@ static int command_send(redis_reply_h *h, void *arg, const char *fmt,
 		return ENOTCONN;
 	}
 
-	uvre_kick();
 	return 0;
 }
 

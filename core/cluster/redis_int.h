@@ -61,6 +61,9 @@ void redis_ctx_free(redisAsyncContext **acp);
 int  redis_auth_send(redisAsyncContext *ac, redisCallbackFn *fn,
 		     void *arg);
 
+/* redis_loop.c */
+int  redis_loop_attach(redisAsyncContext *ac);
+
 /* redis_session.c */
 int  redis_session_open(void);
 void redis_session_reset(void);

@@ -29,7 +29,6 @@
 #include <re.h>
 #include "log.h"
 #include "conf.h"
-#include "uvre.h"
 #include "redis_int.h"
 
 enum {
@@ -226,7 +225,6 @@ static void ask(unsigned idx)
 				      sen.cfg->redis_master) != REDIS_OK)
 		err = ENOTCONN;
 
-	uvre_kick();
 	tmr_start(&q->tmr, err ? 0 : ASK_TIMEOUT_MS, q_step, NULL);
 }
 
@@ -435,7 +433,6 @@ static void watch_start(void *arg)
 			      "SUBSCRIBE +switch-master") != REDIS_OK)
 		err = ENOTCONN;
 
-	uvre_kick();
 	if (err) {
 		redis_ctx_free(&w->ac);
 		watch_lost("cannot connect");

@@ -31,7 +31,6 @@
 #include <re.h>
 #include "log.h"
 #include "conf.h"
-#include "uvre.h"
 #include "redis_int.h"
 
 /**
@@ -187,7 +186,6 @@ static int sub_send(struct redis_sub *sub)
 		return ENOTCONN;
 
 	sub->sent = true;
-	uvre_kick();
 	return 0;
 }
 
@@ -301,7 +299,6 @@ static void session_start(void)
 					   "ROLE") != REDIS_OK))
 		goto fail;
 
-	uvre_kick();
 	return;
 
  fail:
@@ -400,7 +397,6 @@ int redis_session_open(void)
 	if (err)
 		redis_fail("connect", why);
 
-	uvre_kick();
 	return err;
 }
 
@@ -525,10 +521,9 @@ int redis_unsubscribe(const char *chan)
 	}
 
 	/* hiredis holds it until the answer, or until it frees `sub` */
-	if (redis_cl.sub && redisAsyncCommand(redis_cl.sub, NULL, NULL,
-					      "UNSUBSCRIBE %s", sub->chan)
-	    == REDIS_OK)
-		uvre_kick();
+	if (redis_cl.sub)
+		(void)redisAsyncCommand(redis_cl.sub, NULL, NULL,
+					"UNSUBSCRIBE %s", sub->chan);
 
 	return 0;
 }
