@@ -514,7 +514,9 @@ void fixture_setup(void)
 	str_ncpy(cfg->redis_host, "127.0.0.1", sizeof(cfg->redis_host));
 	cfg->redis_port = fixture_port;
 	cfg->has_redis = true;
-	cfg->node_timeout = 300;
+	/* long enough for a starved test process (CI, sanitizers), short enough
+	 * for the tests that wait for n2 to be declared dead */
+	cfg->node_timeout = 1000;
 	cfg->listenc = 1;
 	cfg->listen[0].tp = SIP_TRANSP_UDP;
 	(void)sa_set_str(&cfg->listen[0].addr, "127.0.0.1", 27201);

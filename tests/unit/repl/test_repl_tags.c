@@ -112,7 +112,7 @@ START_TEST(t_steps_down_and_serve_rule)
 	ck_assert_str_eq(node, "n2");
 
 	/* n2 dies: nobody may touch it until someone takes the tag */
-	ck_assert(fixture_run_until(n2_dead, 2000));
+	ck_assert(fixture_run_until(n2_dead, 5000));
 	ck_assert_int_eq(repl_serve_rule(d, NULL), REPL_HOLD);
 
 	/* a new call of a tag held by n2 is served here, not replicated */
