@@ -216,7 +216,6 @@ static bool is_current(const char *host, uint16_t port)
 static void master_found(int err, const char *host, uint16_t port,
 			 void *arg)
 {
-	char *h = NULL;
 	(void)arg;
 
 	rd.resolving = false;
@@ -226,15 +225,14 @@ static void master_found(int err, const char *host, uint16_t port,
 	}
 
 	if (!is_current(host, port)) {
-		if (str_dup(&h, host)) {
+		redis_cl.host = mem_deref(redis_cl.host);
+		if (str_dup(&redis_cl.host, host)) {
 			redis_fail("sentinel", "out of memory");
 			return;
 		}
 
 		log_info("redis", "master %s is %s:%u (from Sentinel)",
 			 redis_cl.cfg->redis_master, host, port);
-		mem_deref(redis_cl.host);
-		redis_cl.host = h;
 		redis_cl.port = port;
 	}
 
