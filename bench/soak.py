@@ -63,6 +63,7 @@ from harness import nodes as lib
 from common import fds, in_ctx, log, mem_kib, slope, table
 
 os.environ.setdefault('REHOME_TEST_PORTS', '30000-30999')
+os.environ.setdefault('REHOME_KEEP', '1')   # the logs explain any failure
 
 SLOPE_MAX_KIB_H = 2048          # "flat": under 2 MiB per hour
 FDS_SPREAD_MAX = 2
