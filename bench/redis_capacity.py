@@ -271,7 +271,7 @@ def subscribers(ctx, redis, chan, k, procs):
         ctx.procs.append(p)
         procs.append(p.start())
     ok = h.wait_until(lambda: dict(redis.client.pubsub_numsub(chan))
-                      .get(chan) == k, 10)
+                      .get(chan) == k, 30)
     assert ok, 'subscribers: %s' % redis.client.pubsub_numsub(chan)
 
 
@@ -283,6 +283,8 @@ def median(runs):
 def capacity(ctx, message, requests, repeat):
     redis = ctx.redis(name='redis-bench')
     chan = 'bench:repl'
+    # a subscriber starved of CPU must not be cut off (32 MB by default)
+    redis.client.config_set('client-output-buffer-limit', 'pubsub 0 0 0')
     sha = redis.client.script_load(put_script())
     put = ['EVALSHA', sha, '2', 'bench:dlg:__rand_int__', 'bench:shtags',
            'service', 'node1', '1', '1', message, '60000', chan, '0']
