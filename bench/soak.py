@@ -44,7 +44,9 @@ Verdict, printed after the table:
   succeeded;
 - descriptors flat: each node's open descriptors vary by at most 2 over
   the same window.
-Exit status 1 if any part of the verdict fails.
+Exit status 1 if any part of the verdict fails. The work directory
+(every process's log, sipp's statistics and error files) is kept and
+named at the end (REHOME_KEEP=1 unless set otherwise).
 
 Trade-offs: everything shares this machine's cores (three sipps, two
 nodes, Redis) with whatever else runs on it; the call rate is low
