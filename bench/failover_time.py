@@ -34,13 +34,12 @@ hung up, because only the fail-over is measured.
 import argparse
 import json
 import os
-import shutil
 import statistics
-import sys
 import time
 
 import harness as h
 from harness import nodes as lib
+from common import in_ctx, log
 
 os.environ.setdefault('REHOME_TEST_PORTS', '30000-30999')
 
@@ -49,22 +48,11 @@ POLICY = os.path.join(h.SRC, 'policies', 'failover.lua')
 TRIES = 3
 
 
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
-
-
 def run(i, calls, cps):
     """One run; again (up to TRIES times) when sipp lost calls while
     they were set up, since their re-INVITEs would only time out."""
     for _ in range(TRIES):
-        ctx = h.Ctx('failover-%d' % i)
-        try:
-            r = measure(ctx, calls, cps)
-        finally:
-            for problem in ctx.close():
-                log('problem: ' + problem)
-            if not os.environ.get('REHOME_KEEP'):
-                shutil.rmtree(ctx.dir, ignore_errors=True)
+        r = in_ctx(h, 'failover-%d' % i, measure, calls, cps)
         if r:
             return r
         log('run %d: sipp lost calls while they were set up, again' % (

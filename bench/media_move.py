@@ -28,27 +28,16 @@ scenarios carry SDP only), so the relays do signalling work only.
 import argparse
 import json
 import os
-import shutil
-import sys
 import time
 
 import harness as h
 from harness import nodes as lib
 from harness import rtpengine
+from common import cpu_s, in_ctx, log
 
 os.environ.setdefault('REHOME_TEST_PORTS', '20000-32000')
 
 HOLD_MS = 600000
-
-
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
-
-
-def cpu_s(proc):
-    with open('/proc/%d/stat' % proc.pid) as f:
-        fields = f.read().rpartition(')')[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
 
 
 def sent(rh, relay):
@@ -56,14 +45,7 @@ def sent(rh, relay):
 
 
 def run(calls, cps, rate):
-    ctx = h.Ctx('bench-media-%d' % calls)
-    try:
-        return measure(ctx, calls, cps, rate)
-    finally:
-        for problem in ctx.close():
-            log('problem: ' + problem)
-        if not os.environ.get('REHOME_KEEP'):
-            shutil.rmtree(ctx.dir, ignore_errors=True)
+    return in_ctx(h, 'bench-media-%d' % calls, measure, calls, cps, rate)
 
 
 def measure(ctx, calls, cps, rate):

@@ -39,11 +39,11 @@ import sys
 import time
 
 import harness as h
+from common import cpu_ms, log, percentile
 
 os.environ.setdefault('REHOME_TEST_PORTS', '32800-32999')
 os.environ.setdefault('REHOME_LUADIR', os.path.join(h.SRC, 'lua'))
 
-CLK_TCK = os.sysconf('SC_CLK_TCK')
 POOL = ['pool-%d' % i for i in range(1, 9)]
 
 POLICIES = {
@@ -61,17 +61,6 @@ return {
 }
 ''' % ', '.join('"%s"' % t for t in POOL),
 }
-
-
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
-
-
-def cpu_ms(pid):
-    """utime + stime of a process, in ms."""
-    with open('/proc/%d/stat' % pid) as f:
-        fields = f.read().rpartition(')')[2].split()
-    return (int(fields[11]) + int(fields[12])) * 1000.0 / CLK_TCK
 
 
 def invite_latencies_ms(result):
@@ -123,13 +112,6 @@ def one_run(name, args):
                 ctx.dir))
         else:
             shutil.rmtree(ctx.dir, ignore_errors=True)
-
-
-def percentile(values, p):
-    values = sorted(values)
-    k = min(len(values) - 1, max(0, int(round(p / 100.0 *
-                                              (len(values) - 1)))))
-    return values[k]
 
 
 def summary(runs):

@@ -38,6 +38,7 @@ import time
 
 import harness as h
 from harness import pki as pkilib
+from common import cpu_ms, fds
 
 os.environ.setdefault('REHOME_TEST_PORTS', '27300-27399')
 
@@ -157,22 +158,8 @@ class Caller:
         assert ok.startswith('SIP/2.0 200'), ok
 
 
-def cpu_ms(pid):
-    with open('/proc/%d/stat' % pid) as f:
-        fields = f.read().rpartition(')')[2].split()
-    return (int(fields[11]) + int(fields[12])) * 1000.0 / \
-        os.sysconf('SC_CLK_TCK')
-
-
 def sockets(pid):
-    n = 0
-    for fd in os.listdir('/proc/%d/fd' % pid):
-        try:
-            n += os.readlink('/proc/%d/fd/%s' % (pid, fd)).startswith(
-                'socket:')
-        except OSError:
-            pass
-    return n
+    return fds(pid, 'socket')
 
 
 def rounds(rh, ca, calls):
