@@ -638,8 +638,9 @@ int redis_unsubscribe(const char *chan)
 	if (!sub || !sub->wanted)
 		return ENOENT;
 
-	/* a session still connecting waits for it no more */
-	if (sub->sent && !sub->confirmed)
+	/* a session still connecting waits for it no more (on a cluster
+	 * it may not be sent yet: its master is not known or ready) */
+	if (started() && !sub->confirmed)
 		answered();
 
 	sub->wanted = false;
