@@ -16,6 +16,10 @@ the reverse; A and B are chosen so that their replication channels
   Then node1 is killed: node2 re-homes A, every call on A moves to it
   and every call ends normally (sipp counts a call only with BYE/200 at
   both ends).
+- taken_by_a_stranger: node1 holds A, node2 only B (nobody backs A up):
+  node1 is killed, node2 re-homes A, joining its channel while up (an
+  SSUBSCRIBE on a live connection) and loading its snapshots from the
+  keys' master; the calls end normally through it.
 - plain_redis_refused: a Redis Cluster node named with `redis`, or a
   standalone Redis named with `redis_cluster`, is refused with one
   error line and the node stays down without writing anything.
@@ -141,6 +145,39 @@ def sharded(ctx):
                  if n2.sip_addr in (lib.contact_uri(m) or '')]
     assert len(reinvites) == CALLS, '%d re-INVITEs from node2' % len(
         reinvites)
+
+
+@t.test
+def taken_by_a_stranger(ctx):
+    masters = ctx.redis_cluster(3)
+    a, b = two_tags(masters[0])
+    uas = ctx.sipp('uas.xml', ip=h.CALLEE_IP, calls=CALLS)
+    n1 = node(ctx, 1, masters[0].addr, uas.target, {a: 'active'}, a)
+    n2 = node(ctx, 2, masters[0].addr, uas.target, {b: 'active'}, b)
+    assert h.wait_until(lambda: lib.synced(n1, 2) and lib.synced(n2, 2),
+                        10), (lib.status(n1), lib.status(n2))
+    uac = ctx.sipp('uac.xml', ip=h.CALLER_IP, remote=n1.sip_addr,
+                   calls=CALLS, rate=20, duration=TALK_MS)
+    uas.start()
+    uac.start()
+    lib.wait_confirmed(n1, CALLS)
+    assert tag_replicas(n2, a) == 0, n2.dialog_counts()
+
+    # node2 joins A's channel while up (SSUBSCRIBE on a live connection)
+    lib.kill(ctx, n1)
+    assert h.wait_until(lambda: lib.node_state(n2, 'node1') == 'down', 5), \
+        lib.status(n2)
+    rc, out, err = lib.rehomectl(n2, 'rehome', a)
+    assert rc == 0, 'rehomectl: %d\n%s%s' % (rc, out, err)
+    assert '%d moved, 0 failed' % CALLS in out, out
+    assert n2.wait_log(r'tag %s: listening, loading its snapshots' % a)
+    chan = '%s:repl:%s' % (CLUSTER, a)
+    master = next(m for m in masters if m.addr == owner(masters[0], chan))
+    assert master.client.execute_command('PUBSUB', 'SHARDNUMSUB',
+                                         chan)[1] == 1
+    for sipp in (uac, uas):
+        result = sipp.result(timeout=20)
+        assert result.ok, '%s: %s' % (sipp.name, result.why())
 
 
 @t.test
