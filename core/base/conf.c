@@ -472,6 +472,7 @@ static const struct conf_key keyv[] = {
 	{.name = "default_shtag", .usage = "NAME", .h = key_name,
 	 FIELD(default_shtag)},
 	{.name = "redis", .usage = "HOST:PORT", .h = conf_key_redis},
+	{.name = "redis_cluster", .usage = "HOST:PORT", .h = conf_key_redis},
 	{.name = "redis_sentinel", .usage = "HOST:PORT[,HOST:PORT...]",
 	 .h = conf_key_redis_sentinel},
 	{.name = "redis_master", .usage = "NAME", .h = key_name,
@@ -720,6 +721,7 @@ void conf_defaults(struct rh_conf *cfg)
 
 	str_ncpy(cfg->default_shtag, "default", sizeof(cfg->default_shtag));
 	str_ncpy(cfg->cluster, "rehome", sizeof(cfg->cluster));
+	str_ncpy(cfg->keyns, cfg->cluster, sizeof(cfg->keyns));
 	(void)sa_set_str(&cfg->ctl_listen, "127.0.0.1", 8060);
 	cfg->dialog_timeout = 43200;
 	cfg->ring_timeout = 180;

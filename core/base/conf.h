@@ -83,7 +83,9 @@ struct rh_conf {
 	uint32_t workers;        /* processes sharing the listeners, default 1 */
 	uint32_t worker;         /* which one this is, 1..workers; 0: no workers */
 	bool has_redis;          /* `redis` or `redis_sentinel`: a cluster */
-	char redis_host[CONF_HOST_SZ]; /* `redis`; empty with Sentinel */
+	char redis_host[CONF_HOST_SZ]; /* `redis` or `redis_cluster`;
+					  empty with Sentinel */
+	bool redis_cluster;      /* `redis_cluster`: a Redis Cluster node */
 	uint16_t redis_port;
 	struct conf_hostport redis_sentinel[CONF_MAX_SENTINELS];
 	size_t redis_sentinelc;  /* > 0: the master comes from Sentinel */
@@ -93,6 +95,8 @@ struct rh_conf {
 	struct conf_media_relay media_relay[CONF_MAX_MEDIA_RELAYS];
 	size_t media_relayc;     /* 0: signalling only */
 	char cluster[CONF_NAME_SZ]; /* default: "rehome" */
+	char keyns[CONF_NAME_SZ + 2]; /* key prefix: cluster, or "{cluster}"
+					 on a Redis Cluster (one slot) */
 	char repl_secret[CONF_SECRET_SZ]; /* empty = not signed (warned) */
 	char repl_secret2[CONF_SECRET_SZ]; /* a second line: verifies only */
 	char policy[CONF_PATH_SZ]; /* empty = no policy */

@@ -1,10 +1,14 @@
 /**
  * @file conf_cluster.c  The configuration file: the cluster's keys
  *
- * Redis is reached one of two ways: `redis HOST:PORT`, or through Redis
+ * Redis is reached one of three ways: `redis HOST:PORT`, through Redis
  * Sentinel, `redis_sentinel HOST:PORT[,HOST:PORT...]` listing the
- * sentinels and `redis_master NAME` naming the master they watch; one
- * excludes the other. `redis_password` (with `redis_user` for an ACL
+ * sentinels and `redis_master NAME` naming the master they watch, or
+ * `redis_cluster HOST:PORT` naming a node of a Redis Cluster; one
+ * excludes the others. On a Redis Cluster every key is prefixed
+ * `{<cluster>}:` instead of `<cluster>:` (cfg->keyns, the one place the
+ * prefix is built): the hash tag puts them in one slot, so every script
+ * stays atomic on one master. `redis_password` (with `redis_user` for an ACL
  * user) authenticates every connection. `repl_secret` may be given twice
  * while the cluster changes its key: the first signs, both verify, so the
  * nodes can be moved to a new key one at a time without a moment where
@@ -97,6 +101,7 @@ int conf_key_redis(struct conf_scan *sc, const struct conf_key *k,
 
 	str_ncpy(cfg->redis_host, hp.host, sizeof(cfg->redis_host));
 	cfg->redis_port = hp.port;
+	cfg->redis_cluster = !str_cmp(k->name, "redis_cluster");
 	cfg->has_redis = true;
 
 	return 0;
@@ -185,6 +190,7 @@ int conf_key_repl_secret(struct conf_scan *sc, const struct conf_key *k,
 int conf_check_cluster(struct conf_scan *sc)
 {
 	unsigned redis    = conf_key_line(sc, "redis");
+	unsigned rcluster = conf_key_line(sc, "redis_cluster");
 	unsigned sentinel = conf_key_line(sc, "redis_sentinel");
 	unsigned master   = conf_key_line(sc, "redis_master");
 	unsigned user     = conf_key_line(sc, "redis_user");
@@ -195,6 +201,12 @@ int conf_check_cluster(struct conf_scan *sc)
 				 "not both (the other is on line %u)",
 				 redis > sentinel ? "redis" : "redis_sentinel",
 				 min(redis, sentinel));
+	}
+
+	if (rcluster && (redis || sentinel)) {
+		sc->line = max(rcluster, redis + sentinel);
+		return conf_fail(sc, "redis_cluster: give one of redis, "
+				 "redis_sentinel and redis_cluster");
 	}
 
 	if (sentinel && !master) {
@@ -213,6 +225,8 @@ int conf_check_cluster(struct conf_scan *sc)
 		return conf_fail(sc, "redis_user: needs redis_password");
 	}
 
+	re_snprintf(sc->cfg->keyns, sizeof(sc->cfg->keyns),
+		    sc->cfg->redis_cluster ? "{%s}" : "%s", sc->cfg->cluster);
 	return 0;
 }
 

@@ -66,7 +66,7 @@ static const struct rule rulev[] = {
 	ONE(redis_user, false),
 	ONE(redis_password, false),
 	SPAN("media_relay", media_relay, media_relayc, false),
-	ONE(cluster, false),
+	SPAN("cluster", cluster, keyns, false),  /* keyns: made of it */
 	SPAN("repl_secret", repl_secret, repl_secret2, false),  /* 1 or 2 */
 	ONE(policy, true),
 	ONE(ctl_listen, false),

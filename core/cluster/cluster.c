@@ -327,8 +327,8 @@ static int heartbeat_send(enum cluster_node_state st)
 	else
 		err = cluster_lease_renew(mb);
 	if (!err)
-		err = redis_command(NULL, NULL, "PUBLISH %s %b", cl.hb_chan,
-				    mb->buf, mb->end);
+		err = redis_publish(cl.hb_chan, mb->buf, mb->end, NULL,
+				    NULL);
 
  out:
 	mem_deref(mb);
@@ -540,10 +540,10 @@ int cluster_init(const struct rh_conf *cfg)
 	memset(&cl, 0, sizeof(cl));
 	cl.cfg = cfg;
 	cl.hb_ms = max(cfg->node_timeout / HB_DIVISOR, (uint32_t)HB_MIN_MS);
-	re_snprintf(cl.hb_key, sizeof(cl.hb_key), "%s:node:%s", cfg->cluster,
+	re_snprintf(cl.hb_key, sizeof(cl.hb_key), "%s:node:%s", cfg->keyns,
 		    cfg->node_id);
 	re_snprintf(cl.hb_chan, sizeof(cl.hb_chan), "%s:nodes", cfg->cluster);
-	re_snprintf(probe, sizeof(probe), "%s:probe:%s", cfg->cluster,
+	re_snprintf(probe, sizeof(probe), "%s:probe:%s", cfg->keyns,
 		    cfg->node_id);
 
 	err = cluster_msg_init(cfg);

@@ -10,7 +10,12 @@
  * the order it sent them, whatever the channel: one connection sends them
  * all, and Redis delivers them to a subscriber in the order it ran them.
  * So a receiver keeps, per sender, the boot id and the highest sequence
- * seen, and drops as a replay anything not newer for that boot. A new boot
+ * seen, and drops as a replay anything not newer for that boot. On a
+ * Redis Cluster that order holds per master only (sharded pub/sub: each
+ * channel on the master of its slot), so there a sender is known per
+ * master it comes through ("node@host:port", redis_msg_origin()); the
+ * cost is that a message seen on one master may be replayed once on
+ * another master's channels, within the clock window. A new boot
  * id is a restarted sender, accepted only with a clock past the previous
  * boot's last message; otherwise it is an old boot's message replayed. A
  * message whose clock is further than a window from ours is dropped as
@@ -32,6 +37,7 @@
 #include <re.h>
 #include "log.h"
 #include "metrics.h"
+#include "redis.h"
 #include "cluster.h"
 #include "cluster_int.h"
 
@@ -39,6 +45,7 @@ enum {
 	WINDOW_MIN_MS = 2000,
 	PEERS_MAX     = 256,
 	PEER_BUCKETS  = 64,
+	PEER_ID_SZ    = 256,     /* "node@host:port" */
 };
 
 /** The reasons a message is dropped, as the metric names them */
@@ -175,6 +182,24 @@ static int peer_get(struct peer **pp, const struct pl *node)
 }
 
 
+/* The sender of st, per master on a Redis Cluster (its order is) */
+static int peer_of(struct peer **pp, const struct cluster_stamp *st)
+{
+	const char *origin = redis_msg_origin();
+	char id[PEER_ID_SZ];
+	struct pl pl;
+
+	if (!*origin)
+		return peer_get(pp, &st->node);
+
+	if (re_snprintf(id, sizeof(id), "%r@%s", &st->node, origin) < 0)
+		return ENOMEM;
+
+	pl_set_str(&pl, id);
+	return peer_get(pp, &pl);
+}
+
+
 /** Count a dropped message: EPROTO malformed, EBADMSG unsigned, ... */
 void cluster_fresh_dropped(int err)
 {
@@ -230,7 +255,7 @@ int cluster_fresh_accept(const struct cluster_stamp *st)
 	if (!st)
 		return EINVAL;
 
-	err = peer_get(&p, &st->node);
+	err = peer_of(&p, st);
 	if (err)
 		return err;
 

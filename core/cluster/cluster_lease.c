@@ -169,10 +169,10 @@ int cluster_lease_init(const struct rh_conf *cfg)
 	ls.cfg = cfg;
 	ls.margin = max(cfg->node_timeout / MARGIN_DIV,
 			(uint32_t)MARGIN_MIN_MS);
-	re_snprintf(ls.key, sizeof(ls.key), "%s:node:%s", cfg->cluster,
+	re_snprintf(ls.key, sizeof(ls.key), "%s:node:%s", cfg->keyns,
 		    cfg->node_id);
 	re_snprintf(ls.tags_key, sizeof(ls.tags_key), "%s:shtags",
-		    cfg->cluster);
+		    cfg->keyns);
 
 	return redis_script_add(&ls.script, renew_lua);
 }

@@ -82,7 +82,7 @@ static void watch_handler(void *arg)
 
 int cluster_watch_init(const struct rh_conf *cfg)
 {
-	re_snprintf(w.prefix, sizeof(w.prefix), "%s:probe:", cfg->cluster);
+	re_snprintf(w.prefix, sizeof(w.prefix), "%s:probe:", cfg->keyns);
 	tmr_start(&w.tmr, WATCH_MS, watch_handler, NULL);
 
 	return 0;

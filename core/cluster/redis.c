@@ -20,6 +20,14 @@
  * and re-write what they hold on every "up" (and redis_new_server() tells
  * them that acknowledged writes may have been lost).
  *
+ * On a Redis Cluster (`redis_cluster`) the session lives on the master
+ * of the keys' slot, with one more pair of connections to each other
+ * master (redis_shard.c); channels are published with SPUBLISH on the
+ * master of their slot (redis_publish()). The node named in the config
+ * is where each session starts: after a reset we go back to it and ask
+ * for the map again, so a fail-over of the keys' master is followed like
+ * any other reset. A MOVED reply also resets the session.
+ *
  * Any failure of either connection tears both down and reconnects after a
  * backoff (100 ms doubling to 2 s; a new master announced by Sentinel is
  * tried at once). Commands are refused (ENOTCONN) while not up instead of
@@ -80,6 +88,7 @@ static struct {
 	void *arg;
 	bool resolving;            /* asking the sentinels for the master */
 	bool warned;               /* this outage was logged */
+	bool redirected;           /* next connect: the keys' master */
 } rd;
 
 static const char *state_names[] = {"down", "connecting", "up"};
@@ -149,6 +158,7 @@ static void teardown(void)
 	rd.resolving = false;
 	redis_ctx_free(&redis_cl.cmd);
 	redis_ctx_free(&redis_cl.sub);
+	redis_shard_reset();
 	redis_session_reset();
 	rd.probe_at = 0;
 }
@@ -240,11 +250,60 @@ static void master_found(int err, const char *host, uint16_t port,
 }
 
 
+/** On a Redis Cluster: the keys live on host:port, move the session there */
+void redis_redirect(const char *host, uint16_t port)
+{
+	char *h = NULL;
+
+	if (str_dup(&h, host)) {
+		redis_fail("cluster", "out of memory");
+		return;
+	}
+
+	log_info("redis", "the keys of %s live on cluster master %s:%u",
+		 redis_cl.cfg->keyns, host, port);
+	mem_deref(redis_cl.host);
+	redis_cl.host = h;
+	redis_cl.port = port;
+	rd.redirected = true;
+	rd.warned = true;          /* a move, not an outage */
+	rd.backoff = BACKOFF_MIN_MS;
+	redis_fail("cluster", "moving to the keys' master");
+}
+
+
+/* every session but a redirected one starts at the configured node */
+static int seed_restore(void)
+{
+	char *h = NULL;
+	int err;
+
+	if (rd.redirected) {
+		rd.redirected = false;
+		return 0;
+	}
+
+	err = str_dup(&h, redis_cl.cfg->redis_host);
+	if (err)
+		return err;
+
+	mem_deref(redis_cl.host);
+	redis_cl.host = h;
+	redis_cl.port = redis_cl.cfg->redis_port;
+	return 0;
+}
+
+
 static void connect_start(void)
 {
 	int err;
 
 	set_state(REDIS_ST_CONNECTING);
+
+	if (redis_cluster_mode() && seed_restore()) {
+		redis_fail("cluster", "out of memory");
+		return;
+	}
 
 	if (!redis_sentinel_mode()) {
 		session_open();
@@ -391,8 +450,8 @@ static void watchdog_handler(void *arg)
 
 	rd.probe_at = now;
 	rd.probe_acks = 0;
-	(void)redis_command(probe_reply_handler, NULL, "PUBLISH %s probe",
-			    redis_cl.probe_chan);
+	(void)redis_publish(redis_cl.probe_chan, (const uint8_t *)"probe", 5,
+			    probe_reply_handler, NULL);
 }
 
 
@@ -484,17 +543,21 @@ static void reply_handler(redisAsyncContext *ac, void *r, void *arg)
 	if (err == EPROTO && !strncmp(reply->str, "READONLY", 8))
 		redis_fail("read-only", "the server is a replica now");
 
+	/* a Redis Cluster's slot moved: ask for the map again */
+	if (err == EPROTO && !strncmp(reply->str, "MOVED", 5))
+		redis_fail("moved", reply->str);
+
 	cmd->h(err, reply, cmd->arg);
 	mem_deref(cmd);
 }
 
 
-static int command_send(redis_reply_h *h, void *arg, const char *fmt,
-			va_list ap)
+static int command_send(redisAsyncContext *ac, redis_reply_h *h,
+			void *arg, const char *fmt, va_list ap)
 {
 	struct redis_cmd *cmd = NULL;
 
-	if (redis_cl.state != REDIS_ST_UP || !redis_cl.cmd)
+	if (redis_cl.state != REDIS_ST_UP || !ac)
 		return ENOTCONN;
 
 	if (h) {
@@ -506,7 +569,7 @@ static int command_send(redis_reply_h *h, void *arg, const char *fmt,
 		cmd->arg = arg;
 	}
 
-	if (redisvAsyncCommand(redis_cl.cmd, cmd ? reply_handler : NULL, cmd,
+	if (redisvAsyncCommand(ac, cmd ? reply_handler : NULL, cmd,
 			       fmt, ap) != REDIS_OK) {
 		mem_deref(cmd);
 		return ENOTCONN;
@@ -529,10 +592,60 @@ int redis_command(redis_reply_h *h, void *arg, const char *fmt, ...)
 		return EINVAL;
 
 	va_start(ap, fmt);
-	err = command_send(h, arg, fmt, ap);
+	err = command_send(redis_cl.cmd, h, arg, fmt, ap);
 	va_end(ap);
 
 	return err;
+}
+
+
+static int command_on(redisAsyncContext *ac, redis_reply_h *h, void *arg,
+		      const char *fmt, ...)
+{
+	va_list ap;
+	int err;
+
+	va_start(ap, fmt);
+	err = command_send(ac, h, arg, fmt, ap);
+	va_end(ap);
+
+	return err;
+}
+
+
+/**
+ * Publish msg on chan: PUBLISH, or on a Redis Cluster SPUBLISH on the
+ * master of chan's slot (reaching only that master's subscribers instead
+ * of every node of the cluster). h may be NULL.
+ */
+int redis_publish(const char *chan, const uint8_t *msg, size_t len,
+		  redis_reply_h *h, void *arg)
+{
+	if (!chan || !msg)
+		return EINVAL;
+
+	if (!redis_cluster_mode())
+		return command_on(redis_cl.cmd, h, arg, "PUBLISH %s %b", chan,
+				  msg, len);
+
+	return command_on(redis_shard_cmd(chan), h, arg, "SPUBLISH %s %b",
+			  chan, msg, len);
+}
+
+
+/**
+ * The command a script publishes with: SPUBLISH on a Redis Cluster, where
+ * a script may only publish on a channel of its keys' slot.
+ */
+const char *redis_publish_cmd(void)
+{
+	return redis_cluster_mode() ? "SPUBLISH" : "PUBLISH";
+}
+
+
+bool redis_cluster_mode(void)
+{
+	return redis_cl.cfg && redis_cl.cfg->redis_cluster;
 }
 
 
@@ -555,7 +668,7 @@ int redis_eval(const struct redis_script *script, redis_reply_h *h,
 		return err;
 
 	va_start(ap, fmt);
-	err = command_send(h, arg, full, ap);
+	err = command_send(redis_cl.cmd, h, arg, full, ap);
 	va_end(ap);
 
 	mem_deref(full);
@@ -627,6 +740,9 @@ int redis_status(struct odict *od)
 	err |= odict_entry_add(o, "last_error", ODICT_STRING, rd.last_error);
 	if (!err && redis_sentinel_mode())
 		err = redis_sentinel_status(o);
+	if (!err && redis_cluster_mode())
+		err = odict_entry_add(o, "cluster_masters", ODICT_INT,
+				      (int64_t)redis_shard_count());
 	if (!err)
 		err = odict_entry_add(od, "redis", ODICT_OBJECT, o);
 

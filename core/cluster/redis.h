@@ -38,6 +38,11 @@ int  redis_subscribe_ready(const char *chan, redis_msg_h *h,
 int  redis_unsubscribe(const char *chan);
 int  redis_script_add(struct redis_script **sp, const char *src);
 int  redis_command(redis_reply_h *h, void *arg, const char *fmt, ...);
+int  redis_publish(const char *chan, const uint8_t *msg, size_t len,
+		   redis_reply_h *h, void *arg);
+const char *redis_publish_cmd(void);
+bool redis_cluster_mode(void);
+const char *redis_msg_origin(void);
 int  redis_eval(const struct redis_script *script, redis_reply_h *h,
 		void *arg, const char *fmt, ...);
 void redis_set_state_handler(redis_state_h *h, void *arg);

@@ -6,7 +6,9 @@
  * status; redis_session.c takes a pair of fresh connections to "up"
  * (AUTH, scripts, channels, the server's role and run id) and owns the
  * channels and scripts registered; redis_sentinel.c asks the sentinels
- * where the master is and watches them for fail-overs. The client's state
+ * where the master is and watches them for fail-overs; redis_shard.c,
+ * on a Redis Cluster, knows which master serves which slot and holds a
+ * pair of connections to each master but the keys' one. The client's state
  * is one struct, since every piece moves the same session along.
  *
  * Not for other modules: use redis.h.
@@ -44,6 +46,8 @@ struct redis_client {
 	bool closing;
 };
 
+struct redis_shard;
+
 extern struct redis_client redis_cl;
 
 typedef void (redis_master_h)(int err, const char *host, uint16_t port,
@@ -52,6 +56,7 @@ typedef void (redis_master_h)(int err, const char *host, uint16_t port,
 /* redis.c */
 void redis_fail(const char *what, const char *detail);
 void redis_set_up(void);
+void redis_redirect(const char *host, uint16_t port);
 bool redis_sentinel_mode(void);
 int  redis_ctx_open(redisAsyncContext **acp, const char *host,
 		    uint16_t port, redisConnectCallback *connh,
@@ -69,6 +74,20 @@ int  redis_session_open(void);
 void redis_session_reset(void);
 void redis_session_close(void);
 const char *redis_script_sha(const struct redis_script *s);
+void redis_session_shard_ready(const struct redis_shard *shard);
+
+/* redis_shard.c */
+uint16_t redis_slot(const char *name);
+int  redis_shard_map(const redisReply *slots);
+const struct redis_shard *redis_shard_of(const char *name);
+const char *redis_shard_name(const char *name);
+bool redis_shard_keys(const struct redis_shard *shard);
+void redis_shard_addr(const struct redis_shard *shard, const char **host,
+		      uint16_t *port);
+redisAsyncContext *redis_shard_cmd(const char *name);
+redisAsyncContext *redis_shard_sub(const char *name);
+void redis_shard_reset(void);
+unsigned redis_shard_count(void);
 
 /* redis_sentinel.c */
 int  redis_sentinel_init(const struct rh_conf *cfg, redis_master_h *switchh);

@@ -10,10 +10,11 @@
  * session loads every Lua script (its SHA1 comes back from SCRIPT LOAD, so
  * we never hash locally), subscribes every channel, asks the server's run
  * id (INFO: a server other than last session's may have lost what that one
- * acknowledged), whether it is a Redis Cluster node (INFO cluster: not
- * supported, the keys of one script would sit on several masters, so the
- * session fails with one error naming it rather than with MOVED and
- * CROSSSLOT replies later) and, under Sentinel, its role (a sentinel cut
+ * acknowledged), whether it is a Redis Cluster node (INFO cluster: it
+ * must be one exactly when `redis_cluster` names it, else the session
+ * fails with one error saying so rather than with MOVED and CROSSSLOT
+ * replies later; on a cluster, CLUSTER SLOTS gives the masters,
+ * redis_shard.c) and, under Sentinel, its role (a sentinel cut
  * off from the others may still name the old master). When every answer
  * is in, the client is "up": since the channels are confirmed by then, a
  * consumer that reads Redis on "up" cannot miss a message published after
@@ -26,6 +27,22 @@
  * when a read of what was written before misses nothing; one leaving is
  * kept until hiredis answers its UNSUBSCRIBE, since hiredis calls the
  * channel's handler with it until then.
+ *
+ * On a Redis Cluster a channel is SSUBSCRIBEd on the master of its slot,
+ * but hiredis 0.14 async knows only (P)SUBSCRIBE: an `smessage` arriving
+ * with no command pending would hit the assert of redisProcessCallbacks
+ * unless the context is flagged subscribed. So each channel is also
+ * SUBSCRIBEd by its plain name on the same connection, right after its
+ * SSUBSCRIBE: hiredis then flags the context subscribed and, since only
+ * a leading 'p' selects its pattern table, looks `smessage` (and
+ * `ssubscribe`, `sunsubscribe`) up by the channel's name in its channel
+ * table, reaching our handler, which tells them apart by element[0]. The
+ * SSUBSCRIBE and SUNSUBSCRIBE go with no callback of their own (hiredis
+ * queues one in its `invalid` list, never shifted while subscribed, freed
+ * with the context: a few bytes per channel joined, per session); the
+ * channel counts as confirmed on the plain `subscribe` reply, which Redis
+ * sends after the SSUBSCRIBE's took effect. Nothing is PUBLISHed on a
+ * Redis Cluster, so the plain subscription receives nothing.
  */
 #include <string.h>
 #include <re.h>
@@ -48,6 +65,9 @@ struct redis_sub {
 	bool sent;            /* SUBSCRIBE went out on this session's `sub` */
 	bool wanted;          /* false: unsubscribing, freed once answered */
 };
+
+/* the channel whose message is being handed to its handler */
+static const struct redis_sub *dispatching;
 
 /** A Lua script, loaded again on every connect */
 struct redis_script {
@@ -167,7 +187,8 @@ static void sub_handler(redisAsyncContext *ac, void *r, void *arg)
 		return;
 	}
 
-	if (!reply_is_str(reply, 0, "message") ||
+	if (!(reply_is_str(reply, 0, "message") ||
+	      reply_is_str(reply, 0, "smessage")) ||
 	    reply->element[2]->type != REDIS_REPLY_STRING)
 		return;
 
@@ -175,13 +196,44 @@ static void sub_handler(redisAsyncContext *ac, void *r, void *arg)
 	chan.l = reply->element[1]->len;
 	msg.p = reply->element[2]->str;
 	msg.l = reply->element[2]->len;
+	dispatching = sub;
 	sub->h(&chan, &msg, sub->arg);
+	dispatching = NULL;
 }
 
 
+/**
+ * Inside a redis_msg_h: the master the message came through ("" but on a
+ * Redis Cluster). One sender's messages keep their order per master only:
+ * each master delivers what it ran in order, but two masters' streams
+ * interleave at will.
+ */
+const char *redis_msg_origin(void)
+{
+	if (!dispatching || !redis_cluster_mode())
+		return "";
+
+	return redis_shard_name(dispatching->chan);
+}
+
+
+/* On a cluster: 0 and nothing sent while the channel's master is not
+ * ready (redis_session_shard_ready() sends it then) */
 static int sub_send(struct redis_sub *sub)
 {
-	if (redisAsyncCommand(redis_cl.sub, sub_handler, sub, "SUBSCRIBE %s",
+	redisAsyncContext *ac = redis_cl.sub;
+
+	if (redis_cluster_mode()) {
+		ac = redis_shard_sub(sub->chan);
+		if (!ac)
+			return 0;
+
+		if (redisAsyncCommand(ac, NULL, NULL, "SSUBSCRIBE %s",
+				      sub->chan) != REDIS_OK)
+			return ENOTCONN;
+	}
+
+	if (redisAsyncCommand(ac, sub_handler, sub, "SUBSCRIBE %s",
 			      sub->chan) != REDIS_OK)
 		return ENOTCONN;
 
@@ -214,28 +266,101 @@ static void info_reply(redisAsyncContext *ac, void *r, void *arg)
 }
 
 
-/* "cluster_enabled:1" of INFO cluster: a Redis Cluster node */
-static void cluster_reply(redisAsyncContext *ac, void *r, void *arg)
+static int subs_send(void)
 {
+	struct le *le;
+
+	LIST_FOREACH(&redis_cl.subs, le) {
+		struct redis_sub *sub = le->data;
+
+		if (sub->wanted && !sub->sent && sub_send(sub))
+			return ENOTCONN;
+	}
+
+	return 0;
+}
+
+
+/** The master's pair of connections is ready: its channels go out */
+void redis_session_shard_ready(const struct redis_shard *shard)
+{
+	(void)shard;
+
+	if (subs_send()) {
+		redis_fail("session", "cannot subscribe");
+		return;
+	}
+
+	answered();
+}
+
+
+/* CLUSTER SLOTS: the masters; move to the keys' one, or subscribe */
+static void slots_reply(redisAsyncContext *ac, void *r, void *arg)
+{
+	const struct redis_shard *keys;
 	redisReply *reply = r;
+	const char *host;
+	uint16_t port;
+	int err;
 	(void)arg;
 
 	if (!reply || !is_ours(ac))
 		return;
 
-	if (reply->type != REDIS_REPLY_STRING ||
-	    !strstr(reply->str, "cluster_enabled:1")) {
-		answered();
+	err = redis_shard_map(reply);
+	if (err == EXDEV) {
+		keys = redis_shard_of(redis_cl.cfg->keyns);
+		redis_shard_addr(keys, &host, &port);
+		redis_redirect(host, port);
+		return;
+	}
+
+	/* the run id of the keys' master, not of a node we move away from */
+	if (err || subs_send() || redisAsyncCommand(redis_cl.cmd, info_reply,
+						     NULL, "INFO server")
+	    != REDIS_OK) {
+		redis_fail("cluster slots", reply->type == REDIS_REPLY_ERROR ?
+			   reply->str : "unexpected reply");
+		return;
+	}
+
+	/* up once every other master's connections are ready too */
+	redis_cl.pending += redis_shard_count() - 1;
+	answered();
+}
+
+
+/* "cluster_enabled:1" of INFO cluster: a Redis Cluster node, which it
+ * must be exactly when `redis_cluster` names it */
+static void cluster_reply(redisAsyncContext *ac, void *r, void *arg)
+{
+	redisReply *reply = r;
+	bool cluster;
+	(void)arg;
+
+	if (!reply || !is_ours(ac))
+		return;
+
+	cluster = reply->type == REDIS_REPLY_STRING &&
+		strstr(reply->str, "cluster_enabled:1");
+	if (cluster == redis_cluster_mode()) {
+		if (!cluster)
+			answered();
+		else if (redisAsyncCommand(redis_cl.cmd, slots_reply, NULL,
+					   "CLUSTER SLOTS") != REDIS_OK)
+			redis_fail("session", "cannot send");
 		return;
 	}
 
 	if (!redis_cl.cluster_logged)
-		log_error("redis", "%s:%u is a Redis Cluster node "
-			  "(cluster_enabled:1), which rehome does not support "
-			  "yet: point `redis` at a standalone Redis, or use "
-			  "Sentinel", redis_cl.host, redis_cl.port);
+		log_error("redis", "%s:%u is %sa Redis Cluster node "
+			  "(cluster_enabled:%d): name it with `%s`",
+			  redis_cl.host, redis_cl.port, cluster ? "" : "not ",
+			  cluster, cluster ? "redis_cluster" : "redis");
 	redis_cl.cluster_logged = true;
-	redis_fail("info", "Redis Cluster not supported");
+	redis_fail("info", cluster ? "a Redis Cluster node" :
+		   "not a Redis Cluster node");
 }
 
 
@@ -286,13 +411,13 @@ static void session_start(void)
 			goto fail;
 	}
 
-	LIST_FOREACH(&redis_cl.subs, le) {
-		if (sub_send(le->data))
-			goto fail;
-	}
+	/* on a cluster, once the masters are known (slots_reply) */
+	if (!redis_cluster_mode() && subs_send())
+		goto fail;
 
-	if (redisAsyncCommand(redis_cl.cmd, info_reply, NULL,
-			      "INFO server") != REDIS_OK ||
+	if ((!redis_cluster_mode() &&
+	     redisAsyncCommand(redis_cl.cmd, info_reply, NULL,
+			       "INFO server") != REDIS_OK) ||
 	    redisAsyncCommand(redis_cl.cmd, cluster_reply, NULL,
 			      "INFO cluster") != REDIS_OK ||
 	    (sentinel && redisAsyncCommand(redis_cl.cmd, role_reply, NULL,
@@ -504,12 +629,14 @@ int redis_subscribe_ready(const char *chan, redis_msg_h *h,
 int redis_unsubscribe(const char *chan)
 {
 	struct redis_sub *sub = chan ? sub_find(chan) : NULL;
+	redisAsyncContext *ac;
 
 	if (!sub || !sub->wanted)
 		return ENOENT;
 
-	/* a session still connecting waits for it no more */
-	if (sub->sent && !sub->confirmed)
+	/* a session still connecting waits for it no more (on a cluster
+	 * it may not be sent yet: its master is not known or ready) */
+	if (started() && !sub->confirmed)
 		answered();
 
 	sub->wanted = false;
@@ -521,9 +648,13 @@ int redis_unsubscribe(const char *chan)
 	}
 
 	/* hiredis holds it until the answer, or until it frees `sub` */
-	if (redis_cl.sub)
-		(void)redisAsyncCommand(redis_cl.sub, NULL, NULL,
-					"UNSUBSCRIBE %s", sub->chan);
+	ac = redis_cluster_mode() ? redis_shard_sub(sub->chan) : redis_cl.sub;
+	if (ac && redis_cluster_mode())
+		(void)redisAsyncCommand(ac, NULL, NULL, "SUNSUBSCRIBE %s",
+					sub->chan);
+	if (ac)
+		(void)redisAsyncCommand(ac, NULL, NULL, "UNSUBSCRIBE %s",
+					sub->chan);
 
 	return 0;
 }

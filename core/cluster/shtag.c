@@ -81,7 +81,9 @@ static const char *op_names[] = {"take", "claim", "release", "assert",
 /*
  * KEYS[1] the tags hash; ARGV: 1 tag, 2 op, 3 node, 4 epoch seen,
  * 5 signed message announcing the result, 6 channel, 7 node key prefix,
- * 8 "1" to fence (the holder looks dead to us), 9 probe channel prefix.
+ * 8 "1" to fence (the holder looks dead to us), 9 probe channel prefix,
+ * 10 the publish command (SPUBLISH on a Redis Cluster, where the channel
+ * shares the keys' slot).
  * Returns {1|0, epoch, holder}: success, and the tag's state afterwards;
  * {0, epoch, holder, ms} when a fenced take must wait that long for the
  * holder's lease to run out.
@@ -96,7 +98,7 @@ static const char cas_lua[] =
 	"local op, me, want = ARGV[2], ARGV[3], tonumber(ARGV[4])\n"
 	"local function set(e, h)\n"
 	"  redis.call('HSET', KEYS[1], ARGV[1], string.format('%d %s', e, h))\n"
-	"  redis.call('PUBLISH', ARGV[6], ARGV[5])\n"
+	"  redis.call(ARGV[10], ARGV[6], ARGV[5])\n"
 	"  return {1, e, h}\n"
 	"end\n"
 	"if op == 'assert' then\n"
@@ -495,11 +497,11 @@ static int req_send(struct req *req)
 		goto out;
 
 	err = redis_eval(st.cas, cas_reply, mem_ref(req),
-			 "1 %s %s %s %s %llu %b %s %s %s %s", st.key,
+			 "1 %s %s %s %s %llu %b %s %s %s %s %s", st.key,
 			 tag->name, op_names[req->op], cluster_node_id(),
 			 (unsigned long long)req->want, mb->buf, mb->end,
 			 st.chan, st.node_prefix, req->fence ? "1" : "0",
-			 st.probe_prefix);
+			 st.probe_prefix, redis_publish_cmd());
 	if (err)
 		mem_deref(req);   /* the reply's reference, never taken */
 
@@ -763,12 +765,12 @@ int shtag_init(const struct rh_conf *cfg)
 
 	memset(&st, 0, sizeof(st));
 	st.cfg = cfg;
-	re_snprintf(st.key, sizeof(st.key), "%s:shtags", cfg->cluster);
-	re_snprintf(st.chan, sizeof(st.chan), "%s:shtag", cfg->cluster);
+	re_snprintf(st.key, sizeof(st.key), "%s:shtags", cfg->keyns);
+	re_snprintf(st.chan, sizeof(st.chan), "%s:shtag", cfg->keyns);
 	re_snprintf(st.node_prefix, sizeof(st.node_prefix), "%s:node:",
-		    cfg->cluster);
+		    cfg->keyns);
 	re_snprintf(st.probe_prefix, sizeof(st.probe_prefix), "%s:probe:",
-		    cfg->cluster);
+		    cfg->keyns);
 
 	err = wishes_init(cfg);
 	if (err)

@@ -230,7 +230,7 @@ static void redis_down(void *arg)
 
 int shtag_sync_init(const struct rh_conf *cfg)
 {
-	re_snprintf(sy.key, sizeof(sy.key), "%s:shtags", cfg->cluster);
+	re_snprintf(sy.key, sizeof(sy.key), "%s:shtags", cfg->keyns);
 
 	return cluster_sync_step_add(&sy.step, "tag", tags_sync, redis_down,
 				     NULL);

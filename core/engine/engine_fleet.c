@@ -84,8 +84,8 @@ static int msg_send(const struct odict *od)
 	if (!err)
 		err = cluster_msg_seal(mb);
 	if (!err)
-		err = redis_command(NULL, NULL, "PUBLISH %s %b", fl.chan,
-				    mb->buf, mb->end);
+		err = redis_publish(fl.chan, mb->buf, mb->end, NULL,
+				    NULL);
 
 	mem_deref(mb);
 	return err;

@@ -89,8 +89,8 @@ static int msg_send(const struct odict *od)
 	if (!err)
 		err = cluster_msg_seal(mb);
 	if (!err)
-		err = redis_command(NULL, NULL, "PUBLISH %s %b", chan,
-				    mb->buf, mb->end);
+		err = redis_publish(chan, mb->buf, mb->end, NULL,
+				    NULL);
 
 	mem_deref(mb);
 	return err;

@@ -247,9 +247,9 @@ int repl_init(const struct rh_conf *cfg)
 	re_snprintf(repl_st.chan, sizeof(repl_st.chan), "%s:repl:",
 		    cfg->cluster);
 	re_snprintf(repl_st.tags_key, sizeof(repl_st.tags_key), "%s:shtags",
-		    cfg->cluster);
+		    cfg->keyns);
 	re_snprintf(repl_st.dlg_prefix, sizeof(repl_st.dlg_prefix),
-		    "%s:dlg:", cfg->cluster);
+		    "%s:dlg:", cfg->keyns);
 
 	err = repl_publish_init();
 	if (err)

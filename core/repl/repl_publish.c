@@ -9,7 +9,11 @@
  * the dialog's snapshot, the string `<cluster>:dlg:<did>` = "<version>
  * <message>" with a TTL of dialog_timeout, and publishes it on
  * `<cluster>:repl:<tag>` (only the nodes listening to the tag receive it,
- * repl_tags.c), atomically and only if two checks pass:
+ * repl_tags.c), atomically and only if two checks pass (on a Redis
+ * Cluster the script cannot publish on a channel of another slot than its
+ * keys': the message is SPUBLISHed on the tag's master once the script
+ * said "ok"; replies come in order, so the messages keep the order of the
+ * writes):
  *   fence    the tag's entry in `<cluster>:shtags` names this node at this
  *            epoch (or nobody holds the tag): a node that lost the tag
  *            cannot overwrite the new holder's state, even before it
@@ -61,7 +65,8 @@ enum {
 
 /*
  * KEYS[1] snapshot, KEYS[2] tags hash; ARGV: 1 tag, 2 node, 3 epoch,
- * 4 version, 5 message, 6 ttl ms, 7 channel, 8 "1" when ended.
+ * 4 version, 5 message, 6 ttl ms, 7 channel ("": the caller publishes),
+ * 8 "1" when ended.
  * Returns {1, "ok"|"same"} or {0, "fenced", epoch, holder} or
  * {0, "stale", version}.
  */
@@ -91,7 +96,7 @@ static const char put_lua[] =
 	"else\n"
 	"  redis.call('SET', KEYS[1], ARGV[4] .. ' ' .. ARGV[5], 'PX', ARGV[6])\n"
 	"end\n"
-	"redis.call('PUBLISH', ARGV[7], ARGV[5])\n"
+	"if ARGV[7] ~= '' then redis.call('PUBLISH', ARGV[7], ARGV[5]) end\n"
 	"return {1, 'ok'}\n";
 
 /* KEYS[1] snapshot: its message, of either form (see above), or nil */
@@ -119,6 +124,8 @@ struct put {
 	char *tag;
 	uint64_t ver;
 	bool ended;
+	char *chan;           /* Redis Cluster: published by us on "ok" */
+	struct mbuf *msg;
 };
 
 static struct {
@@ -146,6 +153,8 @@ static void put_destructor(void *arg)
 	struct put *p = arg;
 
 	mem_deref(p->tag);
+	mem_deref(p->chan);
+	mem_deref(p->msg);
 }
 
 
@@ -277,6 +286,9 @@ static void put_reply(int err, const struct redisReply *reply, void *arg)
 
 	what = reply->element[1]->str;
 	if (!str_cmp(what, "ok")) {
+		if (p->chan)
+			(void)redis_publish(p->chan, p->msg->buf, p->msg->end,
+					    NULL, NULL);
 		++repl_st.n.sent;
 		metrics_repl_sent();
 		if (p->ended)
@@ -319,6 +331,11 @@ static int put_send(struct mbuf *mb, uint64_t did, const char *tag,
 	p->ver = ver;
 	p->ended = ended;
 	err = str_dup(&p->tag, tag ? tag : "");
+	if (!err && redis_cluster_mode()) {
+		p->msg = mem_ref(mb);
+		err = str_dup(&p->chan, chan);
+		chan[0] = '\0';
+	}
 	if (!err)
 		err = redis_eval(pub.put, put_reply, p,
 				 "2 %s %s %s %s %llu %llu %b %llu %s %s", key,

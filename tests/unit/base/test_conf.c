@@ -230,6 +230,29 @@ START_TEST(test_redis_sentinel)
 END_TEST
 
 
+START_TEST(test_redis_cluster)
+{
+	ck_assert_msg(load(LISTEN "redis_cluster 127.0.0.1:7000\n"
+			   "cluster acme\n") == 0, "%s", errbuf);
+	ck_assert(cfg.has_redis);
+	ck_assert(cfg.redis_cluster);
+	ck_assert_str_eq(cfg.redis_host, "127.0.0.1");
+	ck_assert_uint_eq(cfg.redis_port, 7000);
+	ck_assert_str_eq(cfg.keyns, "{acme}");
+
+	ck_assert_msg(load(LISTEN "redis 127.0.0.1:6379\n") == 0, "%s",
+		      errbuf);
+	ck_assert(!cfg.redis_cluster);
+	ck_assert_str_eq(cfg.keyns, "rehome");
+
+	ck_assert_int_eq(load(LISTEN "redis 127.0.0.1:6379\n"
+			      "redis_cluster 127.0.0.1:7000\n"), EINVAL);
+	ck_assert_msg(strstr(errbuf, "t.conf:3: redis_cluster: give one of"),
+		      "%s", errbuf);
+}
+END_TEST
+
+
 START_TEST(test_redis_password_alone)
 {
 	ck_assert_msg(load(LISTEN "redis 127.0.0.1:6379\n"
@@ -722,6 +745,7 @@ static Suite *conf_suite(void)
 	tcase_add_test(tc, test_upstream_uri);
 	tcase_add_test(tc, test_dns_server);
 	tcase_add_test(tc, test_redis_sentinel);
+	tcase_add_test(tc, test_redis_cluster);
 	tcase_add_test(tc, test_redis_password_alone);
 	tcase_add_test(tc, test_media_relay);
 	tcase_add_test(tc, test_pass_header);

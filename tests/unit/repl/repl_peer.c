@@ -510,6 +510,7 @@ void fixture_setup(void)
 	conf_defaults(cfg);
 	str_ncpy(cfg->node_id, "n1", sizeof(cfg->node_id));
 	str_ncpy(cfg->cluster, "t", sizeof(cfg->cluster));
+	str_ncpy(cfg->keyns, cfg->cluster, sizeof(cfg->keyns));
 	str_ncpy(cfg->repl_secret, SECRET, sizeof(cfg->repl_secret));
 	str_ncpy(cfg->redis_host, "127.0.0.1", sizeof(cfg->redis_host));
 	cfg->redis_port = fixture_port;
