@@ -8,12 +8,14 @@
  * while the heap in use stayed flat, and one malloc_trim(0) gave 2.6 MB
  * back at once (bench/RESULTS.md, "Soak"). So malloc_trim(0) runs every
  * TRIM_MS: it walks the arena's free chunks and madvises their whole
- * pages away, well under a millisecond for a heap of tens of MB.
+ * pages away: about 1 ms with nothing to give back, plus about 2 ms per
+ * MB given back (a minute's holes in the soak: well under 1 MB).
  *
- * Trade-off: a page given back costs a page fault when the heap grows
- * into it again; once a minute that is noise. Other C libraries, and
- * allocators that replace malloc (ASan, jemalloc), give nothing back
- * here: engine_trim() then reports 0.
+ * Trade-offs: the loop stalls while it runs, up to ~130 ms after 60 MB
+ * of calls ended at once (then once, not every minute); a page given back
+ * costs a page fault when the heap grows into it again. Other C
+ * libraries, and allocators that replace malloc (ASan, jemalloc), give
+ * nothing back here: engine_trim() then reports 0.
  */
 #include <stdio.h>
 #include <unistd.h>
