@@ -388,6 +388,8 @@ int engine_init(const struct rh_conf *conf)
 	if (err)
 		goto out;
 
+	engine_trim_init();
+
  out:
 	return err;
 }
@@ -395,6 +397,7 @@ int engine_init(const struct rh_conf *conf)
 
 void engine_close(void)
 {
+	engine_trim_close();
 	ctl_close();
 	engine_reload_close();
 	engine_fleet_close();

@@ -31,3 +31,8 @@ void engine_policy_close(void);
 /* engine_fleet.c: the same policy on every node (drift, cluster reload) */
 int  engine_fleet_init(void);
 void engine_fleet_close(void);
+
+/* engine_trim.c: free heap given back to the system every minute */
+void engine_trim(uint64_t *releasedp);
+void engine_trim_init(void);
+void engine_trim_close(void);

@@ -755,7 +755,10 @@ void rehome_call_start(struct rehome_job *job, uint32_t idx)
 
 /*
  * A BYE (or another node) ended the dialog under a call: stop waiting for
- * its endpoint now; dropping the request stops its retransmissions.
+ * its endpoint now, which frees the slot. Dropping the request CANCELs it
+ * once a provisional came; before one, libre cannot stop an INVITE
+ * transaction (nor may a CANCEL be sent, RFC 3261 9.1): it is
+ * retransmitted until the endpoint answers or Timer B fires.
  */
 void rehome_calls_reap(struct rehome_job *job)
 {

@@ -16,7 +16,9 @@
  * Requests travel as signed messages on "<cluster>:rehome": "take" (the
  * dids, mode, body, rate) and "results" (outcomes by index, every
  * RESULTS_MS), so the asking node's job shows progress and per-dialog
- * outcomes; the receiver paces, with a job of its own (kind "take").
+ * outcomes; the receiver paces, with a job of its own (kind "take"). A
+ * BYE the sender relays while the taker's copy replaces its own would end
+ * the call on a copy nobody announces: "bye" tells the taker instead.
  * The three kinds are defined here as tables of operations (struct
  * rehome_job_ops) that the job code in rehome.c runs.
  *
@@ -121,20 +123,83 @@ static int msg_alloc(struct odict **odp, const char *op, const char *to,
 }
 
 
-static void handoff_mark(struct rehome_job *job, uint64_t did)
+static void handoff_mark(struct rehome_job *job, uint32_t idx)
 {
-	struct dialog *dlg = dialog_lookup(did);
+	struct rehome_item *it = &job->itemv[idx];
+	struct dialog *dlg = dialog_lookup(it->did);
 
-	(void)dialog_lock(dlg, DIALOG_LOCK_HANDOFF, job);
+	if (!dialog_lock(dlg, DIALOG_LOCK_HANDOFF, job))
+		it->dlg = mem_ref(dlg);
 }
 
 
-/** The dialog is no longer on its way out (if it is still here). */
-static void handoff_clear(struct rehome_job *job, uint64_t did)
+/**
+ * The dialog is no longer on its way out (if it is still ours); kept
+ * when a BYE broke the lock, for byes_send().
+ */
+static void handoff_clear(struct rehome_job *job, uint32_t idx)
 {
-	struct dialog *dlg = dialog_lookup(did);
+	struct rehome_item *it = &job->itemv[idx];
 
-	(void)dialog_unlock(dlg, job);
+	if (!dialog_unlock(it->dlg, job))
+		it->dlg = mem_deref(it->dlg);
+}
+
+
+/* A BYE relayed here, and our copy replaced or gone since */
+static bool bye_passed(const struct rehome_job *job,
+		       const struct rehome_item *it)
+{
+	return it->dlg && !dialog_locked_by(it->dlg, DIALOG_LOCK_HANDOFF, job)
+		&& dialog_lookup(it->did) != it->dlg;
+}
+
+
+/*
+ * A BYE relayed here broke the lock of a dialog on its way out (proxy.c).
+ * If the taker's copy replaced ours before the BYE's answer came, our end
+ * of the call is not announced (ours is a replica then), and the taker
+ * would go on moving a call that is over, and keep it: tell it, once per
+ * dialog, after the replacement (before it, the taker does not serve the
+ * dialog yet).
+ */
+static void byes_send(struct rehome_job *job)
+{
+	struct odict *od = NULL, *dids = NULL;
+	uint32_t i, n = 0;
+	int err;
+
+	for (i = 0; i < job->itemc && !bye_passed(job, &job->itemv[i]); i++)
+		;
+	if (i == job->itemc)
+		return;
+
+	err  = msg_alloc(&od, "bye", job->node, job->id);
+	err |= odict_alloc(&dids, 8);
+
+	for (; i < job->itemc && !err; i++) {
+		struct rehome_item *it = &job->itemv[i];
+		char key[JSON_INDEX_SZ], did[DID_STRSZ];
+
+		if (!bye_passed(job, it))
+			continue;
+
+		it->dlg = mem_deref(it->dlg);
+		(void)re_snprintf(key, sizeof(key), "%u", n++);
+		err  = did_encode(did, sizeof(did), it->did);
+		err |= json_str_add(dids, key, did);
+	}
+
+	if (!err)
+		err = odict_entry_add(od, "dids", ODICT_ARRAY, dids);
+	if (!err)
+		err = msg_send(od);
+	if (err)
+		log_warn("rehome", "job %u: BYEs to tell %s lost: %m", job->id,
+			 job->node, err);
+
+	mem_deref(dids);
+	mem_deref(od);
 }
 
 
@@ -176,7 +241,7 @@ static void handoff_send(struct rehome_job *job, uint32_t off)
 	}
 	else {
 		for (uint32_t i = off; i < job->itemc; i++)
-			handoff_mark(job, job->itemv[i].did);
+			handoff_mark(job, i);
 		job->heard = tmr_jiffies();
 	}
 
@@ -429,6 +494,47 @@ static void take_recv(const struct odict *od, const char *from)
 }
 
 
+/**
+ * bye: the node that handed dialogs over relayed their BYE: the calls are
+ * over. Those served here now (our copy replaced the sender's) end here,
+ * and their end is replicated; a call being moved learns it (call_aborted).
+ */
+static void bye_recv(const struct odict *od, const char *from)
+{
+	const struct odict_entry *dids;
+	struct le *le;
+
+	dids = odict_get_type(od, ODICT_ARRAY, "dids");
+	if (!dids)
+		return;
+
+	LIST_FOREACH(&dids->u.odict->lst, le) {
+		const struct odict_entry *e = le->data;
+		struct dialog *dlg;
+		uint64_t did;
+		struct pl pl;
+
+		if (e->type != ODICT_STRING)
+			continue;
+
+		pl_set_str(&pl, e->u.str);
+		if (did_decode(&did, &pl))
+			continue;
+
+		dlg = dialog_lookup(did);
+		if (!dlg || !served_here(dlg))
+			continue;
+
+		dialog_log(LOG_INFO, "rehome", dlg, "%s relayed its BYE while "
+			   "handing it over: ended here", from);
+		dialog_lock_break(dlg);
+		(void)dialog_end(dlg);
+	}
+
+	rehome_tick_soon();
+}
+
+
 static void msg_handler(const struct pl *chan, const struct pl *msg,
 			void *arg)
 {
@@ -455,6 +561,8 @@ static void msg_handler(const struct pl *chan, const struct pl *msg,
 		take_recv(od, from);
 	else if (!str_cmp(op, "results"))
 		results_recv(od, from);
+	else if (!str_cmp(op, "bye"))
+		bye_recv(od, from);
 
  out:
 	mem_deref(od);
@@ -598,6 +706,7 @@ static void drain_scan(struct rehome_job *job)
 /** move: one pacing step; the node taking the dialogs paces them */
 static void move_step(struct rehome_job *job, uint64_t now)
 {
+	byes_send(job);
 	remote_check(job, now);
 }
 
@@ -608,6 +717,7 @@ static void drain_step(struct rehome_job *job, uint64_t now)
 	if (draining && rehome_since(now, job->scanned) >= DRAIN_SCAN_MS)
 		drain_scan(job);
 
+	byes_send(job);
 	remote_check(job, now);
 }
 
@@ -625,7 +735,7 @@ static void take_step(struct rehome_job *job, uint64_t now)
 /** move, drain: a dialog with an outcome is no longer on its way out */
 static void handoff_item_done(struct rehome_job *job, uint32_t idx)
 {
-	handoff_clear(job, job->itemv[idx].did);
+	handoff_clear(job, idx);
 }
 
 
@@ -640,8 +750,10 @@ static bool drain_settled(const struct rehome_job *job)
 static void handoff_close(struct rehome_job *job)
 {
 	for (uint32_t i = 0; i < job->itemc; i++) {
-		if (job->itemv[i].outcome == REHOME_PENDING)
-			handoff_clear(job, job->itemv[i].did);
+		struct rehome_item *it = &job->itemv[i];
+
+		(void)dialog_unlock(it->dlg, job);
+		it->dlg = mem_deref(it->dlg);
 	}
 }
 

@@ -58,6 +58,8 @@ enum rehome_job_phase {
 struct rehome_item {
 	uint64_t did;
 	char *tag;                    /* take: the tag it gets here */
+	struct dialog *dlg;           /* move, drain: ours, handed over and
+	                               * no BYE relayed here yet */
 	enum rehome_outcome outcome;
 	bool reported;                /* take: outcome sent to the asker */
 	char reason[REHOME_REASON_SZ]; /* why it failed or ended */
