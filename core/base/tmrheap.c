@@ -23,7 +23,12 @@
  * timers; a running timer keeps its index in the array in its le.data
  * (struct tmr's layout is libre's; nothing else reads a timer's le).
  * tmr_isrunning() is inline in libre's header and reads tmr->th: th is
- * NULL exactly when the timer is not in the heap. The array is malloc'ed
+ * NULL exactly when the timer is not in the heap. A timer tmr_init()'ed
+ * while running is a misuse (it corrupts libre's list too); two guards
+ * keep the heap whole then: a restart removes only the entry its index
+ * points at if that entry is the timer's, and an entry popped for a
+ * timer without a handler calls nothing.
+ * The array is malloc'ed
  * (not mem_alloc'ed, so mem_debug() does not list it), doubles when full
  * and is freed when the heap empties. One heap per thread, like libre's
  * one list per thread.
@@ -178,7 +183,8 @@ void tmr_start(struct tmr *tmr, uint64_t delay, tmr_h *th, void *arg)
 	if (!tmr)
 		return;
 
-	if (tmr->th)
+	if (tmr->th && idx_of(tmr) < heap.n &&
+	    heap.v[idx_of(tmr)].tmr == tmr)
 		heap_remove(idx_of(tmr));
 
 	tmr->th  = th;
@@ -234,7 +240,8 @@ void tmr_poll(struct list *tmrl)
 
 		heap_remove(0);
 		tmr->th = NULL;
-		th(arg);
+		if (th)
+			th(arg);
 	}
 }
 
