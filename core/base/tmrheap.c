@@ -27,11 +27,10 @@
  * while running is a misuse (it corrupts libre's list too); two guards
  * keep the heap whole then: a restart removes only the entry its index
  * points at if that entry is the timer's, and an entry popped for a
- * timer without a handler calls nothing.
- * The array is malloc'ed
- * (not mem_alloc'ed, so mem_debug() does not list it), doubles when full
- * and is freed when the heap empties. One heap per thread, like libre's
- * one list per thread.
+ * timer without a handler calls nothing. The array is malloc'ed (not
+ * mem_alloc'ed, so mem_debug() does not list it), doubles when full and
+ * is freed when the heap empties. One heap per thread, like libre's one
+ * list per thread.
  */
 #include <stdlib.h>
 #include <string.h>
