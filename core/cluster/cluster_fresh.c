@@ -11,11 +11,12 @@
  * all, and Redis delivers them to a subscriber in the order it ran them.
  * So a receiver keeps, per sender, the boot id and the highest sequence
  * seen, and drops as a replay anything not newer for that boot. On a
- * Redis Cluster that order holds per master only (sharded pub/sub: each
- * channel on the master of its slot), so there a sender is known per
- * master it comes through ("node@host:port", redis_msg_origin()); the
- * cost is that a message seen on one master may be replayed once on
- * another master's channels, within the clock window. A new boot
+ * Redis Cluster that order holds per channel only (sharded pub/sub: each
+ * channel on the master of its slot; and a dialog's message is published
+ * once its snapshot script answered, after messages stamped later), so
+ * there a sender is known per channel ("node@channel",
+ * redis_msg_origin()); the cost is that a message seen on one channel may
+ * be replayed once on another channel, within the clock window. A new boot
  * id is a restarted sender, accepted only with a clock past the previous
  * boot's last message; otherwise it is an old boot's message replayed. A
  * message whose clock is further than a window from ours is dropped as
@@ -43,9 +44,9 @@
 
 enum {
 	WINDOW_MIN_MS = 2000,
-	PEERS_MAX     = 256,
+	PEERS_MAX     = 1024,    /* per channel on a Redis Cluster */
 	PEER_BUCKETS  = 64,
-	PEER_ID_SZ    = 256,     /* "node@host:port" */
+	PEER_ID_SZ    = 256,     /* "node@channel" */
 };
 
 /** The reasons a message is dropped, as the metric names them */
@@ -182,7 +183,7 @@ static int peer_get(struct peer **pp, const struct pl *node)
 }
 
 
-/* The sender of st, per master on a Redis Cluster (its order is) */
+/* The sender of st, per channel on a Redis Cluster (its order is) */
 static int peer_of(struct peer **pp, const struct cluster_stamp *st)
 {
 	const char *origin = redis_msg_origin();

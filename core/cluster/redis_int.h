@@ -80,7 +80,6 @@ void redis_session_shard_ready(const struct redis_shard *shard);
 uint16_t redis_slot(const char *name);
 int  redis_shard_map(const redisReply *slots);
 const struct redis_shard *redis_shard_of(const char *name);
-const char *redis_shard_name(const char *name);
 bool redis_shard_keys(const struct redis_shard *shard);
 void redis_shard_addr(const struct redis_shard *shard, const char **host,
 		      uint16_t *port);

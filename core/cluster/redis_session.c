@@ -203,17 +203,18 @@ static void sub_handler(redisAsyncContext *ac, void *r, void *arg)
 
 
 /**
- * Inside a redis_msg_h: the master the message came through ("" but on a
- * Redis Cluster). One sender's messages keep their order per master only:
- * each master delivers what it ran in order, but two masters' streams
- * interleave at will.
+ * Inside a redis_msg_h: the channel the message came through ("" but on a
+ * Redis Cluster). There one sender's messages keep their order per
+ * channel only: two masters' streams interleave at will, and even on one
+ * master a dialog's message, SPUBLISHed once its snapshot script answered,
+ * goes out after a heartbeat stamped later but published at once.
  */
 const char *redis_msg_origin(void)
 {
 	if (!dispatching || !redis_cluster_mode())
 		return "";
 
-	return redis_shard_name(dispatching->chan);
+	return dispatching->chan;
 }
 
 

@@ -337,15 +337,6 @@ const struct redis_shard *redis_shard_of(const char *name)
 }
 
 
-/** "host:port" of the master serving name's slot, "" while unknown */
-const char *redis_shard_name(const char *name)
-{
-	const struct redis_shard *s = redis_shard_of(name);
-
-	return s ? s->addr : "";
-}
-
-
 bool redis_shard_keys(const struct redis_shard *shard)
 {
 	return shard && shard->keys;

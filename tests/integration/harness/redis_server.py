@@ -73,7 +73,11 @@ def cluster_create(workdir, masters, timeout=20.0):
 
 
 def cluster_args(workdir, name):
-    """redis-server arguments of one Redis Cluster node (cluster_create)."""
+    """redis-server arguments of one Redis Cluster node (cluster_create).
+    The cluster bus port is drawn from REHOME_TEST_PORTS too: Redis's
+    default, the port + 10000, may be taken (it falls in the ephemeral
+    range), and then the node aborts at start."""
     return ['--cluster-enabled', 'yes', '--cluster-config-file',
             os.path.join(workdir, name + '-nodes.conf'),
-            '--cluster-node-timeout', '2000']
+            '--cluster-node-timeout', '2000',
+            '--cluster-port', str(free_port())]
