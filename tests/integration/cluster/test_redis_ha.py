@@ -63,7 +63,12 @@ class Server(h.Redis):
             self.client = client(self.port, password)
 
     def role(self):
-        return self.client.execute_command('ROLE')[0]
+        """ROLE, or None while the server resets its clients: Sentinel
+        has it drop them when it turns a master into a replica."""
+        try:
+            return self.client.execute_command('ROLE')[0]
+        except redispy.ConnectionError:
+            return None
 
 
 class Sentinel(h.Proc):
