@@ -109,13 +109,7 @@ def taken_by_a_stranger(ctx):
     assert h.wait_until(lambda: tag_replicas(n2, 'A') == CALLS, 5)
     assert tag_replicas(n3, 'A') == 0, n3.dialog_counts()
 
-    lib.kill(ctx, n1)
-    assert h.wait_until(lambda: lib.node_state(n3, 'node1') == 'down', 5), \
-        lib.status(n3)
-
-    rc, out, err = lib.rehomectl(n3, 'rehome', 'A')
-    assert rc == 0, 'rehomectl: %d\n%s%s' % (rc, out, err)
-    assert '%d moved, 0 failed' % CALLS in out, out
+    lib.take_over(ctx, n1, n3, 'A', CALLS)
     assert n3.wait_log(r'tag A: listening, loading its snapshots')
     assert listeners(redis, cluster, 'A') == 2     # node2, node3
 

@@ -132,12 +132,7 @@ def sharded(ctx):
         assert hm.scrape(x).sum('rehome_repl_messages_dropped_total') == 0
 
     # node1 dies: node2 re-homes A and the calls go on through it
-    lib.kill(ctx, n1)
-    assert h.wait_until(lambda: lib.node_state(n2, 'node1') == 'down', 5), \
-        lib.status(n2)
-    rc, out, err = lib.rehomectl(n2, 'rehome', a)
-    assert rc == 0, 'rehomectl: %d\n%s%s' % (rc, out, err)
-    assert '%d moved, 0 failed' % CALLS in out, out
+    lib.take_over(ctx, n1, n2, a, CALLS)
     for sipp in uacs + [uas]:
         result = sipp.result(timeout=20)
         assert result.ok, '%s: %s' % (sipp.name, result.why())
@@ -164,12 +159,7 @@ def taken_by_a_stranger(ctx):
     assert tag_replicas(n2, a) == 0, n2.dialog_counts()
 
     # node2 joins A's channel while up (SSUBSCRIBE on a live connection)
-    lib.kill(ctx, n1)
-    assert h.wait_until(lambda: lib.node_state(n2, 'node1') == 'down', 5), \
-        lib.status(n2)
-    rc, out, err = lib.rehomectl(n2, 'rehome', a)
-    assert rc == 0, 'rehomectl: %d\n%s%s' % (rc, out, err)
-    assert '%d moved, 0 failed' % CALLS in out, out
+    lib.take_over(ctx, n1, n2, a, CALLS)
     assert n2.wait_log(r'tag %s: listening, loading its snapshots' % a)
     chan = '%s:repl:%s' % (CLUSTER, a)
     master = next(m for m in masters if m.addr == owner(masters[0], chan))

@@ -150,6 +150,17 @@ def kill(ctx, node):
     ctx.procs.remove(node)
 
 
+def take_over(ctx, dead, taker, tag, calls):
+    """SIGKILL dead, wait until taker sees it down, then re-home tag on
+    taker with rehomectl: every one of the calls moved, none failed."""
+    kill(ctx, dead)
+    assert wait_until(lambda: node_state(taker, dead.node_id) == 'down',
+                      5), status(taker)
+    rc, out, err = rehomectl(taker, 'rehome', tag)
+    assert rc == 0, 'rehomectl: %d\n%s%s' % (rc, out, err)
+    assert '%d moved, 0 failed' % calls in out, out
+
+
 def replicas(node):
     return node.dialog_counts().get('replicas', 0)
 

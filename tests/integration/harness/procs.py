@@ -117,6 +117,7 @@ class Rehomed(Proc):
             self.sip_addr = listens[0].split()[0].partition(':')[2]
         self.sip_port = int(self.sip_addr.rpartition(':')[2])
         self.workers = workers
+        self.node_id = node_id
         self.ctl_addr = '%s:%d' % (ENGINE_IP, free_port(workers))
         self.token = ctl_token
         if shtags is None:
