@@ -36,6 +36,7 @@
 #include "did.h"
 #include "cseq.h"
 #include "dialog.h"
+#include "dialog_ext.h"
 
 static struct hash *dialogs;
 static struct list atoms;      /* interned names: tags, node ids */
@@ -76,12 +77,9 @@ static char *ids_block(struct dialog *dlg)
 
 static void leg_reset(struct dialog_leg *leg)
 {
-	leg->route    = mem_deref(leg->route);
 	leg->sdp_in   = mem_deref(leg->sdp_in);
 	leg->sdp_out  = mem_deref(leg->sdp_out);
 	leg->lsnr_tag = mem_deref(leg->lsnr_tag);
-	leg->ok       = mem_deref(leg->ok);
-	leg->flow     = mem_deref(leg->flow);
 }
 
 
@@ -105,9 +103,7 @@ static void destructor(void *arg)
 	mem_deref(ids_block(dlg));
 	mem_deref(dlg->shtag);
 	mem_deref(dlg->owner);
-	mem_deref(dlg->media);
-	mem_deref(dlg->early);
-	mem_deref(dlg->mcall);
+	mem_deref(dlg->ext);
 	leg_reset(&dlg->leg[LEG_CALLER]);
 	leg_reset(&dlg->leg[LEG_CALLEE]);
 }
@@ -149,13 +145,22 @@ int dialog_alloc(struct dialog **dlgp, uint64_t did)
 /** An early dialog's dialog_early, empty; replaces any it had */
 int dialog_early_alloc(struct dialog *dlg)
 {
+	struct dialog_ext *x;
+
 	if (!dlg)
 		return EINVAL;
 
-	mem_deref(dlg->early);
-	dlg->early = mem_zalloc(sizeof(*dlg->early), early_destructor);
+	x = dialog_ext_get(dlg);
+	if (!x)
+		return ENOMEM;
 
-	return dlg->early ? 0 : ENOMEM;
+	mem_deref(x->early);
+	x->early = mem_zalloc(sizeof(*x->early), early_destructor);
+	if (x->early)
+		return 0;
+
+	dialog_ext_trim(dlg);
+	return ENOMEM;
 }
 
 

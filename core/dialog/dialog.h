@@ -9,6 +9,7 @@
 #include "log.h"
 
 struct media_call;
+struct dialog_ext;
 
 enum dialog_state {
 	DIALOG_EARLY = 0,      /* INVITE relayed, no 2xx yet */
@@ -95,22 +96,21 @@ enum dialog_id {
 	DIALOG_IDS
 };
 
-/** One side of the call: how to reach that endpoint and what it has seen */
+/**
+ * One side of the call: how to reach that endpoint and what it has seen.
+ * What most legs never use (route set, kept 2xx, o= offset, WebSocket
+ * flow) is in the dialog's extension: dialog_route(), dialog_ok_kept()...
+ */
 struct dialog_leg {
 	char *target;          /* the endpoint's remote target (Contact URI):
 				  an identifier (enum dialog_id) */
-	char *route;           /* route set toward it: "<uri>,<uri>" or NULL */
 	char *sdp_in;          /* last SDP received from it (shared ref) */
 	char *sdp_out;         /* last SDP sent to it (shared ref) */
 	char *lsnr_tag;        /* tag of the listener this leg uses (atom) */
-	struct dialog_ok *ok;  /* our 2xx awaiting its ACK, or NULL */
 	uint64_t contact_key;  /* random, in our Contact toward this leg */
-	uint64_t sdp_off;      /* added to the o= version of SDP sent to it */
 	uint32_t caps;         /* DIALOG_CAP_*: what the endpoint supports */
 	struct cseq_leg cseq;
 	enum sip_transp tp;
-	char *flow;            /* node-local, not replicated: the hop over the
-				  WebSocket connection the endpoint came on */
 };
 
 /**
@@ -121,6 +121,14 @@ struct dialog_leg {
  * targets: enum dialog_id) through dialog_set_ids(); state, to_tag,
  * owner, replica, acked, the 2xx kept for an ACK, the lock and the
  * timestamps change only through dialog_state.c's named transitions.
+ *
+ * The fields a plain call never uses (the media relay and its call, the
+ * early part, the session timer, the lock, and per leg the route set, the
+ * kept 2xx, the o= offset and the WebSocket flow) are in an extension
+ * allocated on first use and freed once empty (dialog_ext.c): read them
+ * with dialog_media(), dialog_early()..., which give NULL or 0 without
+ * it. The struct is one malloc size class smaller for it
+ * (bench/RESULTS.md, "Memory per dialog").
  */
 struct dialog {
 	struct le he;          /* dialog table, keyed by did */
@@ -132,30 +140,16 @@ struct dialog {
 	char *to_tag;          /* the callee's tag, NULL while early */
 	char *shtag;           /* sharing tag (atom) */
 	char *owner;           /* node id serving the dialog (atom) */
-	char *media;           /* relay anchoring its media (atom), or NULL */
-	struct dialog_early *early; /* while early, or NULL */
+	struct dialog_ext *ext; /* the rarely used fields, or NULL */
 	struct dialog_leg leg[2];
 	uint64_t created;      /* unix ms */
 	uint64_t updated;      /* unix ms of the last change or activity */
 	uint64_t version;      /* bumped on each change; replicas keep newest */
-	uint32_t se;           /* session interval (RFC 4028), s; 0: none */
-	uint32_t se_refresher; /* the leg (dialog_leg_id) that refreshes */
-	enum dialog_state state; /* next to the other 4-byte fields: no hole */
+	enum dialog_state state;
 
 	/* node-local, never serialized */
 	bool replica;          /* held for another node, not served here */
 	bool acked;            /* the caller's ACK for a 2xx passed here */
-	/*
-	 * The lock: one engine-originated operation at a time. While the
-	 * holder has an INVITE or UPDATE of its own pending, the endpoints'
-	 * own session refreshes are glare and refused (491); otherwise they
-	 * are relayed as usual. Three fields, not a struct: its two small
-	 * ones fill the hole after the flags (16 B less, a malloc size class).
-	 */
-	uint8_t lock_kind;     /* enum dialog_lock_kind */
-	bool lock_pending;     /* the holder's INVITE/UPDATE is pending */
-	const void *lock_holder; /* compared, never dereferenced */
-	struct media_call *mcall; /* its media on `media`, once used here */
 };
 
 typedef void (dialog_change_h)(struct dialog *dlg, enum dialog_event ev);
@@ -202,6 +196,7 @@ bool dialog_pending(const struct dialog *dlg);
 bool dialog_locked(const struct dialog *dlg);
 bool dialog_locked_by(const struct dialog *dlg, enum dialog_lock_kind kind,
 		      const void *holder);
+bool dialog_locked_as(const struct dialog *dlg, enum dialog_lock_kind kind);
 
 int  dialog_set_str(char **dst, const struct pl *pl);
 int  dialog_set_ids(struct dialog *dlg, const struct pl *const v[DIALOG_IDS]);
@@ -215,6 +210,26 @@ const char *dialog_state_name(enum dialog_state st);
 int  dialog_state_decode(enum dialog_state *stp, const char *name);
 const char *dialog_leg_name(enum dialog_leg_id leg);
 uint64_t dialog_now(void);
+
+/* dialog_ext.c: the rarely used fields; 0 or NULL while never set */
+const char *dialog_media(const struct dialog *dlg);
+int  dialog_set_media(struct dialog *dlg, const char *relay);
+struct media_call *dialog_mcall(const struct dialog *dlg);
+int  dialog_set_mcall(struct dialog *dlg, struct media_call *mc);
+struct dialog_early *dialog_early(const struct dialog *dlg);
+uint32_t dialog_se(const struct dialog *dlg);
+uint32_t dialog_se_refresher(const struct dialog *dlg);
+int  dialog_set_se(struct dialog *dlg, uint32_t se, uint32_t refresher);
+const char *dialog_route(const struct dialog *dlg, enum dialog_leg_id leg);
+int  dialog_set_route(struct dialog *dlg, enum dialog_leg_id leg,
+		      char *route);
+struct dialog_ok *dialog_ok_kept(const struct dialog *dlg,
+				 enum dialog_leg_id leg);
+uint64_t dialog_sdp_off(const struct dialog *dlg, enum dialog_leg_id leg);
+int  dialog_sdp_out(char **outp, struct dialog *dlg, enum dialog_leg_id leg,
+		    char *sdp, bool own);
+const char *dialog_flow(const struct dialog *dlg, enum dialog_leg_id leg);
+int  dialog_set_flow(struct dialog *dlg, enum dialog_leg_id leg, char *flow);
 
 /* dialog_codec.c: versioned serialization (JSON) */
 enum { DIALOG_CODEC_VERSION = 5, DIALOG_CODEC_VERSION_MIN = 1 };

@@ -11,8 +11,11 @@
  *
  * The fields are listed once, in tables of (key, offset, type), and the
  * same tables drive encoding, decoding and comparison, so a new field
- * cannot be written but forgotten by the reader. The did, the state and
- * the transports need a conversion and are handled by hand. Only the
+ * cannot be written but forgotten by the reader. A field marked EXT() is
+ * in the dialog's extension (dialog_ext.h): it reads as its default
+ * without one, and the decoder allocates the extension only for an
+ * object that has such a field. The did, the state and the transports
+ * need a conversion and are handled by hand. Only the
  * replicated part of struct dialog is written; the node-local tail
  * (replica, acked, transactions) starts empty on the node that decodes.
  *
@@ -68,6 +71,7 @@
 #include "did.h"
 #include "cseq.h"
 #include "dialog.h"
+#include "dialog_ext.h"
 
 enum {
 	ODICT_BUCKETS = 8,
@@ -93,9 +97,13 @@ enum keyset {
 
 struct field {
 	const char *key[KEYSETS];
-	size_t off;
+	size_t off;            /* EXT(): in the extension (dialog_ext.h) */
 	enum field_type type;
 };
+
+/* a field of the extension: its offset there, marked (see field_at()) */
+enum { FIELD_EXT = 1u << 30 };
+#define EXT(off) ((off) | FIELD_EXT)
 
 static const struct field dialog_fields[] = {
 	{{"callid", "c"},  offsetof(struct dialog, callid),  FIELD_ID},
@@ -105,24 +113,27 @@ static const struct field dialog_fields[] = {
 	{{"to_tag", "tt"},  offsetof(struct dialog, to_tag),  FIELD_ID},
 	{{"shtag", "sh"},   offsetof(struct dialog, shtag),   FIELD_ATOM},
 	{{"owner", "o"},   offsetof(struct dialog, owner),   FIELD_ATOM},
-	{{"media", "m"},   offsetof(struct dialog, media),   FIELD_ATOM},
+	{{"media", "m"},   EXT(offsetof(struct dialog_ext, media)), FIELD_ATOM},
 	{{"created", "cr"}, offsetof(struct dialog, created), FIELD_MS},
 	{{"updated", "up"}, offsetof(struct dialog, updated), FIELD_MS},
 	{{"version", "n"}, offsetof(struct dialog, version), FIELD_U64},
-	{{"se", "se"},      offsetof(struct dialog, se),      FIELD_U32},
-	{{"se_refresher", "sr"}, offsetof(struct dialog, se_refresher), FIELD_U32},
+	{{"se", "se"},      EXT(offsetof(struct dialog_ext, se)), FIELD_U32},
+	{{"se_refresher", "sr"}, EXT(offsetof(struct dialog_ext, se_refresher)),
+	 FIELD_U32},
 };
 
 enum { LEG_SDP_OUT = 3 };   /* leg_fields[] index: "sdp_relayed" replaces it */
 
 static const struct field leg_fields[] = {
 	{{"target", "t"},   offsetof(struct dialog_leg, target),   FIELD_ID},
-	{{"route", "r"},    offsetof(struct dialog_leg, route),    FIELD_STR},
+	{{"route", "r"},    EXT(offsetof(struct dialog_leg_ext, route)),
+	 FIELD_STR},
 	{{"sdp_in", "i"},   offsetof(struct dialog_leg, sdp_in),   FIELD_STR},
 	{{"sdp_out", "o"},  offsetof(struct dialog_leg, sdp_out),  FIELD_STR},
 	{{"lsnr_tag", "l"}, offsetof(struct dialog_leg, lsnr_tag), FIELD_ATOM},
 	{{"contact_key", "k"}, offsetof(struct dialog_leg, contact_key), FIELD_X64},
-	{{"sdp_off", "so"},  offsetof(struct dialog_leg, sdp_off),  FIELD_U64},
+	{{"sdp_off", "so"},  EXT(offsetof(struct dialog_leg_ext, sdp_off)),
+	 FIELD_U64},
 	{{"caps", "cp"},     offsetof(struct dialog_leg, caps),     FIELD_U32},
 };
 
@@ -193,6 +204,29 @@ static uint64_t field_uint(const void *p, enum field_type type)
 }
 
 
+static bool in_ext(const struct field *f)
+{
+	return (f->off & FIELD_EXT) != 0;
+}
+
+
+/** Where a field is: in base, or in ext; NULL: in an absent extension */
+static void *field_at(const void *base, const void *ext, const struct field *f)
+{
+	const void *p = in_ext(f) ? ext : base;
+
+	return p ? (uint8_t *)(uintptr_t)p + (f->off & ~(size_t)FIELD_EXT)
+		 : NULL;
+}
+
+
+/** A string field's value, NULL in an absent extension */
+static const char *field_str(const void *p)
+{
+	return p ? *(char * const *)p : NULL;
+}
+
+
 static int x64_encode(struct odict *o, const char *key, uint64_t v)
 {
 	char hex[DID_STRSZ];
@@ -210,16 +244,19 @@ static int x64_encode(struct odict *o, const char *key, uint64_t v)
 
 
 /** Written with the short keys, always (DIALOG_CODEC_VERSION) */
-static int fields_encode(struct odict *o, const void *base,
+static int fields_encode(struct odict *o, const void *base, const void *ext,
 			 const struct field *fv, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		const void *p = (const uint8_t *)base + fv[i].off;
+		const void *p = field_at(base, ext, &fv[i]);
 		const char *key = fv[i].key[KEYS_SHORT];
 		const char *s;
 		int err;
 
-		if (fv[i].type == FIELD_X64) {
+		if (!p) {
+			err = 0;    /* no extension: its default, left out */
+		}
+		else if (fv[i].type == FIELD_X64) {
 			err = x64_encode(o, key, *(const uint64_t *)p);
 		}
 		else if ((fv[i].type == FIELD_U32 || fv[i].type == FIELD_U64) &&
@@ -301,12 +338,14 @@ static int field_decode(void *p, const struct field *f,
 }
 
 
-static int fields_decode(void *base, const struct odict *o, enum keyset ks,
-			 const struct field *fv, size_t n)
+/** ext: the extension, allocated if ext_named() said so, else NULL */
+static int fields_decode(void *base, void *ext, const struct odict *o,
+			 enum keyset ks, const struct field *fv, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		int err = field_decode((uint8_t *)base + fv[i].off, &fv[i], o,
-				       ks);
+		void *p = field_at(base, ext, &fv[i]);
+		int err = p ? field_decode(p, &fv[i], o, ks) : 0;
+
 		if (err)
 			return err;
 	}
@@ -315,20 +354,34 @@ static int fields_decode(void *base, const struct odict *o, enum keyset ks,
 }
 
 
-static bool fields_equal(const void *a, const void *b,
-			 const struct field *fv, size_t n)
+/** True if o has a value for a field of the extension */
+static bool ext_named(const struct odict *o, enum keyset ks,
+		      const struct field *fv, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		const void *pa = (const uint8_t *)a + fv[i].off;
-		const void *pb = (const uint8_t *)b + fv[i].off;
+		const struct odict_entry *e = odict_lookup(o, fv[i].key[ks]);
+
+		if (in_ext(&fv[i]) && e && e->type != ODICT_NULL)
+			return true;
+	}
+
+	return false;
+}
+
+
+static bool fields_equal(const void *a, const void *aext, const void *b,
+			 const void *bext, const struct field *fv, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const void *pa = field_at(a, aext, &fv[i]);
+		const void *pb = field_at(b, bext, &fv[i]);
 
 		if (is_str(fv[i].type)) {
-			if (!str_equal(*(char * const *)pa,
-				       *(char * const *)pb))
+			if (!str_equal(field_str(pa), field_str(pb)))
 				return false;
 		}
-		else if (field_uint(pa, fv[i].type) !=
-			 field_uint(pb, fv[i].type)) {
+		else if ((pa ? field_uint(pa, fv[i].type) : 0) !=
+			 (pb ? field_uint(pb, fv[i].type) : 0)) {
 			return false;
 		}
 	}
@@ -338,9 +391,9 @@ static bool fields_equal(const void *a, const void *b,
 
 
 /** The leg's 2xx if it is replicated, else NULL */
-static const struct dialog_ok *shared_ok(const struct dialog_leg *leg)
+static const struct dialog_ok *shared_ok(const struct dialog_leg_ext *x)
 {
-	return leg->ok && leg->ok->shared ? leg->ok : NULL;
+	return x && x->ok && x->ok->shared ? x->ok : NULL;
 }
 
 
@@ -356,7 +409,7 @@ static int ok_encode(struct odict *lo, const struct dialog_ok *ok)
 		return err;
 
 	(void)re_snprintf(dst, sizeof(dst), "%J", &ok->dst);
-	err  = fields_encode(oo, ok, ok_fields, ARRAY_SIZE(ok_fields));
+	err  = fields_encode(oo, ok, NULL, ok_fields, ARRAY_SIZE(ok_fields));
 	err |= odict_entry_add(oo, wr->tp, ODICT_STRING,
 			       sip_transp_name(ok->tp));
 	err |= odict_entry_add(oo, wr->dst, ODICT_STRING, dst);
@@ -392,7 +445,8 @@ static int early_encode(struct odict *o, const struct dialog_early *early)
 	if (err)
 		return err;
 
-	err = fields_encode(eo, early, early_fields, ARRAY_SIZE(early_fields));
+	err = fields_encode(eo, early, NULL, early_fields,
+			    ARRAY_SIZE(early_fields));
 	if (!err)
 		err = odict_entry_add(o, wr->early, ODICT_OBJECT, eo);
 
@@ -413,8 +467,8 @@ static int early_decode(struct dialog *dlg, const struct odict *o,
 
 	err = dialog_early_alloc(dlg);
 	if (!err)
-		err = fields_decode(dlg->early, e->u.odict, ks, early_fields,
-				    ARRAY_SIZE(early_fields));
+		err = fields_decode(dialog_early(dlg), NULL, e->u.odict, ks,
+				    early_fields, ARRAY_SIZE(early_fields));
 	return err;
 }
 
@@ -425,12 +479,14 @@ static bool early_equal(const struct dialog_early *a,
 	if (!a || !b)
 		return a == b;
 
-	return fields_equal(a, b, early_fields, ARRAY_SIZE(early_fields));
+	return fields_equal(a, NULL, b, NULL, early_fields,
+			    ARRAY_SIZE(early_fields));
 }
 
 
 static int leg_encode(struct odict *o, const char *key,
 		      const struct dialog_leg *leg,
+		      const struct dialog_leg_ext *x,
 		      const struct dialog_leg *other)
 {
 	struct odict *lo = NULL, *co = NULL;
@@ -440,7 +496,7 @@ static int leg_encode(struct odict *o, const char *key,
 	if (err)
 		goto out;
 
-	err = fields_encode(lo, leg, leg_fields, ARRAY_SIZE(leg_fields));
+	err = fields_encode(lo, leg, x, leg_fields, ARRAY_SIZE(leg_fields));
 	if (err)
 		goto out;
 
@@ -464,7 +520,7 @@ static int leg_encode(struct odict *o, const char *key,
 	if (err)
 		goto out;
 
-	err = fields_encode(co, &leg->cseq, cseq_fields,
+	err = fields_encode(co, &leg->cseq, NULL, cseq_fields,
 			    ARRAY_SIZE(cseq_fields));
 	if (err)
 		goto out;
@@ -473,8 +529,8 @@ static int leg_encode(struct odict *o, const char *key,
 	if (err)
 		goto out;
 
-	if (shared_ok(leg)) {
-		err = ok_encode(lo, leg->ok);
+	if (shared_ok(x)) {
+		err = ok_encode(lo, x->ok);
 		if (err)
 			goto out;
 	}
@@ -514,15 +570,16 @@ static int dialog_odict(struct odict **op, const struct dialog *dlg)
 	if (err)
 		goto out;
 
-	err = fields_encode(o, dlg, dialog_fields, ARRAY_SIZE(dialog_fields));
+	err = fields_encode(o, dlg, dlg->ext, dialog_fields,
+			    ARRAY_SIZE(dialog_fields));
 	if (!err)
-		err = early_encode(o, dlg->early);
+		err = early_encode(o, dialog_early(dlg));
 	if (err)
 		goto out;
 
 	for (unsigned i = LEG_CALLER; i <= LEG_CALLEE; i++) {
 		err = leg_encode(o, wr->leg[i], &dlg->leg[i],
-				 &dlg->leg[!i]);
+				 dialog_leg_ext(dlg, i), &dlg->leg[!i]);
 		if (err)
 			goto out;
 	}
@@ -613,7 +670,7 @@ static int ok_decode(struct dialog *dlg, enum dialog_leg_id leg,
 
 	memset(&ok, 0, sizeof(ok));
 	ok.shared = true;
-	err = fields_decode(&ok, o, ks, ok_fields, ARRAY_SIZE(ok_fields));
+	err = fields_decode(&ok, NULL, o, ks, ok_fields, ARRAY_SIZE(ok_fields));
 	if (!err)
 		err = entry_lookup(&tp, o, nm->tp, ODICT_STRING);
 	if (!err)
@@ -653,8 +710,12 @@ static int leg_decode(struct dialog *dlg, enum dialog_leg_id id,
 	if (err || !le)
 		return err;
 
-	err = fields_decode(leg, le->u.odict, ks, leg_fields,
-			    ARRAY_SIZE(leg_fields));
+	if (ext_named(le->u.odict, ks, leg_fields, ARRAY_SIZE(leg_fields)) &&
+	    !dialog_ext_get(dlg))
+		return ENOMEM;
+
+	err = fields_decode(leg, dialog_leg_ext(dlg, id), le->u.odict, ks,
+			    leg_fields, ARRAY_SIZE(leg_fields));
 	if (err)
 		return err;
 
@@ -671,8 +732,8 @@ static int leg_decode(struct dialog *dlg, enum dialog_leg_id id,
 
 	err = entry_lookup(&e, le->u.odict, nm->cseq, ODICT_OBJECT);
 	if (!err && e)
-		err = fields_decode(&leg->cseq, e->u.odict, ks, cseq_fields,
-				    ARRAY_SIZE(cseq_fields));
+		err = fields_decode(&leg->cseq, NULL, e->u.odict, ks,
+				    cseq_fields, ARRAY_SIZE(cseq_fields));
 	if (err)
 		return err;
 
@@ -805,7 +866,13 @@ int dialog_decode(struct dialog **dlgp, const char *str, size_t len)
 	if (err)
 		goto out;
 
-	err = fields_decode(dlg, o, ks, dialog_fields,
+	if (ext_named(o, ks, dialog_fields, ARRAY_SIZE(dialog_fields)) &&
+	    !dialog_ext_get(dlg)) {
+		err = ENOMEM;
+		goto out;
+	}
+
+	err = fields_decode(dlg, dlg->ext, o, ks, dialog_fields,
 			    ARRAY_SIZE(dialog_fields));
 	if (err)
 		goto out;
@@ -826,6 +893,8 @@ int dialog_decode(struct dialog **dlgp, const char *str, size_t len)
 			 relayed[LEG_CALLEE]);
 	if (err)
 		err = EBADMSG;
+
+	dialog_ext_trim(dlg);   /* fields present but at their defaults */
 
  out:
 	/* until here the identifiers are the JSON object's strings */
@@ -850,19 +919,26 @@ static bool ok_equal(const struct dialog_ok *a, const struct dialog_ok *b)
 		return a == b;
 
 	return a->tp == b->tp && sa_cmp(&a->dst, &b->dst, SA_ALL) &&
-		fields_equal(a, b, ok_fields, ARRAY_SIZE(ok_fields)) &&
+		fields_equal(a, NULL, b, NULL, ok_fields,
+			     ARRAY_SIZE(ok_fields)) &&
 		a->mb->end == b->mb->end &&
 		0 == memcmp(a->mb->buf, b->mb->buf, a->mb->end);
 }
 
 
-static bool leg_equal(const struct dialog_leg *a, const struct dialog_leg *b)
+static bool leg_equal(const struct dialog *a, const struct dialog *b,
+		      enum dialog_leg_id id)
 {
-	return a->tp == b->tp &&
-		fields_equal(a, b, leg_fields, ARRAY_SIZE(leg_fields)) &&
-		fields_equal(&a->cseq, &b->cseq, cseq_fields,
+	const struct dialog_leg *la = &a->leg[id], *lb = &b->leg[id];
+	const struct dialog_leg_ext *xa = dialog_leg_ext(a, id);
+	const struct dialog_leg_ext *xb = dialog_leg_ext(b, id);
+
+	return la->tp == lb->tp &&
+		fields_equal(la, xa, lb, xb, leg_fields,
+			     ARRAY_SIZE(leg_fields)) &&
+		fields_equal(&la->cseq, NULL, &lb->cseq, NULL, cseq_fields,
 			     ARRAY_SIZE(cseq_fields)) &&
-		ok_equal(shared_ok(a), shared_ok(b));
+		ok_equal(shared_ok(xa), shared_ok(xb));
 }
 
 
@@ -874,8 +950,9 @@ bool dialog_equal(const struct dialog *a, const struct dialog *b)
 
 	return a->did == b->did &&
 		a->state == b->state &&
-		fields_equal(a, b, dialog_fields, ARRAY_SIZE(dialog_fields)) &&
-		early_equal(a->early, b->early) &&
-		leg_equal(&a->leg[LEG_CALLER], &b->leg[LEG_CALLER]) &&
-		leg_equal(&a->leg[LEG_CALLEE], &b->leg[LEG_CALLEE]);
+		fields_equal(a, a->ext, b, b->ext, dialog_fields,
+			     ARRAY_SIZE(dialog_fields)) &&
+		early_equal(dialog_early(a), dialog_early(b)) &&
+		leg_equal(a, b, LEG_CALLER) &&
+		leg_equal(a, b, LEG_CALLEE);
 }

@@ -187,7 +187,7 @@ static void dialog_delete(struct http_conn *conn, const struct ctl_req *req,
 		return;
 	}
 
-	if (dlg->lock_kind == DIALOG_LOCK_HANDOFF) {
+	if (dialog_locked_as(dlg, DIALOG_LOCK_HANDOFF)) {
 		(void)ctl_reply_error(conn, 409, "dialog %r is being moved "
 				      "to another node", &req->rest);
 		return;

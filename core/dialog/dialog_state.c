@@ -46,6 +46,7 @@
 #include "metrics.h"
 #include "cseq.h"
 #include "dialog.h"
+#include "dialog_ext.h"
 
 static dialog_change_h *observer;
 static dialog_ok_h *ok_handler;
@@ -184,8 +185,10 @@ int dialog_set_to_tag(struct dialog *dlg, const struct pl *tag)
 int dialog_confirm(struct dialog *dlg)
 {
 	/* what ending a ringing call needs is not replicated any more */
-	if (dlg && dlg->state == DIALOG_EARLY)
-		dlg->early = mem_deref(dlg->early);
+	if (dlg && dlg->state == DIALOG_EARLY && dlg->ext) {
+		dlg->ext->early = mem_deref(dlg->ext->early);
+		dialog_ext_trim(dlg);
+	}
 
 	return transition(dlg, DIALOG_CONFIRMED, DIALOG_EV_CONFIRMED);
 }
@@ -240,8 +243,10 @@ int dialog_serve(struct dialog *dlg, const char *node)
 
 	dlg->replica = false;
 	for (int leg = LEG_CALLER; ok_handler && leg <= LEG_CALLEE; leg++) {
-		if (dlg->leg[leg].ok)
-			ok_handler(dlg->leg[leg].ok);
+		struct dialog_ok *ok = dialog_ok_kept(dlg, leg);
+
+		if (ok)
+			ok_handler(ok);
 	}
 
 	return 0;
@@ -259,8 +264,10 @@ void dialog_hold(struct dialog *dlg)
 			   dlg->owner ? dlg->owner : "-");
 	dlg->replica = true;
 	for (int leg = LEG_CALLER; leg <= LEG_CALLEE; leg++) {
-		if (dlg->leg[leg].ok)
-			tmr_cancel(&dlg->leg[leg].ok->tmr);
+		struct dialog_ok *ok = dialog_ok_kept(dlg, leg);
+
+		if (ok)
+			tmr_cancel(&ok->tmr);
 	}
 }
 
@@ -277,14 +284,21 @@ void dialog_hold(struct dialog *dlg)
 int dialog_ok_keep(struct dialog_ok **okp, struct dialog *dlg,
 		   enum dialog_leg_id leg, const struct dialog_ok *ok)
 {
+	struct dialog_ext *x;
 	struct dialog_ok *k;
 
 	if (!dlg || leg > LEG_CALLEE || !ok || !ok->mb)
 		return EINVAL;
 
-	k = mem_zalloc(sizeof(*k), ok_destructor);
-	if (!k)
+	x = dialog_ext_get(dlg);
+	if (!x)
 		return ENOMEM;
+
+	k = mem_zalloc(sizeof(*k), ok_destructor);
+	if (!k) {
+		dialog_ext_trim(dlg);
+		return ENOMEM;
+	}
 
 	k->mb    = mem_ref(ok->mb);
 	k->dst   = ok->dst;
@@ -297,8 +311,8 @@ int dialog_ok_keep(struct dialog_ok **okp, struct dialog *dlg,
 	k->dlg   = dlg;
 	k->leg   = leg;
 
-	mem_deref(dlg->leg[leg].ok);
-	dlg->leg[leg].ok = k;
+	mem_deref(x->leg[leg].ok);
+	x->leg[leg].ok = k;
 
 	if (okp)
 		*okp = k;
@@ -335,7 +349,7 @@ int dialog_ack(struct dialog *dlg, enum dialog_leg_id leg, uint32_t cseq,
 	if (!dlg || leg > LEG_CALLEE)
 		return EINVAL;
 
-	ok = dlg->leg[leg].ok;
+	ok = dialog_ok_kept(dlg, leg);
 	if (!ok || ok->cseq != cseq)
 		return ENOENT;
 
@@ -352,8 +366,13 @@ int dialog_ack(struct dialog *dlg, enum dialog_leg_id leg, uint32_t cseq,
 /** Forget the 2xx kept for a leg (acknowledged, given up, call over) */
 void dialog_ok_clear(struct dialog *dlg, enum dialog_leg_id leg)
 {
-	if (dlg && leg <= LEG_CALLEE)
-		dlg->leg[leg].ok = mem_deref(dlg->leg[leg].ok);
+	struct dialog_leg_ext *l = dialog_leg_ext(dlg, leg);
+
+	if (!l)
+		return;
+
+	l->ok = mem_deref(l->ok);
+	dialog_ext_trim(dlg);
 }
 
 
@@ -362,28 +381,44 @@ void dialog_ok_clear(struct dialog *dlg, enum dialog_leg_id leg)
 
 static void lock_clear(struct dialog *dlg)
 {
-	dlg->lock_kind = DIALOG_LOCK_NONE;
-	dlg->lock_pending = false;
-	dlg->lock_holder = NULL;
+	if (!dlg->ext)
+		return;
+
+	dlg->ext->lock_kind = DIALOG_LOCK_NONE;
+	dlg->ext->lock_pending = false;
+	dlg->ext->lock_holder = NULL;
+	dialog_ext_trim(dlg);
+}
+
+
+static bool held_by(const struct dialog *dlg, const void *holder)
+{
+	return dialog_locked(dlg) && dlg->ext->lock_holder == holder;
 }
 
 
 /**
  * Take the dialog for one engine-originated operation.
  *
- * @return 0, EBUSY if anyone holds it (the same holder too)
+ * @return 0, EBUSY if anyone holds it (the same holder too), ENOMEM
  */
 int dialog_lock(struct dialog *dlg, enum dialog_lock_kind kind,
 		const void *holder)
 {
+	struct dialog_ext *x;
+
 	if (!dlg || kind == DIALOG_LOCK_NONE || !holder)
 		return EINVAL;
 
-	if (dlg->lock_kind != DIALOG_LOCK_NONE)
+	if (dialog_locked(dlg))
 		return EBUSY;
 
-	dlg->lock_kind = (uint8_t)kind;
-	dlg->lock_holder = holder;
+	x = dialog_ext_get(dlg);
+	if (!x)
+		return ENOMEM;
+
+	x->lock_kind = (uint8_t)kind;
+	x->lock_holder = holder;
 	return 0;
 }
 
@@ -394,7 +429,7 @@ int dialog_unlock(struct dialog *dlg, const void *holder)
 	if (!dlg || !holder)
 		return EINVAL;
 
-	if (dlg->lock_kind == DIALOG_LOCK_NONE || dlg->lock_holder != holder)
+	if (!held_by(dlg, holder))
 		return EPERM;
 
 	lock_clear(dlg);
@@ -412,15 +447,21 @@ void dialog_lock_break(struct dialog *dlg)
 
 bool dialog_locked(const struct dialog *dlg)
 {
-	return dlg && dlg->lock_kind != DIALOG_LOCK_NONE;
+	return dlg && dlg->ext && dlg->ext->lock_kind != DIALOG_LOCK_NONE;
 }
 
 
 bool dialog_locked_by(const struct dialog *dlg, enum dialog_lock_kind kind,
 		      const void *holder)
 {
-	return dlg && kind != DIALOG_LOCK_NONE && dlg->lock_kind == kind &&
-		dlg->lock_holder == holder;
+	return dialog_locked_as(dlg, kind) && held_by(dlg, holder);
+}
+
+
+/** Held for an operation of this kind, by whoever */
+bool dialog_locked_as(const struct dialog *dlg, enum dialog_lock_kind kind)
+{
+	return dialog_locked(dlg) && dlg->ext->lock_kind == kind;
 }
 
 
@@ -428,14 +469,13 @@ bool dialog_locked_by(const struct dialog *dlg, enum dialog_lock_kind kind,
 void dialog_lock_pending(struct dialog *dlg, const void *holder,
 			 bool pending)
 {
-	if (dlg && dlg->lock_kind != DIALOG_LOCK_NONE &&
-	    dlg->lock_holder == holder)
-		dlg->lock_pending = pending;
+	if (held_by(dlg, holder))
+		dlg->ext->lock_pending = pending;
 }
 
 
 /** An engine-originated INVITE/UPDATE is pending: a refresh is glare */
 bool dialog_pending(const struct dialog *dlg)
 {
-	return dialog_locked(dlg) && dlg->lock_pending;
+	return dialog_locked(dlg) && dlg->ext->lock_pending;
 }

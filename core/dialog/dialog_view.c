@@ -107,7 +107,7 @@ int dialog_view_odict(struct odict **odp, const struct dialog *dlg)
 	err |= json_str_null_add(od, "shtag", dlg->shtag);
 	err |= json_str_null_add(od, "state", dialog_state_name(dlg->state));
 	err |= json_str_null_add(od, "owner", dlg->owner);
-	err |= json_str_null_add(od, "media_relay", dlg->media);
+	err |= json_str_null_add(od, "media_relay", dialog_media(dlg));
 	err |= json_bool_add(od, "replica", dlg->replica);
 	err |= json_int_add(od, "created", dlg->created);
 	err |= json_int_add(od, "updated", dlg->updated);

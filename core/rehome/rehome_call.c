@@ -176,7 +176,7 @@ static int sdp_send(struct call *c, enum dialog_leg_id to, char *sdp)
 	if (leg->sdp_out == sdp)
 		return 0;
 
-	err = sdpver_out(&out, &leg->sdp_off, leg->sdp_out, sdp, true);
+	err = dialog_sdp_out(&out, c->dest.dlg, to, sdp, true);
 	if (err)
 		return err;
 
@@ -405,7 +405,7 @@ static char *offer_body(const struct call *c)
 
 	/* anchored: each leg gets the relay's SDP for it; what an endpoint
 	 * answers is its own and never crosses to the other leg */
-	if (dlg->media)
+	if (dialog_media(dlg))
 		return dlg->leg[leg].sdp_out;
 
 	/* a later leg gets what the leg before answered or offered */
@@ -492,7 +492,7 @@ static void pass_on(struct call *c, const char *sdp)
 
 	/* anchored: an endpoint's SDP never crosses; the relay has the
 	 * media of both legs (see offer_body) */
-	if (dlg->media)
+	if (dialog_media(dlg))
 		return;
 
 	if (!sdp || c->step + 1 < c->legc || (c->failed & (1u << other)) ||

@@ -30,7 +30,7 @@ static bool collect_relay(struct dialog *dlg, void *arg)
 		return true;
 
 	if (dlg->replica || dlg->state != DIALOG_CONFIRMED ||
-	    dialog_locked(dlg) || str_cmp(dlg->media, job->media_from))
+	    dialog_locked(dlg) || str_cmp(dialog_media(dlg), job->media_from))
 		return false;
 
 	if (job->tag && str_cmp(dlg->shtag, job->tag))

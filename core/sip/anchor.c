@@ -73,26 +73,30 @@ static void ng_callid(char *buf, size_t sz, const struct dialog *dlg)
 static int call_get(struct media_call **mcp, struct dialog *dlg)
 {
 	char callid[NG_CALLID_SZ];
+	struct media_call *mc = NULL;
 	struct mrelay *relay;
 	int err;
 
-	if (dlg->mcall) {
-		*mcp = dlg->mcall;
+	if (dialog_mcall(dlg)) {
+		*mcp = dialog_mcall(dlg);
 		return 0;
 	}
 
-	relay = mrelay_find(anc.relays, dlg->media);
+	relay = mrelay_find(anc.relays, dialog_media(dlg));
 	if (!relay) {
 		dialog_log(LOG_WARN, "media", dlg, "relay %s is not "
-			   "configured here", dlg->media);
+			   "configured here", dialog_media(dlg));
 		return ENOENT;
 	}
 
 	ng_callid(callid, sizeof(callid), dlg);
-	err = media_call_alloc(&dlg->mcall, relay, callid);
+	err = media_call_alloc(&mc, relay, callid);
 	if (!err)
-		*mcp = dlg->mcall;
+		err = dialog_set_mcall(dlg, mc);
+	if (!err)
+		*mcp = mc;
 
+	mem_deref(mc);   /* the dialog's now */
 	return err;
 }
 
@@ -121,7 +125,7 @@ static char *leg_tag(const struct dialog *dlg, enum dialog_leg_id leg)
  * SDP to send to the other leg (called once, unless the dialog goes
  * first; keep it alive meanwhile).
  *
- * @param dlg    An anchored dialog (dlg->media set)
+ * @param dlg    An anchored dialog (dialog_media() set)
  * @param from   The leg that sent the SDP
  * @param offer  An offer (INVITE, UPDATE, a 2xx to a body-less INVITE),
  *               else the answer to the other leg's offer
@@ -140,7 +144,7 @@ int anchor_sdp(struct dialog *dlg, enum dialog_leg_id from, bool offer,
 	struct anchor_op *op;
 	int err;
 
-	if (!dlg || !dlg->media || !sdp || !h)
+	if (!dlg || !dialog_media(dlg) || !sdp || !h)
 		return EINVAL;
 
 	err = call_get(&mc, dlg);
@@ -216,7 +220,7 @@ static void move_answered(int err, const char *sdp, void *arg)
 	struct media_call *old;
 
 	if (!err)
-		err = dialog_atom_str(&dlg->media, mrelay_name(mv->to));
+		err = dialog_set_media(dlg, mrelay_name(mv->to));
 	if (!err)
 		err = leg_sent_sdp(dlg, LEG_CALLER, sdp, true);
 	if (!err)
@@ -234,9 +238,15 @@ static void move_answered(int err, const char *sdp, void *arg)
 	}
 
 	/* the old relay keeps the call until the legs have moved */
-	old = dlg->mcall;
-	dlg->mcall = mv->mc;
-	mv->mc = NULL;
+	old = mem_ref(dialog_mcall(dlg));
+	err = dialog_set_mcall(dlg, mv->mc);
+	if (err) {
+		mem_deref(old);
+		move_end(mv, err);
+		return;
+	}
+
+	mv->mc = mem_deref(mv->mc);
 	mv->old = old;
 
 	move_end(mv, 0);
@@ -285,10 +295,10 @@ int anchor_move(struct anchor_move **mvp, struct dialog *dlg, const char *to,
 	relay = mrelay_find(anc.relays, to);
 	if (!relay)
 		return ENOENT;
-	if (!dlg->media || !dlg->leg[LEG_CALLER].sdp_in ||
+	if (!dialog_media(dlg) || !dlg->leg[LEG_CALLER].sdp_in ||
 	    !dlg->leg[LEG_CALLEE].sdp_in)
 		return EPROTO;   /* not anchored, or no offer/answer yet */
-	if (!str_cmp(dlg->media, mrelay_name(relay)))
+	if (!str_cmp(dialog_media(dlg), mrelay_name(relay)))
 		return EALREADY;
 
 	mv = mem_zalloc(sizeof(*mv), move_destructor);
@@ -353,7 +363,7 @@ int anchor_choose(struct dialog *dlg)
 	if (!relay)
 		return ENODEV;
 
-	return dialog_atom_str(&dlg->media, mrelay_name(relay));
+	return dialog_set_media(dlg, mrelay_name(relay));
 }
 
 
@@ -362,7 +372,7 @@ static void end_handler(struct dialog *dlg)
 {
 	struct media_call *mc;
 
-	if (!dlg->media || call_get(&mc, dlg))
+	if (!dialog_media(dlg) || call_get(&mc, dlg))
 		return;
 
 	(void)media_delete(mc, NULL, NULL);

@@ -102,6 +102,7 @@ static int resend_start(struct mbuf *mb, const char *dst, enum sip_transp tp)
  */
 int early_note_invite(struct dialog *dlg, const struct sip_msg *msg)
 {
+	struct dialog_early *early;
 	struct mbuf *mb;
 	struct le *le;
 	int err;
@@ -110,6 +111,7 @@ int early_note_invite(struct dialog *dlg, const struct sip_msg *msg)
 	if (err)
 		return err;
 
+	early = dialog_early(dlg);
 	mb = mbuf_alloc(256);
 	if (!mb)
 		return ENOMEM;
@@ -123,9 +125,9 @@ int early_note_invite(struct dialog *dlg, const struct sip_msg *msg)
 
 	mb->pos = 0;
 	if (!err)
-		err = mbuf_strdup(mb, &dlg->early->vias, mb->end);
+		err = mbuf_strdup(mb, &early->vias, mb->end);
 	if (!err)
-		err = re_sdprintf(&dlg->early->src, "%J", &msg->src);
+		err = re_sdprintf(&early->src, "%J", &msg->src);
 
 	mem_deref(mb);
 	return err;
@@ -139,7 +141,7 @@ int early_note_invite(struct dialog *dlg, const struct sip_msg *msg)
 void early_note_sent(struct dialog *dlg, const struct mbuf *mb,
 		     const struct sa *dst)
 {
-	struct dialog_early *early = dlg->early;
+	struct dialog_early *early = dialog_early(dlg);
 	struct pl ruri, via;
 
 	if (!early || early->via || dlg->state != DIALOG_EARLY)
@@ -158,7 +160,7 @@ void early_note_sent(struct dialog *dlg, const struct mbuf *mb,
 
 static int final_to_caller(const struct dialog *dlg)
 {
-	const struct dialog_early *early = dlg->early;
+	const struct dialog_early *early = dialog_early(dlg);
 	struct mbuf *mb;
 	int err;
 
@@ -183,7 +185,7 @@ static int final_to_caller(const struct dialog *dlg)
 
 static int cancel_to_callee(const struct dialog *dlg)
 {
-	const struct dialog_early *early = dlg->early;
+	const struct dialog_early *early = dialog_early(dlg);
 	char callid[LEG_CALLID_SZ];
 	struct mbuf *mb;
 	int err;
@@ -222,7 +224,7 @@ int early_end(struct dialog *dlg)
 {
 	int err;
 
-	if (!dlg || !dlg->early || !dlg->early->vias)
+	if (!dlg || !dialog_early(dlg) || !dialog_early(dlg)->vias)
 		return ENOENT;
 
 	dialog_log(LOG_INFO, "proxy", dlg, "ringing when its node died: 480 "

@@ -15,7 +15,6 @@
 #include "conf.h"
 #include "cseq.h"
 #include "dialog.h"
-#include "sdpver.h"
 #include "listener.h"
 #include "sipmsg.h"
 #include "loopmark.h"
@@ -121,7 +120,7 @@ int leg_learn_sdp(struct dialog *dlg, enum dialog_leg_id from,
 
 	err = sipmsg_body_str(&sdp, msg);
 	if (!err)
-		err = sdpver_out(&out, &to->sdp_off, to->sdp_out, sdp, false);
+		err = dialog_sdp_out(&out, dlg, leg_other(from), sdp, false);
 	if (err) {
 		mem_deref(sdp);
 		return err;
@@ -151,7 +150,7 @@ int leg_sent_sdp(struct dialog *dlg, enum dialog_leg_id to, const char *sdp,
 
 	err = str_dup(&copy, sdp);
 	if (!err)
-		err = sdpver_out(&out, &leg->sdp_off, leg->sdp_out, copy, own);
+		err = dialog_sdp_out(&out, dlg, to, copy, own);
 	mem_deref(copy);
 	if (err)
 		return err;
@@ -172,7 +171,8 @@ void leg_body(struct pl *body, const struct dialog *dlg,
 {
 	const struct dialog_leg *leg = &dlg->leg[to];
 
-	if (learned && leg->sdp_off && leg->sdp_out && sipmsg_has_sdp(msg)) {
+	if (learned && dialog_sdp_off(dlg, to) && leg->sdp_out &&
+	    sipmsg_has_sdp(msg)) {
 		pl_set_str(body, leg->sdp_out);
 		return;
 	}
@@ -195,7 +195,7 @@ bool leg_learn_timer(struct dialog *dlg, enum dialog_leg_id uac,
 		     const struct sip_msg *resp)
 {
 	const struct sip_hdr *hdr;
-	uint32_t se = 0, refresher = dlg->se_refresher;
+	uint32_t se = 0, refresher = dialog_se_refresher(dlg);
 	struct pl val, ref;
 
 	hdr = sip_msg_hdr(resp, SIP_HDR_SESSION_EXPIRES);
@@ -207,12 +207,10 @@ bool leg_learn_timer(struct dialog *dlg, enum dialog_leg_id uac,
 			refresher = uac;
 	}
 
-	if (se == dlg->se && refresher == dlg->se_refresher)
+	if (se == dialog_se(dlg) && refresher == dialog_se_refresher(dlg))
 		return false;
 
-	dlg->se = se;
-	dlg->se_refresher = refresher;
-	return true;
+	return !dialog_set_se(dlg, se, refresher);
 }
 
 
@@ -300,29 +298,39 @@ int leg_send_handler(enum sip_transp tp, const struct sa *src,
  * made up, RFC 7118 5.2): requests toward it ride the connection it came
  * on, found by its address. Only the node holding that connection has it.
  */
-int leg_learn_flow(struct dialog_leg *leg, const struct sip_msg *msg)
+int leg_learn_flow(struct dialog *dlg, enum dialog_leg_id leg,
+		   const struct sip_msg *msg)
 {
+	char *flow = NULL;
+	int err;
+
 	if (msg->tp != SIP_TRANSP_WS && msg->tp != SIP_TRANSP_WSS)
 		return 0;
 
-	leg->flow = mem_deref(leg->flow);
+	err = re_sdprintf(&flow, "sip:%J%s", &msg->src,
+			  sip_transp_param(msg->tp));
+	if (!err)
+		err = dialog_set_flow(dlg, leg, flow);
 
-	return re_sdprintf(&leg->flow, "sip:%J%s", &msg->src,
-			   sip_transp_param(msg->tp));
+	mem_deref(flow);
+	return err;
 }
 
 
 /** The next hop toward a leg: its connection, its first route, else its
  * target. */
-int leg_hop(struct pl *hop, const struct dialog_leg *leg)
+int leg_hop(struct pl *hop, const struct dialog *dlg, enum dialog_leg_id id)
 {
-	if (leg->flow) {
-		pl_set_str(hop, leg->flow);
+	const struct dialog_leg *leg = &dlg->leg[id];
+	const char *flow = dialog_flow(dlg, id), *route = dialog_route(dlg, id);
+
+	if (flow) {
+		pl_set_str(hop, flow);
 		return 0;
 	}
 
-	if (leg->route)
-		return sipmsg_route_first(hop, leg->route);
+	if (route)
+		return sipmsg_route_first(hop, route);
 
 	if (!leg->target)
 		return EINVAL;

@@ -14,7 +14,8 @@ bool leg_match(const struct dialog *dlg, enum dialog_leg_id from,
 	       const struct sip_msg *msg);
 const struct sa *leg_laddr(const struct dialog *dlg, enum dialog_leg_id leg,
 			   enum sip_transp tp);
-int  leg_hop(struct pl *hop, const struct dialog_leg *leg);
+int  leg_hop(struct pl *hop, const struct dialog *dlg,
+	      enum dialog_leg_id leg);
 int  leg_print_route(struct mbuf *mb, const char *route);
 int  leg_send_handler(enum sip_transp tp, const struct sa *src,
 		      const struct sa *dst, struct mbuf *mb, void *arg);
@@ -23,7 +24,8 @@ int  leg_send(struct sip_request **reqp, const struct pl *met,
 	      sip_resp_h *resph, void *arg);
 int  leg_learn_sdp(struct dialog *dlg, enum dialog_leg_id from,
 		   const struct sip_msg *msg);
-int  leg_learn_flow(struct dialog_leg *leg, const struct sip_msg *msg);
+int  leg_learn_flow(struct dialog *dlg, enum dialog_leg_id leg,
+		    const struct sip_msg *msg);
 int  leg_sent_sdp(struct dialog *dlg, enum dialog_leg_id to,
 		  const char *sdp, bool own);
 void leg_body(struct pl *body, const struct dialog *dlg,

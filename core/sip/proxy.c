@@ -126,6 +126,7 @@ static int dialog_from_invite(struct dialog **dlgp, const struct sip_msg *msg,
 {
 	struct dialog *dlg = NULL;
 	struct dialog_leg *caller;
+	char *route = NULL;
 	struct pl contact;
 	uint64_t did;
 	int err;
@@ -149,7 +150,8 @@ static int dialog_from_invite(struct dialog **dlgp, const struct sip_msg *msg,
 	err |= dialog_atom_str(&dlg->shtag, shtag);
 	err |= dialog_serve(dlg, proxy.cfg->node_id);
 	err |= dialog_atom_str(&caller->lsnr_tag, lsnr_tag);
-	err |= sipmsg_route_set(&caller->route, msg, false);
+	err |= sipmsg_route_set(&route, msg, false);
+	err |= dialog_set_route(dlg, LEG_CALLER, route);
 	err |= leg_learn_sdp(dlg, LEG_CALLER, msg);
 	if (err)
 		goto out;
@@ -158,9 +160,10 @@ static int dialog_from_invite(struct dialog **dlgp, const struct sip_msg *msg,
 
 	caller->tp = msg->tp;
 	caller->cseq.rseq = msg->cseq.num;
-	err = leg_learn_flow(caller, msg);
+	err = leg_learn_flow(dlg, LEG_CALLER, msg);
 
  out:
+	mem_deref(route);
 	if (err)
 		mem_deref(dlg);
 	else
@@ -448,11 +451,11 @@ static void in_dialog(const struct sip_msg *msg)
 
 	if (sipmsg_is_target_refresh(&msg->met))
 		(void)leg_learn_target(dlg, from, msg);
-	(void)leg_learn_flow(&dlg->leg[from], msg);
+	(void)leg_learn_flow(dlg, from, msg);
 	(void)leg_learn_sdp(dlg, from, msg);
 
 	to = &dlg->leg[r->dest.to];
-	err = leg_hop(&hop, to);
+	err = leg_hop(&hop, dlg, r->dest.to);
 	if (!err)
 		err = relay_send(r, to->target, &hop);
 	if (err) {
@@ -551,14 +554,16 @@ static bool response_handler(const struct sip_msg *msg, void *arg)
 static int print_timer(struct mbuf *mb, const struct dialog *dlg,
 		       enum dialog_leg_id to)
 {
-	if (!dlg->se)
+	uint32_t se = dialog_se(dlg);
+
+	if (!se)
 		return 0;
 
 	return mbuf_printf(mb, "Supported: timer\r\n"
 			   "Session-Expires: %u;refresher=%s\r\n"
-			   "Min-SE: %u\r\n", dlg->se,
-			   dlg->se_refresher == (uint32_t)to ? "uas" : "uac",
-			   MIN(dlg->se, (uint32_t)SE_MIN));
+			   "Min-SE: %u\r\n", se,
+			   dialog_se_refresher(dlg) == (uint32_t)to ?
+			   "uas" : "uac", MIN(se, (uint32_t)SE_MIN));
 }
 
 
@@ -580,7 +585,7 @@ static int own_request_build(struct mbuf **mbp, const struct dialog *dlg,
 	if (!mb)
 		return ENOMEM;
 
-	err  = leg_print_route(mb, dlg->leg[to].route);
+	err  = leg_print_route(mb, dialog_route(dlg, to));
 	err |= mbuf_printf(mb, "Max-Forwards: %u\r\n", SIPMSG_MAX_FORWARDS);
 	if (to == LEG_CALLEE)
 		err |= mbuf_printf(mb, "From: %s\r\nTo: %s;tag=%s\r\n",
@@ -621,7 +626,7 @@ int proxy_request(struct sip_request **reqp, struct proxy_dest *dest,
 	struct pl hop, mpl;
 	int err;
 
-	err = leg_hop(&hop, to);
+	err = leg_hop(&hop, dlg, dest->to);
 	if (err)
 		return err;
 
@@ -656,7 +661,7 @@ int proxy_ack(struct dialog *dlg, enum dialog_leg_id to, const char *ctype,
 	struct pl hop, met = PL("ACK");
 	int err;
 
-	err = leg_hop(&hop, leg);
+	err = leg_hop(&hop, dlg, to);
 	if (err)
 		return err;
 

@@ -217,8 +217,12 @@ static bool absorb_response(struct relay *r, const struct sip_msg *resp)
 
 	if (r->initial && pl_isset(&resp->to.tag) &&
 	    (resp->scode >= 200 || !dlg->to_tag)) {
+		char *route = NULL;
+
 		(void)dialog_set_to_tag(dlg, &resp->to.tag);
-		(void)sipmsg_route_set(&dlg->leg[to].route, resp, true);
+		(void)sipmsg_route_set(&route, resp, true);
+		(void)dialog_set_route(dlg, to, route);
+		mem_deref(route);
 		changed = true;
 	}
 
@@ -323,7 +327,7 @@ static void refuse_anchor(struct relay *r, const struct sip_msg *msg,
 {
 	dialog_log(LOG_WARN, "media", r->dest.dlg, "%u to %r: SDP not taken "
 		   "by media relay %s: %m", msg->scode, &r->msg->met,
-		   r->dest.dlg->media, err);
+		   dialog_media(r->dest.dlg), err);
 
 	if (msg->scode < 200)
 		return;
@@ -442,7 +446,7 @@ static void relay_response(int err, const struct sip_msg *msg, void *arg)
 		return;
 	}
 
-	if (r->dest.dlg->media) {
+	if (dialog_media(r->dest.dlg)) {
 		hold(r, msg);
 		return;
 	}
@@ -539,7 +543,7 @@ static int request_send(struct relay *r, const char *ruri,
 		   : cseq_relay(&to->cseq, msg->cseq.num,
 				!pl_strcmp(&msg->met, "INVITE"));
 
-	err  = leg_print_route(mb, to->route);
+	err  = leg_print_route(mb, dialog_route(dlg, r->dest.to));
 	err |= mbuf_printf(mb, "Max-Forwards: %u\r\n",
 			   sipmsg_max_forwards_next(msg));
 	err |= mbuf_printf(mb, "From: %r\r\nTo: %r\r\n", &msg->from.val,
@@ -592,7 +596,7 @@ static void req_anchored(int err, const char *sdp, void *arg)
 		if (err != ECANCELED)
 			dialog_log(LOG_WARN, "media", dlg, "%r: SDP not taken "
 				   "by media relay %s: %m", &r->msg->met,
-				   dlg->media, err);
+				   dialog_media(dlg), err);
 		relay_failed(r, ENODEV);
 		relay_done(r);
 	}
@@ -619,8 +623,8 @@ int relay_send(struct relay *r, const char *ruri, const struct pl *hop)
 	struct pl body;
 	int err;
 
-	if (!r->dest.dlg->media || r->dest.forward || !sipmsg_has_sdp(msg) ||
-	    !pl_strcmp(&msg->met, "ACK"))
+	if (!dialog_media(r->dest.dlg) || r->dest.forward ||
+	    !sipmsg_has_sdp(msg) || !pl_strcmp(&msg->met, "ACK"))
 		return request_send(r, ruri, hop);
 
 	err  = str_dup(&r->ruri, ruri);
@@ -688,13 +692,13 @@ static void ack_anchored(int err, const char *sdp, void *arg)
 		err = leg_sent_sdp(dlg, r->dest.to, sdp, false);
 	if (!err) {
 		r->body = mem_ref(to->sdp_out);
-		err = leg_hop(&hop, to);
+		err = leg_hop(&hop, dlg, r->dest.to);
 	}
 	if (!err)
 		err = request_send(r, to->target, &hop);
 	if (err)
 		dialog_log(LOG_WARN, "media", dlg, "ACK: SDP not taken by media "
-			   "relay %s: %m", dlg->media, err);
+			   "relay %s: %m", dialog_media(dlg), err);
 
 	mem_deref(r);
 }
@@ -732,7 +736,7 @@ static int ack_anchor(struct dialog *dlg, const struct sip_msg *msg,
 void relay_ack(struct dialog *dlg, const struct sip_msg *msg,
 		      enum dialog_leg_id from)
 {
-	const struct dialog_ok *ok = dlg->leg[from].ok;
+	const struct dialog_ok *ok = dialog_ok_kept(dlg, from);
 	bool announce = ok && ok->shared;   /* the replicas keep it too */
 	struct relay r;
 	struct pl hop;
@@ -750,10 +754,10 @@ void relay_ack(struct dialog *dlg, const struct sip_msg *msg,
 		announce = true;
 	}
 
-	if (dlg->media && sipmsg_has_sdp(msg)) {
+	if (dialog_media(dlg) && sipmsg_has_sdp(msg)) {
 		if (ack_anchor(dlg, msg, from, cseq))
 			dialog_log(LOG_WARN, "media", dlg, "ACK: its SDP cannot "
-				   "reach media relay %s", dlg->media);
+				   "reach media relay %s", dialog_media(dlg));
 		goto out;
 	}
 
@@ -765,7 +769,7 @@ void relay_ack(struct dialog *dlg, const struct sip_msg *msg,
 	r.from = from;
 	r.ack_cseq = cseq;
 
-	if (!leg_hop(&hop, &dlg->leg[r.dest.to]))
+	if (!leg_hop(&hop, dlg, r.dest.to))
 		(void)request_send(&r, dlg->leg[r.dest.to].target, &hop);
 
  out:

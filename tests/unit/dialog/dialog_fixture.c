@@ -45,6 +45,17 @@ void fixture_set_id(struct dialog *dlg, enum dialog_id id, const char *s)
 }
 
 
+void fixture_set_route(struct dialog *dlg, enum dialog_leg_id leg,
+		       const char *route)
+{
+	char *s = NULL;
+
+	fixture_set(&s, route);
+	ck_assert_int_eq(dialog_set_route(dlg, leg, s), 0);
+	mem_deref(s);
+}
+
+
 /** A confirmed call without SDP, with realistic field sizes */
 struct dialog *fixture_typical_dialog(uint64_t id)
 {
@@ -113,13 +124,14 @@ struct dialog *fixture_full_dialog(void)
 	dlg->updated = 1700000999456ULL;
 	dlg->version = 4000000000ULL;
 
-	fixture_set(&caller->route, "<sip:127.0.0.9;lr>,<sip:127.0.0.8;lr>");
+	fixture_set_route(dlg, LEG_CALLER,
+			  "<sip:127.0.0.9;lr>,<sip:127.0.0.8;lr>");
 	fixture_set(&caller->sdp_in, fixture_sdp_a);
 	fixture_set(&caller->sdp_out, fixture_sdp_b);
 	caller->tp = SIP_TRANSP_TCP;
 	caller->cseq = (struct cseq_leg){11, 22, 33, 44};
 
-	fixture_set(&callee->route, "<sip:127.0.0.7;lr>");
+	fixture_set_route(dlg, LEG_CALLEE, "<sip:127.0.0.7;lr>");
 	fixture_set(&callee->sdp_in, fixture_sdp_b);
 	fixture_set(&callee->sdp_out, fixture_sdp_a);
 	callee->tp = SIP_TRANSP_TLS;

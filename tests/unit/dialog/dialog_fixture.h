@@ -9,6 +9,8 @@ extern const char fixture_sdp_a[];
 extern const char fixture_sdp_b[];
 
 void fixture_set(char **dst, const char *s);
+void fixture_set_route(struct dialog *dlg, enum dialog_leg_id leg,
+		       const char *route);
 void fixture_set_id(struct dialog *dlg, enum dialog_id id, const char *s);
 struct dialog *fixture_typical_dialog(uint64_t id);
 struct dialog *fixture_full_dialog(void);

@@ -544,7 +544,7 @@ START_TEST(test_ok_keep_and_ack)
 	uint32_t ack = 0;
 
 	ok = keep_ok(dlg, LEG_CALLER, a, 1, 7);
-	ck_assert_ptr_eq(dlg->leg[LEG_CALLER].ok, ok);
+	ck_assert_ptr_eq(dialog_ok_kept(dlg, LEG_CALLER), ok);
 	ck_assert_ptr_eq(ok->mb, a);
 	ck_assert_ptr_eq(ok->dlg, dlg);
 	ck_assert_int_eq(ok->leg, LEG_CALLER);
@@ -563,7 +563,7 @@ START_TEST(test_ok_keep_and_ack)
 	ok = keep_ok(dlg, LEG_CALLER, b, 2, 8);
 	ck_assert(ok->shared);
 	ck_assert_uint_eq(mem_nrefs(a), 1);
-	ck_assert_ptr_eq(dlg->leg[LEG_CALLER].ok->mb, b);
+	ck_assert_ptr_eq(dialog_ok_kept(dlg, LEG_CALLER)->mb, b);
 
 	memset(&tmpl, 0, sizeof(tmpl));
 	ck_assert_int_eq(dialog_ok_keep(NULL, dlg, LEG_CALLER, &tmpl), EINVAL);
@@ -576,7 +576,7 @@ START_TEST(test_ok_keep_and_ack)
 	ck_assert_int_eq(dialog_ack(dlg, LEG_CALLER, 2, &ack), 0);
 	ck_assert_uint_eq(ack, 8);
 	ck_assert(dlg->acked);
-	ck_assert_ptr_null(dlg->leg[LEG_CALLER].ok);
+	ck_assert_ptr_null(dialog_ok_kept(dlg, LEG_CALLER));
 	ck_assert_uint_eq(mem_nrefs(b), 1);
 	ck_assert_int_eq(dialog_ack(dlg, LEG_CALLER, 2, &ack), ENOENT);
 	ck_assert_int_eq(dialog_ack(NULL, LEG_CALLER, 2, &ack), EINVAL);
@@ -592,7 +592,7 @@ START_TEST(test_ok_keep_and_ack)
 
 	(void)keep_ok(dlg, LEG_CALLER, a, 3, 3);
 	dialog_ok_clear(dlg, LEG_CALLER);
-	ck_assert_ptr_null(dlg->leg[LEG_CALLER].ok);
+	ck_assert_ptr_null(dialog_ok_kept(dlg, LEG_CALLER));
 	ck_assert_uint_eq(mem_nrefs(a), 1);
 
 	/* a call that ends forgets its 2xx (ASan checks the buffers) */
@@ -600,8 +600,8 @@ START_TEST(test_ok_keep_and_ack)
 	(void)keep_ok(dlg, LEG_CALLEE, b, 4, 4);
 	mem_ref(dlg);
 	(void)dialog_end(dlg);
-	ck_assert_ptr_null(dlg->leg[LEG_CALLER].ok);
-	ck_assert_ptr_null(dlg->leg[LEG_CALLEE].ok);
+	ck_assert_ptr_null(dialog_ok_kept(dlg, LEG_CALLER));
+	ck_assert_ptr_null(dialog_ok_kept(dlg, LEG_CALLEE));
 	ck_assert_uint_eq(mem_nrefs(a), 1);
 	mem_deref(dlg);
 

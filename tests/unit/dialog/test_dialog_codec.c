@@ -14,6 +14,7 @@
 #include <re.h>
 #include "cseq.h"
 #include "dialog.h"
+#include "dialog_ext.h"
 #include "dialog/dialog_fixture.h"
 
 #define DID_HEX FIXTURE_DID_HEX
@@ -49,15 +50,15 @@ START_TEST(test_roundtrip_full)
 	ck_assert_int_eq(out->leg[LEG_CALLEE].tp, SIP_TRANSP_TLS);
 
 	/* the 2xx awaiting an ACK travels, its resending does not */
-	ck_assert_ptr_nonnull(out->leg[LEG_CALLEE].ok);
-	ck_assert_uint_eq(out->leg[LEG_CALLEE].ok->ack, 112);
-	ck_assert_int_eq(out->leg[LEG_CALLEE].ok->tp, SIP_TRANSP_TCP);
-	ck_assert_uint_eq(sa_port(&out->leg[LEG_CALLEE].ok->dst), 5080);
-	ck_assert_ptr_eq(out->leg[LEG_CALLER].ok->dlg, out);
-	ck_assert_int_eq(out->leg[LEG_CALLER].ok->leg, LEG_CALLER);
-	ck_assert_ptr_null(out->leg[LEG_CALLER].ok->sock);
-	ck_assert(!tmr_isrunning(&out->leg[LEG_CALLER].ok->tmr));
-	ck_assert(out->leg[LEG_CALLER].ok->shared);
+	ck_assert_ptr_nonnull(dialog_ok_kept(out, LEG_CALLEE));
+	ck_assert_uint_eq(dialog_ok_kept(out, LEG_CALLEE)->ack, 112);
+	ck_assert_int_eq(dialog_ok_kept(out, LEG_CALLEE)->tp, SIP_TRANSP_TCP);
+	ck_assert_uint_eq(sa_port(&dialog_ok_kept(out, LEG_CALLEE)->dst), 5080);
+	ck_assert_ptr_eq(dialog_ok_kept(out, LEG_CALLER)->dlg, out);
+	ck_assert_int_eq(dialog_ok_kept(out, LEG_CALLER)->leg, LEG_CALLER);
+	ck_assert_ptr_null(dialog_ok_kept(out, LEG_CALLER)->sock);
+	ck_assert(!tmr_isrunning(&dialog_ok_kept(out, LEG_CALLER)->tmr));
+	ck_assert(dialog_ok_kept(out, LEG_CALLER)->shared);
 
 	/* node-local state does not travel */
 	ck_assert(!out->replica);
@@ -90,16 +91,16 @@ START_TEST(test_ok_not_overdue_stays_home)
 	char *s;
 
 	/* an ACK not overdue yet: its 2xx is not replicated */
-	dlg->leg[LEG_CALLER].ok->shared = false;
+	dialog_ok_kept(dlg, LEG_CALLER)->shared = false;
 	s = fixture_encode(dlg);
 	ck_assert_ptr_null(strstr(s, "CSeq: 11 INVITE"));
 	ck_assert_ptr_nonnull(strstr(s, "CSeq: 12 INVITE"));
 
 	ck_assert_int_eq(fixture_decode(&out, s), 0);
-	ck_assert_ptr_null(out->leg[LEG_CALLER].ok);
+	ck_assert_ptr_null(dialog_ok_kept(out, LEG_CALLER));
 	ck_assert(dialog_equal(dlg, out));
 
-	dialog_ok_share(dlg->leg[LEG_CALLER].ok);
+	dialog_ok_share(dialog_ok_kept(dlg, LEG_CALLER));
 	ck_assert(!dialog_equal(dlg, out));
 	assert_roundtrip(dlg);
 
@@ -343,16 +344,17 @@ START_TEST(test_decode_long_keys)
 	a = &out->leg[LEG_CALLER];
 	ck_assert_str_eq(out->callid, "c1@127.0.0.1");
 	ck_assert_uint_eq(out->callid_key, 7);
-	ck_assert_str_eq(out->media, "r1");
-	ck_assert_uint_eq(out->se, 90);
-	ck_assert_uint_eq(out->se_refresher, 1);
-	ck_assert_str_eq(out->early->src, "127.0.0.1:5060");
-	ck_assert_str_eq(a->route, "<sip:r>");
-	ck_assert_uint_eq(a->sdp_off, 5000000000ULL);
+	ck_assert_str_eq(dialog_media(out), "r1");
+	ck_assert_uint_eq(dialog_se(out), 90);
+	ck_assert_uint_eq(dialog_se_refresher(out), 1);
+	ck_assert_str_eq(dialog_early(out)->src, "127.0.0.1:5060");
+	ck_assert_str_eq(dialog_route(out, LEG_CALLER), "<sip:r>");
+	ck_assert_uint_eq(dialog_sdp_off(out, LEG_CALLER), 5000000000ULL);
 	ck_assert_uint_eq(a->caps, DIALOG_CAP_UPDATE);
 	ck_assert_int_eq(a->tp, SIP_TRANSP_TCP);
 	ck_assert_uint_eq(a->cseq.ack, 4);
-	ck_assert_uint_eq(a->ok->until, 1700000001000ULL);
+	ck_assert_uint_eq(dialog_ok_kept(out, LEG_CALLER)->until,
+			  1700000001000ULL);
 	ck_assert_ptr_eq(out->leg[LEG_CALLEE].sdp_out, a->sdp_in);
 
 	s = fixture_encode(out);
@@ -473,6 +475,7 @@ END_TEST
 static bool mutate(struct dialog *d, unsigned k)
 {
 	struct dialog_leg *l = &d->leg[k % 2];
+	struct dialog_ok *ok = dialog_ok_kept(d, k % 2);
 
 	switch (k / 2) {
 
@@ -489,7 +492,7 @@ static bool mutate(struct dialog *d, unsigned k)
 	case 10: d->version++;                      break;
 	case 11: fixture_set_id(d, DIALOG_ID_CALLER_TARGET + k % 2,
 			"sip:z@127.0.0.1");         break;
-	case 12: fixture_set(&l->route, NULL);              break;
+	case 12: dialog_set_route(d, k % 2, NULL);          break;
 	case 13: fixture_set(&l->sdp_in, "v=0\r\n");        break;
 	case 14: fixture_set(&l->sdp_out, NULL);            break;
 	case 15: fixture_set(&l->lsnr_tag, "ext2");         break;
@@ -498,19 +501,22 @@ static bool mutate(struct dialog *d, unsigned k)
 	case 18: l->cseq.lseq++;                    break;
 	case 19: l->cseq.off++;                     break;
 	case 20: l->cseq.ack++;                     break;
-	case 21: l->ok->cseq++;                     break;
-	case 22: l->ok->ack++;                      break;
-	case 23: l->ok->until++;                    break;
-	case 24: l->ok->tp = SIP_TRANSP_WS;         break;
-	case 25: sa_set_port(&l->ok->dst, 1);       break;
-	case 26: l->ok->mb->buf[0] ^= 1;            break;
+	case 21: ok->cseq++;                          break;
+	case 22: ok->ack++;                           break;
+	case 23: ok->until++;                         break;
+	case 24: ok->tp = SIP_TRANSP_WS;              break;
+	case 25: sa_set_port(&ok->dst, 1);          break;
+	case 26: ok->mb->buf[0] ^= 1;                 break;
 	case 27: dialog_ok_clear(d, k % 2);         break;
 	case 28: d->callid_key ^= 1;                break;
 	case 29: l->contact_key = 0;                break;
-	case 30: l->sdp_off++;                      break;
+	case 30: dialog_ext_get(d)->leg[k % 2].sdp_off++; break;
 	case 31: l->caps ^= DIALOG_CAP_UPDATE;      break;
-	case 32: d->se += 90;                       break;
-	case 33: d->se_refresher ^= 1;              break;
+	case 32: dialog_set_se(d, dialog_se(d) + 90, dialog_se_refresher(d));
+		break;
+	case 33: dialog_set_se(d, dialog_se(d), dialog_se_refresher(d) ^ 1);
+		break;
+	case 34: dialog_set_media(d, k % 2 ? "r2" : "r1"); break;
 	default: return false;
 	}
 
@@ -540,7 +546,7 @@ START_TEST(test_equal_sees_every_field)
 		if (!more)
 			break;
 	}
-	ck_assert_uint_eq(k, 68);
+	ck_assert_uint_eq(k, 70);
 
 	/* node-local state is not compared */
 	{
@@ -575,6 +581,88 @@ START_TEST(test_encode_mb)
 	ck_assert_int_eq(dialog_encode_mb(&mb, NULL), EINVAL);
 
 	mem_deref(mb);
+	mem_deref(s);
+	mem_deref(dlg);
+}
+END_TEST
+
+
+/*
+ * The fields a plain call never uses live in an extension: a typical
+ * dialog has none, before and after a round trip; one that uses them all
+ * round-trips, and the extension goes once they are all cleared again
+ * (ASan: nothing leaks, nothing is freed twice)
+ */
+START_TEST(test_rare_fields_in_extension)
+{
+	struct dialog *dlg = fixture_typical_dialog(did), *out = NULL;
+	char *s = fixture_encode(dlg), *flow = NULL, *sdp = NULL;
+	static const int holder;
+
+	ck_assert_ptr_null(dlg->ext);
+	ck_assert_int_eq(fixture_decode(&out, s), 0);
+	ck_assert_ptr_null(out->ext);
+	ck_assert_ptr_null(dialog_media(out));
+	ck_assert_ptr_null(dialog_route(out, LEG_CALLEE));
+	ck_assert_uint_eq(dialog_sdp_off(out, LEG_CALLER), 0);
+	out = mem_deref(out);
+	s = mem_deref(s);
+
+	/* every one of them */
+	ck_assert_int_eq(dialog_set_media(dlg, "r1"), 0);
+	ck_assert_int_eq(dialog_set_se(dlg, 1800, LEG_CALLEE), 0);
+	fixture_set_route(dlg, LEG_CALLEE, "<sip:127.0.0.7;lr>");
+	ck_assert_int_eq(str_dup(&flow, "sip:127.0.0.1:5062;transport=ws"), 0);
+	ck_assert_int_eq(dialog_set_flow(dlg, LEG_CALLER, flow), 0);
+	ck_assert_int_eq(dialog_early_alloc(dlg), 0);
+	fixture_set(&dialog_early(dlg)->vias, "Via: SIP/2.0/UDP x\r\n");
+	ck_assert_int_eq(dialog_lock(dlg, DIALOG_LOCK_REHOME, &holder), 0);
+	dialog_lock_pending(dlg, &holder, true);
+
+	/* an o= version lower than the one sent before: the offset grows */
+	fixture_set(&dlg->leg[LEG_CALLER].sdp_out, "v=0\r\no=- 1 7 IN IP4 "
+		    "127.0.0.1\r\n");
+	ck_assert_int_eq(str_dup(&sdp, "v=0\r\no=- 1 2 IN IP4 127.0.0.2\r\n"),
+			 0);
+	mem_deref(s);
+	ck_assert_int_eq(dialog_sdp_out(&s, dlg, LEG_CALLER, sdp, true), 0);
+	ck_assert_uint_eq(dialog_sdp_off(dlg, LEG_CALLER), 6);
+	mem_deref(dlg->leg[LEG_CALLER].sdp_out);
+	dlg->leg[LEG_CALLER].sdp_out = s;
+	ck_assert_ptr_nonnull(dlg->ext);
+
+	s = fixture_encode(dlg);
+	ck_assert_int_eq(fixture_decode(&out, s), 0);
+	ck_assert_msg(dialog_equal(dlg, out), "round trip differs: %s", s);
+	ck_assert_str_eq(dialog_media(out), "r1");
+	ck_assert_uint_eq(dialog_se(out), 1800);
+	ck_assert_uint_eq(dialog_se_refresher(out), LEG_CALLEE);
+	ck_assert_str_eq(dialog_route(out, LEG_CALLEE), "<sip:127.0.0.7;lr>");
+	ck_assert_uint_eq(dialog_sdp_off(out, LEG_CALLER), 6);
+	ck_assert_str_eq(dialog_early(out)->vias, "Via: SIP/2.0/UDP x\r\n");
+	/* node-local: not replicated */
+	ck_assert_ptr_null(dialog_flow(out, LEG_CALLER));
+	ck_assert(!dialog_locked(out));
+	ck_assert(dialog_pending(dlg));
+	ck_assert(dialog_locked_as(dlg, DIALOG_LOCK_REHOME));
+	ck_assert(!dialog_locked_as(dlg, DIALOG_LOCK_HANDOFF));
+
+	/* each one cleared: the extension goes with the last one */
+	ck_assert_int_eq(dialog_unlock(dlg, &holder), 0);
+	ck_assert_int_eq(dialog_set_media(dlg, NULL), 0);
+	ck_assert_int_eq(dialog_set_se(dlg, 0, 0), 0);
+	ck_assert_int_eq(dialog_set_route(dlg, LEG_CALLEE, NULL), 0);
+	ck_assert_int_eq(dialog_set_flow(dlg, LEG_CALLER, NULL), 0);
+	dlg->state = DIALOG_EARLY;
+	ck_assert_int_eq(dialog_confirm(dlg), 0);
+	ck_assert_ptr_nonnull(dlg->ext);          /* the o= offset stays */
+	dlg->ext->leg[LEG_CALLER].sdp_off = 0;
+	dialog_ext_trim(dlg);
+	ck_assert_ptr_null(dlg->ext);
+
+	mem_deref(sdp);
+	mem_deref(flow);
+	mem_deref(out);
 	mem_deref(s);
 	mem_deref(dlg);
 }
@@ -617,6 +705,7 @@ static Suite *codec_suite(void)
 	tcase_add_test(tc, test_decode_rejects_bad_fields);
 	tcase_add_test(tc, test_equal_sees_every_field);
 	tcase_add_test(tc, test_encode_mb);
+	tcase_add_test(tc, test_rare_fields_in_extension);
 	tcase_add_test(tc, test_typical_encoded_size);
 	suite_add_tcase(s, tc);
 
