@@ -51,6 +51,11 @@ def parse_args():
                     'Redis then get a CPU as soon as they wake up, so the '
                     'lag measured is the pipeline\'s, not the wait for a '
                     'core (default 0: no change)')
+    ap.add_argument('--rt', action='store_true',
+                    help='run both nodes and Redis SCHED_FIFO (root): they '
+                    'never wait for a core behind the sipps, so the lag '
+                    'left is the pipeline\'s own (a diagnostic, not a '
+                    'deployment setting)')
     return ap.parse_args()
 
 
@@ -103,6 +108,8 @@ def run(ctx, args):
     uac.start()
     for sipp in (uas, uac):
         os.setpriority(os.PRIO_PROCESS, sipp.pid, args.sipp_nice)
+    for proc in (n1, n2, redis) if args.rt else ():
+        os.sched_setscheduler(proc.pid, os.SCHED_FIFO, os.sched_param(1))
     procs = {'node1': n1, 'node2': n2, 'redis': redis, 'caller': uac,
              'callee': uas}
     cpu0 = {k: cpu_s(p) for k, p in procs.items()}
