@@ -26,7 +26,8 @@
  * over everything after it, the newline included. A message's sealed
  * part starts with its stamp's boot id (hex), a record's with that
  * newline, so a seal is never valid for both kinds, and a reader tells
- * them apart at byte 43: a newline here, a hex digit or '-' there.
+ * them apart at byte 43: a newline in a record, a hex digit or '-' in a
+ * message.
  */
 #include <string.h>
 #include <re.h>
@@ -46,6 +47,8 @@ enum {
 	MSG_SIZE      = 1024,           /* a first guess, it grows */
 	SECRETS       = 2,
 };
+
+_Static_assert(REC_B64 == REC_SEAL + 1, "one padding '=' to drop");
 
 static struct {
 	struct hmac *hmac[SECRETS];     /* [0] signs; none: nothing signed */

@@ -182,7 +182,9 @@ START_TEST(t_drops_forged)
 	mem_deref(msg);
 
 	ck_assert(fixture_run_until(three_dropped, 2000));
-	ck_assert_int_eq(fixture_repl_counter("dropped"), 3);
+	/* each load reads them all (a tag's own load may follow the first) */
+	ck_assert_int_ge(fixture_repl_counter("dropped"), 3);
+	ck_assert_int_eq(fixture_repl_counter("dropped") % 3, 0);
 	ck_assert_ptr_null(dialog_lookup(peer_dlg->did));
 
 	/* the same message, properly signed, goes through */
@@ -305,7 +307,9 @@ START_TEST(t_drops_forged_snapshots)
 	for (unsigned i = 0; i < 3; i++)
 		ck_assert_ptr_null(dialog_lookup(dlg[i]->did));
 	ck_assert_ptr_nonnull(dialog_lookup(dlg[3]->did));
-	ck_assert_int_eq(fixture_repl_counter("dropped"), 3);
+	/* each load reads them all (a tag's own load may follow the first) */
+	ck_assert_int_ge(fixture_repl_counter("dropped"), 3);
+	ck_assert_int_eq(fixture_repl_counter("dropped") % 3, 0);
 
 	for (unsigned i = 0; i < 4; i++) {
 		mem_deref(rec[i]);
