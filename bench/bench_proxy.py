@@ -227,6 +227,8 @@ class Proxy:
     answers OPTIONS once it is ready, its processes and its settling time
     (its finished transactions' lifetime + 1 s unless --settle says)."""
 
+    holds_dialogs = True  # a memory phase means something
+
     def __init__(self, binary, workdir, settle_s=None):
         self.binary = binary
         self.dir = os.path.join(workdir, self.name)
@@ -258,6 +260,10 @@ class Proxy:
 
     def memory(self):
         return proc_mem_bytes(self.pids)
+
+    def own_drops(self):
+        """Datagrams the proxy's own sockets dropped, None if unknown."""
+        return None
 
 
 class Kamailio(Proxy):
@@ -333,16 +339,52 @@ class Rehomed(Proxy):
                        REHOMED_TOKEN))
         return [self.binary, '-c', conf]
 
+    def get(self, path):
+        req = urllib.request.Request(
+            'http://%s:%d%s' % (HOST, PORT_REHOMED_CTL, path),
+            headers={'Authorization': 'Bearer ' + REHOMED_TOKEN})
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.read()
+
     def dialogs(self):
         """Dialogs in the table (GET /v1/status), None if not known."""
-        req = urllib.request.Request(
-            'http://%s:%d/v1/status' % (HOST, PORT_REHOMED_CTL),
-            headers={'Authorization': 'Bearer ' + REHOMED_TOKEN})
         try:
-            with urllib.request.urlopen(req, timeout=5) as r:
-                return json.load(r)['dialogs']['total']
+            return json.loads(self.get('/v1/status'))['dialogs']['total']
         except (OSError, ValueError, KeyError, TypeError):
             return None
+
+    def own_drops(self):
+        """rehome_sip_udp_drops_total over its listeners (the kernel's
+        count for its sockets: SO_RXQ_OVFL)."""
+        try:
+            text = self.get('/metrics').decode()
+        except OSError:
+            return None
+        return sum(int(float(m.group(1))) for m in re.finditer(
+            r'^rehome_sip_udp_drops_total\S* (\S+)$', text, re.M))
+
+
+class Direct(Proxy):
+    """No proxy: the sipp caller sends straight to the callee. Its clean
+    rate is the harness's ceiling on this machine (the issue's target is
+    1.5x Kamailio's rate or this ceiling, whichever is lower)."""
+
+    name = 'direct'
+    port_name = 'PORT_UAS'
+    linger_s = 4  # the callee's timewait
+    holds_dialogs = False
+
+    def describe(self):
+        return 'sipp caller straight to sipp callee (the harness ceiling)'
+
+    def start(self):
+        self.pids = []
+
+    def stop(self):
+        pass
+
+    def dialogs(self):
+        return None
 
 
 # ---------------------------------------------------------------- sipp
@@ -461,12 +503,15 @@ def rate_step(proxy, workdir, rate, seconds):
     tag = '%s-%d' % (proxy.name, rate)
     calls = int(rate * seconds)
     drops0 = udp_rcvbuf_errors()
+    own0 = proxy.own_drops()
     cpu0 = proc_cpu_ms(proxy.pids)
     res = CallRun(proxy, workdir, tag, rate, calls, 0).finish()
     time.sleep(max(0.0, res.pop('uac_end') + proxy.settle_s
                    - time.monotonic()))
     res['proxy_cpu_ms'] = proc_cpu_ms(proxy.pids) - cpu0
     res['rcvbuf_drops'] = udp_rcvbuf_errors() - drops0
+    own = proxy.own_drops()
+    res['proxy_drops'] = None if own is None else own - own0
     res['rate'] = rate
     res['passed'] = (res['exit'] == (0, 0) and res['failed'] == 0
                      and res['retrans'] == 0 and res['ok'] == calls
@@ -538,7 +583,7 @@ def bench(proxy, workdir, args):
     print('\n== %s: %s' % (proxy.name, result['describe']), flush=True)
     proxy.start()
     try:
-        if args.mem_calls:
+        if args.mem_calls and proxy.holds_dialogs:
             log('  %s: memory at %d concurrent calls' % (proxy.name,
                                                          args.mem_calls))
             result['memory'] = memory_phase(proxy, workdir, args.mem_calls,
@@ -587,7 +632,9 @@ def print_step(s):
              s['achieved_cps'], s['proxy_cpu_ms'] * per_k,
              s['sipp_cpu_ms'] * per_k, s['rcvbuf_drops'], s['invite_200_ms'],
              'pass' if s['passed'] else 'FAIL',
-             '' if s['exit'] == (0, 0) else ' (sipp exit %s/%s)' % s['exit']),
+             '' if s['exit'] == (0, 0) else ' (sipp exit %s/%s)' % s['exit'])
+          + ('' if s.get('proxy_drops') is None else
+             ' (%d of the drops by the proxy)' % s['proxy_drops']),
           flush=True)
 
 
@@ -656,6 +703,19 @@ def print_ratios(kam, reh):
     print('  (rate: higher is better; CPU and memory: lower is better)')
 
 
+def print_rate_target(results):
+    """Issue 15's rate target: 1.5x Kamailio's clean rate, or the
+    harness's ceiling (sipp straight to sipp) if that is lower."""
+    target = 1.5 * results['kamailio']['max_clean_cps']
+    ceiling = results.get('direct', {}).get('max_clean_cps')
+    if ceiling is not None:
+        print('  harness ceiling (direct sipp to sipp): %d cps' % ceiling)
+        target = min(target, ceiling)
+    got = results['rehomed']['max_clean_cps']
+    print('  rate target: %d cps; rehomed %d cps: %s'
+          % (target, got, 'met' if got >= target else 'missed'))
+
+
 # ---------------------------------------------------------------- main
 
 def parse_args():
@@ -663,7 +723,9 @@ def parse_args():
         description='Benchmark rehomed against Kamailio 5.6 with sipp '
                     '(loopback, ports 28000-28999 unless --ports).')
     p.add_argument('--proxies', default='kamailio,rehomed',
-                   help='comma-separated, in order (default: %(default)s)')
+                   help='comma-separated, in order (default: %(default)s);'
+                        ' "direct" also runs sipp caller to callee with no'
+                        ' proxy: the harness ceiling')
     p.add_argument('--rehomed', default=os.path.join(REPO_DIR, 'build',
                                                      'rehomed'),
                    help='rehomed binary (default: %(default)s)')
@@ -704,6 +766,8 @@ def parse_args():
 def make_proxy(name, args, workdir):
     if name == 'kamailio':
         return Kamailio(args.kamailio, workdir, args.settle)
+    if name == 'direct':
+        return Direct(None, workdir, args.settle)
     if name == 'rehomed':
         if not os.access(args.rehomed, os.X_OK):
             raise RuntimeError('no rehomed at %s (--rehomed)' % args.rehomed)
@@ -729,6 +793,7 @@ def main():
                 print('\n== %s: not measured: %s' % (name, e), flush=True)
         if 'kamailio' in results and 'rehomed' in results:
             print_ratios(results['kamailio'], results['rehomed'])
+            print_rate_target(results)
         if args.quick:
             print('\n(--quick: a smoke run; its figures are not measurements)')
         if args.json:

@@ -23,7 +23,9 @@ for node1's finished transactions to go (the method of bench_proxy.py):
   includes the allocator's slack and the dialog table, as an operator
   sees it;
 - Redis: used_memory (INFO memory) growth per snapshot key, MEMORY USAGE
-  of one snapshot key, its encoding and the length of its stored message
+  of one snapshot key, its encoding and the length of what it stores
+  after its version (a record "<seal>\\n<dialog>"; the whole replication
+  message in builds before records)
   (--listpack-value: with that hash-max-listpack-value, for the hash
   snapshots of a build from before dialog format 5; snapshots are strings
   since);
@@ -104,7 +106,8 @@ def sample(n1, n2, redis):
 
 
 def snapshot_message(client, key):
-    """A snapshot's stored message: the string "<version> <message>" from
+    """What a snapshot stores after its version: the string "<version>
+    <record>" (or "<version> <message>" before records) from
     dialog format 5 on, the hash {v, m} before."""
     if client.type(key) == 'hash':
         return client.hget(key, 'm')
@@ -112,8 +115,8 @@ def snapshot_message(client, key):
 
 
 def snapshot_dialog(message):
-    """The dialog object of a stored replication message
-    "<signature> <header>\\n<dialog>"."""
+    """The dialog object of a stored record "<seal>\\n<dialog>" (or
+    replication message "<signature> <header>\\n<dialog>")."""
     if isinstance(message, bytes):
         message = message.decode()
     return json.loads(message.split('\n', 1)[1])
@@ -206,7 +209,7 @@ def run(ctx, args):
               'RSS %.0f B/dialog; from idle: PSS %.0f B/dialog' % (
                   name, role, pss, pss - sdp, rss, pss0))
     print('redis: used_memory growth %.0f B/dialog (from idle: %.0f); '
-          'one snapshot key: MEMORY USAGE %d B, encoding %s, message %d B'
+          'one snapshot key: MEMORY USAGE %d B, encoding %s, record %d B'
           % ((up['redis'] - mid['redis']) / n,
              (up['redis'] - idle['redis']) / float(len(keys)), one_key,
              encoding, len(message)))

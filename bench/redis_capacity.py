@@ -25,8 +25,9 @@ Run by hand (it is not a test), from the repository's root:
    deliveries counted at Redis.
 2. Capacity: a fresh Redis and redis-benchmark (-c 50), not pipelined
    and pipelined (-P 16), --repeat times each (the median kept):
-   PUBLISH of a confirmed dialog's snapshot message (as phase 1 left it
-   in Redis) with 0, 1, 4 and 16 subscribers (redis-cli processes), and
+   PUBLISH of a dialog's replication message (the last one with a
+   dialog phase 1 published) with 0, 1, 4 and 16 subscribers (redis-cli
+   processes), and
    EVALSHA of rehomed's own snapshot script (read from
    core/repl/repl_publish.c) writing a new dialog each time (random key)
    with that message, which also publishes it. Each run gives the rate
@@ -88,6 +89,7 @@ class Monitor:
         self.ps = self.client.pubsub(ignore_subscribe_messages=True)
         self.ps.psubscribe(pattern)
         self.counts = {}
+        self.message = None    # the last replication message with a dialog
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -102,6 +104,8 @@ class Monitor:
             with self.lock:
                 n, size = self.counts.get(chan, (0, 0))
                 self.counts[chan] = (n + 1, size + len(m['data']))
+                if ':repl:' in chan and b'\n' in m['data']:
+                    self.message = m['data'].decode()
 
     def snapshot(self):
         with self.lock:
@@ -203,7 +207,8 @@ def phases(ctx, nodes, redis, monitor, uas, a):
     lib.wait_confirmed(node1, a.held, a.held / a.cps * 3 + 20)
     assert h.wait_until(lambda: all(
         lib.replicas(x) >= a.held for x in nodes[1:]), 30)
-    msg = snapshot_message(redis)
+    msg = monitor.message
+    assert msg, 'no replication message with a dialog seen'
     time.sleep(1)
     s3 = redis_state(redis, monitor, nodes)
     job = lib.post_job(node1, '/v1/move', {'tag': 'service', 'to': 'node2',
@@ -214,17 +219,17 @@ def phases(ctx, nodes, redis, monitor, uas, a):
     return {'nodes': len(nodes), 'idle_per_s': idle, 'per_call': calls,
             'calls_failed': res.failed,
             'per_moved_call': moved, 'moved': job['moved'],
-            'move_failed': job['failed'], 'snapshot_bytes': len(msg),
-            'message': msg}
+            'move_failed': job['failed'], 'snapshot_bytes':
+            len(snapshot_record(redis)), 'message': msg}
 
 
-def snapshot_message(redis):
-    """One confirmed dialog's snapshot message, as Redis keeps it."""
+def snapshot_record(redis):
+    """One dialog's snapshot as Redis keeps it, after its version: a
+    record "<seal>\\n<dialog>" (core/repl/repl_publish.c)."""
     c = redis.client
     for key in c.scan_iter(match='*:dlg:*', count=100):
-        m = c.hget(key, 'm')
-        if m:
-            return m
+        if c.type(key) == 'string':
+            return c.get(key).partition(' ')[2]
     raise AssertionError('no snapshot in Redis')
 
 
@@ -286,8 +291,10 @@ def capacity(ctx, message, requests, repeat):
     # a subscriber starved of CPU must not be cut off (32 MB by default)
     redis.client.config_set('client-output-buffer-limit', 'pubsub 0 0 0')
     sha = redis.client.script_load(put_script())
+    # the record: an unsigned seal, the dialog cut out of the message
     put = ['EVALSHA', sha, '2', 'bench:dlg:__rand_int__', 'bench:shtags',
-           'service', 'node1', '1', '1', message, '60000', chan, '0']
+           'service', 'node1', '1', '1', message, '60000', chan, '0',
+           '-' * 43, str(message.index('\n') + 1)]
     rows, procs = [], []
     for k in SUBSCRIBERS:
         subscribers(ctx, redis, chan, k, procs)
@@ -372,7 +379,7 @@ def model(measured, cost):
 
 def show(r):
     for m in r['measured']:
-        print('== %d nodes (snapshot message %d B)' % (
+        print('== %d nodes (snapshot record %d B)' % (
             m['nodes'], m['snapshot_bytes']))
         for what in ('idle_per_s', 'per_call', 'per_moved_call'):
             d = m[what]

@@ -99,4 +99,15 @@ int  cluster_msg_seal(struct mbuf *mb);
 int  cluster_msg_open(struct pl *body, const struct pl *msg);
 int  cluster_msg_open_stored(struct pl *body, const struct pl *msg);
 
+/*
+ * Signed records, kept in Redis: "<seal>\n<data>", the seal being the same
+ * HMAC in base64 (unpadded) of everything after it, newline included; no
+ * stamp. cluster_record_seal() makes the seal of "\n<data>".
+ */
+enum { CLUSTER_RECORD_SEAL = 43 };
+
+int  cluster_record_seal(char *seal, size_t sz, const struct pl *body);
+bool cluster_record_is(const struct pl *rec);
+int  cluster_record_open(struct pl *data, const struct pl *rec);
+
 #endif

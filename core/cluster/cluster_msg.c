@@ -18,6 +18,16 @@
  *
  * While the cluster changes its key, repl_secret is given twice: the
  * first signs, and a message passes under either.
+ *
+ * A record kept in Redis (a dialog's snapshot) needs no stamp: nobody
+ * checks it for freshness, the version inside it fences it. It is
+ * "<seal>\n<data>", the seal in base64 without its padding (43 bytes
+ * instead of 64 + a stamp of about 40, in every snapshot Redis holds),
+ * over everything after it, the newline included. A message's sealed
+ * part starts with its stamp's boot id (hex), a record's with that
+ * newline, so a seal is never valid for both kinds, and a reader tells
+ * them apart at byte 43: a newline in a record, a hex digit or '-' in a
+ * message.
  */
 #include <string.h>
 #include <re.h>
@@ -30,11 +40,15 @@ enum {
 	SEAL_MD       = 32,             /* SHA-256 */
 	SEAL_HEX      = 2 * SEAL_MD,    /* in hex */
 	SEAL_SIZE     = SEAL_HEX + 1,   /* and a space */
+	REC_SEAL      = CLUSTER_RECORD_SEAL,   /* in base64, unpadded */
+	REC_B64       = 4 * ((SEAL_MD + 2) / 3),   /* padded */
 	BOOT_HEX      = 16,
 	STAMP_FIELDS  = 4,
 	MSG_SIZE      = 1024,           /* a first guess, it grows */
 	SECRETS       = 2,
 };
+
+_Static_assert(REC_B64 == REC_SEAL + 1, "one padding '=' to drop");
 
 static struct {
 	struct hmac *hmac[SECRETS];     /* [0] signs; none: nothing signed */
@@ -341,4 +355,134 @@ int cluster_msg_open_stored(struct pl *body, const struct pl *msgp)
 		cluster_fresh_dropped(err);
 
 	return err;
+}
+
+
+/* ---- records: signed, without stamp ---------------------------------- */
+
+
+static int digest_b64(char *b64, struct hmac *hmac, const struct pl *pl)
+{
+	uint8_t md[SEAL_MD];
+	char out[REC_B64];
+	size_t olen = sizeof(out);
+	int err;
+
+	err = hmac_digest(hmac, md, sizeof(md), (const uint8_t *)pl->p,
+			  pl->l);
+	if (!err)
+		err = base64_encode(md, sizeof(md), out, &olen);
+	if (err)
+		return err;
+
+	memcpy(b64, out, REC_SEAL);   /* the rest is the padding '=' */
+	return 0;
+}
+
+
+/**
+ * The seal of a record "<seal>\n<data>": the base64 HMAC of `body`,
+ * which is "\n<data>" (CLUSTER_RECORD_SEAL '-' without a secret)
+ *
+ * @param seal  Buffer of at least CLUSTER_RECORD_SEAL + 1 bytes
+ * @param sz    Its size
+ * @param body  The newline and the data after it
+ *
+ * @return 0 if success, otherwise errorcode
+ */
+int cluster_record_seal(char *seal, size_t sz, const struct pl *body)
+{
+	int err = 0;
+
+	if (!seal || sz <= REC_SEAL || !body || !body->l ||
+	    body->p[0] != '\n')
+		return EINVAL;
+
+	if (cm.hmac[0])
+		err = digest_b64(seal, cm.hmac[0], body);
+	else
+		memset(seal, '-', REC_SEAL);
+
+	seal[REC_SEAL] = '\0';
+	return err;
+}
+
+
+static bool rec_seal_matches(struct hmac *hmac, const struct pl *rec,
+			     const struct pl *body)
+{
+	char b64[REC_SEAL];
+	uint8_t diff = 0;
+
+	if (digest_b64(b64, hmac, body))
+		return false;
+
+	for (size_t i = 0; i < REC_SEAL; i++)
+		diff |= (uint8_t)(b64[i] ^ rec->p[i]);
+
+	return diff == 0;
+}
+
+
+static int rec_seal_check(const struct pl *rec, const struct pl *body)
+{
+	bool keyed = false, unsigned_rec = true;
+
+	for (size_t i = 0; i < SECRETS; i++) {
+		if (!cm.hmac[i])
+			continue;
+
+		keyed = true;
+		if (rec_seal_matches(cm.hmac[i], rec, body))
+			return 0;
+	}
+
+	if (!keyed)
+		return 0;
+
+	for (size_t i = 0; i < REC_SEAL; i++)
+		unsigned_rec &= rec->p[i] == '-';
+
+	return unsigned_rec ? EBADMSG : EACCES;
+}
+
+
+/**
+ * Is rec a record ("<seal>\n<data>")? Else it may be a message, of the
+ * form snapshots had before records (cluster_msg_open_stored()).
+ */
+bool cluster_record_is(const struct pl *rec)
+{
+	return rec && rec->l > REC_SEAL && rec->p[REC_SEAL] == '\n';
+}
+
+
+/**
+ * Check a record and point `data` at what it holds: EPROTO not a record,
+ * EBADMSG unsigned (when a secret is set), EACCES bad signature. Drops
+ * are counted as messages' are.
+ */
+int cluster_record_open(struct pl *data, const struct pl *rec)
+{
+	struct pl body;
+	int err;
+
+	if (!data || !rec)
+		return EINVAL;
+
+	if (!cluster_record_is(rec))
+		err = EPROTO;
+	else {
+		body.p = rec->p + REC_SEAL;
+		body.l = rec->l - REC_SEAL;
+		err = rec_seal_check(rec, &body);
+	}
+	if (err) {
+		cluster_fresh_dropped(err);
+		return err;
+	}
+
+	data->p = body.p + 1;
+	data->l = body.l - 1;
+	return 0;
 }

@@ -5,7 +5,10 @@
  * (the tags it listens to, repl_tags.c), as a
  * snapshot loaded after (re)connect (repl_sync.c), or read back after one
  * of our writes was refused (repl_repair()). Each is checked (signature,
- * header) and applied the same way. Redis accepted it, so it is the
+ * header) and applied the same way; a snapshot is a record, the dialog
+ * alone under its own seal (repl_publish.c), whose dialog says what a
+ * header would, or a whole message as the release before stored it.
+ * Redis accepted it, so it is the
  * truth, even about a dialog this node thought it served; a replica still
  * applies only versions above its own, which makes snapshots and messages
  * that cross harmless. A read-back (repair) is applied whatever its
@@ -74,21 +77,29 @@ static void drop_local(struct dialog *dlg)
 }
 
 
-static void apply(const struct env *env, const struct pl *json,
-		  enum repl_origin origin)
+/*
+ * Is this news here? It counts as seen for a load under way (once per
+ * message: call it once).
+ */
+static bool wanted(const struct env *env, enum repl_origin origin)
 {
-	struct dialog *local = dialog_lookup(env->did);
-	struct dialog *dlg = NULL;
-	int err;
+	const struct dialog *local = dialog_lookup(env->did);
 
 	/* a late snapshot of a call that ended while loading */
 	if (repl_sync_seen(env->did, env->ended) &&
 	    origin == REPL_ORIGIN_SNAPSHOT)
-		return;
+		return false;
 
-	if (origin != REPL_ORIGIN_REPAIR && local &&
-	    env->ver <= local->version)
-		return;
+	return origin == REPL_ORIGIN_REPAIR || !local ||
+		env->ver > local->version;
+}
+
+
+/* dlg: the version to hold, decoded (NULL: the call ended) */
+static void apply(const struct env *env, struct dialog *dlg,
+		  enum repl_origin origin)
+{
+	struct dialog *local = dialog_lookup(env->did);
 
 	/* Redis accepted it, so it is the truth, even about ours */
 	if (local && !local->replica) {
@@ -96,17 +107,6 @@ static void apply(const struct env *env, const struct pl *json,
 		dialog_log(LOG_INFO, "repl", local, "%s took it over "
 			   "(version %llu)", env->node,
 			   (unsigned long long)env->ver);
-	}
-
-	if (!env->ended) {
-		err = dialog_decode(&dlg, json->p, json->l);
-		if (err || dlg->did != env->did) {
-			++repl_st.n.dropped;
-			metrics_repl_dropped("bad_dialog");
-			mem_deref(dlg);
-			return;
-		}
-		dialog_hold(dlg);
 	}
 
 	if (local)
@@ -124,6 +124,35 @@ static void apply(const struct env *env, const struct pl *json,
 	if (!dialog_insert(dlg) && repl_is_me(dlg->owner) &&
 	    repl_replicated_here(dlg))
 		adopt(dlg);
+}
+
+
+static void bad_dialog(void)
+{
+	++repl_st.n.dropped;
+	metrics_repl_dropped("bad_dialog");
+}
+
+
+static void msg_apply(const struct env *env, const struct pl *json,
+		      enum repl_origin origin)
+{
+	struct dialog *dlg = NULL;
+
+	if (!wanted(env, origin))
+		return;
+
+	if (!env->ended) {
+		if (dialog_decode(&dlg, json->p, json->l) ||
+		    dlg->did != env->did) {
+			bad_dialog();
+			mem_deref(dlg);
+			return;
+		}
+		dialog_hold(dlg);
+	}
+
+	apply(env, dlg, origin);
 	mem_deref(dlg);
 }
 
@@ -156,7 +185,53 @@ static int env_decode(struct env *env, struct odict **odp,
 }
 
 
-/** Check a signed message "<signature> <header>\n<dialog>" and apply it */
+/*
+ * A snapshot's record "<seal>\n<dialog>" (repl_publish.c): the dialog says
+ * what a message's header would (its writer is taken to be its owner).
+ */
+static void record_apply(const struct pl *rec, enum repl_origin origin)
+{
+	struct dialog *dlg = NULL;
+	struct env env = {0};
+	struct pl json;
+	int err;
+
+	err = cluster_record_open(&json, rec);
+	if (err) {
+		++repl_st.n.dropped;   /* and counted by reason below us */
+		log_debug("repl", "snapshot dropped: %m", err);
+		return;
+	}
+
+	if (dialog_decode(&dlg, json.p, json.l)) {
+		bad_dialog();
+		return;
+	}
+
+	env.node = dlg->owner;
+	env.tag = dlg->shtag;
+	env.ver = dlg->version;
+	env.did = dlg->did;
+
+	/* a tag we do not listen to: its replica would not be kept fresh */
+	if (origin == REPL_ORIGIN_SNAPSHOT && !repl_tag_watched(env.tag))
+		goto out;
+
+	if (wanted(&env, origin)) {
+		dialog_hold(dlg);
+		apply(&env, dlg, origin);
+	}
+
+ out:
+	mem_deref(dlg);
+}
+
+
+/**
+ * Check a signed message "<signature> <header>\n<dialog>", or a snapshot
+ * read from Redis (a record, or such a message from the release before),
+ * and apply it
+ */
 void repl_msg_apply(const struct pl *msg, enum repl_origin origin)
 {
 	struct odict *od = NULL;
@@ -164,6 +239,11 @@ void repl_msg_apply(const struct pl *msg, enum repl_origin origin)
 	struct pl body, head, json = PL_INIT;
 	const char *nl;
 	int err;
+
+	if (origin != REPL_ORIGIN_CHANNEL && cluster_record_is(msg)) {
+		record_apply(msg, origin);
+		return;
+	}
 
 	/* a snapshot is old by nature: only a live one can be a replay */
 	err = origin == REPL_ORIGIN_CHANNEL ? cluster_msg_open(&body, msg)
@@ -196,7 +276,7 @@ void repl_msg_apply(const struct pl *msg, enum repl_origin origin)
 	if (origin == REPL_ORIGIN_SNAPSHOT && !repl_tag_watched(env.tag))
 		goto out;
 
-	apply(&env, &json, origin);
+	msg_apply(&env, &json, origin);
 
  out:
 	mem_deref(od);

@@ -5,9 +5,9 @@
  * dialog created, confirmed, CSeq/target/SDP/owner updated, ended) becomes
  * one message, "<signature> <header>\n<dialog>": a JSON header {node,
  * tag, epoch, ver, ev, did, ts} and the dialog as dialog_encode() writes
- * it (nothing after the header for "ended"). One Lua script stores it as
- * the dialog's snapshot, the string `<cluster>:dlg:<did>` = "<version>
- * <message>" with a TTL of dialog_timeout, and publishes it on
+ * it (nothing after the header for "ended"). One Lua script stores the
+ * dialog as its snapshot, the string `<cluster>:dlg:<did>` = "<version>
+ * <record>" with a TTL of dialog_timeout, and publishes the message on
  * `<cluster>:repl:<tag>` (only the nodes listening to the tag receive it,
  * repl_tags.c), atomically and only if two checks pass (on a Redis
  * Cluster the script cannot publish on a channel of another slot than its
@@ -34,6 +34,17 @@
  *
  * A snapshot's TTL is refreshed every quarter of it while its dialog is
  * served here, so only the snapshots of dialogs nobody serves expire.
+ *
+ * The record is the dialog alone, signed without a stamp (cluster_msg.c:
+ * "<seal>\n<dialog>"): a snapshot is read by whoever loads it, at any
+ * time, so the stamp's freshness means nothing there, and the dialog
+ * carries what the header says (did, version, tag, owner). That is about
+ * 180 B less than the message in each of Redis's snapshots, one size
+ * class of its allocator down (bench/RESULTS.md, "Memory per dialog").
+ * The seal costs a second HMAC, over the dialog only; the script cuts
+ * the record's dialog out of the message (its offset is given), so the
+ * dialog crosses the connection once. Snapshots of the release before
+ * held the whole message: they are still read (repl_apply.c).
  *
  * Releases before stored a hash {v, m}. A string takes less of Redis's
  * memory than a hash whose message is longer than hash-max-listpack-value
@@ -66,7 +77,8 @@ enum {
 /*
  * KEYS[1] snapshot, KEYS[2] tags hash; ARGV: 1 tag, 2 node, 3 epoch,
  * 4 version, 5 message, 6 ttl ms, 7 channel ("": the caller publishes),
- * 8 "1" when ended.
+ * 8 "1" when ended, 9 the record's seal, 10 where its "\n<dialog>" starts
+ * in the message (from 1).
  * Returns {1, "ok"|"same"} or {0, "fenced", epoch, holder} or
  * {0, "stale", version}.
  */
@@ -94,12 +106,13 @@ static const char put_lua[] =
 	"if ARGV[8] == '1' then\n"
 	"  redis.call('DEL', KEYS[1])\n"
 	"else\n"
-	"  redis.call('SET', KEYS[1], ARGV[4] .. ' ' .. ARGV[5], 'PX', ARGV[6])\n"
+	"  redis.call('SET', KEYS[1], ARGV[4] .. ' ' .. ARGV[9] ..\n"
+	"    string.sub(ARGV[5], tonumber(ARGV[10])), 'PX', ARGV[6])\n"
 	"end\n"
 	"if ARGV[7] ~= '' then redis.call('PUBLISH', ARGV[7], ARGV[5]) end\n"
 	"return {1, 'ok'}\n";
 
-/* KEYS[1] snapshot: its message, of either form (see above), or nil */
+/* KEYS[1] snapshot: its record (or message, see above), or nil */
 static const char get_lua[] =
 	"local k = redis.call('TYPE', KEYS[1])['ok']\n"
 	"if k == 'hash' then return redis.call('HGET', KEYS[1], 'm') end\n"
@@ -116,6 +129,12 @@ struct ended {
 	char *tag;
 	uint64_t ver;
 	uint64_t at;          /* jiffies Redis took it (recent ones) */
+};
+
+/** A message's record: where its "\n<dialog>" starts, and its seal */
+struct rec {
+	size_t at;
+	char seal[CLUSTER_RECORD_SEAL + 1];
 };
 
 /** One write in flight */
@@ -310,8 +329,9 @@ static void put_reply(int err, const struct redisReply *reply, void *arg)
 }
 
 
-static int put_send(struct mbuf *mb, uint64_t did, const char *tag,
-		    uint64_t ver, bool ended)
+/* rec NULL: an ending, nothing to store */
+static int put_send(struct mbuf *mb, const struct rec *rec, uint64_t did,
+		    const char *tag, uint64_t ver, bool ended)
 {
 	char key[REPL_KEY_SIZE], chan[REPL_KEY_SIZE];
 	struct put *p;
@@ -338,16 +358,30 @@ static int put_send(struct mbuf *mb, uint64_t did, const char *tag,
 	}
 	if (!err)
 		err = redis_eval(pub.put, put_reply, p,
-				 "2 %s %s %s %s %llu %llu %b %llu %s %s", key,
-				 repl_st.tags_key, p->tag, cluster_node_id(),
+				 "2 %s %s %s %s %llu %llu %b %llu %s %s %s "
+				 "%llu", key, repl_st.tags_key, p->tag,
+				 cluster_node_id(),
 				 (unsigned long long)shtag_epoch(tag),
 				 (unsigned long long)ver, mb->buf, mb->end,
 				 (unsigned long long)repl_st.ttl_ms,
-				 chan, ended ? "1" : "0");
+				 chan, ended ? "1" : "0",
+				 rec ? rec->seal : "",
+				 (unsigned long long)(rec ? rec->at + 1 : 0));
 	if (err)
 		mem_deref(p);
 
 	return err;
+}
+
+
+static int rec_seal(struct rec *rec, const struct mbuf *mb)
+{
+	struct pl body;
+
+	body.p = (const char *)mb->buf + rec->at;
+	body.l = mb->end - rec->at;
+
+	return cluster_record_seal(rec->seal, sizeof(rec->seal), &body);
 }
 
 
@@ -356,17 +390,23 @@ int repl_publish(const struct dialog *dlg, const char *ev)
 {
 	bool ended = dlg->state == DIALOG_ENDED;
 	struct mbuf *mb = NULL;
+	struct rec rec;
 	int err;
 
 	err = cluster_msg_alloc(&mb);
 	if (!err)
 		err = header_encode(mb, dlg->did, dlg->shtag, dlg->version, ev);
-	if (!err && !ended)
+	if (!err && !ended) {
+		rec.at = mb->pos;
 		err = mbuf_printf(mb, "\n%H", dialog_encode, dlg);
+	}
 	if (!err)
 		err = cluster_msg_seal(mb);
+	if (!err && !ended)
+		err = rec_seal(&rec, mb);
 	if (!err)
-		err = put_send(mb, dlg->did, dlg->shtag, dlg->version, ended);
+		err = put_send(mb, ended ? NULL : &rec, dlg->did, dlg->shtag,
+			       dlg->version, ended);
 
 	mem_deref(mb);
 	return err;
@@ -384,7 +424,7 @@ static int ended_send(const struct ended *e)
 	if (!err)
 		err = cluster_msg_seal(mb);
 	if (!err)
-		err = put_send(mb, e->did, e->tag, e->ver, true);
+		err = put_send(mb, NULL, e->did, e->tag, e->ver, true);
 
 	mem_deref(mb);
 	return err;

@@ -26,6 +26,7 @@
 #include "listener.h"
 #include "tlsctx.h"
 #include "udpbuf.h"
+#include "udpbatch.h"
 #include "reuseport.h"
 
 enum { LISTENER_PROBES = 4 };  /* tries at a worker's own port */
@@ -45,7 +46,16 @@ static void destructor(void *arg)
 static int transp_add(struct sip *sip, enum sip_transp tp,
 		      const struct sa *addr, const struct rh_conf *cfg)
 {
+	int err;
+
 	switch (tp) {
+
+	case SIP_TRANSP_UDP:
+		/* read a batch per wake-up (udpbatch.c) */
+		udpbatch_set(true);
+		err = sip_transp_add(sip, tp, addr);
+		udpbatch_set(false);
+		return err;
 
 	case SIP_TRANSP_TLS:
 		return sip_transp_add(sip, tp, addr, tlsctx_get());

@@ -29,6 +29,7 @@
 #include "metrics.h"
 #include "listener.h"
 #include "udpbuf.h"
+#include "udpbatch.h"
 
 enum {
 	LINE_SIZE = 512,
@@ -227,9 +228,36 @@ static bool sample_print(const struct listener *l, void *arg)
 }
 
 
+/* The reads of the UDP listeners (udpbatch.c), all listeners together */
+static int reads_print(struct re_printf *pf)
+{
+	uint64_t reads, datagrams;
+	int err;
+
+	udpbatch_stats(&reads, &datagrams);
+	err = metrics_family_print(pf, "rehome_sip_udp_reads_total",
+				   "counter", "Reads of the UDP listeners' "
+				   "sockets that brought datagrams (one "
+				   "recvmmsg each)");
+	if (!err)
+		err = re_hprintf(pf, "rehome_sip_udp_reads_total %llu\n",
+				 (unsigned long long)reads);
+	if (!err)
+		err = metrics_family_print(pf, "rehome_sip_udp_datagrams_total",
+					   "counter", "Datagrams read from the "
+					   "UDP listeners' sockets");
+	if (!err)
+		err = re_hprintf(pf, "rehome_sip_udp_datagrams_total %llu\n",
+				 (unsigned long long)datagrams);
+
+	return err;
+}
+
+
 /**
- * rehome_sip_udp_drops_total{listener} and
- * rehome_sip_udp_rcvbuf_bytes{listener}: a metrics collector.
+ * rehome_sip_udp_drops_total{listener}, rehome_sip_udp_rcvbuf_bytes{listener},
+ * rehome_sip_udp_reads_total and rehome_sip_udp_datagrams_total: a metrics
+ * collector.
  */
 int udpbuf_metrics_print(struct re_printf *pf, void *arg)
 {
@@ -250,6 +278,8 @@ int udpbuf_metrics_print(struct re_printf *pf, void *arg)
 					     "a UDP listener");
 	if (!p.err)
 		listener_apply(sample_print, &p);
+	if (!p.err)
+		p.err = reads_print(pf);
 
 	return p.err;
 }

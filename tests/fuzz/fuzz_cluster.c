@@ -15,6 +15,11 @@
  * - else: the body alone, stamped by a peer node with a sequence number
  *   of its own and sealed, so the body decoders (JSON, dialog codec,
  *   node, tag and job logic) see input that passes the envelope.
+ * Bit 4 set: no channel, a dialog's snapshot as the load after a
+ * (re)connect reads it from Redis (repl_sync.c): with bit 3, as it is (a
+ * record, or a message of the release before); else the dialog of a
+ * record "<seal>\n<dialog>" sealed here, so the record's check and the
+ * dialog's apply logic are fuzzed.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -23,6 +28,7 @@
 #include "conf.h"
 #include "redis.h"
 #include "cluster_int.h"
+#include "repl_int.h"
 #include "fuzz_engine.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -31,6 +37,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 enum {
 	SEAL_MD  = 32,
 	SEAL_HEX = 2 * SEAL_MD,
+	SEL_SNAPSHOT = 16,
 };
 
 #define FUZZ_SECRET "fuzz-secret-0123456789"
@@ -93,6 +100,47 @@ static void seal(struct mbuf *mb)
 }
 
 
+/* "<seal>\n" in front of what is in mb after CLUSTER_RECORD_SEAL bytes */
+static void seal_record(struct mbuf *mb)
+{
+	uint8_t md[SEAL_MD];
+	char b64[CLUSTER_RECORD_SEAL + 1];
+	size_t n = sizeof(b64);
+
+	mb->buf[CLUSTER_RECORD_SEAL] = '\n';
+	if (hmac_digest(fc.hmac, md, sizeof(md), mb->buf + CLUSTER_RECORD_SEAL,
+			mb->end - CLUSTER_RECORD_SEAL) ||
+	    base64_encode(md, sizeof(md), b64, &n))
+		abort();
+
+	memcpy(mb->buf, b64, CLUSTER_RECORD_SEAL);
+}
+
+
+static void snapshot(struct mbuf *mb, uint8_t sel, const uint8_t *data,
+		     size_t size)
+{
+	struct pl msg;
+	int err;
+
+	if (sel & 8) {
+		err = mbuf_write_mem(mb, data, size);
+	}
+	else {
+		err = mbuf_fill(mb, ' ', CLUSTER_RECORD_SEAL + 1);
+		err |= mbuf_write_mem(mb, data, size);
+		if (!err)
+			seal_record(mb);
+	}
+	if (err)
+		abort();
+
+	msg.p = (const char *)mb->buf;
+	msg.l = mb->end;
+	repl_msg_apply(&msg, REPL_ORIGIN_SNAPSHOT);
+}
+
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct mbuf *mb;
@@ -110,6 +158,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	mb = mbuf_alloc(SEAL_HEX + 64 + size);
 	if (!mb)
 		abort();
+
+	if (sel & SEL_SNAPSHOT) {
+		snapshot(mb, sel, data, size);
+		goto out;
+	}
 
 	if (sel & 8) {
 		err = mbuf_write_mem(mb, data, size);
@@ -133,6 +186,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	msg.l = mb->end;
 	fc.h[sel & 3](&chan, &msg, NULL);
 
+ out:
 	mem_deref(mb);
 	fuzz_engine_poll();
 

@@ -207,7 +207,9 @@ def call_traffic(ctx):
             body = raw.split(b' ', 5)[5]
             save('cluster', bytes([i]) + body)
             if suffix == ':repl' and b'\n' in body:
-                save('dialog_codec', body.split(b'\n', 1)[1])
+                dialog = body.split(b'\n', 1)[1]
+                save('dialog_codec', dialog)
+                save('cluster', bytes([16]) + dialog)   # a snapshot
 
     for node in (node1, node2):
         save('conf', node.conf_text)

@@ -201,8 +201,8 @@ def redis_restart(ctx):
 
 
 def snapshot_msg(redis, did):
-    """The message of a Redis snapshot, "<version> <message>"
-    (repl_publish.c), or None"""
+    """What a Redis snapshot "<version> <record>" holds after its version,
+    the record "<seal>\\n<dialog>" (repl_publish.c), or None"""
     raw = redis.client.get('%s:dlg:%s' % (CLUSTER, did))
     return raw.partition(' ')[2] if raw else None
 
@@ -404,6 +404,9 @@ def forged_message_dropped(ctx):
     n1 = node(ctx, redis, 'node1', 'active', uas.target)
     n2 = node(ctx, redis, 'node2', 'backup', uas.target)
     assert h.wait_until(lambda: synced(n1) and synced(n2), 10)
+    chan = CLUSTER + ':repl:' + TAG
+    sub = redis.client.pubsub()
+    sub.subscribe(chan)
 
     uac = ctx.sipp('uac.xml', ip=h.CALLER_IP, remote=n1.sip_addr,
                    calls=1, rate=1, duration=6000)
@@ -416,8 +419,20 @@ def forged_message_dropped(ctx):
     assert h.wait_until(lambda: settled(n2), 10)
     did, before = next(iter(dialogs(n2).items()))
 
-    # a real message, re-targeted: a new version, owned by "mallory"
-    real = snapshot_msg(redis, did)
+    # a real message (the last with a dialog node1 published; Redis
+    # keeps only the dialog), re-targeted: a new version, owned by
+    # "mallory"
+    real = None
+    while True:
+        m = sub.get_message(timeout=0.2)
+        if not m:
+            break
+        if m['type'] == 'message' and '\n' in m['data']:
+            real = m['data']
+    sub.close()
+    assert real, 'no replication message heard'
+    assert h.wait_until(
+        lambda: dict(redis.client.pubsub_numsub(chan))[chan] == 2, 5)
     sig, _, body = real.partition(' ')
     version = before['version']
     body = body.replace('"ver":%d' % version, '"ver":%d' % (version + 9)) \
@@ -426,8 +441,8 @@ def forged_message_dropped(ctx):
     assert '"o":"mallory"' in body
     forged = sig + ' ' + body            # old signature, new body
     unsigned = '-' * 64 + ' ' + body
-    assert redis.client.publish(CLUSTER + ':repl:' + TAG, forged) == 2
-    assert redis.client.publish(CLUSTER + ':repl:' + TAG, unsigned) == 2
+    assert redis.client.publish(chan, forged) == 2
+    assert redis.client.publish(chan, unsigned) == 2
 
     assert h.wait_until(lambda: status(n2)['repl']['dropped'] == 2, 5), \
         status(n2)['repl']

@@ -11,6 +11,11 @@ and lets them run again:
   its drop counter shows it.
 The burst is sized to what the default buffer really got (the kernel caps
 it at net.core.rmem_max without CAP_NET_ADMIN), so it fits by design.
+
+A burst waiting in the buffer is then read in batches (udpbatch.c, one
+recvmmsg per wake-up): 200 OPTIONS sent back-to-back to a paused node are
+each answered once, in the order sent, and the node's read counter shows
+far fewer reads than datagrams.
 """
 import signal
 import time
@@ -29,15 +34,17 @@ def drops(node):
 
 
 def burst(ctx, node, n):
-    """Send n OPTIONS to a paused node, then let it run."""
+    """Send n OPTIONS (CSeq 1 to n) to a paused node, then let it run;
+    returns the sending peer."""
     peer = ctx.udp(h.CALLER_IP)
     node.popen.send_signal(signal.SIGSTOP)
     try:
-        for _ in range(n):
-            peer.send(peer.request('OPTIONS', 'sip:%s' % node.sip_addr),
-                      node.sip_addr)
+        for cseq in range(1, n + 1):
+            peer.send(peer.request('OPTIONS', 'sip:%s' % node.sip_addr,
+                                   cseq=cseq), node.sip_addr)
     finally:
         node.popen.send_signal(signal.SIGCONT)
+    return peer
 
 
 @t.test
@@ -60,6 +67,32 @@ def burst_absorbed_or_counted(ctx):
     lost = drops(tiny)
     assert lost >= n // 2, 'tiny buffer: %d of %d counted as dropped' % (
         lost, n)
+
+
+@t.test
+def burst_answered_in_order(ctx):
+    node = ctx.rehomed()
+    n = 200
+    reads = nodes.metric(node, 'rehome_sip_udp_reads_total')
+    datagrams = nodes.metric(node, 'rehome_sip_udp_datagrams_total')
+
+    peer = burst(ctx, node, n)
+    got = []
+    deadline = time.monotonic() + 10
+    while len(got) < n and time.monotonic() < deadline:
+        got += peer.recv(timeout=0.5, until_final=False)
+
+    assert [m.status for m in got] == [200] * n, 'answers: %s' % sorted(
+        set(m.start_line for m in got))
+    assert [m.cseq[0] for m in got] == list(range(1, n + 1)), \
+        'answered out of order or twice: %s' % [m.cseq[0] for m in got]
+    assert drops(node) == 0, 'dropped %d' % drops(node)
+    reads = nodes.metric(node, 'rehome_sip_udp_reads_total') - reads
+    datagrams = nodes.metric(node, 'rehome_sip_udp_datagrams_total') - \
+        datagrams
+    assert datagrams >= n, 'read %d datagrams of %d' % (datagrams, n)
+    assert reads <= n // 8, '%d reads for %d datagrams: not batched' % (
+        reads, datagrams)
 
 
 t.main()

@@ -7,7 +7,8 @@
  * (the module is one per process): what one node seals another opens
  * once, a second time is a replay, a snapshot read back is not checked
  * for freshness; tampering, unsigned and malformed messages are told
- * apart; and two secrets during a key change.
+ * apart; and two secrets during a key change. Records (snapshots: no
+ * stamp) the same way, and neither passes for the other.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -302,6 +303,101 @@ START_TEST(t_no_secret)
 END_TEST
 
 
+/* ---- records ------------------------------------------------------- */
+
+
+/* "<seal>\n<data>" as the current node seals it */
+static void record(char *rec, size_t sz, const char *data)
+{
+	char seal[CLUSTER_RECORD_SEAL + 1], *body = NULL;
+	struct pl pl;
+
+	ck_assert_int_eq(re_sdprintf(&body, "\n%s", data), 0);
+	pl_set_str(&pl, body);
+	ck_assert_int_eq(cluster_record_seal(seal, sizeof(seal), &pl), 0);
+	ck_assert_uint_eq(strlen(seal), CLUSTER_RECORD_SEAL);
+	ck_assert_int_gt(re_snprintf(rec, sz, "%s%s", seal, body), 0);
+	mem_deref(body);
+}
+
+
+static int open_rec(const char *text, struct pl *data)
+{
+	struct pl rec;
+
+	pl_set_str(&rec, text);
+	return cluster_record_open(data, &rec);
+}
+
+
+START_TEST(t_record)
+{
+	char rec[128], forged[128];
+	struct pl data, pl;
+
+	node_as("n1", "key-a", "");
+	record(rec, sizeof(rec), "{\"n\":1}");
+	ck_assert_int_eq(rec[CLUSTER_RECORD_SEAL], '\n');
+	ck_assert_ptr_null(strchr(rec, '='));
+
+	/* no stamp: any node, any number of times */
+	node_as("n2", "key-a", "");
+	ck_assert_int_eq(open_rec(rec, &data), 0);
+	ck_assert_int_eq(pl_strcmp(&data, "{\"n\":1}"), 0);
+	ck_assert_int_eq(open_rec(rec, &data), 0);
+
+	/* the data is under the seal, and so is the newline */
+	str_ncpy(forged, rec, sizeof(forged));
+	forged[CLUSTER_RECORD_SEAL + 6] = '2';
+	ck_assert_int_eq(open_rec(forged, &data), EACCES);
+	memset(forged, '-', CLUSTER_RECORD_SEAL);
+	ck_assert_int_eq(open_rec(forged, &data), EBADMSG);
+
+	/* a message is no record, nor the other way */
+	send_all();
+	pl_set_str(&pl, sent[0]);
+	ck_assert(!cluster_record_is(&pl));
+	ck_assert_int_eq(open_rec(sent[0], &data), EPROTO);
+	pl_set_str(&pl, rec);
+	ck_assert(cluster_record_is(&pl));
+	ck_assert_int_eq(cluster_msg_open_stored(&data, &pl), EPROTO);
+	ck_assert_int_eq(dropped("bad_signature"), 1);
+	ck_assert_int_eq(dropped("unsigned"), 1);
+	ck_assert_int_eq(dropped("malformed"), 2);
+
+	/* only "\n<data>" is sealed */
+	pl_set_str(&pl, "{}");
+	ck_assert_int_eq(cluster_record_seal(forged, sizeof(forged), &pl),
+			 EINVAL);
+}
+END_TEST
+
+
+START_TEST(t_record_secrets)
+{
+	char rec[128], unsig[128];
+	struct pl data;
+
+	node_as("n1", "key-a", "");
+	record(rec, sizeof(rec), "{}");
+
+	node_as("n2", "key-b", "key-a");
+	ck_assert_int_eq(open_rec(rec, &data), 0);
+	node_as("n3", "key-b", "");
+	ck_assert_int_eq(open_rec(rec, &data), EACCES);
+
+	/* without a secret: unsigned, and read by nodes without one only */
+	node_as("n1", "", "");
+	record(unsig, sizeof(unsig), "{}");
+	ck_assert_int_eq(strspn(unsig, "-"), CLUSTER_RECORD_SEAL);
+	ck_assert_int_eq(open_rec(unsig, &data), 0);
+	ck_assert_int_eq(open_rec(rec, &data), 0);
+	node_as("n2", "key-a", "");
+	ck_assert_int_eq(open_rec(unsig, &data), EBADMSG);
+}
+END_TEST
+
+
 static Suite *cluster_msg_suite(void)
 {
 	Suite *s = suite_create("cluster_msg");
@@ -321,6 +417,8 @@ static Suite *cluster_msg_suite(void)
 	tcase_add_test(msgs, t_tampered_unsigned_malformed);
 	tcase_add_test(msgs, t_two_secrets);
 	tcase_add_test(msgs, t_no_secret);
+	tcase_add_test(msgs, t_record);
+	tcase_add_test(msgs, t_record_secrets);
 	suite_add_tcase(s, msgs);
 
 	return s;

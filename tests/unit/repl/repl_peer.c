@@ -212,8 +212,8 @@ uint64_t peer_snapshot_ver(uint64_t did)
 }
 
 
-/** The message of a snapshot, "" when there is none */
-void peer_snapshot_msg(char *buf, size_t sz, uint64_t did)
+/** What a snapshot holds after its version, "" when there is none */
+void peer_snapshot_rec(char *buf, size_t sz, uint64_t did)
 {
 	char *m = mem_zalloc(sz, NULL);
 	const char *sp;
@@ -397,7 +397,50 @@ void peer_publish(const struct dialog *dlg, const char *ev, uint64_t epoch)
 }
 
 
-void peer_snapshot(const struct dialog *dlg, uint64_t epoch)
+/**
+ * n2's record of dlg, "<seal>\n<dialog>", the seal the HMAC of the newline
+ * and the dialog in base64 without its padding (cluster_msg.c)
+ */
+char *peer_record(const struct dialog *dlg)
+{
+	struct hmac *h = NULL;
+	uint8_t md[32];
+	char b64[44], *body = NULL, *rec = NULL;
+	size_t n = sizeof(b64);
+
+	ck_assert_int_eq(re_sdprintf(&body, "\n%H", dialog_encode, dlg), 0);
+	ck_assert_int_eq(hmac_create(&h, HMAC_HASH_SHA256,
+				     (const uint8_t *)SECRET, strlen(SECRET)),
+			 0);
+	ck_assert_int_eq(hmac_digest(h, md, sizeof(md),
+				     (const uint8_t *)body, strlen(body)), 0);
+	ck_assert_int_eq(base64_encode(md, sizeof(md), b64, &n), 0);
+	ck_assert_uint_eq(n, 44);
+	ck_assert_int_eq(b64[43], '=');
+	ck_assert_int_eq(re_sdprintf(&rec, "%b%s", b64, (size_t)43, body), 0);
+	mem_deref(body);
+	mem_deref(h);
+
+	return rec;
+}
+
+
+/** A snapshot as n1 writes it: "<version> <record>" */
+void peer_snapshot(const struct dialog *dlg)
+{
+	char *rec = peer_record(dlg), *val = NULL;
+
+	ck_assert_int_eq(re_sdprintf(&val, "%llu %s",
+				     (unsigned long long)dlg->version, rec), 0);
+	peer_cmd_ok("SET t:dlg:%016llx %s", (unsigned long long)dlg->did,
+		    val);
+	mem_deref(val);
+	mem_deref(rec);
+}
+
+
+/** As the release before wrote it: "<version> <message>" */
+void peer_snapshot_message(const struct dialog *dlg, uint64_t epoch)
 {
 	char *msg = peer_msg(dlg, "updated", epoch);
 
@@ -412,7 +455,7 @@ void peer_snapshot(const struct dialog *dlg, uint64_t epoch)
 }
 
 
-/** A snapshot as a node of the release before stored it: a hash {v, m} */
+/** As the releases before dialog format 5 wrote it: a hash {v, m} */
 void peer_snapshot_hash(const struct dialog *dlg, uint64_t epoch)
 {
 	char *msg = peer_msg(dlg, "updated", epoch);

@@ -303,7 +303,7 @@ START_TEST(t_restart_takes_back_own)
 	peer_cmd_ok("HSET t:shtags a %s b %s", "4 n1", "3 n1");
 	peer_dlg = fixture_dialog(0xcccc000000000001ULL, "a", "n1");
 	peer_dlg->version = 7;
-	peer_snapshot(peer_dlg, 4);
+	peer_snapshot(peer_dlg);
 
 	fixture_node_start();
 	ck_assert(fixture_run_until(b_released, 2000));
