@@ -39,7 +39,7 @@ Verdict, printed after the table:
   (calls per hour) per call. Its steady window: the second half of the
   run, from 2 minutes after a restart of that node, and from the minute
   its dialog count (served + replicas) stays within 10 % of the last
-  sample's. The moves alternate direction every minute, so a node
+  sample's in the same phase (below). The moves alternate direction every minute, so a node
   serves about as many calls every other minute: the growth is the mean
   of the least-squares slopes through the window's even minutes and
   through its odd ones. Also shown: the last sample against the
@@ -210,16 +210,20 @@ def window(a, rows, name):
     """The steady rows of one node: the second half of the run, from 2
     minutes after a restart of that node, and after its fill-up: from
     the row after the last one whose dialog count (served + replicas) is
-    more than 10 % off the last row's. Redis: the second half."""
+    more than 10 % off the last row's in the same phase of the moves
+    (below); the last 4 rows when fewer are left. Redis: the second
+    half."""
     start = a.minutes / 2.0
     if name == 'node2' and a.restart_at is not None:
         start = max(start, a.restart_at + 2)
     if name != 'redis':
-        last = dialogs(rows[-1], name)
+        last = {r['minute'] % 2: dialogs(r, name) for r in rows}
         for r in rows:
-            if abs(dialogs(r, name) - last) > 0.1 * max(last, 1):
+            ref = last[r['minute'] % 2]
+            if abs(dialogs(r, name) - ref) > 0.1 * max(ref, 1):
                 start = max(start, r['minute'] + 1)
-    return [r for r in rows if r['minute'] >= start] or rows[-2:]
+    win = [r for r in rows if r['minute'] >= start]
+    return win if len(win) >= 4 else rows[-4:]
 
 
 def same_phase(win):
