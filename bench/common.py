@@ -37,13 +37,16 @@ def cpu_ms(proc):
 
 
 def mem_kib(proc):
-    """{'rss': KiB, 'pss': KiB} of a process, from smaps_rollup."""
+    """{'rss': KiB, 'pss': KiB, 'anon': KiB} of a process, from
+    smaps_rollup (anon: its anonymous pages, the heap and stacks, not the
+    libraries' code and data)."""
+    keys = {'Rss': 'rss', 'Pss': 'pss', 'Anonymous': 'anon'}
     found = {}
     with open('/proc/%d/smaps_rollup' % pid_of(proc)) as f:
         for line in f:
             key, _, rest = line.partition(':')
-            if key in ('Rss', 'Pss'):
-                found[key.lower()] = int(rest.split()[0])
+            if key in keys:
+                found[keys[key]] = int(rest.split()[0])
     return found
 
 

@@ -26,19 +26,25 @@ way an operator would: drained to node 1 (POST /v1/drain), stopped with
 SIGTERM, started again with the same config, and waited for until both
 nodes are synced.
 
-Every minute, before the move, each rehomed's RSS and PSS
-(/proc/PID/smaps_rollup), dialogs (GET /v1/status: served, replicas),
-open descriptors (/proc/PID/fd), and Redis's used_memory and key count
-are sampled, and both callers' successful and failed calls (sipp's
-statistics file).
+Every minute, before the move, each rehomed's RSS, PSS and anonymous
+pages (/proc/PID/smaps_rollup), its heap in use and kept free (GET
+/metrics: rehome_heap_bytes, glibc's mallinfo2), dialogs (GET /v1/status:
+served, replicas), open descriptors (/proc/PID/fd), and Redis's
+used_memory and key count are sampled, and both callers' successful and
+failed calls (sipp's statistics file).
 
 Verdict, printed after the table:
-- memory flat: the least-squares slope of each node's RSS over the
-  second half of the run (for a restarted node, over its samples from 2
-  minutes after its restart) projected over one hour is under 2 MiB, i.e.
-  under about 2 MiB / (calls per hour) per call; also shown: the last
-  sample against the earliest steady sample (from minute 2) within 10 %
-  of its dialog count, and the same for PSS and Redis's used_memory;
+- memory flat: each node's RSS at equal dialog counts after its
+  fill-up grows less than 2 MiB per hour, i.e. under about 2 MiB /
+  (calls per hour) per call. Its steady window: the second half of the
+  run, from 2 minutes after a restart of that node, and from the minute
+  its dialog count (served + replicas) stays within 10 % of the last
+  sample's in the same phase (below). The moves alternate direction every minute, so a node
+  serves about as many calls every other minute: the growth is the mean
+  of the least-squares slopes through the window's even minutes and
+  through its odd ones. Also shown: the last sample against the
+  window's first in the same phase, and the same slopes for PSS, the
+  heap in use and free, and Redis's used_memory (over the second half);
 - no call failed: sipp's failed counts (both callers, the callee) and
   every move and drain's failed dialogs are 0, and every call placed
   succeeded;
@@ -61,6 +67,7 @@ import sys
 import time
 
 import harness as h
+from harness import metrics as hm
 from harness import nodes as lib
 from common import fds, in_ctx, log, mem_kib, slope, table
 
@@ -69,7 +76,6 @@ os.environ.setdefault('REHOME_KEEP', '1')   # the logs explain any failure
 
 SLOPE_MAX_KIB_H = 2048          # "flat": under 2 MiB per hour
 FDS_SPREAD_MAX = 2
-WARM_MIN = 2                    # samples before this minute are warm-up
 # a move waits for its slowest re-INVITE: 64 in flight, each up to 32 s
 # when an endpoint does not answer; the next sample is taken late then
 MOVE_TIMEOUT = 300
@@ -79,14 +85,22 @@ def redis_of(ctx):
     return next(p for p in ctx.procs if isinstance(p, h.Redis))
 
 
+def heap_kib(metrics, kind):
+    """rehome_heap_bytes{kind} in KiB (0 from a binary without it)."""
+    return int(metrics.value('rehome_heap_bytes', kind=kind)) // 1024
+
+
 def sample(minute, nodes, redis, callers, callee):
     """One row: per node RSS, PSS, descriptors, dialogs; Redis; calls."""
     row = {'minute': minute, 'time': time.time()}
     for node in nodes:
         counts = lib.status(node)['dialogs']
+        heap = hm.scrape(node)
         row[node.name] = dict(mem_kib(node), fds=fds(node),
                               served=counts['served'],
-                              replicas=counts['replicas'], pid=node.pid)
+                              replicas=counts['replicas'], pid=node.pid,
+                              heap=heap_kib(heap, 'in_use'),
+                              free=heap_kib(heap, 'free'))
     info = redis.client.info('memory')
     row['redis'] = {'used_kib': info['used_memory'] // 1024,
                     'keys': redis.client.dbsize()}
@@ -188,30 +202,47 @@ def sipp_events(errors):
             'watchdog_trips': len(re.findall(r'watchdog timer', errors))}
 
 
+def dialogs(row, name):
+    return row[name]['served'] + row[name]['replicas']
+
+
 def window(a, rows, name):
-    """The rows of the steady window of one node: second half of the
-    run, and from 2 minutes after a restart of that node."""
+    """The steady rows of one node: the second half of the run, from 2
+    minutes after a restart of that node, and after its fill-up: from
+    the row after the last one whose dialog count (served + replicas) is
+    more than 10 % off the last row's in the same phase of the moves
+    (below); the last 4 rows when fewer are left. Redis: the second
+    half."""
     start = a.minutes / 2.0
     if name == 'node2' and a.restart_at is not None:
         start = max(start, a.restart_at + 2)
-    return [r for r in rows if r['minute'] >= start] or rows[-2:]
+    if name != 'redis':
+        last = {r['minute'] % 2: dialogs(r, name) for r in rows}
+        for r in rows:
+            ref = last[r['minute'] % 2]
+            if abs(dialogs(r, name) - ref) > 0.1 * max(ref, 1):
+                start = max(start, r['minute'] + 1)
+    win = [r for r in rows if r['minute'] >= start]
+    return win if len(win) >= 4 else rows[-4:]
 
 
-def same_dialogs(rows, key, last):
-    """The earliest steady row whose dialog count is within 10 % of the
-    last row's (served + replicas of that node)."""
-    def n(r):
-        return r[key]['served'] + r[key]['replicas']
-    for r in rows:
-        if r['minute'] >= WARM_MIN and r[key]['pid'] == last[key]['pid'] \
-                and abs(n(r) - n(last)) <= 0.1 * max(n(last), 1):
-            return r
-    return last
+def same_phase(win):
+    """The first steady row in the last row's phase of the moves: the
+    moves alternate direction every minute, so a node serves about as
+    many calls every other minute."""
+    return next(r for r in win
+                if r['minute'] % 2 == win[-1]['minute'] % 2)
 
 
 def growth(rows, get):
-    """KiB per hour of the least-squares line through the rows."""
-    return slope([(r['time'] / 3600.0, get(r)) for r in rows])
+    """KiB per hour at equal dialog counts: the mean of the
+    least-squares slopes through the even and the odd minutes' rows
+    (through all the rows when either phase has fewer than 2)."""
+    phases = [[r for r in rows if r['minute'] % 2 == p] for p in (0, 1)]
+    if min(len(ph) for ph in phases) < 2:
+        phases = [rows]
+    return sum(slope([(r['time'] / 3600.0, get(r)) for r in ph])
+               for ph in phases) / len(phases)
 
 
 def verdict(a, rows, actions, results):
@@ -220,12 +251,16 @@ def verdict(a, rows, actions, results):
     for name in ('node1', 'node2'):
         win = window(a, rows, name)
         last = rows[-1]
-        ref = same_dialogs(rows, name, last)
+        ref = same_phase(win)
         rss_h = growth(win, lambda r: r[name]['rss'])
         v['nodes'][name] = {
             'window_minutes': [win[0]['minute'], win[-1]['minute']],
             'rss_kib_per_h': round(rss_h),
             'pss_kib_per_h': round(growth(win, lambda r: r[name]['pss'])),
+            'heap_kib_per_h': round(growth(win,
+                                           lambda r: r[name]['heap'])),
+            'free_kib_per_h': round(growth(win,
+                                           lambda r: r[name]['free'])),
             'bytes_per_call': round(rss_h * 1024 / calls_per_h, 1),
             'rss_vs_same_dialogs_kib': [ref['minute'], ref[name]['rss'],
                                         last[name]['rss']],
@@ -257,8 +292,9 @@ def verdict(a, rows, actions, results):
 def print_report(r):
     cols = [('min', '%d')]
     for name in ('node1', 'node2'):
-        cols += [(name + ' rss', '%d'), ('pss', '%d'), ('fds', '%d'),
-                 ('served', '%d'), ('repl', '%d')]
+        cols += [(name + ' rss', '%d'), ('anon', '%d'), ('heap', '%d'),
+                 ('free', '%d'), ('fds', '%d'), ('served', '%d'),
+                 ('repl', '%d')]
     cols += [('redis KiB', '%d'), ('keys', '%d'), ('calls ok', '%d'),
              ('failed', '%d'), ('then', '%s')]
     rows = []
@@ -266,8 +302,8 @@ def print_report(r):
         cells = [row['minute']]
         for name in ('node1', 'node2'):
             n = row[name]
-            cells += [n['rss'], n['pss'], n['fds'], n['served'],
-                      n['replicas']]
+            cells += [n['rss'], n['anon'], n['heap'], n['free'], n['fds'],
+                      n['served'], n['replicas']]
         cells += [row['redis']['used_kib'], row['redis']['keys'],
                   row['calls']['ok'], row['calls']['failed'],
                   '%s %s' % (act['action'], '(%d moved, %d failed)' % (
@@ -275,17 +311,20 @@ def print_report(r):
                              '') + (' ' + act['error'] if 'error' in act
                                     else '')]
         rows.append(cells)
-    print('RSS and PSS in KiB; served / repl: dialogs served / replicas; '
+    print('RSS, anonymous pages (anon), heap in use and kept free by '
+          'malloc in KiB; served / repl: dialogs served / replicas; '
           'calls: both callers, cumulative')
     print(table(cols, rows))
     v = r['verdict']
     for name, n in v['nodes'].items():
         print('%s, minutes %d-%d: RSS %+d KiB/h (%+.1f B per call), PSS '
-              '%+d KiB/h; RSS at minute %d %d KiB -> last %d KiB at the '
-              'same dialog count; fds spread %d' % (
+              '%+d KiB/h, heap in use %+d KiB/h, free %+d KiB/h; RSS at '
+              'minute %d %d KiB -> last %d KiB at the same dialog count; '
+              'fds spread %d' % (
                   name, n['window_minutes'][0], n['window_minutes'][1],
                   n['rss_kib_per_h'], n['bytes_per_call'],
-                  n['pss_kib_per_h'], n['rss_vs_same_dialogs_kib'][0],
+                  n['pss_kib_per_h'], n['heap_kib_per_h'],
+                  n['free_kib_per_h'], n['rss_vs_same_dialogs_kib'][0],
                   n['rss_vs_same_dialogs_kib'][1],
                   n['rss_vs_same_dialogs_kib'][2], n['fds_spread']))
     print('redis: used_memory %+d KiB/h, keys %+d/h' % (

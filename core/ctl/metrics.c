@@ -514,6 +514,7 @@ int metrics_print(struct re_printf *pf)
 	err |= re_hprintf(pf, "rehome_build_info{version=\"%s\"} 1\n",
 			  REHOME_VERSION);
 	err |= metrics_process_print(pf);
+	err |= metrics_heap_print(pf);
 	err |= requests_print(pf);
 	err |= scodes_print(pf, "rehome_sip_responses_sent_total",
 			    "SIP responses sent, by status code",

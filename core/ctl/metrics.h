@@ -41,3 +41,6 @@ int  metrics_labels_print(struct re_printf *pf, void *arg);
 
 /* metrics_process.c: process_* from /proc/self */
 int  metrics_process_print(struct re_printf *pf);
+
+/* metrics_heap.c: rehome_heap_bytes from the C library's allocator */
+int  metrics_heap_print(struct re_printf *pf);

@@ -171,9 +171,28 @@ uint32_t rehome_job_done_count(const struct rehome_job *job)
 }
 
 
+/**
+ * A finished job is kept (JOBS_KEPT) for its items' outcomes only: cut
+ * its array, grown ITEMS_PAGE items (56 KiB) at a time, to its items. No
+ * item is added to a finished job.
+ */
+void rehome_job_compact(struct rehome_job *job)
+{
+	struct rehome_item *v;
+
+	if (!job->itemc || job->itemc % ITEMS_PAGE == 0)
+		return;
+
+	v = mem_reallocarray(job->itemv, job->itemc, sizeof(*v), NULL);
+	if (v)
+		job->itemv = v;
+}
+
+
 static void job_finish(struct rehome_job *job)
 {
 	job->phase = REHOME_JOB_DONE;
+	rehome_job_compact(job);
 	job->finished = tmr_jiffies();
 	rehome_homed_prune();
 

@@ -124,6 +124,7 @@ void rehome_job_run(struct rehome_job *job);
 void rehome_job_pace(struct rehome_job *job, uint64_t now);
 void rehome_job_abort(struct rehome_job *job, int err, const char *reason);
 uint32_t rehome_job_done_count(const struct rehome_job *job);
+void rehome_job_compact(struct rehome_job *job);
 void rehome_item_done(struct rehome_job *job, uint32_t idx,
 		      enum rehome_outcome outcome, const char *reason);
 void rehome_item_count(struct rehome_job *job, uint32_t idx);

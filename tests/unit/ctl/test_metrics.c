@@ -5,8 +5,10 @@
  * an observation on a bound counted in that bucket and cumulative counts
  * up to +Inf, seconds printed from microseconds, the cluster's families
  * only through metrics_cluster_print, free-form labels folded into
- * "other" past the table's size. Each test runs in its own process
- * (check's fork mode), so the registry starts empty each time.
+ * "other" past the table's size, the heap's bytes in use and free
+ * following blocks allocated then every other one freed. Each test
+ * runs in its own process (check's fork mode), so the registry starts
+ * empty each time.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -195,6 +197,65 @@ START_TEST(test_free_labels_fold_into_other)
 END_TEST
 
 
+#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__)
+
+/** The value of rehome_heap_bytes{kind="<kind>"} in a fresh exposition */
+static size_t heap_bytes(const char *kind)
+{
+	char line[64];
+	const char *p;
+
+	expose(print_all, NULL);
+	re_snprintf(line, sizeof(line), "\nrehome_heap_bytes{kind=\"%s\"} ",
+		    kind);
+	p = strstr(text, line);
+	ck_assert_msg(p != NULL, "no %s in:\n%s", line + 1, text);
+
+	return (size_t)strtoull(p + strlen(line), NULL, 10);
+}
+
+
+START_TEST(test_heap_in_use_then_free)
+{
+	/* every other block freed: holes the heap keeps (a freed run
+	 * next to the top would go back to the system at once); HALF
+	 * leaves room for the few freed blocks glibc's tcache keeps, which
+	 * it counts in use */
+	enum { N = 2048, SZ = 1000, HALF = N / 2 * SZ * 3 / 4 };
+	void *block[N];
+	size_t in_use, free0;
+
+	in_use = heap_bytes("in_use");
+	ck_line("# TYPE rehome_heap_bytes gauge");
+	for (int i = 0; i < N; i++)
+		block[i] = malloc(SZ);
+	ck_assert_uint_ge(heap_bytes("in_use"), in_use + 2 * HALF);
+
+	in_use = heap_bytes("in_use");
+	free0 = heap_bytes("free");
+	for (int i = 0; i < N; i += 2)
+		free(block[i]);
+	ck_assert_uint_le(heap_bytes("in_use"), in_use - HALF);
+	ck_assert_uint_ge(heap_bytes("free"), free0 + HALF);
+
+	for (int i = 1; i < N; i += 2)
+		free(block[i]);
+}
+END_TEST
+
+#else
+
+START_TEST(test_heap_in_use_then_free)
+{
+	/* malloc is not glibc's: its figures would say nothing */
+	expose(print_all, NULL);
+	ck_assert_ptr_null(strstr(text, "rehome_heap_bytes"));
+}
+END_TEST
+
+#endif
+
+
 static Suite *metrics_suite(void)
 {
 	Suite *s = suite_create("metrics");
@@ -207,6 +268,7 @@ static Suite *metrics_suite(void)
 	tcase_add_test(tc, test_rehome_results_and_duration);
 	tcase_add_test(tc, test_cluster_families_only_from_collector);
 	tcase_add_test(tc, test_free_labels_fold_into_other);
+	tcase_add_test(tc, test_heap_in_use_then_free);
 	suite_add_tcase(s, tc);
 
 	return s;
