@@ -9,7 +9,8 @@ import re
 import subprocess
 import time
 
-from .common import CALLER_IP, REHOMECTL, free_port, read_text, wait_until
+from .common import (CALLER_IP, REHOMECTL, free_port, read_text, slow,
+                     wait_until)
 from . import metrics
 from .sip import parse_trace
 
@@ -57,9 +58,10 @@ def cseqs_increase(msgs):
 
 
 def wait_job(node, job, timeout=30.0):
-    """Poll GET /v1/jobs/ID until the job is no longer running."""
+    """Poll GET /v1/jobs/ID until the job is no longer running (at most
+    `timeout` times SLOW)."""
     path = '/v1/jobs/%d' % job['job']
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + slow(timeout)
     while job.get('state') == 'running' and time.monotonic() < deadline:
         time.sleep(0.05)
         status, job = node.ctl.get(path)
@@ -226,7 +228,7 @@ class Probe:
         req = re.sub(r'^From: <[^>]*>', 'From: <%s>' % from_uri, req,
                      flags=re.M)
         peer.send(req, self.rh.sip_addr)
-        final = [m for m in peer.recv(3.0) if m.status >= 200]
+        final = [m for m in peer.recv(slow(3.0)) if m.status >= 200]
         assert final, 'no final response to the INVITE'
         resp = final[0]
         ack = req.replace('INVITE sip:', 'ACK sip:', 1)
