@@ -179,10 +179,11 @@ def redis_restart(ctx):
     redis.stop()
     assert h.wait_until(
         lambda: status(n1)['redis']['state'] != 'up', 5)
-    time.sleep(2.0)   # calls go on meanwhile, unreplicated
-    during = status(n1)
-    assert during['repl']['pending_resnapshot'] > 0, during['repl']
-    assert not during['synced']
+    # calls go on meanwhile, unreplicated
+    assert h.wait_until(
+        lambda: status(n1)['repl']['pending_resnapshot'] > 0, 5), \
+        status(n1)['repl']
+    assert not status(n1)['synced']
 
     again = h.Redis(ctx.dir, name='redis-again', port=redis.port)
     ctx.procs.append(again)
