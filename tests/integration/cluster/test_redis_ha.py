@@ -331,6 +331,7 @@ def redis_password(ctx):
         [lib.status(n) for n in (good, user)]
     assert redis.client.exists('pw%d:node:user' % redis.port) == 1
 
+    assert bad.wait_log(r'refused AUTH'), bad.log_tail()
     time.sleep(3)   # several attempts: still one error line
     st = lib.status(bad)
     assert st['redis']['state'] != 'up' and not st['synced'], st
