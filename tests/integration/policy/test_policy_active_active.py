@@ -19,7 +19,8 @@ from harness import nodes as lib  # noqa: E402
 t = h.Test(__file__)
 
 CALLS = 20                # per node
-TALK_MS = 7000
+# long enough for the test's steps, which take SLOW times longer
+TALK_MS = int(h.slow(7000))
 POLICY = os.path.join(h.SRC, 'policies', 'active_active.lua')
 
 

@@ -19,7 +19,8 @@ from harness import nodes as lib  # noqa: E402
 t = h.Test(__file__)
 
 CALLS = 30
-TALK_MS = 9000
+# long enough for the test's steps, which take SLOW times longer
+TALK_MS = int(h.slow(9000))
 
 
 def served(node):
