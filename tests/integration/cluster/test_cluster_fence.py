@@ -27,17 +27,13 @@ default node_timeout; the callee on 127.0.0.20, the caller on 127.0.0.10.
   an endpoint got is printed and bounded by KILL_MAX_S (1 s is the target
   with default settings, bench/failover_time.py measures it; the bound
   leaves room for a loaded CI machine and the ASan build).
-
-Ports: from REHOME_TEST_PORTS (default here 33000-33999).
 """
 import os
 import signal
 import time
 
-os.environ.setdefault('REHOME_TEST_PORTS', '33000-33999')
-
-import harness as h  # noqa: E402
-from harness import nodes as lib  # noqa: E402
+import harness as h
+from harness import nodes as lib
 
 t = h.Test(__file__)
 

@@ -19,10 +19,8 @@ while short calls (1 s each, 20/s) keep arriving and ending through it. node2 st
 import os
 import time
 
-os.environ.setdefault('REHOME_TEST_PORTS', '33800-33999')
-
-import harness as h  # noqa: E402
-from harness import nodes as lib  # noqa: E402
+import harness as h
+from harness import nodes as lib
 
 t = h.Test(__file__)
 

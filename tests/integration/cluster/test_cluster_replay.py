@@ -15,8 +15,6 @@
 - two_secrets: node1 signs with A; node2, configured "B then A", hears
   it; node3, with B only, drops its messages as badly signed and never
   sees it; node2 and node3 (both signing with B) see each other.
-
-Ports from REHOME_TEST_PORTS (default here 33000-33999).
 """
 import hashlib
 import hmac
@@ -25,10 +23,8 @@ import signal
 import threading
 import time
 
-os.environ.setdefault('REHOME_TEST_PORTS', '33000-33999')
-
-import harness as h  # noqa: E402
-from harness import nodes as lib  # noqa: E402
+import harness as h
+from harness import nodes as lib
 
 t = h.Test(__file__)
 

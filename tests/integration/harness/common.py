@@ -49,6 +49,8 @@ class TestFailure(AssertionError):
 # ---------------------------------------------------------------- ports
 
 def _port_range():
+    # the default is below the kernel's ephemeral ports (32768-60999),
+    # which an outgoing connection may take between our check and a bind
     lo, _, hi = os.environ.get('REHOME_TEST_PORTS', '26000-26999') \
         .partition('-')
     return int(lo), int(hi)

@@ -13,10 +13,8 @@ node1.
 import os
 import time
 
-os.environ.setdefault('REHOME_TEST_PORTS', '33400-33599')
-
-import harness as h  # noqa: E402
-from harness import nodes as lib  # noqa: E402
+import harness as h
+from harness import nodes as lib
 
 t = h.Test(__file__)
 
