@@ -111,7 +111,7 @@ def replicas_follow_calls(ctx):
         'not synced: %s / %s' % (status(n1), status(n2))
 
     uac = ctx.sipp('uac.xml', ip=h.CALLER_IP, remote=n1.sip_addr,
-                   calls=CALLS, rate=50, duration=6000)
+                   calls=CALLS, rate=50, duration=int(h.slow(6000)))
     uas.start()
     uac.start()
 
@@ -143,7 +143,7 @@ def late_node_loads_snapshots(ctx):
     assert h.wait_until(lambda: synced(n1), 10)
 
     uac = ctx.sipp('uac.xml', ip=h.CALLER_IP, remote=n1.sip_addr,
-                   calls=CALLS, rate=50, duration=8000)
+                   calls=CALLS, rate=50, duration=int(h.slow(8000)))
     uas.start()
     uac.start()
     assert h.wait_until(lambda: len(confirmed_here(n1)) == CALLS, 10), \
@@ -410,7 +410,7 @@ def forged_message_dropped(ctx):
     sub.subscribe(chan)
 
     uac = ctx.sipp('uac.xml', ip=h.CALLER_IP, remote=n1.sip_addr,
-                   calls=1, rate=1, duration=6000)
+                   calls=1, rate=1, duration=int(h.slow(6000)))
     uas.start()
     uac.start()
     # wait for the settled call: an early one, or one whose ACK is still
