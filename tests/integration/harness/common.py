@@ -89,6 +89,19 @@ def free_port(count=1):
     raise TestFailure('no free port in %d-%d' % (lo, hi))
 
 
+def ports_given():
+    """The ports free_port() has handed out so far (a copy)."""
+    return set(_ports_given)
+
+
+def release_ports(keep):
+    """Hand out again (once free) every port given since ports_given()
+    returned `keep`: a test's processes are stopped when it ends, and a
+    program of many tests would otherwise fill its range until no block
+    of consecutive ports (an rtpengine's) is left in it."""
+    _ports_given.intersection_update(keep)
+
+
 def port_bound(ip, port, transport='udp'):
     """True if some process has bound ip:port for `transport`."""
     kind = socket.SOCK_DGRAM if transport == 'udp' else socket.SOCK_STREAM
