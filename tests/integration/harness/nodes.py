@@ -22,10 +22,19 @@ def trace(sipp):
 
 def received(sipp, method=None):
     """[(Unix time, SipMsg)] requests the endpoint received (of one
-    method)."""
-    return [(m.time, m) for m in trace(sipp)
-            if m.direction == 'received' and m.is_request and
-            (method is None or m.method == method)]
+    method), each once: a retransmission (the same Call-ID, CSeq and top
+    Via again: the endpoint answered after T1, as a loaded one may) is no
+    new request."""
+    seen = set()
+    out = []
+    for m in trace(sipp):
+        if m.direction != 'received' or not m.is_request:
+            continue
+        key = (m.call_id, m.cseq, m.header('Via'))
+        if key not in seen and (method is None or m.method == method):
+            out.append((m.time, m))
+        seen.add(key)
+    return out
 
 
 def o_line(body):
