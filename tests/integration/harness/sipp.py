@@ -44,11 +44,23 @@ class SippResult:
     def select(self, direction=None, method=None, status=None):
         """Messages by direction ('sent'/'received'); with a method and
         no status: requests of that method; with a status: responses of
-        that code (to `method` if given, by CSeq)."""
-        return [m for m in self.messages
-                if (direction is None or m.direction == direction) and
-                (method is None or m.method == method) and
-                (m.status == status or method is None and status is None)]
+        that code (to `method` if given, by CSeq). Each once: a
+        retransmission (the same start line, Call-ID, CSeq and top Via
+        again, its answer having come after T1, as on a loaded machine)
+        is no new message."""
+        seen = set()
+        out = []
+        for m in self.messages:
+            key = (m.direction, m.start_line, m.call_id, m.cseq,
+                   m.header('Via'))
+            if key not in seen and \
+                    (direction is None or m.direction == direction) and \
+                    (method is None or m.method == method) and \
+                    (m.status == status or method is None and
+                     status is None):
+                out.append(m)
+            seen.add(key)
+        return out
 
 
 class Sipp(Proc):
