@@ -111,7 +111,7 @@ def replicas_follow_calls(ctx):
         'not synced: %s / %s' % (status(n1), status(n2))
 
     uac = ctx.sipp('uac.xml', ip=h.CALLER_IP, remote=n1.sip_addr,
-                   calls=CALLS, rate=50, duration=6000)
+                   calls=CALLS, rate=50, duration=int(h.slow(6000)))
     uas.start()
     uac.start()
 
@@ -143,7 +143,7 @@ def late_node_loads_snapshots(ctx):
     assert h.wait_until(lambda: synced(n1), 10)
 
     uac = ctx.sipp('uac.xml', ip=h.CALLER_IP, remote=n1.sip_addr,
-                   calls=CALLS, rate=50, duration=8000)
+                   calls=CALLS, rate=50, duration=int(h.slow(8000)))
     uas.start()
     uac.start()
     assert h.wait_until(lambda: len(confirmed_here(n1)) == CALLS, 10), \
@@ -179,10 +179,11 @@ def redis_restart(ctx):
     redis.stop()
     assert h.wait_until(
         lambda: status(n1)['redis']['state'] != 'up', 5)
-    time.sleep(2.0)   # calls go on meanwhile, unreplicated
-    during = status(n1)
-    assert during['repl']['pending_resnapshot'] > 0, during['repl']
-    assert not during['synced']
+    # calls go on meanwhile, unreplicated
+    assert h.wait_until(
+        lambda: status(n1)['repl']['pending_resnapshot'] > 0, 5), \
+        status(n1)['repl']
+    assert not status(n1)['synced']
 
     again = h.Redis(ctx.dir, name='redis-again', port=redis.port)
     ctx.procs.append(again)
@@ -409,7 +410,7 @@ def forged_message_dropped(ctx):
     sub.subscribe(chan)
 
     uac = ctx.sipp('uac.xml', ip=h.CALLER_IP, remote=n1.sip_addr,
-                   calls=1, rate=1, duration=6000)
+                   calls=1, rate=1, duration=int(h.slow(6000)))
     uas.start()
     uac.start()
     # wait for the settled call: an early one, or one whose ACK is still

@@ -27,17 +27,13 @@ default node_timeout; the callee on 127.0.0.20, the caller on 127.0.0.10.
   an endpoint got is printed and bounded by KILL_MAX_S (1 s is the target
   with default settings, bench/failover_time.py measures it; the bound
   leaves room for a loaded CI machine and the ASan build).
-
-Ports: from REHOME_TEST_PORTS (default here 33000-33999).
 """
 import os
 import signal
 import time
 
-os.environ.setdefault('REHOME_TEST_PORTS', '33000-33999')
-
-import harness as h  # noqa: E402
-from harness import nodes as lib  # noqa: E402
+import harness as h
+from harness import nodes as lib
 
 t = h.Test(__file__)
 
@@ -51,8 +47,10 @@ BUSY_S = 30.0
 BUSY_STOP_S = 0.7        # < node_timeout - a heartbeat (1.5 - 0.3 s)
 BUSY_RUN_S = 0.3
 KILL_CALLS = 200
-KILL_MAX_S = 3.0          # 1 s the target; CI: loaded, and the ASan build
-DETECT_MAX_S = 1.0        # < node_timeout: the closed connection, not silence
+KILL_MAX_S = 1.0 + h.slow(2.0)  # 1 s the target; CI: loaded, and ASan
+SIPP_LAG_S = 0.5
+DETECT_MAX_S = h.slow(1.0)  # plain: < node_timeout (the closed connection,
+                            # not silence; the log line tells which)
 
 
 def pair(ctx, upstream, active, cuttable=False):
@@ -165,7 +163,11 @@ def fenced(ctx, fault, heal, cuttable=False):
 def paused_mover_fenced(ctx):
     at, last1 = fenced(ctx, lambda node: os.kill(node.pid, signal.SIGSTOP),
                        lambda node: os.kill(node.pid, signal.SIGCONT))
-    assert last1 < at, 'node1 re-INVITEd %.3f s after SIGCONT' % (last1 - at)
+    # (sipp stamps a message as it reads it: one node1 sent just before
+    # the SIGSTOP may be stamped a little after; after the SIGCONT would be
+    # FAULT_S later)
+    assert last1 < at + SIPP_LAG_S, 'node1 re-INVITEd %.3f s after SIGSTOP' \
+        % (last1 - at)
 
 
 @t.test

@@ -12,16 +12,13 @@ backup; the endpoints are raw UDP UAs (harness.ua).
   warning in the log all show the unprotected dialogs; once node1 takes
   the tag again the log says every dialog is protected again.
 """
-import os
 import random
 import re
 
-os.environ.setdefault('REHOME_TEST_PORTS', '33200-33399')
-
-import harness as h  # noqa: E402
-from harness import nodes as lib  # noqa: E402
-from harness import metrics as hm  # noqa: E402
-from harness.ua import Ua, call  # noqa: E402
+import harness as h
+from harness import nodes as lib
+from harness import metrics as hm
+from harness.ua import Ua, call
 
 t = h.Test(__file__)
 

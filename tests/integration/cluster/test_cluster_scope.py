@@ -26,7 +26,8 @@ from harness import nodes as lib
 t = h.Test(__file__)
 
 CALLS = 10
-TALK_MS = 10000
+# long enough for the test's steps, which take SLOW times longer
+TALK_MS = int(h.slow(10000))
 TAGS = {1: {'A': 'active'},
         2: {'A': 'backup', 'B': 'active'},
         3: {'B': 'backup'}}

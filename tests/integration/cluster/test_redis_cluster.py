@@ -34,7 +34,8 @@ from harness.common import free_port
 t = h.Test(__file__)
 
 CALLS = 10
-TALK_MS = 10000
+# long enough for the test's steps, which take SLOW times longer
+TALK_MS = int(h.slow(10000))
 CLUSTER = 'rhc'
 SECRET = 'test-secret-0123456789'
 

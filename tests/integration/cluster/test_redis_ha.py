@@ -17,18 +17,14 @@
 - redis_password: a Redis with requirepass: the right password (and an
   ACL user) connects, the wrong one is refused with one clear error line
   naming the keys to check, and the node stays unsynced.
-
-Ports from REHOME_TEST_PORTS (default here 33000-33999).
 """
 import os
 import time
 
 import redis as redispy
 
-os.environ.setdefault('REHOME_TEST_PORTS', '33000-33999')
-
-import harness as h  # noqa: E402
-from harness import nodes as lib  # noqa: E402
+import harness as h
+from harness import nodes as lib
 
 t = h.Test(__file__)
 
@@ -331,6 +327,7 @@ def redis_password(ctx):
         [lib.status(n) for n in (good, user)]
     assert redis.client.exists('pw%d:node:user' % redis.port) == 1
 
+    assert bad.wait_log(r'refused AUTH'), bad.log_tail()
     time.sleep(3)   # several attempts: still one error line
     st = lib.status(bad)
     assert st['redis']['state'] != 'up' and not st['synced'], st

@@ -34,11 +34,18 @@ on 127.0.0.1 and SDP media on 127.0.0.99, so that any leak of one side's
 address toward the other can be seen. Ports come from REHOME_TEST_PORTS
 ("lo-hi", default 26000-26999): give each engineer or CI job its own range.
 Set REHOME_KEEP=1 to keep the temporary directories of passing tests too.
+
+Timing: every wait (wait_until, a UA's expected message, sipp's -timeout,
+a control request) is scaled by SLOW, 3 in a sanitizer build (meson sets
+REHOME_SANITIZE) and 1 otherwise, or REHOME_TEST_SLOW for a slow machine:
+wait for the condition itself, never sleep and then assert, and never
+wait for an event that can be seen only for a moment (a node up after a
+single heartbeat): make it last until it has been seen.
 """
 
 from .common import (CALLEE_IP, CALLER_IP, ENGINE_IP, MEDIA_IP, REHOMECTL,
-                     REHOMED, SIPP_DIR, SRC, TestFailure, free_port,
-                     port_bound, read_text, wait_until)
+                     REHOMED, SIPP_DIR, SLOW, SRC, TestFailure, free_port,
+                     port_bound, read_text, slow, wait_until)
 from .ctl import CTL_TOKEN, Ctl
 from .procs import SANITIZER_MARKS, Proc, Rehomed
 from .redis_server import Redis
@@ -49,8 +56,8 @@ from .sipp import SIPP_EXIT, Sipp, SippResult, run_pair
 __all__ = [
     'CALLEE_IP', 'CALLER_IP', 'COMPACT', 'CTL_TOKEN', 'Ctl', 'Ctx',
     'ENGINE_IP', 'MEDIA_IP', 'Proc', 'REHOMECTL', 'REHOMED', 'Redis',
-    'Rehomed', 'SANITIZER_MARKS', 'SIPP_DIR', 'SIPP_EXIT', 'SRC', 'SipMsg',
-    'Sipp', 'SippResult', 'Test', 'TestFailure', 'UdpPeer', 'free_port',
-    'headers_containing', 'parse_trace', 'port_bound', 'read_text',
-    'run_pair', 'wait_until',
+    'Rehomed', 'SANITIZER_MARKS', 'SIPP_DIR', 'SIPP_EXIT', 'SLOW', 'SRC',
+    'SipMsg', 'Sipp', 'SippResult', 'Test', 'TestFailure', 'UdpPeer',
+    'free_port', 'headers_containing', 'parse_trace', 'port_bound',
+    'read_text', 'run_pair', 'slow', 'wait_until',
 ]

@@ -19,6 +19,29 @@ CALLEE_IP = '127.0.0.20'
 MEDIA_IP = '127.0.0.99'
 
 
+def _slowness():
+    """How much slower than a plain build the node under test runs:
+    REHOME_TEST_SLOW if set (a slow CI machine), else 3 for a sanitizer
+    build (ASan costs 2-5x), told by meson (REHOME_SANITIZE, the build's
+    b_sanitize) or, run by hand, by the rehomed's build-asan path."""
+    if os.environ.get('REHOME_TEST_SLOW'):
+        return float(os.environ['REHOME_TEST_SLOW'])
+    sanitize = os.environ.get('REHOME_SANITIZE')
+    if sanitize is None:
+        sanitize = 'address' if 'build-asan' in REHOMED else 'none'
+    return 1.0 if sanitize in ('', 'none') else 3.0
+
+
+SLOW = _slowness()
+
+
+def slow(seconds):
+    """`seconds` of a plain build's margin, scaled to this build (SLOW):
+    for a bound that is not the behaviour under test but a margin for a
+    loaded machine."""
+    return seconds * SLOW
+
+
 class TestFailure(AssertionError):
     """A harness-detected failure (process crashed, did not start, ...)."""
 
@@ -26,6 +49,8 @@ class TestFailure(AssertionError):
 # ---------------------------------------------------------------- ports
 
 def _port_range():
+    # the default is below the kernel's ephemeral ports (32768-60999),
+    # which an outgoing connection may take between our check and a bind
     lo, _, hi = os.environ.get('REHOME_TEST_PORTS', '26000-26999') \
         .partition('-')
     return int(lo), int(hi)
@@ -64,6 +89,19 @@ def free_port(count=1):
     raise TestFailure('no free port in %d-%d' % (lo, hi))
 
 
+def ports_given():
+    """The ports free_port() has handed out so far (a copy)."""
+    return set(_ports_given)
+
+
+def release_ports(keep):
+    """Hand out again (once free) every port given since ports_given()
+    returned `keep`: a test's processes are stopped when it ends, and a
+    program of many tests would otherwise fill its range until no block
+    of consecutive ports (an rtpengine's) is left in it."""
+    _ports_given.intersection_update(keep)
+
+
 def port_bound(ip, port, transport='udp'):
     """True if some process has bound ip:port for `transport`."""
     kind = socket.SOCK_DGRAM if transport == 'udp' else socket.SOCK_STREAM
@@ -81,8 +119,12 @@ def port_bound(ip, port, transport='udp'):
 
 def wait_until(pred, timeout=5.0, interval=0.05):
     """Call pred() until it returns something true; return that, or the
-    last (false) value once `timeout` seconds have passed."""
-    deadline = time.monotonic() + timeout
+    last (false) value once `timeout` seconds, times SLOW, have passed:
+    waiting longer for a condition costs time only when it fails, while
+    a bound a plain build meets with little room would fail the ASan
+    build or a loaded machine. A bound that is itself the behaviour
+    under test is measured, not waited for."""
+    deadline = time.monotonic() + slow(timeout)
     while True:
         value = pred()
         if value or time.monotonic() >= deadline:

@@ -3,6 +3,8 @@
 import http.client
 import json
 
+from .common import slow
+
 CTL_TOKEN = 'test-token'
 
 
@@ -16,7 +18,8 @@ class Ctl:
 
     def request(self, method, path, body=None, timeout=5.0):
         """Returns (status, data): data is the decoded JSON, or the text
-        when the reply is not JSON."""
+        when the reply is not JSON; `timeout` is times SLOW (a busy node
+        of the ASan build answers late, not wrong)."""
         headers = {}
         if self.token:
             headers['Authorization'] = 'Bearer ' + self.token
@@ -24,7 +27,7 @@ class Ctl:
             body = json.dumps(body)
             headers['Content-Type'] = 'application/json'
         conn = http.client.HTTPConnection(self.host, self.port,
-                                          timeout=timeout)
+                                          timeout=slow(timeout))
         try:
             conn.request(method, path, body, headers)
             resp = conn.getresponse()

@@ -9,7 +9,8 @@ import re
 import subprocess
 import time
 
-from .common import CALLER_IP, REHOMECTL, free_port, read_text, wait_until
+from .common import (CALLER_IP, REHOMECTL, free_port, read_text, slow,
+                     wait_until)
 from . import metrics
 from .sip import parse_trace
 
@@ -21,10 +22,19 @@ def trace(sipp):
 
 def received(sipp, method=None):
     """[(Unix time, SipMsg)] requests the endpoint received (of one
-    method)."""
-    return [(m.time, m) for m in trace(sipp)
-            if m.direction == 'received' and m.is_request and
-            (method is None or m.method == method)]
+    method), each once: a retransmission (the same Call-ID, CSeq and top
+    Via again: the endpoint answered after T1, as a loaded one may) is no
+    new request."""
+    seen = set()
+    out = []
+    for m in trace(sipp):
+        if m.direction != 'received' or not m.is_request:
+            continue
+        key = (m.call_id, m.cseq, m.header('Via'))
+        if key not in seen and (method is None or m.method == method):
+            out.append((m.time, m))
+        seen.add(key)
+    return out
 
 
 def o_line(body):
@@ -57,9 +67,10 @@ def cseqs_increase(msgs):
 
 
 def wait_job(node, job, timeout=30.0):
-    """Poll GET /v1/jobs/ID until the job is no longer running."""
+    """Poll GET /v1/jobs/ID until the job is no longer running (at most
+    `timeout` times SLOW)."""
     path = '/v1/jobs/%d' % job['job']
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + slow(timeout)
     while job.get('state') == 'running' and time.monotonic() < deadline:
         time.sleep(0.05)
         status, job = node.ctl.get(path)
@@ -226,7 +237,7 @@ class Probe:
         req = re.sub(r'^From: <[^>]*>', 'From: <%s>' % from_uri, req,
                      flags=re.M)
         peer.send(req, self.rh.sip_addr)
-        final = [m for m in peer.recv(3.0) if m.status >= 200]
+        final = [m for m in peer.recv(slow(3.0)) if m.status >= 200]
         assert final, 'no final response to the INVITE'
         resp = final[0]
         ack = req.replace('INVITE sip:', 'ACK sip:', 1)

@@ -14,7 +14,8 @@ import re
 import signal
 import subprocess
 
-from .common import ENGINE_IP, REHOMED, TestFailure, free_port, wait_until
+from .common import (ENGINE_IP, REHOMED, TestFailure, free_port, slow,
+                     wait_until)
 from .ctl import CTL_TOKEN, Ctl
 
 # Lines of a rehomed log that mean a memory or undefined-behaviour bug
@@ -61,7 +62,8 @@ class Proc:
         return self.returncode
 
     def stop(self, timeout=5.0):
-        """SIGTERM, wait `timeout`, then SIGKILL. Returns the exit status
+        """SIGTERM, wait `timeout` (times SLOW: an ASan rehomed checks for
+        leaks as it exits), then SIGKILL. Returns the exit status
         (negative: killed by that signal); None if never started."""
         if self.popen is None:
             return None
@@ -70,7 +72,7 @@ class Proc:
         else:
             self.popen.send_signal(signal.SIGTERM)
             try:
-                self.popen.wait(timeout)
+                self.popen.wait(slow(timeout))
             except subprocess.TimeoutExpired:
                 self.popen.kill()
                 self.popen.wait()

@@ -25,7 +25,7 @@ import socket
 import struct
 import time
 
-from .common import MEDIA_IP, free_port
+from .common import MEDIA_IP, free_port, slow
 from .sip import SipMsg
 from .ua import uri_of
 
@@ -115,10 +115,19 @@ class Ua:
         return got
 
     def expect(self, pred, what, timeout=5.0):
+        """take() that must succeed within `timeout` times SLOW."""
+        timeout = slow(timeout)
         msg = self.take(pred, timeout)
         assert msg is not None, '%s: no %s within %.1fs; inbox %s' % (
             self.addr, what, timeout, self.inbox)
         return msg
+
+    def expect_all(self, pred, what, window):
+        """expect() a first message, then take_all() for `window` more
+        seconds: every message pred accepts, at least one. (take_all()
+        alone would miss a message later than its window on a loaded
+        machine.)"""
+        return [self.expect(pred, what)] + self.take_all(pred, window)
 
     def contact(self, user):
         return 'sip:%s@%s' % (user, self.addr)

@@ -9,7 +9,7 @@ import sys
 import tempfile
 import traceback
 
-from .common import CALLEE_IP, CALLER_IP, REHOMED
+from .common import CALLEE_IP, CALLER_IP, REHOMED, ports_given, release_ports
 from .procs import Rehomed
 from .redis_server import Redis, cluster_args, cluster_create
 from .sip import UdpPeer
@@ -30,6 +30,7 @@ class Ctx:
         self.dir = tempfile.mkdtemp(prefix='rehome-test-%s-' % name)
         self.procs = []
         self.peers = []
+        self.ports_before = ports_given()
 
     def path(self, filename):
         return os.path.join(self.dir, filename)
@@ -100,6 +101,7 @@ class Ctx:
             proc.stop()
             if isinstance(proc, Rehomed):
                 problems += proc.problems()
+        release_ports(self.ports_before)
         return problems
 
     def report(self):

@@ -4,7 +4,7 @@ what it left (exit status, call counters, message trace)."""
 import os
 
 from .common import (MEDIA_IP, SIPP_DIR, TestFailure, free_port,
-                     port_bound, read_text, wait_until)
+                     port_bound, read_text, slow, wait_until)
 from .procs import Proc
 from .sip import parse_trace
 
@@ -44,11 +44,23 @@ class SippResult:
     def select(self, direction=None, method=None, status=None):
         """Messages by direction ('sent'/'received'); with a method and
         no status: requests of that method; with a status: responses of
-        that code (to `method` if given, by CSeq)."""
-        return [m for m in self.messages
-                if (direction is None or m.direction == direction) and
-                (method is None or m.method == method) and
-                (m.status == status or method is None and status is None)]
+        that code (to `method` if given, by CSeq). Each once: a
+        retransmission (the same start line, Call-ID, CSeq and top Via
+        again, its answer having come after T1, as on a loaded machine)
+        is no new message."""
+        seen = set()
+        out = []
+        for m in self.messages:
+            key = (m.direction, m.start_line, m.call_id, m.cseq,
+                   m.header('Via'))
+            if key not in seen and \
+                    (direction is None or m.direction == direction) and \
+                    (method is None or m.method == method) and \
+                    (m.status == status or method is None and
+                     status is None):
+                out.append(m)
+            seen.add(key)
+        return out
 
 
 class Sipp(Proc):
@@ -57,10 +69,10 @@ class Sipp(Proc):
     ip/port: local SIP address (port: a free one); transport 'udp' or
     'tcp' (-t u1 / t1); calls (-m), rate (-r, calls/s), duration (-d, ms:
     length of the scenario's <pause/>); ruri: the INVITE's Request-URI
-    (default sip:bob@<remote>); timeout: -timeout in seconds, reaching it
-    is an error (-timeout_error); trace: keep the message trace (off for
-    thousands of calls, where writing it would be what is measured);
-    args: more sipp options.
+    (default sip:bob@<remote>); timeout: -timeout in seconds (times SLOW),
+    reaching it is an error (-timeout_error); trace: keep the message
+    trace (off for thousands of calls, where writing it would be what is
+    measured); args: more sipp options.
     """
 
     def __init__(self, workdir, scenario, ip, remote=None, port=None,
@@ -71,7 +83,7 @@ class Sipp(Proc):
         self.port = port or free_port()
         self.transport = transport
         self.calls = calls
-        self.timeout = timeout
+        self.timeout = slow(timeout)
         self.is_uac = remote is not None
         self.target = '%s:%s:%d' % (transport, ip, self.port)
         base = os.path.join(workdir, '%s-%d' % (self.name, self.port))
@@ -86,7 +98,7 @@ class Sipp(Proc):
                 '-m', str(calls), '-d', str(duration),
                 '-mi', MEDIA_IP, '-mp', str(free_port(4)),
                 '-cp', str(free_port()), '-nostdin',
-                '-timeout', '%ds' % timeout, '-timeout_error',
+                '-timeout', '%ds' % self.timeout, '-timeout_error',
                 '-trace_err', '-error_file', self.err_path,
                 '-trace_stat', '-stf', self.stat_path, '-fd', '1',
                 '-trace_screen', '-screen_file', self.screen_path]
@@ -121,9 +133,11 @@ class Sipp(Proc):
         return dict(zip(rows[0].split(';'), rows[-1].split(';')))
 
     def result(self, timeout=None):
-        """Wait for sipp to end (its -timeout plus a margin), kill it if
-        it does not, and return its SippResult."""
-        if self.wait(timeout or self.timeout + 10) is None:
+        """Wait for sipp to end (`timeout` times SLOW, default its
+        -timeout plus a margin), kill it if it does not, and return its
+        SippResult."""
+        if self.wait(slow(timeout) if timeout else self.timeout + 10) \
+                is None:
             self.stop(timeout=2.0)
         return SippResult(self)
 

@@ -13,7 +13,7 @@ import random
 import re
 import time
 
-from .common import MEDIA_IP
+from .common import MEDIA_IP, slow
 from .sip import SipMsg
 
 SDP = ('v=0\r\no=- 1 1 IN IP4 {ip}\r\ns={name}\r\nc=IN IP4 {ip}\r\n'
@@ -88,8 +88,8 @@ class Ua:
 
     def wait(self, pred, timeout=3.0):
         """The first pending message pred() accepts (taken off the pending
-        list), None if none came within `timeout`."""
-        deadline = time.monotonic() + timeout
+        list), None if none came within `timeout` times SLOW."""
+        deadline = time.monotonic() + slow(timeout)
         while True:
             for m in self.pending:
                 if pred(m):

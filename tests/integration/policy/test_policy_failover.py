@@ -16,19 +16,18 @@ backup, and nothing moves for several seconds (no flapping).
 import os
 import time
 
-os.environ.setdefault('REHOME_TEST_PORTS', '32000-32999')
-
-import harness as h  # noqa: E402
-from harness import nodes as lib  # noqa: E402
+import harness as h
+from harness import nodes as lib
 
 t = h.Test(__file__)
 
 CALLS = 50
-TALK_MS = 8000
+# long enough for the test's steps, which take SLOW times longer
+TALK_MS = int(h.slow(8000))
 NODES = 3
 POLICY = os.path.join(h.SRC, 'policies', 'failover.lua')
-DETECT_MAX_S = 1.5 + 0.1      # node_timeout, plus how often we ask
-REHOMED_MAX_S = 3.0
+DETECT_MAX_S = 1.5 + h.slow(0.1)  # node_timeout, plus how often we ask
+REHOMED_MAX_S = 1.5 + h.slow(1.5)
 STABLE_S = 5
 
 

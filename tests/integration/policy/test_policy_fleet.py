@@ -25,10 +25,8 @@ import hashlib
 import json
 import os
 
-os.environ.setdefault('REHOME_TEST_PORTS', '32000-32999')
-
-import harness as h  # noqa: E402
-from harness import nodes as lib  # noqa: E402
+import harness as h
+from harness import nodes as lib
 
 t = h.Test(__file__)
 

@@ -39,10 +39,8 @@ import signal
 import socket
 import time
 
-os.environ.setdefault('REHOME_TEST_PORTS', '32000-32999')
-
-import harness as h  # noqa: E402
-from harness import nodes as lib  # noqa: E402
+import harness as h
+from harness import nodes as lib
 
 t = h.Test(__file__)
 
@@ -215,10 +213,11 @@ def catastrophic_pattern_latency(ctx):
         answers = prober.recv(2.0)
         answered = time.monotonic() - t0
         assert answers and answers[-1].status == 200, answers
-        assert answered < 0.2, 'OPTIONS answered after %.3f s' % answered
+        assert answered < h.slow(0.2), \
+            'OPTIONS answered after %.3f s' % answered
         forwarded = first_request(callee, 2.0)
         assert forwarded is not None, 'the INVITE did not reach the callee'
-        assert forwarded - t0 < 0.3, \
+        assert forwarded - t0 < h.slow(0.3), \
             'INVITE forwarded after %.3f s' % (forwarded - t0)
         assert event_count(rh, 'budget_exceeded') == n
         assert event_count(rh, 'hook_held') == 0

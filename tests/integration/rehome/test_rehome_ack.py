@@ -70,7 +70,7 @@ def rehome_with_lost_ack(ctx):
     reinv_b = callee.expect(in_dialog_invite, 'the re-INVITE of the callee')
     callee.send(response(reinv_b, 200, 'OK', body=SDP_CALLEE),
                 via_addr(reinv_b))
-    acks = callee.take_all(is_request('ACK'), 1.0)
+    acks = callee.expect_all(is_request('ACK'), 'ACK of its re-INVITE', 1.0)
     assert [m.cseq[0] for m in acks] == [reinv_b.cseq[0]], \
         'the callee got ACKs %s' % [m.cseq for m in acks]
     job = lib.wait_job(node2, job)
@@ -79,7 +79,7 @@ def rehome_with_lost_ack(ctx):
     # node 2 resends the caller the 200 node 1 sent it; its ACK crosses
     copy = caller.expect(is_response(200, cseq=1), 'a copy of the 200', 5)
     ack_sent = call.ack(1)
-    acks = callee.take_all(is_request('ACK'), 1.5)
+    acks = callee.expect_all(is_request('ACK'), 'the caller\'s ACK', 1.5)
     assert [m.cseq[0] for m in acks] == [inv.cseq[0]], \
         'the callee got ACKs %s for its 200 (CSeq %d)' % (
             [m.cseq for m in acks], inv.cseq[0])

@@ -8,18 +8,16 @@ not drain any more (the flag is not kept across a restart), it takes new
 calls again in its tag, and it never sends anything to the endpoints of
 the drained calls, which all end normally through node2.
 """
-import os
 import re
 
-os.environ.setdefault('REHOME_TEST_PORTS', '33600-33799')
-
-import harness as h  # noqa: E402
-from harness import nodes as lib  # noqa: E402
+import harness as h
+from harness import nodes as lib
 
 t = h.Test(__file__)
 
 CALLS = 30
-TALK_MS = 9000
+# long enough for the test's steps, which take SLOW times longer
+TALK_MS = int(h.slow(9000))
 
 
 def served(node):

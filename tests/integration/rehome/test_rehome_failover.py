@@ -21,7 +21,8 @@ from harness import nodes as lib
 t = h.Test(__file__)
 
 CALLS = 50
-TALK_MS = 7000
+# long enough for the test's steps, which take SLOW times longer
+TALK_MS = int(h.slow(7000))
 
 
 def protected_then_not(ctx, node1, node2):

@@ -28,8 +28,9 @@ OTHER = {'caller': 'callee', 'callee': 'caller'}
 
 
 def run_combo(ctx, mode, body):
+    # the caller hangs up once the re-home is done, also in a slow build
     rh, uac, uas = ctx.proxied('rehome_uac.xml', 'rehome_uas.xml',
-                               caller={'duration': 2500})
+                               caller={'duration': int(h.slow(2500))})
     uas.start()
     uac.start()
     lib.wait_confirmed(rh, 1)

@@ -26,7 +26,7 @@ def move_30_percent(ctx):
     uas = ctx.sipp('uas.xml', ip=h.CALLEE_IP, calls=CALLS)
     node1, node2 = lib.cluster(ctx, uas.target)
     uac = ctx.sipp('uac.xml', ip=h.CALLER_IP, remote=node1.sip_addr,
-                   calls=CALLS, rate=200, duration=7000)
+                   calls=CALLS, rate=200, duration=int(h.slow(7000)))
     uas.start()
     uac.start()
     lib.wait_confirmed(node1, CALLS)

@@ -153,7 +153,9 @@ def update_needs_allow(ctx):
 @t.test
 def no_491_while_handing(ctx):
     caller, callee = Ua(ctx, h.CALLER_IP), Ua(ctx, h.CALLEE_IP)
-    node1, node2 = lib.cluster(ctx, 'udp:' + callee.addr)
+    # the steps below fit in node_timeout, which a slow build needs longer
+    node1, node2 = lib.cluster(ctx, 'udp:' + callee.addr,
+                               node_timeout=int(h.slow(1000)))
     call = Call(caller, callee, node1.sip_addr)
     call.setup()
     lib.wait_confirmed(node1, 1)
@@ -170,7 +172,7 @@ def no_491_while_handing(ctx):
                             ['jobs_running'] == 1, 1), lib.status(node1)
 
         call.callee.send(call.callee.request('INVITE', body=NEW_CALLEE))
-        got = caller.take(refresh('INVITE'), 0.5)
+        got = caller.take(refresh('INVITE'), h.slow(0.5))
         refused = callee.take_all(is_response(491), 0.1)
         assert got is not None and not refused, \
             'callee\'s re-INVITE refused: %s' % refused
@@ -306,7 +308,7 @@ def forked_2xx_ended(ctx):
 
     # a copy of the other 200: the ACK again, no second BYE
     callee.send(other, via_addr(inv))
-    again = callee.take_all(to_tag('branch2'), 1.0)
+    again = callee.expect_all(to_tag('branch2'), 'the ACK again', 1.0)
     assert [m.method for m in again] == ['ACK'], again
     assert not caller.take_all(is_response(200), 0.2), 'a second 200'
     assert rh.active_dialogs() == 1, rh.dialog_counts()

@@ -254,7 +254,8 @@ def replica_matches_after_failover(ctx):
         assert code == 200, job
     assert job.get('state') == 'done' and job.get('moved') == 1, job
     for ua in (caller, callee):
-        ua.recv(0.3)          # the ACK of node 2's re-INVITE
+        assert ua.wait(lambda m: m.is_request and m.method == 'ACK'), \
+            '%s: no ACK of node 2\'s re-INVITE' % ua.name
         ua.pending.clear()
 
     # node 2 gave each leg the user part node 1 had given it

@@ -287,7 +287,10 @@ def hostile_load(ctx):
         call = rawua.Call(ua, callee, rh.sip_addr)
         call.setup()
         calls.append(call)
-    time.sleep(0.5)
+    assert h.wait_until(lambda: rh.active_dialogs() ==
+                        rh.dialog_counts()['confirmed'] == len(calls), 5), \
+        rh.dialog_counts()
+    time.sleep(0.5)     # a settled baseline of descriptors and memory
     before = snapshot(rh)
     assert before['dialogs'] == (0, len(calls)), before
     refused = lib.metric(rh, NO_DIALOG)
@@ -373,7 +376,7 @@ def hostile_load(ctx):
     assert rh.alive()
     took = time.monotonic() - began
     print('  done in %.1f s' % took, flush=True)
-    assert took < 90, took
+    assert took < h.slow(90), took
 
 
 t.main()

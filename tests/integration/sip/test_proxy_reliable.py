@@ -75,7 +75,7 @@ def ok_resent_until_ack(ctx):
     call.learn(copies[0])
     ack_sent = call.ack()
 
-    acks = callee.take_all(is_request('ACK'), 1.0)
+    acks = callee.expect_all(is_request('ACK'), 'the ACK', 1.0)
     assert len(acks) == 1, '%d ACKs reached the callee' % len(acks)
     assert acks[0].time >= ack_sent, 'the callee was ACKed before the caller'
     assert acks[0].cseq == (inv.cseq[0], 'ACK'), acks[0].cseq
@@ -91,7 +91,7 @@ def ok_resent_until_ack(ctx):
 
     # a copy of the callee's 200 means our ACK was lost: the same again
     callee.send(call.ok, via_addr(inv))
-    again = callee.take_all(is_request('ACK'), 1.0)
+    again = callee.expect_all(is_request('ACK'), 'the ACK again', 1.0)
     assert len(again) == 1, '%d ACKs for a copy of the 200' % len(again)
     assert again[0].raw == acks[0].raw, 'not the same ACK'
 
@@ -124,7 +124,7 @@ def ok_over_tcp_awaits_ack(ctx):
     assert not callee.take_all(is_request('ACK'), 0), 'ACKed for the caller'
 
     ack_sent = call.ack()
-    acks = callee.take_all(is_request('ACK'), 1.0)
+    acks = callee.expect_all(is_request('ACK'), 'the ACK', 1.0)
     assert len(acks) == 1, '%d ACKs reached the callee' % len(acks)
     assert acks[0].time >= ack_sent
     assert acks[0].cseq == (inv.cseq[0], 'ACK'), acks[0].cseq
@@ -157,14 +157,14 @@ def reinvite_lost_ack(ctx, from_caller):
     assert_backoff(copies, 'the 200 to the re-INVITE')
     ack_sent = leg.send(leg.request('ACK', leg.cseq))
 
-    acks = peer.take_all(is_request('ACK'), 1.0)
+    acks = peer.expect_all(is_request('ACK'), 'the ACK', 1.0)
     assert len(acks) == 1, '%d ACKs crossed' % len(acks)
     assert acks[0].time >= ack_sent, 'ACKed before the sender did'
     assert acks[0].cseq == (reinv.cseq[0], 'ACK'), acks[0].cseq
     assert acks[0].call_id == reinv.call_id
 
     peer.send(ok, via_addr(reinv))
-    again = peer.take_all(is_request('ACK'), 1.0)
+    again = peer.expect_all(is_request('ACK'), 'the ACK again', 1.0)
     assert [m.raw for m in again] == [acks[0].raw], \
         '%d ACKs for a copy of the 200' % len(again)
     assert not leg.ua.take_all(is_response(200), 1.0), '200 resent'

@@ -43,5 +43,6 @@ int  fixture_start(const char *src);
 void fixture_other_path(char *buf, size_t sz);
 bool fixture_run_until(bool (*cond)(void), uint64_t ms);
 bool fixture_never(void);
+double fixture_cpu_ms(void);
 int  fixture_invite_decide(struct policy_decision *out);
 void fixture_assert_error_has(const char *what);
