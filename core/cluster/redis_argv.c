@@ -4,7 +4,7 @@
  * hiredis's redisvFormatCommand() builds each argument in a growing sds,
  * literal text one character at a time, then copies them all into the
  * command, which the async context copies again into its output buffer:
- * half the cost of a replication write when thousands of calls are
+ * a third of the cost of a replication write when thousands of calls are
  * re-homed at once (bench/RESULTS.md, "CPU per re-homed call"). The
  * formats this engine sends to scripts are words separated by spaces,
  * each a literal or exactly one conversion (%s, %b, %d, %u, %lld, %llu).
