@@ -552,8 +552,9 @@ static void reply_handler(redisAsyncContext *ac, void *r, void *arg)
 }
 
 
-static int command_send(redisAsyncContext *ac, redis_reply_h *h,
-			void *arg, const char *fmt, va_list ap)
+/** The reply's handler, NULL to ignore the reply; ENOTCONN if not up */
+static int cmd_alloc(struct redis_cmd **cmdp, redisAsyncContext *ac,
+		     redis_reply_h *h, void *arg)
 {
 	struct redis_cmd *cmd = NULL;
 
@@ -569,8 +570,43 @@ static int command_send(redisAsyncContext *ac, redis_reply_h *h,
 		cmd->arg = arg;
 	}
 
+	*cmdp = cmd;
+	return 0;
+}
+
+
+static int command_send(redisAsyncContext *ac, redis_reply_h *h,
+			void *arg, const char *fmt, va_list ap)
+{
+	struct redis_cmd *cmd;
+	int err;
+
+	err = cmd_alloc(&cmd, ac, h, arg);
+	if (err)
+		return err;
+
 	if (redisvAsyncCommand(ac, cmd ? reply_handler : NULL, cmd,
 			       fmt, ap) != REDIS_OK) {
+		mem_deref(cmd);
+		return ENOTCONN;
+	}
+
+	return 0;
+}
+
+
+static int command_send_argv(redisAsyncContext *ac, redis_reply_h *h,
+			     void *arg, struct redis_argv *a)
+{
+	struct redis_cmd *cmd;
+	int err;
+
+	err = cmd_alloc(&cmd, ac, h, arg);
+	if (err)
+		return err;
+
+	if (redisAsyncCommandArgv(ac, cmd ? reply_handler : NULL, cmd,
+				  a->argc, a->argv, a->len) != REDIS_OK) {
 		mem_deref(cmd);
 		return ENOTCONN;
 	}
@@ -649,6 +685,25 @@ bool redis_cluster_mode(void)
 }
 
 
+/** EVALSHA as argv (redis_argv.c); EINVAL: a format hiredis must read */
+static int eval_argv(const char *sha, redis_reply_h *h, void *arg,
+		     const char *fmt, va_list ap)
+{
+	struct redis_argv a;
+	int err;
+
+	a.argc = 0;
+	err  = redis_argv_add(&a, "EVALSHA", 7);
+	err |= redis_argv_add(&a, sha, strlen(sha));
+	if (!err)
+		err = redis_argv_vadd(&a, fmt, ap);
+	if (err)
+		return EINVAL;
+
+	return command_send_argv(redis_cl.cmd, h, arg, &a);
+}
+
+
 /** Run a registered script: fmt gives "NUMKEYS KEY.. ARG.." */
 int redis_eval(const struct redis_script *script, redis_reply_h *h,
 	       void *arg, const char *fmt, ...)
@@ -662,6 +717,12 @@ int redis_eval(const struct redis_script *script, redis_reply_h *h,
 		return EINVAL;
 	if (!sha)
 		return ENOTCONN;
+
+	va_start(ap, fmt);
+	err = eval_argv(sha, h, arg, fmt, ap);
+	va_end(ap);
+	if (err != EINVAL)
+		return err;
 
 	err = re_sdprintf(&full, "EVALSHA %s %s", sha, fmt);
 	if (err)

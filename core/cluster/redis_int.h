@@ -24,6 +24,16 @@ enum {
 	REDIS_ERROR_SZ  = 128,
 	REDIS_RUN_ID_SZ = 48,
 	REDIS_ADDR_SZ   = 160,      /* "host:port" */
+	REDIS_ARGV_MAX  = 16,
+	REDIS_ARGV_NUM_SZ = 24,     /* a 64-bit number, printed */
+};
+
+/** A command as arguments (redis_argv.c); strings are the caller's */
+struct redis_argv {
+	int argc;
+	const char *argv[REDIS_ARGV_MAX];
+	size_t len[REDIS_ARGV_MAX];
+	char num[REDIS_ARGV_MAX][REDIS_ARGV_NUM_SZ];  /* numbers printed */
 };
 
 /** The client, one per process; redis_init() sets it up */
@@ -65,6 +75,10 @@ int  redis_ctx_open(redisAsyncContext **acp, const char *host,
 void redis_ctx_free(redisAsyncContext **acp);
 int  redis_auth_send(redisAsyncContext *ac, redisCallbackFn *fn,
 		     void *arg);
+
+/* redis_argv.c */
+int  redis_argv_add(struct redis_argv *a, const char *p, size_t n);
+int  redis_argv_vadd(struct redis_argv *a, const char *fmt, va_list ap);
 
 /* redis_loop.c */
 int  redis_loop_attach(redisAsyncContext *ac);

@@ -2,12 +2,13 @@
  * @file dialog_codec.c  Dialog serialization: one versioned JSON object
  *
  * A dialog travels between nodes (replication messages, the Redis
- * snapshot) as a single JSON object, built as a libre odict and written by
- * json_encode_odict(), so escaping (SDP bodies hold CR LF, display names
- * hold quotes and UTF-8) is libre's and not ours. Building the odict copies
- * every string once more than printing straight to the re_printf would;
- * that is the price of a single, tested JSON writer, and encoding happens
- * only when a dialog changes.
+ * snapshot) as a single JSON object, written member by member straight to
+ * the re_printf (jsonw.c), in the bytes libre's json_encode_odict() would
+ * print (SDP bodies hold CR LF, display names hold quotes and UTF-8: the
+ * escaping is libre's rules). It once built a libre odict and printed
+ * that: a copy and two allocations per member, a fifth of a node's CPU
+ * when it re-homed thousands of calls at once (bench/RESULTS.md, "CPU per
+ * re-homed call"). Reading still goes through json_decode_odict().
  *
  * The fields are listed once, in tables of (key, offset, type), and the
  * same tables drive encoding, decoding and comparison, so a new field
@@ -72,6 +73,7 @@
 #include "cseq.h"
 #include "dialog.h"
 #include "dialog_ext.h"
+#include "jsonw.h"
 
 enum {
 	ODICT_BUCKETS = 8,
@@ -227,7 +229,7 @@ static const char *field_str(const void *p)
 }
 
 
-static int x64_encode(struct odict *o, const char *key, uint64_t v)
+static int x64_encode(struct jsonw *w, const char *key, uint64_t v)
 {
 	char hex[DID_STRSZ];
 	int err;
@@ -239,38 +241,39 @@ static int x64_encode(struct odict *o, const char *key, uint64_t v)
 	if (err)
 		return err;
 
-	return odict_entry_add(o, key, ODICT_STRING, hex);
+	return jsonw_str(w, key, hex);
 }
 
 
 /** Written with the short keys, always (DIALOG_CODEC_VERSION) */
-static int fields_encode(struct odict *o, const void *base, const void *ext,
+static int field_encode(struct jsonw *w, const void *base, const void *ext,
+			const struct field *f)
+{
+	const void *p = field_at(base, ext, f);
+	const char *key = f->key[KEYS_SHORT];
+
+	if (!p)
+		return 0;    /* no extension: its default, left out */
+
+	if (f->type == FIELD_X64)
+		return x64_encode(w, key, *(const uint64_t *)p);
+
+	if (is_str(f->type))
+		return jsonw_str(w, key, *(char * const *)p);
+
+	/* 0 decodes to 0 anyway: saves bytes (a time is always written) */
+	if (f->type != FIELD_MS && !field_uint(p, f->type))
+		return 0;
+
+	return jsonw_uint(w, key, field_uint(p, f->type));
+}
+
+
+static int fields_encode(struct jsonw *w, const void *base, const void *ext,
 			 const struct field *fv, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		const void *p = field_at(base, ext, &fv[i]);
-		const char *key = fv[i].key[KEYS_SHORT];
-		const char *s;
-		int err;
-
-		if (!p) {
-			err = 0;    /* no extension: its default, left out */
-		}
-		else if (fv[i].type == FIELD_X64) {
-			err = x64_encode(o, key, *(const uint64_t *)p);
-		}
-		else if ((fv[i].type == FIELD_U32 || fv[i].type == FIELD_U64) &&
-			 !field_uint(p, fv[i].type)) {
-			err = 0;    /* decodes to 0 anyway: saves bytes */
-		}
-		else if (!is_str(fv[i].type)) {
-			err = odict_entry_add(o, key, ODICT_INT,
-					      (int64_t)field_uint(p, fv[i].type));
-		}
-		else {
-			s = *(char * const *)p;
-			err = s ? odict_entry_add(o, key, ODICT_STRING, s) : 0;
-		}
+		int err = field_encode(w, base, ext, &fv[i]);
 		if (err)
 			return err;
 	}
@@ -397,30 +400,19 @@ static const struct dialog_ok *shared_ok(const struct dialog_leg_ext *x)
 }
 
 
-static int ok_encode(struct odict *lo, const struct dialog_ok *ok)
+static int ok_encode(struct jsonw *w, const struct dialog_ok *ok)
 {
-	struct odict *oo = NULL;
 	char dst[NET_ADDRSTRLEN + 8];
-	char *msg = NULL;
 	int err;
 
-	err = odict_alloc(&oo, ODICT_BUCKETS);
-	if (err)
-		return err;
-
 	(void)re_snprintf(dst, sizeof(dst), "%J", &ok->dst);
-	err  = fields_encode(oo, ok, NULL, ok_fields, ARRAY_SIZE(ok_fields));
-	err |= odict_entry_add(oo, wr->tp, ODICT_STRING,
-			       sip_transp_name(ok->tp));
-	err |= odict_entry_add(oo, wr->dst, ODICT_STRING, dst);
-	err |= re_sdprintf(&msg, "%b", ok->mb->buf, ok->mb->end);
-	if (!err)
-		err = odict_entry_add(oo, wr->msg, ODICT_STRING, msg);
-	if (!err)
-		err = odict_entry_add(lo, wr->ok, ODICT_OBJECT, oo);
+	err  = jsonw_object(w, wr->ok);
+	err |= fields_encode(w, ok, NULL, ok_fields, ARRAY_SIZE(ok_fields));
+	err |= jsonw_str(w, wr->tp, sip_transp_name(ok->tp));
+	err |= jsonw_str(w, wr->dst, dst);
+	err |= jsonw_strn(w, wr->msg, (const char *)ok->mb->buf, ok->mb->end);
+	err |= jsonw_end(w);
 
-	mem_deref(msg);
-	mem_deref(oo);
 	return err;
 }
 
@@ -433,24 +425,18 @@ static bool sdp_relayed(const struct dialog_leg *leg,
 }
 
 
-static int early_encode(struct odict *o, const struct dialog_early *early)
+static int early_encode(struct jsonw *w, const struct dialog_early *early)
 {
-	struct odict *eo = NULL;
 	int err;
 
 	if (!early)
 		return 0;
 
-	err = odict_alloc(&eo, ODICT_BUCKETS);
-	if (err)
-		return err;
+	err  = jsonw_object(w, wr->early);
+	err |= fields_encode(w, early, NULL, early_fields,
+			     ARRAY_SIZE(early_fields));
+	err |= jsonw_end(w);
 
-	err = fields_encode(eo, early, NULL, early_fields,
-			    ARRAY_SIZE(early_fields));
-	if (!err)
-		err = odict_entry_add(o, wr->early, ODICT_OBJECT, eo);
-
-	mem_deref(eo);
 	return err;
 }
 
@@ -484,111 +470,38 @@ static bool early_equal(const struct dialog_early *a,
 }
 
 
-static int leg_encode(struct odict *o, const char *key,
+static int leg_encode(struct jsonw *w, const char *key,
 		      const struct dialog_leg *leg,
 		      const struct dialog_leg_ext *x,
 		      const struct dialog_leg *other)
 {
-	struct odict *lo = NULL, *co = NULL;
+	bool relayed = sdp_relayed(leg, other);
 	int err;
 
-	err = odict_alloc(&lo, ODICT_BUCKETS);
-	if (err)
-		goto out;
+	err = jsonw_object(w, key);
 
-	err = fields_encode(lo, leg, x, leg_fields, ARRAY_SIZE(leg_fields));
-	if (err)
-		goto out;
-
-	/* the table wrote it; a reference replaces it (see above) */
-	if (sdp_relayed(leg, other)) {
-		odict_entry_del(lo, leg_fields[LEG_SDP_OUT].key[KEYS_SHORT]);
-		err = odict_entry_add(lo, wr->sdp_relayed, ODICT_BOOL, true);
-		if (err)
-			goto out;
+	/* a reference replaces it (see above), after the table's fields */
+	for (size_t i = 0; i < ARRAY_SIZE(leg_fields) && !err; i++) {
+		if (i != LEG_SDP_OUT || !relayed)
+			err = field_encode(w, leg, x, &leg_fields[i]);
 	}
+	if (!err && relayed)
+		err = jsonw_bool(w, wr->sdp_relayed, true);
 
 	/* UDP, the default, decodes from nothing: saves bytes */
-	if (leg->tp != SIP_TRANSP_UDP) {
-		err = odict_entry_add(lo, wr->tp, ODICT_STRING,
-				      sip_transp_name(leg->tp));
-		if (err)
-			goto out;
-	}
-
-	err = odict_alloc(&co, ODICT_BUCKETS);
-	if (err)
-		goto out;
-
-	err = fields_encode(co, &leg->cseq, NULL, cseq_fields,
-			    ARRAY_SIZE(cseq_fields));
-	if (err)
-		goto out;
-
-	err = odict_entry_add(lo, wr->cseq, ODICT_OBJECT, co);
-	if (err)
-		goto out;
-
-	if (shared_ok(x)) {
-		err = ok_encode(lo, x->ok);
-		if (err)
-			goto out;
-	}
-
-	err = odict_entry_add(o, key, ODICT_OBJECT, lo);
-
- out:
-	mem_deref(co);
-	mem_deref(lo);
-	return err;
-}
-
-
-static int dialog_odict(struct odict **op, const struct dialog *dlg)
-{
-	struct odict *o = NULL;
-	char did[DID_STRSZ];
-	int err;
-
-	err = did_encode(did, sizeof(did), dlg->did);
+	if (!err && leg->tp != SIP_TRANSP_UDP)
+		err = jsonw_str(w, wr->tp, sip_transp_name(leg->tp));
 	if (err)
 		return err;
 
-	err = odict_alloc(&o, ODICT_BUCKETS);
-	if (err)
-		return err;
-
-	err = odict_entry_add(o, "v", ODICT_INT, (int64_t)DIALOG_CODEC_VERSION);
-	if (err)
-		goto out;
-
-	err = odict_entry_add(o, wr->did, ODICT_STRING, did);
-	if (err)
-		goto out;
-
-	err = odict_entry_add(o, wr->state, ODICT_INT, (int64_t)dlg->state);
-	if (err)
-		goto out;
-
-	err = fields_encode(o, dlg, dlg->ext, dialog_fields,
-			    ARRAY_SIZE(dialog_fields));
+	err  = jsonw_object(w, wr->cseq);
+	err |= fields_encode(w, &leg->cseq, NULL, cseq_fields,
+			     ARRAY_SIZE(cseq_fields));
+	err |= jsonw_end(w);
+	if (!err && shared_ok(x))
+		err = ok_encode(w, x->ok);
 	if (!err)
-		err = early_encode(o, dialog_early(dlg));
-	if (err)
-		goto out;
-
-	for (unsigned i = LEG_CALLER; i <= LEG_CALLEE; i++) {
-		err = leg_encode(o, wr->leg[i], &dlg->leg[i],
-				 dialog_leg_ext(dlg, i), &dlg->leg[!i]);
-		if (err)
-			goto out;
-	}
-
- out:
-	if (err)
-		mem_deref(o);
-	else
-		*op = o;
+		err = jsonw_end(w);
 
 	return err;
 }
@@ -604,20 +517,35 @@ static int dialog_odict(struct odict **op, const struct dialog *dlg)
  */
 int dialog_encode(struct re_printf *pf, const struct dialog *dlg)
 {
-	struct odict *o;
+	struct jsonw w;
+	char did[DID_STRSZ];
 	int err;
 
 	if (!pf || !dlg)
 		return EINVAL;
 
-	err = dialog_odict(&o, dlg);
+	err = did_encode(did, sizeof(did), dlg->did);
 	if (err)
 		return err;
 
-	err = json_encode_odict(pf, o);
-	mem_deref(o);
+	err = jsonw_begin(&w, pf);
+	if (!err)
+		err = jsonw_uint(&w, "v", DIALOG_CODEC_VERSION);
+	if (!err)
+		err = jsonw_str(&w, wr->did, did);
+	if (!err)
+		err = jsonw_uint(&w, wr->state, dlg->state);
+	if (!err)
+		err = fields_encode(&w, dlg, dlg->ext, dialog_fields,
+				    ARRAY_SIZE(dialog_fields));
+	if (!err)
+		err = early_encode(&w, dialog_early(dlg));
 
-	return err;
+	for (unsigned i = LEG_CALLER; i <= LEG_CALLEE && !err; i++)
+		err = leg_encode(&w, wr->leg[i], &dlg->leg[i],
+				 dialog_leg_ext(dlg, i), &dlg->leg[!i]);
+
+	return err ? err : jsonw_end(&w);
 }
 
 
