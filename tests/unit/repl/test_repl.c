@@ -50,6 +50,27 @@ static bool two_sent(void)
 }
 
 
+/* "<seal> <boot> <seq> <ms> <node> <header>\n<dialog>": the header's
+   members, in this order, as receivers and older nodes read them */
+static void assert_header(const char *msg, const struct dialog *dlg)
+{
+	struct pl hdr, ts;
+	char want[256];
+
+	ck_assert_int_eq(re_regex(msg, strlen(msg), "[^ ]+ [^ ]+ [^ ]+ [^ ]+ "
+				  "[^ ]+ [^\n]+", NULL, NULL, NULL, NULL,
+				  NULL, &hdr), 0);
+	ck_assert_int_eq(re_regex(hdr.p, hdr.l, "\"ts\":[0-9]+", &ts), 0);
+	(void)re_snprintf(want, sizeof(want), "{\"node\":\"n1\",\"tag\":"
+			  "\"a\",\"epoch\":%llu,\"ver\":%llu,\"ev\":"
+			  "\"created\",\"did\":\"%016llx\",\"ts\":%r}",
+			  (unsigned long long)shtag_epoch("a"),
+			  (unsigned long long)dlg->version,
+			  (unsigned long long)dlg->did, &ts);
+	ck_assert_int_eq(pl_strcmp(&hdr, want), 0);
+}
+
+
 START_TEST(t_replicates_changes)
 {
 	struct dialog *dlg, *copy = NULL;
@@ -92,6 +113,7 @@ START_TEST(t_replicates_changes)
 	ck_assert_uint_gt(r->element[2]->len, strlen(m));
 	ck_assert_ptr_nonnull(strchr(r->element[2]->str, '\n'));
 	ck_assert_str_eq(strchr(r->element[2]->str, '\n'), strchr(m, '\n'));
+	assert_header(r->element[2]->str, dlg);
 	freeReplyObject(r);
 
 	/* TTL = dialog_timeout */
