@@ -29,6 +29,16 @@ enum dialog_event {
 	DIALOG_EV_ENDED,       /* about to leave the table */
 };
 
+/**
+ * How far a node taking a dialog from another one puts its version ahead:
+ * the previous owner may still write a few changes (an ACK, a relayed
+ * request) before it hears of the take, and those must lose in Redis and
+ * on every replica rather than take the dialog back (dialog_serve()).
+ */
+enum {
+	DIALOG_TAKE_GAP = 1024,
+};
+
 /** Who holds a dialog's lock; the kind says what the holder is */
 enum dialog_lock_kind {
 	DIALOG_LOCK_NONE = 0,

@@ -220,6 +220,10 @@ int dialog_end(struct dialog *dlg)
 /**
  * `node` serves the dialog from now on: it is its owner, and this node
  * no longer holds it as a replica. Announced by the caller (see above).
+ * Taken from another owner, its version jumps DIALOG_TAKE_GAP ahead: that
+ * owner's writes until it hears of the take (same version number, another
+ * tag, so neither the tag fence nor the version check refuses them) then
+ * lose to ours instead of taking the dialog back.
  */
 int dialog_serve(struct dialog *dlg, const char *node)
 {
@@ -233,6 +237,9 @@ int dialog_serve(struct dialog *dlg, const char *node)
 
 	if (dlg->he.list && (dlg->replica || str_cmp(dlg->owner, node)))
 		dialog_log(LOG_DEBUG, "dialog", dlg, "served by %s", node);
+
+	if (dlg->replica && str_isset(dlg->owner) && str_cmp(dlg->owner, node))
+		dlg->version += DIALOG_TAKE_GAP;
 
 	err = dialog_atom_str(&dlg->owner, node);
 	if (err)

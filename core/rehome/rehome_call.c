@@ -272,18 +272,21 @@ void rehome_homed_prune(void)
 
 /**
  * Why the call cannot go on, or NULL: the dialog ended (or a BYE is on its
- * way: proxy.c broke the lock), or another node's copy replaced it (a write
- * of that node won in Redis: the dialog stays with it).
+ * way: proxy.c broke the lock; or another node relayed the BYE and its
+ * ending replaced our copy: none is left), or another node's copy
+ * replaced it (a write of that node won in Redis: the dialog stays with
+ * it).
  */
 static const char *call_aborted(const struct call *c)
 {
 	const struct dialog *dlg = c->dest.dlg;
+	const struct dialog *now = dialog_lookup(dlg->did);
 
-	if (dlg->state == DIALOG_ENDED ||
+	if (dlg->state == DIALOG_ENDED || !now ||
 	    !dialog_locked_by(dlg, DIALOG_LOCK_REHOME, c))
 		return "bye";
 
-	return dialog_lookup(dlg->did) != dlg ? "replaced" : NULL;
+	return now != dlg ? "replaced" : NULL;
 }
 
 

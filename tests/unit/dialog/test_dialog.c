@@ -483,6 +483,36 @@ START_TEST(test_serve_and_hold)
 END_TEST
 
 
+/*
+ * A node taking a dialog from another owner jumps its version ahead: the
+ * owner's late changes (made before it heard of the take, from the same
+ * version) must be older than the taker's copy. Adopting our own replica
+ * (from a previous run) is no take: no jump.
+ */
+START_TEST(test_serve_taken_jumps_version)
+{
+	struct dialog *dlg = started(48);
+	uint64_t ver, late;
+
+	ck_assert_int_eq(dialog_serve(dlg, "n1"), 0);
+	dialog_changed(dlg, DIALOG_EV_UPDATED);
+	dialog_hold(dlg);
+	ver = dlg->version;
+	late = ver + 3;     /* what n1 may still write meanwhile */
+
+	ck_assert_int_eq(dialog_serve(dlg, "n2"), 0);
+	dialog_changed(dlg, DIALOG_EV_UPDATED);
+	ck_assert_uint_gt(dlg->version, late);
+	ck_assert_uint_eq(dlg->version, ver + DIALOG_TAKE_GAP + 1);
+
+	dialog_hold(dlg);
+	ver = dlg->version;
+	ck_assert_int_eq(dialog_serve(dlg, "n2"), 0);
+	ck_assert_uint_eq(dlg->version, ver);
+}
+END_TEST
+
+
 START_TEST(test_serve_refused_when_ended)
 {
 	struct dialog *dlg = started(47);
@@ -872,6 +902,7 @@ static Suite *dialog_suite(void)
 	tcase_add_test(tc, test_observer_once_per_change);
 	tcase_add_test(tc, test_serve_and_hold);
 	tcase_add_test(tc, test_serve_refused_when_ended);
+	tcase_add_test(tc, test_serve_taken_jumps_version);
 	tcase_add_test(tc, test_ok_keep_and_ack);
 	tcase_add_test(tc, test_ok_follows_serving);
 	tcase_add_test(tc, test_lock);
