@@ -33,25 +33,28 @@ static int put(struct jsonw *w, const char *p, size_t n)
 }
 
 
-/** ',"key":' (no comma for the first member) into buf; its length */
-static int member(size_t *np, char *buf, struct jsonw *w, const char *key)
+/** ',"key":' (no comma for the first member) then n bytes of value, in
+    one call of the printer */
+static int member_put(struct jsonw *w, const char *key, const char *v,
+		      size_t n)
 {
-	size_t kl = str_len(key), n = 0;
+	char buf[MEMBER_SZ];
+	size_t kl = str_len(key), m = 0;
 
-	if (kl > JSONW_KEY_MAX)
+	if (!w || kl > JSONW_KEY_MAX || n > U64_DIGITS)
 		return EINVAL;
 
 	if (w->more)
-		buf[n++] = ',';
-	buf[n++] = '"';
-	memcpy(buf + n, key, kl);
-	n += kl;
-	buf[n++] = '"';
-	buf[n++] = ':';
+		buf[m++] = ',';
+	buf[m++] = '"';
+	memcpy(buf + m, key, kl);
+	m += kl;
+	buf[m++] = '"';
+	buf[m++] = ':';
+	memcpy(buf + m, v, n);
 
 	w->more = true;
-	*np = n;
-	return 0;
+	return put(w, buf, m + n);
 }
 
 
@@ -70,20 +73,12 @@ int jsonw_begin(struct jsonw *w, struct re_printf *pf)
 /** Open an object as member key; jsonw_end() closes it */
 int jsonw_object(struct jsonw *w, const char *key)
 {
-	char buf[MEMBER_SZ];
-	size_t n;
-	int err;
+	int err = member_put(w, key, "{", 1);
 
-	if (!w)
-		return EINVAL;
+	if (!err)
+		w->more = false;
 
-	err = member(&n, buf, w, key);
-	if (err)
-		return err;
-
-	buf[n++] = '{';
-	w->more = false;
-	return put(w, buf, n);
+	return err;
 }
 
 
@@ -100,24 +95,15 @@ int jsonw_end(struct jsonw *w)
 
 int jsonw_uint(struct jsonw *w, const char *key, uint64_t v)
 {
-	char buf[MEMBER_SZ], digits[U64_DIGITS];
-	size_t n, d = sizeof(digits);
-	int err;
-
-	if (!w)
-		return EINVAL;
-
-	err = member(&n, buf, w, key);
-	if (err)
-		return err;
+	char digits[U64_DIGITS];
+	size_t d = sizeof(digits);
 
 	do {
 		digits[--d] = (char)('0' + v % 10);
 		v /= 10;
 	} while (v);
 
-	memcpy(buf + n, digits + d, sizeof(digits) - d);
-	return put(w, buf, n + sizeof(digits) - d);
+	return member_put(w, key, digits + d, sizeof(digits) - d);
 }
 
 
@@ -174,19 +160,12 @@ static int escaped(struct jsonw *w, const char *p, size_t n)
 /** A string of n bytes; every byte is written (a NUL as \u0000) */
 int jsonw_strn(struct jsonw *w, const char *key, const char *p, size_t n)
 {
-	char buf[MEMBER_SZ];
-	size_t m;
 	int err;
 
-	if (!w || (!p && n))
+	if (!p && n)
 		return EINVAL;
 
-	err = member(&m, buf, w, key);
-	if (err)
-		return err;
-
-	buf[m++] = '"';
-	err = put(w, buf, m);
+	err = member_put(w, key, "\"", 1);
 	if (!err)
 		err = escaped(w, p, n);
 	if (!err)
@@ -205,18 +184,6 @@ int jsonw_str(struct jsonw *w, const char *key, const char *s)
 
 int jsonw_bool(struct jsonw *w, const char *key, bool b)
 {
-	char buf[MEMBER_SZ];
-	const char *v = b ? "true" : "false";
-	size_t n;
-	int err;
-
-	if (!w)
-		return EINVAL;
-
-	err = member(&n, buf, w, key);
-	if (err)
-		return err;
-
-	memcpy(buf + n, v, strlen(v));
-	return put(w, buf, n + strlen(v));
+	return b ? member_put(w, key, "true", 4)
+		 : member_put(w, key, "false", 5);
 }
