@@ -5,14 +5,16 @@
  * (re-INVITE, or UPDATE in mode "update") carrying its own Contact: from
  * then on the endpoint's in-dialog requests come here. Everything needed
  * lives in the replicated dialog, so the node that ran the call before may
- * be dead. The module is four files:
+ * be dead. The module's files:
  *  - rehome.c (this one): jobs, their outcomes and pacing, taking tags,
- *    rehome(tag), names and set-up;
+ *    rehome(tag) and set-up;
  *  - rehome_call.c: one dialog's re-INVITE/UPDATE sequence (modes, bodies,
  *    glare, errors) and which dialogs are homed here;
  *  - rehome_handoff.c: move and drain, which hand dialogs to another node
  *    over the signed "<cluster>:rehome" channel, and take, the other side;
- *  - rehome_ctl.c: the job as JSON and the control API routes.
+ *  - rehome_ctl.c: the job as JSON and the control API routes;
+ *  - rehome_media.c: jobs that move calls' media to another relay;
+ *  - rehome_names.c: modes, bodies and outcomes by name.
  *
  * Jobs group the dialogs of one request. What a job does depends on its
  * kind, a table of operations (struct rehome_job_ops) defined where the
@@ -61,12 +63,6 @@ enum {
 	JOBS_KEPT       = 32,     /* finished jobs kept for GET /v1/jobs */
 	ITEMS_PAGE      = 1024,   /* items added to a job per allocation */
 };
-
-static const char *mode_names[] = {"challenge", "challenge-callee", "caller",
-				   "callee", "update"};
-static const char *body_names[] = {"outbound", "inbound", "none"};
-static const char *outcome_names[] = {"pending", "moved", "failed",
-				      "ended"};
 
 /** A tag a job must hold before it runs */
 struct take_tag {
@@ -789,77 +785,7 @@ const struct list *rehome_job_list(void)
 }
 
 
-/* ---- names and set-up --------------------------------------------------- */
-
-
-static int name_decode(unsigned *vp, const char *name, const char **names,
-		       size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (!str_casecmp(name, names[i])) {
-			*vp = (unsigned)i;
-			return 0;
-		}
-	}
-
-	return EINVAL;
-}
-
-
-int rehome_mode_decode(enum rehome_mode *modep, const char *name)
-{
-	unsigned v;
-	int err = name_decode(&v, name, mode_names, ARRAY_SIZE(mode_names));
-
-	if (!err)
-		*modep = (enum rehome_mode)v;
-
-	return err;
-}
-
-
-int rehome_body_decode(enum rehome_body *bodyp, const char *name)
-{
-	unsigned v;
-	int err = name_decode(&v, name, body_names, ARRAY_SIZE(body_names));
-
-	if (!err)
-		*bodyp = (enum rehome_body)v;
-
-	return err;
-}
-
-
-const char *rehome_mode_name(enum rehome_mode mode)
-{
-	return (unsigned)mode < ARRAY_SIZE(mode_names) ? mode_names[mode] : "?";
-}
-
-
-const char *rehome_body_name(enum rehome_body body)
-{
-	return (unsigned)body < ARRAY_SIZE(body_names) ? body_names[body] : "?";
-}
-
-
-const char *rehome_outcome_name(enum rehome_outcome outcome)
-{
-	return (unsigned)outcome < ARRAY_SIZE(outcome_names) ?
-		outcome_names[outcome] : "?";
-}
-
-
-int rehome_outcome_decode(enum rehome_outcome *outcomep, const char *name)
-{
-	unsigned v;
-	int err = name_decode(&v, name, outcome_names,
-			      ARRAY_SIZE(outcome_names));
-
-	if (!err)
-		*outcomep = (enum rehome_outcome)v;
-
-	return err;
-}
+/* ---- set-up ------------------------------------------------------------- */
 
 
 int rehome_init(const struct rh_conf *cfg)
@@ -883,9 +809,25 @@ int rehome_init(const struct rh_conf *cfg)
 }
 
 
+/* Shutdown: whoever waits for a job still running hears ECANCELED (a
+   done handler holds state of its own, freed there: a policy's pending
+   operation); as shtag_close() does for its pending requests. */
+static void jobs_cancel(void)
+{
+	for (struct le *le = list_head(&rh.jobs); le; le = le->next) {
+		struct rehome_job *job = le->data;
+
+		if (job->phase != REHOME_JOB_DONE && job->doneh)
+			job->doneh(ECANCELED, job, job->arg);
+		job->doneh = NULL;
+	}
+}
+
+
 void rehome_close(void)
 {
 	tmr_cancel(&rh.tick);
+	jobs_cancel();
 	list_flush(&rh.jobs);
 	rehome_ctl_close();
 	rehome_call_close();
