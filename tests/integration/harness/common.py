@@ -1,9 +1,11 @@
 """common.py  What every part of the harness shares: where the binaries
 and scenarios are, the loopback addresses, free ports and waiting."""
 
+import fcntl
 import os
 import random
 import socket
+import tempfile
 import time
 
 SRC = os.environ.get('REHOME_SRC') or os.path.abspath(
@@ -57,6 +59,37 @@ def _port_range():
 
 
 _ports_given = set()
+# A port handed out is also claimed with a lock file that the process
+# holds until it releases the port or exits, so that the test programs
+# meson runs side by side in one range never hand out the same port
+# (each checks that a port is free, but a process gets its port only
+# when it starts, later).
+_PORT_LOCKS = os.path.join(tempfile.gettempdir(), 'rehome-test-ports')
+_port_locks = {}
+
+
+def _claim(block):
+    """Lock every port of block for this process; False (nothing held)
+    if another process holds one."""
+    os.makedirs(_PORT_LOCKS, exist_ok=True)
+    for port in block:
+        fd = os.open(os.path.join(_PORT_LOCKS, str(port)),
+                     os.O_CREAT | os.O_RDWR, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            _unclaim(p for p in block if p < port)
+            return False
+        _port_locks[port] = fd
+    return True
+
+
+def _unclaim(ports):
+    for port in list(ports):
+        fd = _port_locks.pop(port, None)
+        if fd is not None:
+            os.close(fd)
 
 
 def _bindable(port):
@@ -83,7 +116,8 @@ def free_port(count=1):
     for _ in range(1000):
         p = random.randrange(lo, hi - count + 2)
         block = range(p, p + count)
-        if _ports_given.isdisjoint(block) and all(map(_bindable, block)):
+        if _ports_given.isdisjoint(block) and all(map(_bindable, block)) \
+                and _claim(block):
             _ports_given.update(block)
             return p
     raise TestFailure('no free port in %d-%d' % (lo, hi))
@@ -99,6 +133,7 @@ def release_ports(keep):
     returned `keep`: a test's processes are stopped when it ends, and a
     program of many tests would otherwise fill its range until no block
     of consecutive ports (an rtpengine's) is left in it."""
+    _unclaim(_ports_given - set(keep))
     _ports_given.intersection_update(keep)
 
 
