@@ -133,8 +133,14 @@ void cluster_msg_close(void)
 }
 
 
-static int digest_hex(char *hex, size_t sz, struct hmac *hmac,
-		      const uint8_t *data, size_t len)
+/** How a seal is written: into out, at most SEAL_HEX + 1 bytes */
+typedef int (digest_h)(char *out, struct hmac *hmac, const uint8_t *data,
+		       size_t len);
+
+
+/* A message's seal: SEAL_HEX hex digits (and a NUL) */
+static int digest_hex(char *hex, struct hmac *hmac, const uint8_t *data,
+		      size_t len)
 {
 	uint8_t md[SEAL_MD];
 	int err;
@@ -143,8 +149,66 @@ static int digest_hex(char *hex, size_t sz, struct hmac *hmac,
 	if (err)
 		return err;
 
-	return re_snprintf(hex, sz, "%w", md, sizeof(md)) == SEAL_HEX
-		? 0 : EINVAL;
+	return re_snprintf(hex, SEAL_HEX + 1, "%w", md, sizeof(md)) ==
+		SEAL_HEX ? 0 : EINVAL;
+}
+
+
+/* A record's seal: REC_SEAL characters of base64, its padding dropped */
+static int digest_b64(char *b64, struct hmac *hmac, const uint8_t *data,
+		      size_t len)
+{
+	uint8_t md[SEAL_MD];
+	char out[REC_B64];
+	size_t olen = sizeof(out);
+	int err;
+
+	err = hmac_digest(hmac, md, sizeof(md), data, len);
+	if (!err)
+		err = base64_encode(md, sizeof(md), out, &olen);
+	if (err)
+		return err;
+
+	memcpy(b64, out, REC_SEAL);   /* the rest is the padding '=' */
+	return 0;
+}
+
+
+/**
+ * Check the n characters of seal, written by digest over data: 0 if a
+ * secret signed it (or none is set), EBADMSG unsigned, EACCES else. The
+ * comparison takes constant time: it does not tell a forger how much was
+ * right.
+ */
+static int seal_check(const char *seal, size_t n, digest_h *digest,
+		      const uint8_t *data, size_t len)
+{
+	bool keyed = false, unsigned_seal = true;
+
+	for (size_t i = 0; i < SECRETS; i++) {
+		char want[SEAL_HEX + 1];
+		uint8_t diff = 0;
+
+		if (!cm.hmac[i])
+			continue;
+
+		keyed = true;
+		if (digest(want, cm.hmac[i], data, len))
+			continue;
+
+		for (size_t j = 0; j < n; j++)
+			diff |= (uint8_t)(want[j] ^ seal[j]);
+		if (!diff)
+			return 0;
+	}
+
+	if (!keyed)
+		return 0;
+
+	for (size_t j = 0; j < n; j++)
+		unsigned_seal &= seal[j] == '-';
+
+	return unsigned_seal ? EBADMSG : EACCES;
 }
 
 
@@ -199,63 +263,13 @@ int cluster_msg_seal(struct mbuf *mb)
 		return 0;
 	}
 
-	err = digest_hex(hex, sizeof(hex), cm.hmac[0], mb->buf + SEAL_SIZE,
+	err = digest_hex(hex, cm.hmac[0], mb->buf + SEAL_SIZE,
 			 mb->end - SEAL_SIZE);
 	if (err)
 		return err;
 
 	memcpy(mb->buf, hex, SEAL_HEX);
 	return 0;
-}
-
-
-static bool unsigned_seal(const char *p)
-{
-	for (size_t i = 0; i < SEAL_HEX; i++) {
-		if (p[i] != '-')
-			return false;
-	}
-
-	return true;
-}
-
-
-/* Constant time: do not tell a forger how much was right */
-static bool seal_matches(struct hmac *hmac, const struct pl *msgp)
-{
-	char hex[SEAL_HEX + 1];
-	uint8_t diff = 0;
-
-	if (digest_hex(hex, sizeof(hex), hmac,
-		       (const uint8_t *)msgp->p + SEAL_SIZE,
-		       msgp->l - SEAL_SIZE))
-		return false;
-
-	for (size_t i = 0; i < SEAL_HEX; i++)
-		diff |= (uint8_t)(hex[i] ^ msgp->p[i]);
-
-	return diff == 0;
-}
-
-
-/* EBADMSG: unsigned (a secret is set); EACCES: no secret signed it */
-static int seal_check(const struct pl *msgp)
-{
-	bool keyed = false;
-
-	for (size_t i = 0; i < SECRETS; i++) {
-		if (!cm.hmac[i])
-			continue;
-
-		keyed = true;
-		if (seal_matches(cm.hmac[i], msgp))
-			return 0;
-	}
-
-	if (!keyed)
-		return 0;
-
-	return unsigned_seal(msgp->p) ? EBADMSG : EACCES;
 }
 
 
@@ -312,7 +326,9 @@ static int open_msg(struct pl *body, struct cluster_stamp *st,
 	if (msgp->l <= SEAL_SIZE || msgp->p[SEAL_HEX] != ' ')
 		return EPROTO;
 
-	err = seal_check(msgp);
+	err = seal_check(msgp->p, SEAL_HEX, digest_hex,
+			 (const uint8_t *)msgp->p + SEAL_SIZE,
+			 msgp->l - SEAL_SIZE);
 	if (err)
 		return err;
 
@@ -361,25 +377,6 @@ int cluster_msg_open_stored(struct pl *body, const struct pl *msgp)
 /* ---- records: signed, without stamp ---------------------------------- */
 
 
-static int digest_b64(char *b64, struct hmac *hmac, const struct pl *pl)
-{
-	uint8_t md[SEAL_MD];
-	char out[REC_B64];
-	size_t olen = sizeof(out);
-	int err;
-
-	err = hmac_digest(hmac, md, sizeof(md), (const uint8_t *)pl->p,
-			  pl->l);
-	if (!err)
-		err = base64_encode(md, sizeof(md), out, &olen);
-	if (err)
-		return err;
-
-	memcpy(b64, out, REC_SEAL);   /* the rest is the padding '=' */
-	return 0;
-}
-
-
 /**
  * The seal of a record "<seal>\n<data>": the base64 HMAC of `body`,
  * which is "\n<data>" (CLUSTER_RECORD_SEAL '-' without a secret)
@@ -399,51 +396,13 @@ int cluster_record_seal(char *seal, size_t sz, const struct pl *body)
 		return EINVAL;
 
 	if (cm.hmac[0])
-		err = digest_b64(seal, cm.hmac[0], body);
+		err = digest_b64(seal, cm.hmac[0], (const uint8_t *)body->p,
+				 body->l);
 	else
 		memset(seal, '-', REC_SEAL);
 
 	seal[REC_SEAL] = '\0';
 	return err;
-}
-
-
-static bool rec_seal_matches(struct hmac *hmac, const struct pl *rec,
-			     const struct pl *body)
-{
-	char b64[REC_SEAL];
-	uint8_t diff = 0;
-
-	if (digest_b64(b64, hmac, body))
-		return false;
-
-	for (size_t i = 0; i < REC_SEAL; i++)
-		diff |= (uint8_t)(b64[i] ^ rec->p[i]);
-
-	return diff == 0;
-}
-
-
-static int rec_seal_check(const struct pl *rec, const struct pl *body)
-{
-	bool keyed = false, unsigned_rec = true;
-
-	for (size_t i = 0; i < SECRETS; i++) {
-		if (!cm.hmac[i])
-			continue;
-
-		keyed = true;
-		if (rec_seal_matches(cm.hmac[i], rec, body))
-			return 0;
-	}
-
-	if (!keyed)
-		return 0;
-
-	for (size_t i = 0; i < REC_SEAL; i++)
-		unsigned_rec &= rec->p[i] == '-';
-
-	return unsigned_rec ? EBADMSG : EACCES;
 }
 
 
@@ -475,7 +434,8 @@ int cluster_record_open(struct pl *data, const struct pl *rec)
 	else {
 		body.p = rec->p + REC_SEAL;
 		body.l = rec->l - REC_SEAL;
-		err = rec_seal_check(rec, &body);
+		err = seal_check(rec->p, REC_SEAL, digest_b64,
+				 (const uint8_t *)body.p, body.l);
 	}
 	if (err) {
 		cluster_fresh_dropped(err);
