@@ -89,6 +89,21 @@ static void sock_destructor(void *arg)
 }
 
 
+/** Each header points at its buffer and address for good (once) */
+static void batch_init(void)
+{
+	for (unsigned i = 0; i < BATCH; i++) {
+		struct msghdr *mh = &ub.hdr[i].msg_hdr;
+
+		ub.iov[i].iov_base = ub.buf[i];
+		ub.iov[i].iov_len = RXSZ;
+		mh->msg_name = &ub.name[i];
+		mh->msg_iov = &ub.iov[i];
+		mh->msg_iovlen = 1;
+	}
+}
+
+
 /** libre's own fd_listen and fd_close (once) */
 static int init(void)
 {
@@ -98,8 +113,11 @@ static int init(void)
 	ub.listen = (fd_listen_h *)dlsym(RTLD_NEXT, "fd_listen");
 	if (ub.listen)
 		ub.close = (fd_close_h *)dlsym(RTLD_NEXT, "fd_close");
+	if (!ub.close)
+		return ENOSYS;
 
-	return ub.close ? 0 : ENOSYS;
+	batch_init();
+	return 0;
 }
 
 
@@ -142,19 +160,9 @@ static bool is_dgram(int fd)
 /** One recvmmsg into the batch buffers; the datagrams read, or -1 */
 static int batch_read(int fd)
 {
-	for (unsigned i = 0; i < BATCH; i++) {
-		struct msghdr *mh = &ub.hdr[i].msg_hdr;
-
-		ub.iov[i].iov_base = ub.buf[i];
-		ub.iov[i].iov_len = RXSZ;
-		mh->msg_name = &ub.name[i];
-		mh->msg_namelen = sizeof(ub.name[i]);
-		mh->msg_iov = &ub.iov[i];
-		mh->msg_iovlen = 1;
-		mh->msg_control = NULL;
-		mh->msg_controllen = 0;
-		mh->msg_flags = 0;
-	}
+	/* the kernel wrote the address lengths of the last batch there */
+	for (unsigned i = 0; i < BATCH; i++)
+		ub.hdr[i].msg_hdr.msg_namelen = sizeof(ub.name[i]);
 
 	return recvmmsg(fd, ub.hdr, BATCH, MSG_DONTWAIT, NULL);
 }
